@@ -1,0 +1,240 @@
+#include "checkpoints/event_codec.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace pgfanout {
+namespace {
+
+constexpr uint8_t kEventFormat = 1;
+constexpr uint8_t kSchemaFormat = 1;
+constexpr uint8_t kFlagOldIsKeyOnly = 1;
+constexpr uint8_t kFlagHasTenant = 2;
+constexpr uint8_t kKnownFlags = kFlagOldIsKeyOnly | kFlagHasTenant;
+
+void PutVarint(std::string& out, uint64_t v) {
+  char buf[10];
+  size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
+}
+
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+void PutBytes(std::string& out, std::string_view bytes) {
+  PutVarint(out, bytes.size());
+  out.append(bytes);
+}
+
+void PutFixed64(std::string& out, uint64_t v) {
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out.append(buf, 8);
+}
+
+void PutRow(std::string& out, const std::vector<Datum>& row) {
+  PutVarint(out, row.size());
+  for (const Datum& d : row) {
+    if (d.kind == ValueKind::kText) {
+      PutVarint(out, (uint64_t{d.text.size()} << 2) | static_cast<uint8_t>(ValueKind::kText));
+      out.append(d.text);
+    } else {
+      PutVarint(out, static_cast<uint8_t>(d.kind));
+    }
+  }
+}
+
+// Bounds-checked reader: every getter returns false instead of reading past the end.
+class Reader {
+ public:
+  Reader(std::string_view bytes, const char* what) : bytes_(bytes), what_(what) {}
+
+  bool Byte(uint8_t& v) {
+    if (pos_ >= bytes_.size()) return false;
+    v = static_cast<uint8_t>(bytes_[pos_++]);
+    return true;
+  }
+  bool Varint(uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      uint8_t b;
+      if (!Byte(b)) return false;
+      if (shift == 63 && b > 1) return false;  // more than 64 bits
+      v |= uint64_t{b & 0x7fu} << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool Varint32(uint32_t& v) {
+    uint64_t wide;
+    if (!Varint(wide) || wide > UINT32_MAX) return false;
+    v = static_cast<uint32_t>(wide);
+    return true;
+  }
+  bool Fixed64(uint64_t& v) {
+    if (remaining() < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<uint8_t>(bytes_[pos_ + i])} << (8 * i);
+    pos_ += 8;
+    return true;
+  }
+  bool Bytes(uint64_t n, std::string_view& v) {
+    if (n > remaining()) return false;
+    v = bytes_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool String(std::string& v) {
+    uint64_t n;
+    std::string_view view;
+    if (!Varint(n) || !Bytes(n, view)) return false;
+    v.assign(view);
+    return true;
+  }
+  // A count of items that take at least one byte each: larger than what is left is corrupt
+  // (and must not drive a huge allocation).
+  bool Count(uint64_t& n) { return Varint(n) && n <= remaining(); }
+
+  size_t remaining() const { return bytes_.size() - pos_; }
+
+  Error Fail(std::string_view why) const {
+    return Error{ErrorKind::kStorage,
+                 fmt::format("corrupt {} at byte {} of {}: {}", what_, pos_, bytes_.size(), why)};
+  }
+
+ private:
+  std::string_view bytes_;
+  const char* what_;
+  size_t pos_ = 0;
+};
+
+bool ReadRow(Reader& r, std::vector<Datum>& row) {
+  uint64_t n;
+  if (!r.Count(n)) return false;
+  row.resize(n);
+  for (Datum& d : row) {
+    uint64_t header;
+    if (!r.Varint(header)) return false;
+    uint64_t kind = header & 3;
+    uint64_t len = header >> 2;
+    if (kind == static_cast<uint8_t>(ValueKind::kText)) {
+      std::string_view text;
+      if (!r.Bytes(len, text)) return false;
+      d.kind = ValueKind::kText;
+      d.text.assign(text);
+    } else if (len == 0 && (kind == static_cast<uint8_t>(ValueKind::kNull) ||
+                            kind == static_cast<uint8_t>(ValueKind::kUnchangedToast))) {
+      d.kind = static_cast<ValueKind>(kind);
+      d.text.clear();
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsKnownOp(uint8_t op) {
+  switch (static_cast<Op>(op)) {
+    case Op::kInsert:
+    case Op::kUpdate:
+    case Op::kDelete:
+    case Op::kTruncate:
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void EncodeEvent(const ChangeEvent& event, uint64_t schema_fingerprint, std::string& out) {
+  uint8_t flags = (event.old_is_key_only ? kFlagOldIsKeyOnly : 0) |
+                  (event.tenant.has_value() ? kFlagHasTenant : 0);
+  const char head[4] = {static_cast<char>(kEventFormat), static_cast<char>(event.op),
+                        static_cast<char>(flags), static_cast<char>(event.truncate_flags)};
+  out.append(head, sizeof(head));
+  PutVarint(out, event.xid.value);
+  PutVarint(out, ZigZag(event.commit_time_us));
+  PutFixed64(out, schema_fingerprint);
+  if (event.tenant) PutBytes(out, *event.tenant);
+  PutRow(out, event.new_row);
+  PutRow(out, event.old_row);
+}
+
+Result<uint64_t> DecodeEvent(std::string_view bytes, ChangeEvent& event) {
+  Reader r(bytes, "event");
+  uint8_t format, op, flags, truncate_flags;
+  if (!r.Byte(format) || format != kEventFormat) return r.Fail("unknown event format");
+  if (!r.Byte(op) || !IsKnownOp(op)) return r.Fail("unknown op");
+  if (!r.Byte(flags) || (flags & ~kKnownFlags) != 0) return r.Fail("unknown flags");
+  if (!r.Byte(truncate_flags)) return r.Fail("truncated header");
+  uint64_t commit_time, fingerprint;
+  if (!r.Varint32(event.xid.value)) return r.Fail("bad xid");
+  if (!r.Varint(commit_time)) return r.Fail("bad commit time");
+  if (!r.Fixed64(fingerprint)) return r.Fail("truncated schema fingerprint");
+  event.op = static_cast<Op>(op);
+  event.old_is_key_only = (flags & kFlagOldIsKeyOnly) != 0;
+  event.truncate_flags = truncate_flags;
+  event.commit_time_us = UnZigZag(commit_time);
+  if (flags & kFlagHasTenant) {
+    if (!r.String(event.tenant.emplace())) return r.Fail("bad tenant");
+  } else {
+    event.tenant.reset();
+  }
+  if (!ReadRow(r, event.new_row)) return r.Fail("bad new row");
+  if (!ReadRow(r, event.old_row)) return r.Fail("bad old row");
+  if (r.remaining() != 0) return r.Fail("trailing bytes");
+  return fingerprint;
+}
+
+void EncodeSchema(const TableSchema& schema, std::string& out) {
+  out.push_back(static_cast<char>(kSchemaFormat));
+  PutVarint(out, schema.relation_id.value);
+  PutBytes(out, schema.schema_name);
+  PutBytes(out, schema.table_name);
+  out.push_back(schema.replica_identity);
+  PutVarint(out, schema.columns.size());
+  for (const ColumnSchema& c : schema.columns) {
+    PutBytes(out, c.name);
+    PutVarint(out, c.type_oid);
+    PutVarint(out, ZigZag(c.type_modifier));
+    out.push_back(c.part_of_key ? 1 : 0);
+  }
+}
+
+Result<TableSchema> DecodeSchema(std::string_view bytes) {
+  Reader r(bytes, "schema");
+  TableSchema s;
+  uint8_t format, identity;
+  uint64_t ncols;
+  if (!r.Byte(format) || format != kSchemaFormat) return r.Fail("unknown schema format");
+  if (!r.Varint32(s.relation_id.value)) return r.Fail("bad relation id");
+  if (!r.String(s.schema_name) || !r.String(s.table_name)) return r.Fail("bad name");
+  if (!r.Byte(identity)) return r.Fail("truncated replica identity");
+  s.replica_identity = static_cast<char>(identity);
+  if (!r.Count(ncols)) return r.Fail("bad column count");
+  s.columns.resize(ncols);
+  for (ColumnSchema& c : s.columns) {
+    uint64_t modifier;
+    uint8_t key;
+    if (!r.String(c.name)) return r.Fail("bad column name");
+    if (!r.Varint32(c.type_oid)) return r.Fail("bad type oid");
+    if (!r.Varint(modifier)) return r.Fail("bad type modifier");
+    int64_t mod = UnZigZag(modifier);
+    if (mod < INT32_MIN || mod > INT32_MAX) return r.Fail("type modifier out of range");
+    c.type_modifier = static_cast<int32_t>(mod);
+    if (!r.Byte(key) || key > 1) return r.Fail("bad key flag");
+    c.part_of_key = key == 1;
+  }
+  if (r.remaining() != 0) return r.Fail("trailing bytes");
+  return s;
+}
+
+}  // namespace pgfanout

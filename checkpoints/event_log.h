@@ -1,0 +1,126 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "src/core/change_event.h"
+#include "src/core/error.h"
+#include "src/core/lsn.h"
+
+namespace pgfanout {
+
+// A committed source transaction, ready to be made durable.
+struct TransactionRecord {
+  Lsn commit_lsn;  // LSN of the commit record: the commit_lsn of every event's EventId
+  Lsn end_lsn;     // end of the commit record: the source position after this transaction
+  std::vector<ChangeEvent> events;  // ids (commit_lsn, 0..n-1), ascending; may be empty
+};
+
+// Where one sink stands. `applied` is the last EventId the sink has made durable (it may
+// point at an event the sink's filter skipped). `token` is opaque sink state stored with
+// it atomically (the JSONL sink keeps its file length there).
+struct SinkCursor {
+  EventId applied;
+  std::string token;
+
+  friend bool operator==(const SinkCursor&, const SinkCursor&) = default;
+};
+
+// The durable, ordered log of change events, the source position it covers, per-sink
+// cursors, a little metadata, and a scratch area for in-progress (streamed) transactions.
+//
+// Contract:
+// - Visibility: Read() returns only events at or below LastDurableEvent(). Events written
+//   by AppendPartial() become visible only when a later Append() moves the durable
+//   position past them; if the process dies first, Open() deletes them.
+// - Durability: when Append() returns success, its events and its position are synced to
+//   disk (one atomic write batch, fsync). DurableLsn() never moves backward.
+// - Cursors never move backward through StoreCursor(); only RewindCursor() (an explicit
+//   replay asked for by a person) may move one back.
+// - Threads: every method may be called from any thread; implementations serialise
+//   internally. Append() is called by one writer (the pipeline) only.
+class EventLog {
+ public:
+  EventLog() = default;
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+  virtual ~EventLog() = default;
+
+  // Appends transactions in commit order and sets the durable source position to the
+  // last one's end_lsn, atomically and synced. A transaction whose commit_lsn is not
+  // greater than the last durable event's commit_lsn is an error (kInvalidArgument):
+  // the caller deduplicates. So are a commit_lsn of 0/0, an end_lsn behind DurableLsn(),
+  // event ids that are not (commit_lsn, ascending), and an event without `table`; a
+  // rejected call writes nothing. An empty span is a no-op.
+  virtual Result<void> Append(std::span<const TransactionRecord> transactions) = 0;
+
+  // Writes events of one large transaction ahead of its Append() (which then carries no
+  // events for it, only the position: TransactionRecord with the same commit_lsn and
+  // empty `events`). Not synced, not visible; see the contract above. Every id must be
+  // above LastDurableEvent() (kInvalidArgument otherwise: it would overwrite a visible
+  // event). They become visible with the first Append() whose last commit_lsn is at or
+  // past theirs.
+  virtual Result<void> AppendPartial(std::span<const ChangeEvent> events) = 0;
+
+  // End LSN of the last durable transaction; 0/0 for a new log. This is the only LSN
+  // the slot may be confirmed up to.
+  virtual Lsn DurableLsn() const = 0;
+
+  // Highest durable EventId, or nullopt if no event was ever appended.
+  virtual std::optional<EventId> LastDurableEvent() const = 0;
+
+  // Oldest event still retained, or nullopt if the log holds none.
+  virtual Result<std::optional<EventId>> FirstRetainedEvent() const = 0;
+
+  // Up to `max_events` durable events with id > `after`, ascending. Empty when caught up.
+  virtual Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const = 0;
+
+  // Deletes every event with id <= `through` (retention). Never touches cursors, nor
+  // events written ahead by AppendPartial() that are not visible yet.
+  virtual Result<void> Trim(EventId through) = 0;
+
+  // Approximate bytes the log occupies on disk (for status).
+  virtual uint64_t ApproximateSize() const = 0;
+
+  // Sink cursors. StoreCursor rejects a cursor older than the stored one with
+  // kInvalidArgument and leaves the stored one; it syncs before returning.
+  virtual Result<std::optional<SinkCursor>> LoadCursor(const std::string& sink_id) const = 0;
+  virtual Result<void> StoreCursor(const std::string& sink_id, const SinkCursor& cursor) = 0;
+  virtual Result<void> RewindCursor(const std::string& sink_id, const SinkCursor& cursor) = 0;
+  virtual Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const = 0;
+
+  // Small durable key/value metadata (system identifier, slot name). Synced.
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
+  virtual Result<void> PutMeta(const std::string& key, const std::string& value) = 0;
+
+  // Scratch for streamed transactions: changes of top-level transaction `xid`, in arrival
+  // order `seq`, each tagged with the (sub)transaction `subxid` that made it. Not synced
+  // (after a crash the server re-sends the whole transaction); Open() clears it.
+  virtual Result<void> SpillPut(Xid xid, uint64_t seq, Xid subxid, const ChangeEvent& event) = 0;
+  // Calls `fn` for each spilled change of `xid` in seq order. Stops at the first error.
+  // The changes come back with a default `id`: a spilled change has no final id until its
+  // transaction commits, so the spill does not store one.
+  virtual Result<void> SpillScan(
+      Xid xid, const std::function<Result<void>(const ChangeEvent&)>& fn) const = 0;
+  // Drops changes of `subxid` (all of `xid` when subxid == xid).
+  virtual Result<void> SpillDrop(Xid xid, Xid subxid) = 0;
+};
+
+// RocksDB-backed log in `dir` (created if missing). Fails with kStorage if another
+// process holds the directory ("is pgfanout already running?").
+Result<std::unique_ptr<EventLog>> OpenRocksDbEventLog(const std::string& dir);
+
+// A read-only view of the log in `dir`, for commands (status, checkpoint) that run beside
+// the daemon: takes no lock and writes nothing (every write method fails with kStorage).
+// It sees the log as of the open. kNotFound if `dir` holds no event log.
+Result<std::unique_ptr<EventLog>> OpenRocksDbEventLogReadOnly(const std::string& dir);
+
+// An in-memory twin with the same contract, minus durability, for tests.
+std::unique_ptr<EventLog> NewMemoryEventLog();
+
+}  // namespace pgfanout

@@ -1,0 +1,183 @@
+#include "checkpoints/memory_event_log.h"
+
+#include <fmt/format.h>
+
+namespace pgfanout {
+namespace {
+
+uint64_t RowBytes(const std::vector<Datum>& row) {
+  uint64_t n = 0;
+  for (const Datum& d : row) n += 1 + d.text.size();
+  return n;
+}
+
+}  // namespace
+
+Result<void> MemoryEventLog::Append(std::span<const TransactionRecord> transactions) {
+  if (transactions.empty()) return boost::outcome_v2::success();
+  std::lock_guard lock(mu_);
+  PGF_TRY(auto highest, CheckAppend(transactions, durable_lsn_, last_event_));
+  for (const TransactionRecord& tx : transactions) {
+    for (const ChangeEvent& e : tx.events) events_.insert_or_assign(e.id, e);
+  }
+  Lsn last_commit = transactions.back().commit_lsn;
+  std::optional<EventId> ahead = partial_.HighestThrough(last_commit);
+  if (ahead && (!highest || *highest < *ahead)) highest = ahead;
+  partial_.ForgetThrough(last_commit);
+  if (highest) last_event_ = highest;
+  durable_lsn_ = transactions.back().end_lsn;
+  return boost::outcome_v2::success();
+}
+
+Result<void> MemoryEventLog::AppendPartial(std::span<const ChangeEvent> events) {
+  std::lock_guard lock(mu_);
+  PGF_TRY(CheckPartial(events, last_event_));
+  for (const ChangeEvent& e : events) {
+    events_.insert_or_assign(e.id, e);
+    partial_.Add(e.id);
+  }
+  return boost::outcome_v2::success();
+}
+
+Lsn MemoryEventLog::DurableLsn() const {
+  std::lock_guard lock(mu_);
+  return durable_lsn_;
+}
+
+std::optional<EventId> MemoryEventLog::LastDurableEvent() const {
+  std::lock_guard lock(mu_);
+  return last_event_;
+}
+
+Result<std::optional<EventId>> MemoryEventLog::FirstRetainedEvent() const {
+  std::lock_guard lock(mu_);
+  if (events_.empty() || !last_event_ || events_.begin()->first > *last_event_) {
+    return std::optional<EventId>();
+  }
+  return std::optional<EventId>(events_.begin()->first);
+}
+
+Result<std::vector<ChangeEvent>> MemoryEventLog::Read(EventId after, size_t max_events) const {
+  std::lock_guard lock(mu_);
+  std::vector<ChangeEvent> out;
+  if (!last_event_) return out;
+  for (auto it = events_.upper_bound(after);
+       it != events_.end() && it->first <= *last_event_ && out.size() < max_events; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+Result<void> MemoryEventLog::Trim(EventId through) {
+  std::lock_guard lock(mu_);
+  // Never past the durable position: events written ahead are not the reader's to drop.
+  if (!last_event_) return boost::outcome_v2::success();
+  EventId bound = std::min(through, *last_event_);
+  events_.erase(events_.begin(), events_.upper_bound(bound));
+  return boost::outcome_v2::success();
+}
+
+uint64_t MemoryEventLog::ApproximateSize() const {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (const auto& [id, e] : events_) n += 32 + RowBytes(e.new_row) + RowBytes(e.old_row);
+  for (const auto& [key, s] : spill_) {
+    n += 32 + RowBytes(s.event.new_row) + RowBytes(s.event.old_row);
+  }
+  return n;
+}
+
+Result<std::optional<SinkCursor>> MemoryEventLog::LoadCursor(const std::string& sink_id) const {
+  std::lock_guard lock(mu_);
+  auto it = cursors_.find(sink_id);
+  if (it == cursors_.end()) return std::optional<SinkCursor>();
+  return std::optional<SinkCursor>(it->second);
+}
+
+Result<void> MemoryEventLog::StoreCursor(const std::string& sink_id, const SinkCursor& cursor) {
+  std::lock_guard lock(mu_);
+  auto it = cursors_.find(sink_id);
+  if (it != cursors_.end() && cursor.applied < it->second.applied) {
+    return Error{ErrorKind::kInvalidArgument,
+                 fmt::format("cursor of sink {} would move backward from {} to {}", sink_id,
+                             it->second.applied.ToString(), cursor.applied.ToString())};
+  }
+  cursors_.insert_or_assign(sink_id, cursor);
+  return boost::outcome_v2::success();
+}
+
+Result<void> MemoryEventLog::RewindCursor(const std::string& sink_id, const SinkCursor& cursor) {
+  std::lock_guard lock(mu_);
+  cursors_.insert_or_assign(sink_id, cursor);
+  return boost::outcome_v2::success();
+}
+
+Result<std::vector<std::pair<std::string, SinkCursor>>> MemoryEventLog::ListCursors() const {
+  std::lock_guard lock(mu_);
+  return std::vector<std::pair<std::string, SinkCursor>>(cursors_.begin(), cursors_.end());
+}
+
+Result<std::optional<std::string>> MemoryEventLog::GetMeta(const std::string& key) const {
+  std::lock_guard lock(mu_);
+  auto it = meta_.find(key);
+  if (it == meta_.end()) return std::optional<std::string>();
+  return std::optional<std::string>(it->second);
+}
+
+Result<void> MemoryEventLog::PutMeta(const std::string& key, const std::string& value) {
+  std::lock_guard lock(mu_);
+  meta_.insert_or_assign(key, value);
+  return boost::outcome_v2::success();
+}
+
+Result<void> MemoryEventLog::SpillPut(Xid xid, uint64_t seq, Xid subxid, const ChangeEvent& event) {
+  if (!event.table) {
+    return Error{ErrorKind::kInvalidArgument,
+                 fmt::format("spill: change {} of xid {} has no schema", seq, xid.value)};
+  }
+  ChangeEvent copy = event;
+  copy.id = EventId{};  // as the RocksDB log: a spilled change has no final id yet
+  std::lock_guard lock(mu_);
+  spill_.insert_or_assign(SpillKey{xid.value, seq}, Spilled{subxid, std::move(copy)});
+  return boost::outcome_v2::success();
+}
+
+Result<void> MemoryEventLog::SpillScan(
+    Xid xid, const std::function<Result<void>(const ChangeEvent&)>& fn) const {
+  // One entry at a time, the lock released around `fn`.
+  SpillKey next{xid.value, 0};
+  while (true) {
+    ChangeEvent event;
+    {
+      std::lock_guard lock(mu_);
+      auto it = spill_.lower_bound(next);
+      if (it == spill_.end() || it->first.first != xid.value) break;
+      event = it->second.event;
+      if (it->first.second == UINT64_MAX) {
+        next = SpillKey{xid.value + 1, 0};
+      } else {
+        next = SpillKey{xid.value, it->first.second + 1};
+      }
+    }
+    PGF_TRY(fn(event));
+    if (next.first != xid.value) break;
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> MemoryEventLog::SpillDrop(Xid xid, Xid subxid) {
+  std::lock_guard lock(mu_);
+  auto it = spill_.lower_bound(SpillKey{xid.value, 0});
+  while (it != spill_.end() && it->first.first == xid.value) {
+    if (subxid == xid || it->second.subxid == subxid) {
+      it = spill_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+std::unique_ptr<EventLog> NewMemoryEventLog() { return std::make_unique<MemoryEventLog>(); }
+
+}  // namespace pgfanout

@@ -1,0 +1,365 @@
+#include "checkpoints/rocksdb_event_log.h"
+
+#include <fmt/format.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "checkpoints/event_codec.h"
+#include "checkpoints/rocksdb_keys.h"
+#include "checkpoints/rocksdb_tuning.h"
+
+namespace pgfanout {
+namespace {
+
+namespace keys = rocksdb_keys;
+namespace tuning = rocksdb_tuning;
+
+// A reader this far behind the head (in WAL bytes) is catching up: its blocks will not be
+// read again soon, so it should not evict the blocks the tailing readers share.
+constexpr uint64_t kCatchUpLsnDistance = uint64_t{256} << 20;
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// RocksDB's wording when the LOCK file is held, by another process or by this one.
+bool IsLockError(const rocksdb::Status& s) {
+  std::string text = s.ToString();
+  return s.IsIOError() && (text.find("While lock file") != std::string::npos ||
+                           text.find("lock hold by current process") != std::string::npos);
+}
+
+}  // namespace
+
+class RocksDbEventLog::FingerprintMemo {
+ public:
+  // The fingerprint of `schema`; `first` says whether this call saw it for the first time.
+  uint64_t Get(const TableSchema* schema, bool& first) {
+    first = false;
+    if (schema == last_) return last_fp_;
+    auto [it, inserted] = seen_.try_emplace(schema, 0);
+    if (inserted) it->second = schema->Fingerprint();
+    first = inserted;
+    last_ = schema;
+    last_fp_ = it->second;
+    return last_fp_;
+  }
+
+ private:
+  const TableSchema* last_ = nullptr;
+  uint64_t last_fp_ = 0;
+  std::unordered_map<const TableSchema*, uint64_t> seen_;
+};
+
+Result<std::unique_ptr<EventLog>> OpenRocksDbEventLog(const std::string& dir) {
+  return RocksDbEventLog::Open(dir, /*read_only=*/false);
+}
+
+Result<std::unique_ptr<EventLog>> OpenRocksDbEventLogReadOnly(const std::string& dir) {
+  return RocksDbEventLog::Open(dir, /*read_only=*/true);
+}
+
+Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, bool read_only) {
+  std::error_code ec;
+  if (read_only) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
+      return Error{ErrorKind::kNotFound, fmt::format("no event log in {}", dir)};
+    }
+  } else if (std::filesystem::create_directories(dir, ec); ec) {
+    return Error{ErrorKind::kStorage, fmt::format("creating state dir {}: {}", dir, ec.message())};
+  }
+  std::unique_ptr<RocksDbEventLog> log(new RocksDbEventLog(dir, read_only));
+  PGF_TRY(log->OpenDb());
+  PGF_TRY(log->Recover());
+  if (!read_only) {
+    PGF_TRY(log->DiscardUnfinishedWrites());
+  }
+  return std::unique_ptr<EventLog>(std::move(log));
+}
+
+RocksDbEventLog::~RocksDbEventLog() {
+  if (!db_) return;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  db_->Close();  // a failure here loses nothing: every durable write was synced already
+}
+
+Error RocksDbEventLog::StorageError(std::string_view what, const rocksdb::Status& status) const {
+  return Error{ErrorKind::kStorage, fmt::format("{} in {}: {}", what, dir_, status.ToString())};
+}
+
+Result<void> RocksDbEventLog::Write(std::string_view what, const rocksdb::WriteOptions& options,
+                                    rocksdb::WriteBatch& batch) {
+  rocksdb::Status s = db_->Write(options, &batch);
+  if (!s.ok()) return StorageError(what, s);
+  return boost::outcome_v2::success();
+}
+
+Result<void> RocksDbEventLog::OpenDb() {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      read_only_
+          ? rocksdb::DB::OpenForReadOnly(tuning::DbOptions(), dir_, tuning::ColumnFamilies(),
+                                         &handles_, &raw)
+          : rocksdb::DB::Open(tuning::DbOptions(), dir_, tuning::ColumnFamilies(), &handles_, &raw);
+  if (!s.ok()) {
+    if (IsLockError(s)) {
+      return Error{ErrorKind::kStorage,
+                   fmt::format("opening event log in {}: the directory is locked; another "
+                               "pgfanout process is probably using the state dir ({})",
+                               dir_, s.ToString())};
+    }
+    return StorageError("opening event log", s);
+  }
+  db_.reset(raw);
+  default_cf_ = handles_[0];
+  events_cf_ = handles_[1];
+  schemas_cf_ = handles_[2];
+  cursors_cf_ = handles_[3];
+  meta_cf_ = handles_[4];
+  spill_cf_ = handles_[5];
+  return boost::outcome_v2::success();
+}
+
+Result<void> RocksDbEventLog::Recover() {
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  std::string value;
+  rocksdb::Status s = db_->Get({}, default_cf_, ToSlice(keys::kFormatKey), &value);
+  if (s.IsNotFound()) {  // a new log
+    s = read_only_ ? rocksdb::Status::OK()
+                   : db_->Put(synced, default_cf_, ToSlice(keys::kFormatKey),
+                              ToSlice(keys::kFormatVersion));
+  } else if (s.ok() && value != keys::kFormatVersion) {
+    return Error{ErrorKind::kStorage,
+                 fmt::format("event log in {} has format '{}', this build reads '{}'", dir_, value,
+                             keys::kFormatVersion)};
+  }
+  if (!s.ok()) return StorageError("reading the log format", s);
+
+  s = db_->Get({}, default_cf_, ToSlice(keys::kPositionKey), &value);
+  if (s.ok()) {
+    if (!keys::DecodePosition(value, durable_lsn_, last_event_)) {
+      return Error{ErrorKind::kStorage, fmt::format("corrupt position record in {}", dir_)};
+    }
+  } else if (!s.IsNotFound()) {
+    return StorageError("reading the durable position", s);
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> RocksDbEventLog::DiscardUnfinishedWrites() {
+  rocksdb::WriteOptions synced;
+  synced.sync = true;
+  // Events past the durable position were written ahead by an AppendPartial whose Append
+  // never came: the server re-sends that transaction whole, so drop them.
+  std::string from = last_event_ ? keys::KeyAfter(*last_event_) : std::string();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, events_cf_));
+  it->Seek(from);
+  if (it->Valid()) {
+    rocksdb::WriteBatch batch;
+    batch.DeleteRange(events_cf_, from, keys::KeyAfterAll());
+    PGF_TRY(Write("discarding events past the durable position", synced, batch));
+  } else if (!it->status().ok()) {
+    return StorageError("scanning past the durable position", it->status());
+  }
+
+  // The spill only ever holds transactions the server will re-send: dropping the column
+  // family frees its files at once, where a range delete would wait for compaction.
+  it.reset(db_->NewIterator({}, spill_cf_));
+  it->SeekToFirst();
+  if (!it->status().ok()) return StorageError("scanning the spill", it->status());
+  if (it->Valid()) {
+    it.reset();
+    rocksdb::Status s = db_->DropColumnFamily(spill_cf_);
+    if (!s.ok()) return StorageError("dropping the spill", s);
+    db_->DestroyColumnFamilyHandle(spill_cf_);
+    handles_[5] = spill_cf_ = nullptr;
+    s = db_->CreateColumnFamily(tuning::CfOptions(tuning::kSpill), tuning::kSpill, &spill_cf_);
+    if (!s.ok()) return StorageError("recreating the spill", s);
+    handles_[5] = spill_cf_;
+  }
+  return boost::outcome_v2::success();
+}
+
+void RocksDbEventLog::AddEvents(std::span<const ChangeEvent> events, FingerprintMemo& memo,
+                                rocksdb::WriteBatch& batch,
+                                std::vector<CachedSchema>& new_schemas) {
+  for (const ChangeEvent& e : events) {
+    bool first = false;
+    uint64_t fp = memo.Get(e.table.get(), first);
+    if (first) {
+      bool stored;
+      {
+        std::lock_guard lock(schema_mu_);
+        auto it = schemas_.find(fp);
+        stored = it != schemas_.end() && it->second.stored;
+      }
+      if (!stored) {
+        encode_buf_.clear();
+        EncodeSchema(*e.table, encode_buf_);
+        batch.Put(schemas_cf_, keys::SchemaKey(fp), encode_buf_);
+        new_schemas.push_back(CachedSchema{e.table, true});
+      }
+    }
+    encode_buf_.clear();
+    EncodeEvent(e, fp, encode_buf_);
+    batch.Put(events_cf_, keys::EventKey(e.id), encode_buf_);
+  }
+}
+
+void RocksDbEventLog::MarkStored(const std::vector<CachedSchema>& new_schemas) {
+  std::lock_guard lock(schema_mu_);
+  for (const CachedSchema& c : new_schemas) {
+    auto [it, inserted] = schemas_.try_emplace(c.schema->Fingerprint(), c);
+    if (!inserted) it->second.stored = true;  // keep the object readers already share
+  }
+}
+
+Result<void> RocksDbEventLog::Append(std::span<const TransactionRecord> transactions) {
+  if (transactions.empty()) return boost::outcome_v2::success();
+  std::lock_guard write_lock(write_mu_);
+  std::optional<EventId> last_event = LastDurableEvent();
+  PGF_TRY(auto highest, CheckAppend(transactions, DurableLsn(), last_event));
+  const Lsn last_commit = transactions.back().commit_lsn;
+  const Lsn end_lsn = transactions.back().end_lsn;
+  std::optional<EventId> ahead = partial_.HighestThrough(last_commit);
+  if (ahead && (!highest || *highest < *ahead)) highest = ahead;
+  if (highest) last_event = highest;
+
+  rocksdb::WriteBatch batch;
+  FingerprintMemo memo;
+  std::vector<CachedSchema> new_schemas;
+  for (const TransactionRecord& tx : transactions) AddEvents(tx.events, memo, batch, new_schemas);
+  batch.Put(default_cf_, ToSlice(keys::kPositionKey), keys::EncodePosition(end_lsn, last_event));
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  PGF_TRY(Write(fmt::format("appending {} transaction(s) through {}", transactions.size(),
+                            last_commit.ToString()),
+                options, batch));
+  MarkStored(new_schemas);
+  partial_.ForgetThrough(last_commit);
+  std::lock_guard lock(position_mu_);
+  durable_lsn_ = end_lsn;
+  last_event_ = last_event;
+  return boost::outcome_v2::success();
+}
+
+Result<void> RocksDbEventLog::AppendPartial(std::span<const ChangeEvent> events) {
+  if (events.empty()) return boost::outcome_v2::success();
+  std::lock_guard write_lock(write_mu_);
+  PGF_TRY(CheckPartial(events, LastDurableEvent()));
+  rocksdb::WriteBatch batch;
+  FingerprintMemo memo;
+  std::vector<CachedSchema> new_schemas;
+  AddEvents(events, memo, batch, new_schemas);
+  // Not synced: the Append() that makes these visible syncs the WAL, and with it them.
+  PGF_TRY(Write(
+      fmt::format("writing ahead {} event(s) from {}", events.size(), events.front().id.ToString()),
+      rocksdb::WriteOptions(), batch));
+  MarkStored(new_schemas);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i + 1 == events.size() || events[i + 1].id.commit_lsn != events[i].id.commit_lsn) {
+      partial_.Add(events[i].id);  // ids ascend: the last of each commit_lsn is its highest
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+Lsn RocksDbEventLog::DurableLsn() const {
+  std::lock_guard lock(position_mu_);
+  return durable_lsn_;
+}
+
+std::optional<EventId> RocksDbEventLog::LastDurableEvent() const {
+  std::lock_guard lock(position_mu_);
+  return last_event_;
+}
+
+Result<std::optional<EventId>> RocksDbEventLog::FirstRetainedEvent() const {
+  std::optional<EventId> last = LastDurableEvent();
+  if (!last) return std::optional<EventId>();
+  std::string upper = keys::KeyAfter(*last);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
+  it->SeekToFirst();
+  if (!it->status().ok()) return StorageError("finding the first event", it->status());
+  if (!it->Valid()) return std::optional<EventId>();
+  std::optional<EventId> id = keys::DecodeEventKey(ToView(it->key()));
+  if (!id) return Error{ErrorKind::kStorage, fmt::format("corrupt event key in {}", dir_)};
+  return id;
+}
+
+Result<std::shared_ptr<const TableSchema>> RocksDbEventLog::FindSchema(uint64_t fingerprint) const {
+  {
+    std::lock_guard lock(schema_mu_);
+    auto it = schemas_.find(fingerprint);
+    if (it != schemas_.end()) return it->second.schema;
+  }
+  std::string value;
+  rocksdb::Status s = db_->Get({}, schemas_cf_, keys::SchemaKey(fingerprint), &value);
+  if (!s.ok()) return StorageError(fmt::format("reading schema {:016x}", fingerprint), s);
+  Result<TableSchema> schema = DecodeSchema(value);
+  if (!schema) return schema.error().Wrap(fmt::format("schema {:016x} in {}", fingerprint, dir_));
+  auto shared = std::make_shared<const TableSchema>(std::move(schema).value());
+  std::lock_guard lock(schema_mu_);
+  return schemas_.try_emplace(fingerprint, CachedSchema{shared, true}).first->second.schema;
+}
+
+Result<std::vector<ChangeEvent>> RocksDbEventLog::Read(EventId after, size_t max_events) const {
+  std::vector<ChangeEvent> out;
+  std::optional<EventId> last = LastDurableEvent();
+  if (!last || after >= *last || max_events == 0) return out;
+  std::string upper = keys::KeyAfter(*last);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;  // never past the durable position
+  if (last->commit_lsn.value() - after.commit_lsn.value() > kCatchUpLsnDistance) {
+    options.fill_cache = false;
+    options.readahead_size = size_t{2} << 20;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
+  out.reserve(std::min<size_t>(max_events, 4096));
+  uint64_t memo_fp = 0;
+  std::shared_ptr<const TableSchema> memo_schema;
+  for (it->Seek(keys::KeyAfter(after)); it->Valid() && out.size() < max_events; it->Next()) {
+    std::optional<EventId> id = keys::DecodeEventKey(ToView(it->key()));
+    if (!id) return Error{ErrorKind::kStorage, fmt::format("corrupt event key in {}", dir_)};
+    ChangeEvent& e = out.emplace_back();
+    e.id = *id;
+    Result<uint64_t> fp = DecodeEvent(ToView(it->value()), e);
+    if (!fp) return fp.error().Wrap(fmt::format("event {} in {}", id->ToString(), dir_));
+    if (!memo_schema || fp.value() != memo_fp) {
+      PGF_TRY(memo_schema, FindSchema(fp.value()));
+      memo_fp = fp.value();
+    }
+    e.table = memo_schema;
+  }
+  if (!it->status().ok()) return StorageError("reading events", it->status());
+  return out;
+}
+
+Result<void> RocksDbEventLog::Trim(EventId through) {
+  std::lock_guard write_lock(write_mu_);
+  // Never past the durable position: events written ahead are not the reader's to drop.
+  PGF_TRY(std::optional<EventId> first, FirstRetainedEvent());
+  std::optional<EventId> last = LastDurableEvent();
+  if (!first || !last || *first > through) return boost::outcome_v2::success();
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(events_cf_, rocksdb::Slice(), keys::KeyAfter(std::min(through, *last)));
+  // Not synced: a trim lost in a crash is simply done again.
+  return Write(fmt::format("trimming events through {}", through.ToString()),
+               rocksdb::WriteOptions(), batch);
+}
+
+uint64_t RocksDbEventLog::ApproximateSize() const {
+  uint64_t sst = 0;
+  uint64_t memtables = 0;  // stands in for the WAL, which holds the same unflushed bytes
+  db_->GetAggregatedIntProperty("rocksdb.total-sst-files-size", &sst);
+  db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &memtables);
+  return sst + memtables;
+}
+
+}  // namespace pgfanout

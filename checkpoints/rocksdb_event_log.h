@@ -1,0 +1,107 @@
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "checkpoints/append_rules.h"
+#include "checkpoints/event_log.h"
+
+namespace pgfanout {
+
+// EventLog on RocksDB (see OpenRocksDbEventLog). Column families and encodings are in
+// checkpoints/KEYS.md, tuning in rocksdb_tuning.cc.
+//
+// Threads: RocksDB is thread-safe; this class adds
+// - write_mu_ serialising Append, AppendPartial and Trim (one writer, but Trim may come
+//   from a retention task), which also guards the encode buffer and `partial_`;
+// - position_mu_ for the durable position, read by every reader;
+// - schema_mu_ for the schema cache;
+// - cursor_mu_ so StoreCursor's read-compare-write is atomic.
+// None is held while calling into user code or across another lock, except write_mu_,
+// which is taken first.
+class RocksDbEventLog final : public EventLog {
+ public:
+  // See OpenRocksDbEventLog and OpenRocksDbEventLogReadOnly.
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& dir, bool read_only);
+  ~RocksDbEventLog() override;
+
+  Result<void> Append(std::span<const TransactionRecord> transactions) override;
+  Result<void> AppendPartial(std::span<const ChangeEvent> events) override;
+  Lsn DurableLsn() const override;
+  std::optional<EventId> LastDurableEvent() const override;
+  Result<std::optional<EventId>> FirstRetainedEvent() const override;
+  Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const override;
+  Result<void> Trim(EventId through) override;
+  uint64_t ApproximateSize() const override;
+
+  Result<std::optional<SinkCursor>> LoadCursor(const std::string& sink_id) const override;
+  Result<void> StoreCursor(const std::string& sink_id, const SinkCursor& cursor) override;
+  Result<void> RewindCursor(const std::string& sink_id, const SinkCursor& cursor) override;
+  Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const override;
+
+  Result<std::optional<std::string>> GetMeta(const std::string& key) const override;
+  Result<void> PutMeta(const std::string& key, const std::string& value) override;
+
+  Result<void> SpillPut(Xid xid, uint64_t seq, Xid subxid, const ChangeEvent& event) override;
+  Result<void> SpillScan(Xid xid,
+                         const std::function<Result<void>(const ChangeEvent&)>& fn) const override;
+  Result<void> SpillDrop(Xid xid, Xid subxid) override;
+
+ private:
+  struct CachedSchema {
+    std::shared_ptr<const TableSchema> schema;
+    bool stored = false;  // in the schemas CF (or in a batch ahead of any event using it)
+  };
+  // Per-call memo from a schema object to its fingerprint: events of one table arrive in
+  // runs, and hashing the schema for every event would cost more than encoding it.
+  class FingerprintMemo;
+
+  RocksDbEventLog(std::string dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
+
+  Result<void> OpenDb();
+  Result<void> Recover();
+  Result<void> DiscardUnfinishedWrites();
+  Error StorageError(std::string_view what, const rocksdb::Status& status) const;
+  Result<void> Write(std::string_view what, const rocksdb::WriteOptions& options,
+                     rocksdb::WriteBatch& batch);
+  // Adds the events (and the schemas not yet stored) to `batch`; `new_schemas` collects
+  // what to mark stored once the batch is written.
+  void AddEvents(std::span<const ChangeEvent> events, FingerprintMemo& memo,
+                 rocksdb::WriteBatch& batch, std::vector<CachedSchema>& new_schemas);
+  void MarkStored(const std::vector<CachedSchema>& new_schemas);
+  Result<std::shared_ptr<const TableSchema>> FindSchema(uint64_t fingerprint) const;
+
+  const std::string dir_;
+  const bool read_only_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // rocksdb_tuning::ColumnFamilies order
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* events_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* schemas_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cursors_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* spill_cf_ = nullptr;
+
+  std::mutex write_mu_;
+  std::string encode_buf_;  // guarded by write_mu_
+  PartialWrites partial_;   // guarded by write_mu_
+
+  mutable std::mutex position_mu_;
+  Lsn durable_lsn_;
+  std::optional<EventId> last_event_;
+
+  mutable std::mutex schema_mu_;
+  mutable std::unordered_map<uint64_t, CachedSchema> schemas_;
+  // The schema of the last SpillPut, so a run of spilled changes hashes it once.
+  std::shared_ptr<const TableSchema> spill_schema_;  // guarded by schema_mu_
+  uint64_t spill_fingerprint_ = 0;                   // guarded by schema_mu_
+
+  std::mutex cursor_mu_;
+};
+
+}  // namespace pgfanout

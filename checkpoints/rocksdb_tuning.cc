@@ -1,0 +1,100 @@
+#include "checkpoints/rocksdb_tuning.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/table.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+namespace pgfanout::rocksdb_tuning {
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+bool Supported(rocksdb::CompressionType type) {
+  static const std::vector<rocksdb::CompressionType> supported =
+      rocksdb::GetSupportedCompressions();
+  return std::find(supported.begin(), supported.end(), type) != supported.end();
+}
+
+const std::shared_ptr<rocksdb::Cache>& SharedBlockCache() {
+  // Readers mostly tail the newest events, served from memtables; the cache mainly helps
+  // sinks a little behind share blocks. Small, because the OS page cache is behind it.
+  static const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(32 * kMiB);
+  return cache;
+}
+
+void SetTable(rocksdb::ColumnFamilyOptions& cf, size_t block_size) {
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = SharedBlockCache();
+  table.block_size = block_size;
+  // No bloom filter: the events and spill CFs are only range-scanned, and the small CFs
+  // fit in a few blocks. A filter would cost space and CPU for no saved read.
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+}
+
+}  // namespace
+
+rocksdb::DBOptions DbOptions() {
+  rocksdb::DBOptions db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  // Two cores on the target box, shared with the decoder and sinks: one flush and one
+  // compaction at a time is enough for an append-only log (see kEvents below).
+  db.max_background_jobs = 2;
+  // Write SST files back to disk in 1 MiB steps instead of one big fsync at the end of
+  // a flush, so a flush does not stall the WAL fsync every Append() waits on.
+  db.bytes_per_sync = 1 * kMiB;
+  // A WAL file is kept until every CF with data in it has flushed; the small cursor and
+  // meta CFs fill slowly and would pin old WALs forever. This forces their flush.
+  db.max_total_wal_size = 256 * kMiB;
+  db.keep_log_file_num = 4;
+  db.max_log_file_size = 16 * kMiB;
+  return db;
+}
+
+rocksdb::ColumnFamilyOptions CfOptions(const std::string& name) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.level_compaction_dynamic_level_bytes = true;
+  cf.compression = rocksdb::kNoCompression;
+  if (name == kEvents) {
+    // The hot CF: write-heavy, keys strictly ascending. Big memtables mean fewer, larger
+    // L0 files; ascending keys make the flushed files non-overlapping, so compaction is
+    // mostly trivial moves (little write amplification). LZ4 (linked into
+    // Debian's librocksdb 7.8) roughly halves text rows at a CPU cost far below the
+    // encoding's; where it is missing, fall back to Snappy, then to none.
+    cf.write_buffer_size = 64 * kMiB;
+    cf.max_write_buffer_number = 4;
+    cf.target_file_size_base = 64 * kMiB;
+    if (Supported(rocksdb::kLZ4Compression)) {
+      cf.compression = rocksdb::kLZ4Compression;
+    } else if (Supported(rocksdb::kSnappyCompression)) {
+      cf.compression = rocksdb::kSnappyCompression;
+    }
+    SetTable(cf, 32 * 1024);  // larger blocks: sequential scans, fewer index entries
+  } else if (name == kSpill) {
+    // Scratch for one big transaction, written once, scanned once, dropped: not worth
+    // compressing. Large memtables keep a typical spill from ever reaching disk.
+    cf.write_buffer_size = 64 * kMiB;
+    cf.max_write_buffer_number = 3;
+    SetTable(cf, 32 * 1024);
+  } else {
+    // schemas, cursors, meta, default: a few KiB, rarely written.
+    cf.write_buffer_size = 4 * kMiB;
+    cf.max_write_buffer_number = 2;
+    SetTable(cf, 4 * 1024);
+  }
+  return cf;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> ColumnFamilies() {
+  std::vector<rocksdb::ColumnFamilyDescriptor> out;
+  for (const char* name : {kDefault, kEvents, kSchemas, kCursors, kMeta, kSpill}) {
+    out.emplace_back(name, CfOptions(name));
+  }
+  return out;
+}
+
+}  // namespace pgfanout::rocksdb_tuning

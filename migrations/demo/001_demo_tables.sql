@@ -1,0 +1,6 @@
+-- Demo tables for docker-compose.yml: two tenants' users and contact channels.
+CREATE TABLE users (id serial PRIMARY KEY, tenant_id text NOT NULL, email text, name text);
+CREATE TABLE contact_channels (id serial PRIMARY KEY, tenant_id text NOT NULL,
+                               user_id int, kind text, value text);
+INSERT INTO users (tenant_id, email, name) VALUES ('acme', 'ann@acme.test', 'Ann'),
+                                                  ('globex', 'gus@globex.test', 'Gus');

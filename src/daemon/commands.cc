@@ -1,0 +1,181 @@
+#include "src/daemon/commands.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include "checkpoints/event_log.h"
+#include "src/pipeline/sink_runner.h"
+#include "src/source/pg_connection.h"
+
+namespace pgfanout {
+namespace {
+
+std::string Describe(const std::optional<EventId>& id) {
+  return id ? id->ToString() : std::string("(none)");
+}
+
+// Counts durable events after `from`, stopping at `limit` (status must stay cheap).
+uint64_t CountAfter(const EventLog& log, EventId from, uint64_t limit) {
+  uint64_t n = 0;
+  while (n < limit) {
+    auto events = log.Read(from, 10'000);
+    if (!events || events.value().empty()) break;
+    n += events.value().size();
+    from = events.value().back().id;
+  }
+  return n;
+}
+
+void PrintSlot(const Config& config) {
+  auto conn = PgConnection::Connect(config.source.dsn, PgConnection::Mode::kNormal);
+  if (!conn) {
+    fmt::print("source:    unreachable: {}\n", conn.error().message);
+    return;
+  }
+  auto r = conn.value().Exec(
+      "reading slot",
+      "SELECT confirmed_flush_lsn, restart_lsn, wal_status, active_pid, "
+      "pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), "
+      "pg_current_wal_lsn() FROM pg_replication_slots WHERE slot_name = $1",
+      {config.source.slot});
+  if (!r) {
+    fmt::print("slot:      cannot read: {}\n", r.error().message);
+    return;
+  }
+  if (PQntuples(r.value().get()) == 0) {
+    fmt::print("slot:      {} does not exist on the source\n", config.source.slot);
+    return;
+  }
+  const auto& res = r.value();
+  fmt::print("slot:      {} confirmed {} restart {} wal_status {} retains {} (server at {}){}\n",
+             config.source.slot, GetValue(res, 0, 0).value_or("-"),
+             GetValue(res, 0, 1).value_or("-"), GetValue(res, 0, 2).value_or("-"),
+             GetValue(res, 0, 4).value_or("-"), GetValue(res, 0, 5).value_or("-"),
+             GetValue(res, 0, 3) ? " active pid " + *GetValue(res, 0, 3) : " inactive");
+}
+
+Result<std::unique_ptr<EventLog>> OpenForReading(const Config& config) {
+  return OpenRocksDbEventLogReadOnly(config.state_dir + "/log");
+}
+
+}  // namespace
+
+int ShowCheckpoints(const Config& config) {
+  auto log = OpenForReading(config);
+  if (!log) {
+    spdlog::error("{}", log.error().message);
+    return 1;
+  }
+  auto& l = *log.value();
+  fmt::print("state dir: {}\n", config.state_dir);
+  fmt::print("log:       durable to {} (last event {}), oldest retained {}\n",
+             l.DurableLsn().ToString(), Describe(l.LastDurableEvent()),
+             Describe(l.FirstRetainedEvent().has_value() ? l.FirstRetainedEvent().value()
+                                                         : std::nullopt));
+  auto cursors = l.ListCursors();
+  if (!cursors) {
+    spdlog::error("{}", cursors.error().message);
+    return 1;
+  }
+  for (const auto& [id, cursor] : cursors.value()) {
+    fmt::print("sink {}: applied {}\n", id, cursor.applied.ToString());
+  }
+  return 0;
+}
+
+int ShowStatus(const Config& config) {
+  auto log = OpenForReading(config);
+  if (!log) {
+    spdlog::error("{}", log.error().message);
+    return 1;
+  }
+  auto& l = *log.value();
+  PrintSlot(config);
+  fmt::print("log:       durable to {} (last event {}), {} on disk\n", l.DurableLsn().ToString(),
+             Describe(l.LastDurableEvent()), l.ApproximateSize());
+  constexpr uint64_t kCountLimit = 1'000'000;
+  for (const auto& sink : config.sinks) {
+    auto cursor = l.LoadCursor(sink.id);
+    if (!cursor) {
+      fmt::print("sink {}: cannot read cursor: {}\n", sink.id, cursor.error().message);
+      continue;
+    }
+    EventId at = cursor.value() ? cursor.value()->applied : EventId{};
+    uint64_t behind = CountAfter(l, at, kCountLimit);
+    fmt::print("sink {} ({}): applied {}, {}{} events behind\n", sink.id, sink.type,
+               cursor.value() ? at.ToString() : "(not started)",
+               behind >= kCountLimit ? "at least " : "", behind);
+  }
+  return 0;
+}
+
+int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
+  const SinkConfig* sc = config.FindSink(sink_id);
+  if (!sc) {
+    spdlog::error("{}: no sink with id '{}'", config.path, sink_id);
+    return 2;
+  }
+  auto opened = OpenRocksDbEventLog(config.state_dir + "/log");
+  if (!opened) {
+    spdlog::error("{}", opened.error().message);
+    return 1;
+  }
+  auto& log = *opened.value();
+  auto first = log.FirstRetainedEvent();
+  auto last = log.LastDurableEvent();
+  if (!first || !first.value() || !last || from > last->commit_lsn) {
+    spdlog::error("cannot replay from {}: the event log holds no event at or after it "
+                  "(log: {} .. {})",
+                  from.ToString(), Describe(first ? first.value() : std::nullopt),
+                  Describe(last));
+    return 1;
+  }
+  if (from < first.value()->commit_lsn) {
+    spdlog::error("cannot replay from {}: the log retains events from {} on only (raise "
+                  "log.retain to keep more)",
+                  from.ToString(), first.value()->commit_lsn.ToString());
+    return 1;
+  }
+  auto stored = log.LoadCursor(sink_id);
+  if (!stored) {
+    spdlog::error("{}", stored.error().message);
+    return 1;
+  }
+  // Just before the first event at `from`: (from - 1, max ordinal).
+  EventId before{Lsn(from.value() - 1), UINT32_MAX};
+  SinkCursor rewound{.applied = before,
+                     .token = stored.value() ? stored.value()->token : std::string()};
+  if (stored.value() && stored.value()->applied < before) {
+    spdlog::error("sink {} has not reached {} yet (applied {}); nothing to replay",
+                  sink_id, from.ToString(), stored.value()->applied.ToString());
+    return 1;
+  }
+  auto sink = MakeSink(*sc);
+  if (!sink) {
+    spdlog::error("{}", sink.error().message);
+    return 1;
+  }
+  // The sink keeps what it holds; the rewound cursor's token says so (for JSONL: the file
+  // length), so replayed events are appended after it.
+  if (stored.value()) {
+    if (auto r = log.RewindCursor(sink_id, rewound); !r) {
+      spdlog::error("{}", r.error().message);
+      return 1;
+    }
+  }
+  SinkRunner runner(*sc, std::move(sink).value(), log, nullptr);
+  auto done = runner.RunUntil(*last);
+  auto st = runner.status();
+  runner.Stop();
+  if (!done) {
+    spdlog::error("replay of sink {} stopped at {}: {}", sink_id, Describe(st.cursor),
+                  done.error().message);
+    return 1;
+  }
+  fmt::print("replayed {} events into sink {} from {} through {}\n", st.events_delivered,
+             sink_id, from.ToString(), Describe(st.cursor));
+  return 0;
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,207 @@
+#include "src/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "checkpoints/event_log.h"
+#include "src/pipeline/ingest.h"
+#include "src/pipeline/retry_policy.h"
+#include "src/pipeline/sink_runner.h"
+#include "src/source/replication_stream.h"
+#include "src/source/source_setup.h"
+
+namespace pgfanout {
+namespace {
+
+constexpr auto kRetentionInterval = std::chrono::seconds(10);
+
+class Daemon {
+ public:
+  Daemon(const Config& config, EventLog& log)
+      : config_(config), log_(log), signals_(io_, SIGINT, SIGTERM), retry_timer_(io_),
+        retention_timer_(io_) {}
+
+  Result<void> Init() {
+    for (const auto& sc : config_.sinks) {
+      PGF_TRY(auto sink, MakeSink(sc));
+      runners_.push_back(std::make_unique<SinkRunner>(sc, std::move(sink), log_,
+                                                      [this](const Error& e) { OnFatal(e); }));
+    }
+    return boost::outcome_v2::success();
+  }
+
+  int Run() {
+    for (auto& r : runners_) r->Start();
+    signals_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stopping_ = true;
+      retry_timer_.cancel();
+      retention_timer_.cancel();
+      if (stream_) stream_->Stop();
+    });
+    ScheduleRetention();
+    boost::asio::post(io_, [this] { Connect(); });
+    io_.run();
+    for (auto& r : runners_) r->Stop();
+    spdlog::info("stopped; event log durable up to {}", log_.DurableLsn().ToString());
+    return exit_code_;
+  }
+
+ private:
+  void OnFatal(const Error& e) {
+    // Called from a sink thread: hop onto the loop.
+    boost::asio::post(io_, [this, e] { Halt(e); });
+  }
+
+  void Halt(const Error& e) {
+    spdlog::critical("{} [{}]", e.message, ToString(e.kind));
+    exit_code_ = 1;
+    stopping_ = true;
+    retry_timer_.cancel();
+    retention_timer_.cancel();
+    signals_.cancel();
+    if (stream_) stream_->Stop();
+  }
+
+  void Connect() {
+    if (stopping_) return;
+    auto started = StartStream();
+    if (!started) OnStreamEnded(started.error());
+  }
+
+  Result<void> StartStream() {
+    PGF_TRY(auto sql, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kNormal));
+    PGF_TRY(auto repl,
+            PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kReplication));
+    PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
+    spdlog::info("source cluster {} timeline {}, server at {}, slot {} confirmed to {}, "
+                 "event log durable to {}",
+                 identity.system_id, identity.timeline, identity.server_lsn.ToString(),
+                 config_.source.slot, identity.slot_confirmed_lsn.ToString(),
+                 log_.DurableLsn().ToString());
+    if (ingest_) PGF_TRY(ingest_->DiscardOpen());
+    ingest_ = std::make_unique<Ingest>(log_, config_.tables, [this] {
+      for (auto& r : runners_) r->Notify();
+    });
+    StreamHandlers handlers{
+        .on_data = [this](Lsn start, std::string_view payload) {
+          return ingest_->OnData(start, payload);
+        },
+        .flush = [this] { return ingest_->Flush(); },
+    };
+    stream_ = std::make_unique<ReplicationStream>(
+        io_, std::move(repl),
+        ReplicationStream::Options{.slot = config_.source.slot,
+                                   .publication = config_.source.publication,
+                                   .start_lsn = log_.DurableLsn(),
+                                   .status_interval = config_.source.status_interval},
+        std::move(handlers));
+    stream_->Start([this](Result<void> r) {
+      if (r) {
+        attempt_ = 0;
+        return;  // stopped on request
+      }
+      OnStreamEnded(r.error());
+    });
+    return boost::outcome_v2::success();
+  }
+
+  void OnStreamEnded(const Error& e) {
+    if (stopping_) return;
+    if (DecideRetry(e.kind, /*in_sink=*/false) != Directive::kRetry) return Halt(e);
+    auto wait = Backoff(attempt_++, std::chrono::milliseconds(500), std::chrono::seconds(30));
+    spdlog::warn("source: {}; reconnecting in {} ms (attempt {})", e.message, wait.count(),
+                 attempt_);
+    retry_timer_.expires_after(wait);
+    retry_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Connect();
+    });
+  }
+
+  // Deletes events every sink has passed and that are older than log.retain.
+  void ScheduleRetention() {
+    retention_timer_.expires_after(kRetentionInterval);
+    retention_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      if (auto r = TrimLog(); !r) spdlog::warn("retention: {}", r.error().message);
+      ScheduleRetention();
+    });
+  }
+
+  Result<void> TrimLog() {
+    std::optional<EventId> min_cursor;
+    for (auto& r : runners_) {
+      auto c = r->status().cursor;
+      if (!c) return boost::outcome_v2::success();  // a sink that has not started yet
+      if (!min_cursor || *c < *min_cursor) min_cursor = c;
+    }
+    if (!min_cursor) return boost::outcome_v2::success();
+    auto cutoff = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch() - config_.log.retain)
+                      .count();
+    PGF_TRY(auto first, log_.FirstRetainedEvent());
+    if (!first) return boost::outcome_v2::success();
+    // Find the last event that is both passed by every sink and old enough.
+    std::optional<EventId> through;
+    EventId after{first->commit_lsn, 0};
+    if (first->ordinal == 0 && first->commit_lsn.value() > 0) {
+      after = EventId{Lsn(first->commit_lsn.value() - 1), UINT32_MAX};
+    }
+    while (true) {
+      PGF_TRY(auto events, log_.Read(after, 4096));
+      bool done = events.empty();
+      for (const auto& ev : events) {
+        if (ev.id > *min_cursor || ev.commit_time_us >= cutoff) {
+          done = true;
+          break;
+        }
+        through = ev.id;
+      }
+      if (done) break;
+      after = events.back().id;
+    }
+    if (through) PGF_TRY(log_.Trim(*through));
+    return boost::outcome_v2::success();
+  }
+
+  const Config& config_;
+  EventLog& log_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer retention_timer_;
+  std::vector<std::unique_ptr<SinkRunner>> runners_;
+  std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<ReplicationStream> stream_;
+  bool stopping_ = false;
+  int attempt_ = 0;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int RunDaemon(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir, ec);
+  auto log = OpenRocksDbEventLog(config.state_dir + "/log");
+  if (!log) {
+    spdlog::critical("{}", log.error().message);
+    return 1;
+  }
+  Daemon daemon(config, *log.value());
+  if (auto r = daemon.Init(); !r) {
+    spdlog::critical("{}", r.error().message);
+    return 1;
+  }
+  return daemon.Run();
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <string_view>
+#include <vector>
+
+#include "checkpoints/event_log.h"
+#include "src/pipeline/transaction_assembler.h"
+
+namespace pgfanout {
+
+// Source side of the pipeline: decodes pgoutput payloads, assembles transactions, and
+// group-commits them to the event log. The replication stream calls OnData for every
+// message and Flush when its socket is drained; Flush's result is the only LSN the slot
+// is ever confirmed to.
+//
+// Threads: driven by the replication loop's thread only. `on_durable` is called on that
+// thread after each group commit (the sink runners are woken from it).
+class Ingest {
+ public:
+  Ingest(EventLog& log, const std::vector<TableConfig>& tables, std::function<void()> on_durable);
+
+  Result<void> OnData(Lsn wal_start, std::string_view payload);
+  Result<Lsn> Flush();
+  // Forgets unfinished transactions after the connection dropped (see the assembler).
+  Result<void> DiscardOpen() { return assembler_.DiscardOpen(); }
+
+  uint64_t events_committed() const { return events_committed_; }
+  uint64_t transactions_committed() const { return transactions_committed_; }
+
+ private:
+  EventLog& log_;
+  TransactionAssembler assembler_;
+  std::function<void()> on_durable_;
+  std::vector<TransactionRecord> ready_;
+  size_t ready_events_ = 0;
+  uint64_t events_committed_ = 0;
+  uint64_t transactions_committed_ = 0;
+};
+
+}  // namespace pgfanout

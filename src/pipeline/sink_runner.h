@@ -1,0 +1,75 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "checkpoints/event_log.h"
+#include "src/pipeline/router.h"
+#include "src/sinks/sink.h"
+
+namespace pgfanout {
+
+// Delivers the event log to one sink, at the sink's own pace, on a thread of its own
+// (sinks use blocking client libraries; a thread per sink keeps a slow one from holding
+// any other back). Reads from the sink's cursor, filters through the Router, writes, and
+// stores the cursor only after Write() says the batch is durable.
+//
+// Errors go through DecideRetry(): retried with backoff (the sink is reopened from its
+// stored cursor), or the sink stops with its error shown by status(), or `on_fatal` is
+// called (the log itself failed) and the runner stops.
+class SinkRunner {
+ public:
+  struct Status {
+    std::string sink_id;
+    std::optional<EventId> cursor;
+    uint64_t events_delivered = 0;
+    uint64_t batches = 0;
+    std::string last_error;  // empty when healthy
+    bool stopped = false;    // gave up: needs a person
+  };
+
+  SinkRunner(const SinkConfig& config, std::unique_ptr<Sink> sink, EventLog& log,
+             std::function<void(const Error&)> on_fatal);
+  ~SinkRunner();
+
+  void Start();
+  // Wakes the runner: the log's durable position moved.
+  void Notify();
+  // Finishes the batch in flight (its cursor is stored if it succeeded), stops the sink
+  // and joins the thread. Idempotent.
+  void Stop();
+  // Runs until the cursor reaches `target` or the sink fails; for `pgfanout replay`.
+  Result<void> RunUntil(EventId target);
+
+  Status status() const;
+  const std::string& id() const { return config_.id; }
+
+ private:
+  void Run();
+  // One read-filter-write-store step. Returns false when caught up.
+  Result<bool> Step();
+  Result<void> Open();
+  void Fail(const Error& error, int attempt);
+
+  SinkConfig config_;
+  std::unique_ptr<Sink> sink_;
+  EventLog& log_;
+  Router router_;
+  std::function<void(const Error&)> on_fatal_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool notified_ = false;
+  bool opened_ = false;
+  std::optional<SinkCursor> cursor_;
+  Status status_;
+};
+
+}  // namespace pgfanout

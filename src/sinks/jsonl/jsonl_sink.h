@@ -1,0 +1,35 @@
+#pragma once
+
+#include <string>
+
+#include <fmt/format.h>
+
+#include "src/sinks/sink.h"
+
+namespace pgfanout {
+
+// Appends one JSON object per event to a file (see README.md for the line format).
+//
+// Effectively once across crashes: the cursor token is the file length that the cursor
+// covers. Open() truncates the file back to it, so lines written after the last stored
+// cursor (a crash between fsync and cursor store) are written again exactly once.
+class JsonlSink final : public Sink {
+ public:
+  explicit JsonlSink(std::string path) : path_(std::move(path)) {}
+  ~JsonlSink() override;
+
+  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::string> Write(std::span<const ChangeEvent> events) override;
+  void Stop() override;
+
+  // Appends the JSON line for `event` (with its trailing newline) to `out`.
+  static void FormatEvent(const ChangeEvent& event, fmt::memory_buffer& out);
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t offset_ = 0;  // file length covered by what has been written and synced
+  fmt::memory_buffer buffer_;
+};
+
+}  // namespace pgfanout

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "checkpoints/event_log.h"
+#include "src/config/config.h"
+#include "src/core/change_event.h"
+#include "src/core/error.h"
+
+namespace pgfanout {
+
+// A destination for one sink entry of the config.
+//
+// Delivery contract:
+// - Input is at-least-once: after a crash a sink may be handed events it has seen before
+//   (from its cursor on). It must tolerate them: apply them idempotently or, like the
+//   JSONL sink, roll its own state back to the cursor in Open().
+// - Order: events arrive in EventId order, already filtered to this sink's tenants and
+//   tables. Write() is never called concurrently; one SinkRunner thread owns the sink.
+// - A Write() that returns success has made the batch *durable* (fsynced, committed, or
+//   acknowledged by the remote); only then does the runner store the cursor. A sink that
+//   can only say *accepted* must not return success.
+// - Stop() is called once, after the last Write() has returned; it releases resources.
+class Sink {
+ public:
+  Sink() = default;
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+  virtual ~Sink() = default;
+
+  // Prepares the sink. `stored` is the cursor the event log holds (nullopt for a new sink).
+  // Returns the cursor to resume from: normally `stored`; a sink that keeps its own
+  // position durably beside its data may return a later one.
+  virtual Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) = 0;
+
+  // Applies `events` (non-empty, ascending). On success returns the token to store with
+  // the cursor. On error nothing may be assumed about how much was applied; the runner
+  // retries from the stored cursor after calling Open() again.
+  virtual Result<std::string> Write(std::span<const ChangeEvent> events) = 0;
+
+  virtual void Stop() = 0;
+};
+
+// Builds the sink a config entry describes. Errors: kInvalidArgument for a config the
+// sink cannot use.
+Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config);
+
+}  // namespace pgfanout

@@ -1,0 +1,98 @@
+#include "src/source/pg_connection.h"
+
+#include <fmt/format.h>
+
+namespace pgfanout {
+
+Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode) {
+  // expand_dbname=1: the first "dbname" entry is parsed as a whole connection string and
+  // the entries after it override what it says.
+  // Defaults come before "dbname" (the DSN may override them), pinned settings after.
+  std::vector<const char*> keys = {"connect_timeout", "fallback_application_name", "dbname",
+                                   "options"};
+  std::vector<const char*> values = {
+      "10", "pgfanout", dsn.c_str(),
+      "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3"};
+  if (mode == Mode::kReplication) {
+    keys.push_back("replication");
+    values.push_back("database");
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* conn = PQconnectdbParams(keys.data(), values.data(), 1);
+  if (conn == nullptr) return MakeError(ErrorKind::kConnection, "libpq: out of memory");
+  PgConnection c(conn);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return MakeError(ErrorKind::kConnection,
+                     fmt::format("cannot connect to the source ({}): {}",
+                                 mode == Mode::kReplication ? "replication" : "sql", c.LastError()));
+  }
+  return c;
+}
+
+PgConnection::PgConnection(PgConnection&& other) noexcept : conn_(other.conn_) {
+  other.conn_ = nullptr;
+}
+
+PgConnection& PgConnection::operator=(PgConnection&& other) noexcept {
+  if (this != &other) {
+    if (conn_) PQfinish(conn_);
+    conn_ = other.conn_;
+    other.conn_ = nullptr;
+  }
+  return *this;
+}
+
+PgConnection::~PgConnection() {
+  if (conn_) PQfinish(conn_);
+}
+
+std::string PgConnection::LastError() const {
+  std::string msg = conn_ ? PQerrorMessage(conn_) : "no connection";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg;
+}
+
+namespace {
+
+Result<PgResult> Check(const PgConnection& c, std::string_view what, PGresult* raw) {
+  PgResult r(raw);
+  auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_COPY_BOTH) {
+    return r;
+  }
+  std::string msg = r ? PQresultErrorMessage(r.get()) : c.LastError();
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  auto kind = PQstatus(c.get()) == CONNECTION_OK ? ErrorKind::kProtocol : ErrorKind::kConnection;
+  return MakeError(kind, fmt::format("{}: {}", what, msg));
+}
+
+}  // namespace
+
+Result<PgResult> PgConnection::Exec(std::string_view what, const std::string& sql,
+                                    const std::vector<std::string>& params) const {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p.c_str());
+  return Check(*this, what,
+               PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0));
+}
+
+Result<PgResult> PgConnection::ExecSimple(std::string_view what, const std::string& sql) const {
+  return Check(*this, what, PQexec(conn_, sql.c_str()));
+}
+
+std::string PgConnection::QuoteIdent(std::string_view ident) const {
+  char* q = PQescapeIdentifier(conn_, ident.data(), ident.size());
+  std::string out = q ? q : "";
+  PQfreemem(q);
+  return out;
+}
+
+std::optional<std::string> GetValue(const PgResult& r, int row, int col) {
+  if (PQgetisnull(r.get(), row, col)) return std::nullopt;
+  return std::string(PQgetvalue(r.get(), row, col), PQgetlength(r.get(), row, col));
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <libpq-fe.h>
+
+#include "src/core/error.h"
+
+namespace pgfanout {
+
+struct PgResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
+
+// An owned libpq connection with the few helpers setup code needs. Blocking: used for
+// start-up and setup only, never on the streaming path.
+class PgConnection {
+ public:
+  enum class Mode { kNormal, kReplication };
+
+  // Connects with `dsn` (key=value or URI). In kReplication mode adds replication=database.
+  // Both pin datestyle=ISO, intervalstyle=postgres and extra_float_digits=3 so text values
+  // have one form whatever the server's defaults. Errors (kConnection) never echo the DSN.
+  static Result<PgConnection> Connect(const std::string& dsn, Mode mode);
+
+  PgConnection(PgConnection&&) noexcept;
+  PgConnection& operator=(PgConnection&&) noexcept;
+  ~PgConnection();
+
+  PGconn* get() const { return conn_; }
+
+  // Runs one statement with text parameters ($1, $2 …); the result must be TUPLES_OK or
+  // COMMAND_OK. `what` names the step in the error message.
+  Result<PgResult> Exec(std::string_view what, const std::string& sql,
+                        const std::vector<std::string>& params = {}) const;
+  // Simple-query protocol, needed for replication commands.
+  Result<PgResult> ExecSimple(std::string_view what, const std::string& sql) const;
+
+  std::string QuoteIdent(std::string_view ident) const;
+  std::string LastError() const;
+
+ private:
+  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  PGconn* conn_ = nullptr;
+};
+
+// Value of row `row`, column `col` or nullopt for SQL NULL.
+std::optional<std::string> GetValue(const PgResult& r, int row, int col);
+
+}  // namespace pgfanout

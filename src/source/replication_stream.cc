@@ -1,0 +1,225 @@
+#include "src/source/replication_stream.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include "src/core/failpoint.h"
+
+namespace pgfanout {
+namespace {
+
+// Messages handled per wake-up before other handlers (timer, signals) get a turn.
+constexpr int kMaxMessagesPerTurn = 20'000;
+// Status updates after a flush are rate-limited to this; keepalive replies are not.
+constexpr auto kMinStatusGap = std::chrono::milliseconds(200);
+constexpr int64_t kPostgresEpochUnixSeconds = 946'684'800;
+
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+void PutU64(char* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<char>(v & 0xff);
+    v >>= 8;
+  }
+}
+
+int64_t NowPostgresMicros() {
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  return std::chrono::duration_cast<std::chrono::microseconds>(now).count() -
+         kPostgresEpochUnixSeconds * 1'000'000;
+}
+
+Error StreamError(const PgConnection& conn, std::string_view what) {
+  return MakeError(ErrorKind::kConnection,
+                   fmt::format("replication stream: {}: {}", what, conn.LastError()));
+}
+
+}  // namespace
+
+ReplicationStream::ReplicationStream(boost::asio::io_context& io, PgConnection connection,
+                                     Options options, StreamHandlers handlers)
+    : io_(io),
+      conn_(std::move(connection)),
+      options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      socket_(io),
+      timer_(io) {}
+
+ReplicationStream::~ReplicationStream() {
+  // libpq owns the socket: take it back from Asio before the descriptor would close it.
+  if (socket_.is_open()) socket_.release();
+}
+
+void ReplicationStream::Start(std::function<void(Result<void>)> done) {
+  done_ = std::move(done);
+  std::string cmd = fmt::format(
+      "START_REPLICATION SLOT {} LOGICAL {} (proto_version '2', streaming 'on', "
+      "publication_names {})",
+      conn_.QuoteIdent(options_.slot), options_.start_lsn.ToString(),
+      // publication_names is a string literal holding a list of identifiers
+      "'" + conn_.QuoteIdent(options_.publication) + "'");
+  auto started = conn_.ExecSimple("START_REPLICATION", cmd);
+  if (!started) return Finish(started.error());
+  if (PQresultStatus(started.value().get()) != PGRES_COPY_BOTH) {
+    return Finish(MakeError(ErrorKind::kProtocol, "START_REPLICATION did not enter COPY mode"));
+  }
+  if (PQsetnonblocking(conn_.get(), 1) != 0) {
+    return Finish(StreamError(conn_, "cannot switch libpq to non-blocking mode"));
+  }
+  spdlog::info("streaming slot {} from {}", options_.slot,
+               options_.start_lsn.IsZero() ? "its confirmed position" : options_.start_lsn.ToString());
+  socket_.assign(PQsocket(conn_.get()));
+  ArmTimer();
+  ReadAvailable();  // libpq may already hold data read along with the COPY response
+}
+
+void ReplicationStream::WaitReadable() {
+  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                     [this](boost::system::error_code ec) {
+                       if (finished_) return;
+                       if (ec) return Finish(MakeError(ErrorKind::kConnection, ec.message()));
+                       if (PQconsumeInput(conn_.get()) == 0) {
+                         return Finish(StreamError(conn_, "reading"));
+                       }
+                       ReadAvailable();
+                     });
+}
+
+void ReplicationStream::ReadAvailable() {
+  bool reply_requested = false;
+  for (int handled = 0; handled < kMaxMessagesPerTurn; ++handled) {
+    char* buf = nullptr;
+    int len = PQgetCopyData(conn_.get(), &buf, 1);
+    if (len == 0) {
+      // Drained: make it durable, report, wait for more.
+      if (auto r = FlushAndReport(reply_requested); !r) return Finish(r.error());
+      return WaitReadable();
+    }
+    if (len == -1) {
+      PgResult result(PQgetResult(conn_.get()));
+      std::string msg = result ? PQresultErrorMessage(result.get()) : "";
+      return Finish(MakeError(ErrorKind::kConnection,
+                              fmt::format("the server ended replication{}{}",
+                                          msg.empty() ? "" : ": ", msg)));
+    }
+    if (len < 0) return Finish(StreamError(conn_, "reading CopyData"));
+    auto handled_msg = HandleCopyData(buf, len);
+    PQfreemem(buf);
+    if (!handled_msg) return Finish(handled_msg.error());
+    reply_requested = reply_requested || handled_msg.value();
+  }
+  // More may be buffered inside libpq: make progress durable, then continue after other
+  // handlers had a turn.
+  if (auto r = FlushAndReport(reply_requested); !r) return Finish(r.error());
+  boost::asio::post(io_, [this] {
+    if (!finished_) ReadAvailable();
+  });
+}
+
+Result<bool> ReplicationStream::HandleCopyData(const char* buf, int len) {
+  if (len >= 25 && buf[0] == 'w') {
+    Lsn wal_start(GetU64(buf + 1));
+    Lsn wal_end(GetU64(buf + 9));
+    if (wal_end > received_lsn_) received_lsn_ = wal_end;
+    PGF_TRY(handlers_.on_data(wal_start, std::string_view(buf + 25, static_cast<size_t>(len - 25))));
+    return false;
+  }
+  if (len >= 18 && buf[0] == 'k') {
+    Lsn wal_end(GetU64(buf + 1));
+    if (wal_end > received_lsn_) received_lsn_ = wal_end;
+    return buf[17] != 0;
+  }
+  return MakeError(ErrorKind::kProtocol,
+                   fmt::format("unexpected CopyData message '{}' of {} bytes on the "
+                               "replication stream",
+                               len > 0 ? buf[0] : '?', len));
+}
+
+Result<void> ReplicationStream::FlushAndReport(bool force) {
+  PGF_TRY(durable_lsn_, handlers_.flush());
+  auto now = std::chrono::steady_clock::now();
+  bool moved = durable_lsn_ > reported_flush_ && now - last_status_ >= kMinStatusGap;
+  if (force || moved) {
+    PGF_TRY(FailpointHit("log.after_commit"));
+    return SendStatus();
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> ReplicationStream::SendStatus() {
+  char msg[34];
+  msg[0] = 'r';
+  // write = what we received; flush = apply = only what the event log made durable.
+  PutU64(msg + 1, std::max(received_lsn_, durable_lsn_).value());
+  PutU64(msg + 9, durable_lsn_.value());
+  PutU64(msg + 17, durable_lsn_.value());
+  PutU64(msg + 25, static_cast<uint64_t>(NowPostgresMicros()));
+  msg[33] = 0;
+  if (PQputCopyData(conn_.get(), msg, sizeof msg) != 1) {
+    return StreamError(conn_, "sending a status update");
+  }
+  reported_flush_ = durable_lsn_;
+  last_status_ = std::chrono::steady_clock::now();
+  FlushOutput();
+  return boost::outcome_v2::success();
+}
+
+void ReplicationStream::FlushOutput() {
+  if (writing_) return;
+  int r = PQflush(conn_.get());
+  if (r < 0) return Finish(StreamError(conn_, "sending"));
+  if (r == 0) return;
+  writing_ = true;
+  socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                     [this](boost::system::error_code ec) {
+                       writing_ = false;
+                       if (finished_) return;
+                       if (ec) return Finish(MakeError(ErrorKind::kConnection, ec.message()));
+                       FlushOutput();
+                     });
+}
+
+void ReplicationStream::ArmTimer() {
+  timer_.expires_after(options_.status_interval);
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || finished_) return;
+    auto r = FlushAndReport(true);
+    if (!r) return Finish(r.error());
+    ArmTimer();
+  });
+}
+
+void ReplicationStream::Stop() {
+  if (finished_) return;
+  // Last words: what is complete becomes durable and the server hears how far.
+  auto r = FlushAndReport(true);
+  if (r) {
+    PQsetnonblocking(conn_.get(), 0);
+    PQflush(conn_.get());
+  }
+  Finish(r ? Result<void>(boost::outcome_v2::success()) : Result<void>(r.error()));
+}
+
+void ReplicationStream::Finish(Result<void> result) {
+  if (finished_) return;
+  finished_ = true;
+  timer_.cancel();
+  if (socket_.is_open()) {
+    socket_.cancel();
+    socket_.release();
+  }
+  if (done_) {
+    auto done = std::move(done_);
+    boost::asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,217 @@
+#include "src/source/source_setup.h"
+
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
+
+namespace pgfanout {
+namespace {
+
+constexpr const char* kMetaSystemId = "source.system_id";
+constexpr const char* kMetaSlot = "source.slot";
+
+std::string FillTemplate(std::string sql, const std::string& publication,
+                         const std::string& tables) {
+  auto replace = [&](std::string_view from, const std::string& to) {
+    for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size())) {
+      sql.replace(at, from.size(), to);
+    }
+  };
+  replace(":\"publication\"", publication);
+  replace(":tables", tables);
+  return sql;
+}
+
+Result<void> CheckTables(const Config& config, const PgConnection& sql) {
+  for (const auto& t : config.tables) {
+    PGF_TRY(auto r, sql.Exec("checking table " + t.QualifiedName(),
+                             "SELECT c.relreplident, "
+                             "       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
+                             "               AND i.indisprimary) "
+                             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                             "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r','p')",
+                             {t.schema, t.name}));
+    if (PQntuples(r.get()) == 0) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       fmt::format("{}: table {} (in tables:) does not exist on the source",
+                                   config.path, t.QualifiedName()));
+    }
+    auto ident = GetValue(r, 0, 0).value_or("d");
+    bool has_pk = GetValue(r, 0, 1).value_or("f") == "t";
+    if (ident == "n" || (ident == "d" && !has_pk)) {
+      return MakeError(
+          ErrorKind::kInvalidArgument,
+          fmt::format("table {} has no replica identity, so once published its UPDATEs and "
+                      "DELETEs would fail on the primary. Give it a primary key, or run: "
+                      "ALTER TABLE {} REPLICA IDENTITY FULL;",
+                      t.QualifiedName(), t.QualifiedName()));
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
+  const std::string& pub = config.source.publication;
+  PGF_TRY(auto exists, sql.Exec("looking up publication " + pub,
+                                "SELECT 1 FROM pg_publication WHERE pubname = $1", {pub}));
+  std::vector<std::string> missing;
+  if (PQntuples(exists.get()) == 1) {
+    PGF_TRY(auto r, sql.Exec("listing tables of publication " + pub,
+                             "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
+                             "WHERE pubname = $1",
+                             {pub}));
+    std::set<std::string> have;
+    for (int i = 0; i < PQntuples(r.get()); ++i) have.insert(*GetValue(r, i, 0));
+    for (const auto& t : config.tables) {
+      if (!have.count(t.QualifiedName())) missing.push_back(t.QualifiedName());
+    }
+    if (missing.empty()) return boost::outcome_v2::success();
+  } else {
+    for (const auto& t : config.tables) missing.push_back(t.QualifiedName());
+  }
+  std::string list;
+  for (const auto& name : missing) {
+    auto dot = name.find('.');
+    if (!list.empty()) list += ", ";
+    list += sql.QuoteIdent(name.substr(0, dot)) + "." + sql.QuoteIdent(name.substr(dot + 1));
+  }
+  bool create = PQntuples(exists.get()) == 0;
+  std::string text = FillTemplate(create ? kSql002CreatePublication : kSql003AddToPublication,
+                                  sql.QuoteIdent(pub), list);
+  auto done = sql.ExecSimple(create ? "creating publication" : "extending publication", text);
+  if (!done) {
+    return done.error().Wrap(fmt::format(
+        "pgfanout could not {} publication {} for {} (it needs to own the tables); a DBA can "
+        "run migrations/source/{} instead",
+        create ? "create" : "extend", pub, list,
+        create ? "002_create_publication.sql" : "003_add_to_publication.sql"));
+  }
+  spdlog::info("{} publication {} for {}", create ? "created" : "extended", pub, list);
+  return boost::outcome_v2::success();
+}
+
+Result<void> RecordOrCheck(EventLog& log, const char* key, const std::string& actual,
+                           std::string_view what) {
+  PGF_TRY(auto recorded, log.GetMeta(key));
+  if (!recorded) return log.PutMeta(key, actual);
+  if (*recorded != actual) {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("the state dir belongs to {} {} but the source is {} {}: "
+                                 "refusing to mix their positions. Point source.dsn at the "
+                                 "original server, or use a new state_dir to start over (sinks "
+                                 "then need a fresh snapshot)",
+                                 what, *recorded, what, actual));
+  }
+  return boost::outcome_v2::success();
+}
+
+}  // namespace
+
+Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& sql,
+                                     const PgConnection& replication, EventLog& log) {
+  SourceIdentity id;
+  PGF_TRY(auto ident, replication.ExecSimple("IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM"));
+  if (PQntuples(ident.get()) != 1 || PQnfields(ident.get()) < 4) {
+    return MakeError(ErrorKind::kProtocol, "IDENTIFY_SYSTEM returned an unexpected shape");
+  }
+  id.system_id = GetValue(ident, 0, 0).value_or("");
+  id.timeline = static_cast<uint32_t>(std::stoul(GetValue(ident, 0, 1).value_or("0")));
+  id.server_lsn = Lsn::Parse(GetValue(ident, 0, 2).value_or("")).value_or(Lsn());
+  PGF_TRY(RecordOrCheck(log, kMetaSystemId, id.system_id, "cluster (system identifier)"));
+
+  PGF_TRY(CheckTables(config, sql));
+  PGF_TRY(EnsurePublication(config, sql));
+
+  const std::string& slot = config.source.slot;
+  PGF_TRY(auto r, sql.Exec("looking up slot " + slot,
+                           "SELECT s.plugin, s.slot_type, s.database = current_database(), "
+                           "       s.confirmed_flush_lsn, s.wal_status, s.active_pid "
+                           "FROM pg_replication_slots s WHERE s.slot_name = $1",
+                           {slot}));
+  PGF_TRY(auto recorded_slot, log.GetMeta(kMetaSlot));
+  const Lsn durable = log.DurableLsn();
+  if (PQntuples(r.get()) == 0) {
+    if (recorded_slot || !durable.IsZero()) {
+      return MakeError(
+          ErrorKind::kMismatch,
+          fmt::format("replication slot {} is gone from the source (dropped, or invalidated "
+                      "and removed), but the state dir holds events up to {}. pgfanout will "
+                      "not create a new slot silently: the changes in between would be lost. "
+                      "To start over, use a new state_dir and re-snapshot the sinks",
+                      slot, durable.ToString()));
+    }
+    PGF_TRY(auto created, replication.ExecSimple(
+                              "creating replication slot " + slot,
+                              fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput "
+                                          "(SNAPSHOT 'nothing')",
+                                          replication.QuoteIdent(slot))));
+    id.slot_confirmed_lsn = Lsn::Parse(GetValue(created, 0, 1).value_or("")).value_or(Lsn());
+    id.slot_created = true;
+    spdlog::info("created replication slot {} at {}", slot, id.slot_confirmed_lsn.ToString());
+    PGF_TRY(log.PutMeta(kMetaSlot, slot));
+    // The slot starts confirmed at its consistent point; the log starts there too, so the
+    // slot is never ahead of the log, not even before the first transaction.
+    const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
+                                  .end_lsn = id.slot_confirmed_lsn};
+    PGF_TRY(log.Append(std::span<const TransactionRecord>(&start, 1)));
+    return id;
+  }
+  auto plugin = GetValue(r, 0, 0).value_or("");
+  if (GetValue(r, 0, 1).value_or("") != "logical" || plugin != "pgoutput") {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("slot {} exists but is not a logical pgoutput slot (plugin "
+                                 "'{}'); choose another source.slot",
+                                 slot, plugin));
+  }
+  if (GetValue(r, 0, 2).value_or("f") != "t") {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("slot {} belongs to another database than source.dsn names",
+                                 slot));
+  }
+  auto wal_status = GetValue(r, 0, 4).value_or("");
+  if (wal_status == "lost") {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("slot {} was invalidated by the server (wal_status 'lost', "
+                                 "max_slot_wal_keep_size exceeded): WAL it needed is gone. Use "
+                                 "a new slot and state_dir and re-snapshot the sinks",
+                                 slot));
+  }
+  if (auto pid = GetValue(r, 0, 5)) {
+    return MakeError(ErrorKind::kConnection,
+                     fmt::format("slot {} is active for PID {} (another pgfanout, or the "
+                                 "previous connection not yet timed out)",
+                                 slot, *pid));
+  }
+  id.slot_confirmed_lsn = Lsn::Parse(GetValue(r, 0, 3).value_or("")).value_or(Lsn());
+  if (!recorded_slot) {
+    if (!durable.IsZero()) {
+      return MakeError(ErrorKind::kMismatch,
+                       fmt::format("the state dir holds events up to {} from another slot; "
+                                   "refusing to adopt slot {}",
+                                   durable.ToString(), slot));
+    }
+    spdlog::warn("adopting existing slot {} (confirmed up to {}): changes committed before "
+                 "that are not delivered",
+                 slot, id.slot_confirmed_lsn.ToString());
+    PGF_TRY(log.PutMeta(kMetaSlot, slot));
+  } else if (*recorded_slot != slot) {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("the state dir was made for slot {}, the config names {}",
+                                 *recorded_slot, slot));
+  } else if (id.slot_confirmed_lsn > durable && !durable.IsZero()) {
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("slot {} is confirmed up to {}, past what the state dir holds ({}): "
+                    "something else advanced it, or the state dir was restored from an "
+                    "older copy. Changes in between are lost to pgfanout; use a new state_dir "
+                    "and re-snapshot the sinks",
+                    slot, id.slot_confirmed_lsn.ToString(), durable.ToString()));
+  }
+  return id;
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,139 @@
+#include "test/integration/tailer_fixture.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace pgfanout::testing {
+
+void TailerTest::SetUp() {
+  pg_ = PgServer::Start(PgServer::Options{.settings = ServerSettings()});
+  ASSERT_NE(pg_, nullptr);
+  pg_->Exec(R"sql(
+    CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text,
+                        score numeric, active boolean, bio text);
+    CREATE TABLE teams (id int PRIMARY KEY, tenant_id text NOT NULL, title text);
+    CREATE TABLE untracked (id int PRIMARY KEY, v text);
+  )sql");
+  char tmpl[] = "/tmp/pgfanout-test-work-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  work_dir_ = tmpl;
+  jsonl_path_ = work_dir_ + "/out/events.jsonl";
+  log_path_ = work_dir_ + "/pgfanout.log";
+  config_path_ = WriteConfig();
+}
+
+void TailerTest::TearDown() {
+  if (daemon_.running()) {
+    daemon_.Kill(SIGKILL);
+    daemon_.Wait(std::chrono::seconds(10));
+  }
+  if (HasFailure()) {
+    std::cerr << "---- pgfanout log (" << log_path_ << ") ----\n" << DaemonLog().substr(0, 20000);
+  }
+  pg_.reset();
+  if (!HasFailure() && getenv("PGFANOUT_KEEP_TEST_DIRS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(work_dir_, ec);
+  }
+}
+
+std::string TailerTest::WriteConfig(const std::string& extra_sink_yaml) {
+  std::string path = work_dir_ + "/pgfanout.yaml";
+  std::ofstream out(path);
+  out << fmt::format(R"yaml(
+source:
+  dsn: "{}"
+  slot: pgfanout_test
+  publication: pgfanout_test
+  status_interval: 1s
+state_dir: {}/state
+log:
+  retain: 24h
+tables:
+  - name: public.users
+    tenant_column: tenant_id
+  - name: public.teams
+    tenant_column: tenant_id
+sinks:
+  - id: all-events
+    type: jsonl
+    tenants: ["*"]
+    path: {}
+    batch_size: 500
+{})yaml",
+                     pg_->Dsn(), work_dir_, jsonl_path_, extra_sink_yaml);
+  return path;
+}
+
+void TailerTest::StartDaemon(const std::map<std::string, std::string>& env) {
+  ASSERT_TRUE(daemon_.Start({"run", "--config", config_path_}, log_path_, env));
+}
+
+void TailerTest::WaitStreaming() {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pg_->Scalar("SELECT active FROM pg_replication_slots WHERE slot_name = "
+                     "'pgfanout_test'") != "t") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "pgfanout never started streaming";
+    ASSERT_TRUE(daemon_.running()) << "pgfanout exited";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void TailerTest::StopDaemon() {
+  daemon_.Kill(SIGTERM);
+  auto code = daemon_.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << "pgfanout did not stop within 30 s of SIGTERM";
+  EXPECT_EQ(*code, 0) << "pgfanout exited with " << *code << " after SIGTERM";
+}
+
+std::optional<int> TailerTest::WaitDaemonExit(std::chrono::seconds timeout) {
+  return daemon_.Wait(timeout);
+}
+
+std::map<std::string, nlohmann::json> TailerTest::SourceRows(const std::string& table) {
+  std::vector<std::string> rows;
+  for (const auto& r : pg_->Query("SELECT row_to_json(t)::text FROM " + table + " t")) {
+    rows.push_back(*r[0]);
+  }
+  return checker_.KeyRows(table, rows);
+}
+
+void TailerTest::ExpectSinkEqualsSource(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string diff;
+  do {
+    checker_.Load(jsonl_path_);
+    diff.clear();
+    for (const char* table : {"public.users", "public.teams"}) {
+      std::string d = JsonlChecker::Diff(SourceRows(table), checker_.Rows(table));
+      if (!d.empty()) diff += std::string(table) + ":\n" + d;
+    }
+    if (diff.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  } while (std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(checker_.error(), "");
+  EXPECT_EQ(checker_.order_error(), "") << "ids must strictly increase: no duplicate, no reorder";
+  EXPECT_EQ(diff, "") << "the JSONL sink does not rebuild the source";
+}
+
+std::string TailerTest::DaemonLog() const {
+  std::ifstream in(log_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string TailerTest::Durable() {
+  std::string out;
+  RunPgfanout({"checkpoint", "--config", config_path_}, &out);
+  return out;
+}
+
+}  // namespace pgfanout::testing

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test/support/daemon_process.h"
+#include "test/support/jsonl_checker.h"
+#include "test/support/pg_server.h"
+
+namespace pgfanout::testing {
+
+// A real Postgres with two tracked tables (users, teams; tenant column tenant_id) and an
+// untracked one, a pgfanout config streaming both tracked tables into one JSONL file, and
+// helpers to run the daemon and compare the file with the source.
+class TailerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // Extra postgresql.conf lines; override per suite.
+  virtual std::vector<std::string> ServerSettings() const { return {}; }
+
+  std::string WriteConfig(const std::string& extra_sink_yaml = "");
+  void StartDaemon(const std::map<std::string, std::string>& env = {});
+  // Waits until the daemon's replication connection is active on the slot.
+  void WaitStreaming();
+  // SIGTERM and expect a clean exit 0.
+  void StopDaemon();
+  // Waits for the daemon to exit by itself (a failpoint killed it) and returns its status.
+  std::optional<int> WaitDaemonExit(std::chrono::seconds timeout);
+
+  // Polls until the JSONL file rebuilt by JsonlChecker equals the source tables, or the
+  // timeout passes; then asserts equality, strict id order and a clean parse.
+  void ExpectSinkEqualsSource(std::chrono::seconds timeout = std::chrono::seconds(60));
+  // The source rows of `table` keyed like the checker keys them.
+  std::map<std::string, nlohmann::json> SourceRows(const std::string& table);
+
+  std::string DaemonLog() const;
+  std::string Durable();  // `pgfanout checkpoint` output
+
+  std::unique_ptr<PgServer> pg_;
+  std::string work_dir_;
+  std::string config_path_;
+  std::string jsonl_path_;
+  std::string log_path_;
+  DaemonProcess daemon_;
+  JsonlChecker checker_{{{"public.users", {"id"}}, {"public.teams", {"id"}}}};
+};
+
+}  // namespace pgfanout::testing

@@ -1,0 +1,43 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgfanout::testing {
+
+// The real pgfanout binary as a child process (so tests can kill -9 it). The binary's
+// path comes from the PGFANOUT_BIN environment variable, which meson's test() sets.
+class DaemonProcess {
+ public:
+  DaemonProcess() = default;
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+  ~DaemonProcess();  // SIGKILL if still running
+
+  // Starts `pgfanout <args>` with extra environment variables; output goes to `log_path`
+  // (appended).
+  bool Start(const std::vector<std::string>& args, const std::string& log_path,
+             const std::map<std::string, std::string>& env = {});
+  bool running();
+  void Kill(int signal);
+  // Waits for exit; the exit code, or -signal when killed by one, or nullopt on timeout.
+  std::optional<int> Wait(std::chrono::milliseconds timeout);
+
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// Runs `pgfanout <args>` to completion and returns its exit code, with its output.
+int RunPgfanout(const std::vector<std::string>& args, std::string* output);
+
+std::string PgfanoutBinary();
+
+}  // namespace pgfanout::testing

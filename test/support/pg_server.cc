@@ -1,0 +1,162 @@
+#include "test/support/pg_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+namespace pgfanout::testing {
+namespace {
+
+constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
+
+// When running as root, commands that start Postgres run as the postgres user.
+std::string AsPostgres(const std::string& cmd) {
+  if (geteuid() != 0) return cmd;
+  return "runuser -u postgres -- " + cmd;
+}
+
+struct ConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+
+}  // namespace
+
+int RunCommand(const std::string& command) { return std::system(command.c_str()); }
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
+  return port;
+}
+
+std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
+  std::unique_ptr<PgServer> s(new PgServer());
+  char tmpl[] = "/tmp/pgfanout-test-pg-XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return nullptr;
+  }
+  s->dir_ = tmpl;
+  if (geteuid() == 0) {
+    passwd* pw = getpwnam("postgres");
+    if (!pw || ::chown(tmpl, pw->pw_uid, pw->pw_gid) != 0) {
+      ADD_FAILURE() << "cannot hand " << tmpl << " to the postgres user";
+      return nullptr;
+    }
+  }
+  s->port_ = FreePort();
+  std::string data = s->dir_ + "/data";
+  if (RunCommand(AsPostgres(fmt::format("{}/initdb -D {} -U postgres --auth=trust -E UTF8 "
+                                        "--locale=C.UTF-8 >{}/initdb.log 2>&1",
+                                        kBinDir, data, s->dir_))) != 0) {
+    ADD_FAILURE() << "initdb failed; see " << s->dir_ << "/initdb.log";
+    return nullptr;
+  }
+  {
+    std::ofstream conf(data + "/postgresql.conf", std::ios::app);
+    conf << "listen_addresses = '127.0.0.1'\n"
+         << "port = " << s->port_ << "\n"
+         << "unix_socket_directories = '" << s->dir_ << "'\n"
+         << "wal_level = logical\n"
+         << "max_wal_senders = 10\n"
+         << "max_replication_slots = 10\n"
+         << "fsync = off\n"  // the tests kill pgfanout, not the machine
+         << "shared_buffers = 64MB\n";
+    for (const auto& line : options.settings) conf << line << "\n";
+  }
+  if (!s->RunCtl("-w -t 60 start")) {
+    ADD_FAILURE() << "postgres did not start; see " << s->dir_ << "/postgres.log";
+    return nullptr;
+  }
+  s->running_ = true;
+  return s;
+}
+
+bool PgServer::RunCtl(const std::string& args) const {
+  return RunCommand(AsPostgres(fmt::format("{}/pg_ctl -D {}/data -l {}/postgres.log {} "
+                                           ">>{}/pg_ctl.log 2>&1",
+                                           kBinDir, dir_, dir_, args, dir_))) == 0;
+}
+
+bool PgServer::Stop(const char* mode) {
+  if (!running_) return true;
+  running_ = false;
+  return RunCtl(fmt::format("-w -t 60 -m {} stop", mode));
+}
+
+bool PgServer::Restart() {
+  Stop("fast");
+  running_ = RunCtl("-w -t 60 start");
+  return running_;
+}
+
+PgServer::~PgServer() {
+  Stop("immediate");
+  if (!dir_.empty() && std::getenv("PGFANOUT_KEEP_TEST_DIRS") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+std::string PgServer::Dsn(const std::string& dbname) const {
+  return fmt::format("host=127.0.0.1 port={} user=postgres dbname={}", port_, dbname);
+}
+
+std::vector<Row> PgServer::Query(const std::string& sql, const std::string& dbname) const {
+  std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectdb(Dsn(dbname).c_str()));
+  std::vector<Row> rows;
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    ADD_FAILURE() << "connect: " << PQerrorMessage(conn.get());
+    return rows;
+  }
+  PGresult* r = PQexec(conn.get(), sql.c_str());
+  auto status = PQresultStatus(r);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    ADD_FAILURE() << "SQL failed: " << PQresultErrorMessage(r) << "\n" << sql.substr(0, 500);
+    PQclear(r);
+    return rows;
+  }
+  for (int i = 0; i < PQntuples(r); ++i) {
+    Row row;
+    for (int j = 0; j < PQnfields(r); ++j) {
+      if (PQgetisnull(r, i, j)) {
+        row.emplace_back(std::nullopt);
+      } else {
+        row.emplace_back(std::string(PQgetvalue(r, i, j), PQgetlength(r, i, j)));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  PQclear(r);
+  return rows;
+}
+
+void PgServer::Exec(const std::string& sql, const std::string& dbname) const {
+  Query(sql, dbname);
+}
+
+std::string PgServer::Scalar(const std::string& sql, const std::string& dbname) const {
+  auto rows = Query(sql, dbname);
+  if (rows.empty() || rows[0].empty() || !rows[0][0]) return "";
+  return *rows[0][0];
+}
+
+}  // namespace pgfanout::testing

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgfanout::testing {
+
+using Row = std::vector<std::optional<std::string>>;
+
+// A throwaway PostgreSQL 15 cluster for integration tests: initdb in a temp dir, a free
+// loopback port, wal_level=logical, trust auth for user postgres. Runs initdb/postgres as
+// the `postgres` OS user when the tests run as root (Postgres refuses root). Stopped and
+// deleted by the destructor.
+class PgServer {
+ public:
+  struct Options {
+    std::vector<std::string> settings;  // extra postgresql.conf lines
+  };
+
+  // Starts a new cluster or fails the calling test (ADD_FAILURE) and returns nullptr.
+  static std::unique_ptr<PgServer> Start(const Options& options);
+  static std::unique_ptr<PgServer> Start() { return Start(Options{}); }
+  ~PgServer();
+
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  std::string Dsn(const std::string& dbname = "postgres") const;
+
+  // Runs SQL (several statements allowed when no rows are wanted). Fails the test on error.
+  void Exec(const std::string& sql, const std::string& dbname = "postgres") const;
+  // Runs a query and returns its rows as text.
+  std::vector<Row> Query(const std::string& sql, const std::string& dbname = "postgres") const;
+  // First column of the first row, or "" when there is none.
+  std::string Scalar(const std::string& sql, const std::string& dbname = "postgres") const;
+
+  bool Stop(const char* mode = "fast");
+  bool Restart();
+
+ private:
+  PgServer() = default;
+  bool RunCtl(const std::string& args) const;
+  std::string dir_;
+  int port_ = 0;
+  bool running_ = false;
+};
+
+// Runs a shell command, returns its exit status (as from system()).
+int RunCommand(const std::string& command);
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+int FreePort();
+
+}  // namespace pgfanout::testing

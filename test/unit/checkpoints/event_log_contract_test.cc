@@ -1,0 +1,309 @@
+// The EventLog contract (checkpoints/event_log.h), run against the RocksDB log and its
+// in-memory twin alike, so the twin the pipeline tests use behaves as production does.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "test/unit/checkpoints/test_events.h"
+
+namespace pgfanout::checkpoints_test {
+namespace {
+
+struct MemoryBackend {
+  std::unique_ptr<EventLog> Open() { return NewMemoryEventLog(); }
+};
+
+struct RocksDbBackend {
+  TempDir dir;
+  std::unique_ptr<EventLog> Open() {
+    auto log = OpenRocksDbEventLog(dir.path());
+    EXPECT_TRUE(log.has_value()) << (log ? "" : log.error().message);
+    return log ? std::move(log).value() : nullptr;
+  }
+};
+
+template <class Backend>
+class EventLogContractTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log_ = backend_.Open();
+    ASSERT_NE(log_, nullptr);
+  }
+
+  void Append(std::vector<TransactionRecord> txs) {
+    auto r = log_->Append(txs);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+
+  ChangeEvent Spilled(const std::string& name) {
+    ChangeEvent e = Insert(users_, EventId{Lsn(0x99), 3});
+    e.new_row[2] = Text(name);
+    return e;
+  }
+
+  std::vector<std::string> SpilledNames(Xid xid) {
+    std::vector<std::string> names;
+    auto r = log_->SpillScan(xid, [&](const ChangeEvent& e) -> Result<void> {
+      EXPECT_EQ(e.id, EventId{}) << "a spilled change has no final id";
+      EXPECT_EQ(e.table, users_);
+      names.push_back(e.new_row[2].text);
+      return boost::outcome_v2::success();
+    });
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return names;
+  }
+
+  Backend backend_;
+  std::unique_ptr<EventLog> log_;
+  std::shared_ptr<const TableSchema> users_ = UsersSchema();
+};
+
+using Backends = ::testing::Types<MemoryBackend, RocksDbBackend>;
+TYPED_TEST_SUITE(EventLogContractTest, Backends);
+
+TYPED_TEST(EventLogContractTest, StartsEmpty) {
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn());
+  EXPECT_FALSE(this->log_->LastDurableEvent().has_value());
+  EXPECT_FALSE(this->log_->FirstRetainedEvent().value().has_value());
+  EXPECT_TRUE(ReadAll(*this->log_).empty());
+}
+
+TYPED_TEST(EventLogContractTest, ReadsEventsInIdOrderAcrossTransactions) {
+  std::vector<TransactionRecord> txs = {Tx(0x100, 3, this->users_), Tx(0x200, 1, this->users_)};
+  this->Append(txs);
+  this->Append({Tx(0x1'0000'0000, 2, this->users_)});  // high LSN word: byte order = id order
+
+  std::vector<ChangeEvent> events = ReadAll(*this->log_);
+  ASSERT_EQ(events.size(), 6u);
+  ExpectSameEvent(events[0], txs[0].events[0]);
+  ExpectSameEvent(events[3], txs[1].events[0]);
+  EXPECT_EQ(events[5].id, (EventId{Lsn(0x1'0000'0000), 1}));
+  EXPECT_TRUE(std::is_sorted(events.begin(), events.end(),
+                             [](const auto& a, const auto& b) { return a.id < b.id; }));
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x1'0000'0028));
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x1'0000'0000), 1}));
+}
+
+TYPED_TEST(EventLogContractTest, ReadIsBoundedAndResumable) {
+  this->Append({Tx(0x100, 4, this->users_), Tx(0x200, 3, this->users_)});
+  std::vector<EventId> seen;
+  EventId after{};
+  for (int batches = 0; batches < 10; ++batches) {
+    auto batch = this->log_->Read(after, 3);
+    ASSERT_TRUE(batch.has_value());
+    if (batch.value().empty()) break;
+    EXPECT_LE(batch.value().size(), 3u);
+    for (const ChangeEvent& e : batch.value()) seen.push_back(e.id);
+    after = seen.back();
+  }
+  ASSERT_EQ(seen.size(), 7u);
+  EXPECT_EQ(seen[3], (EventId{Lsn(0x100), 3}));
+  EXPECT_EQ(seen[4], (EventId{Lsn(0x200), 0}));
+  EXPECT_TRUE(this->log_->Read(EventId{Lsn(0x100), 1}, 0).value().empty());
+  EXPECT_EQ(Ids(this->log_->Read(EventId{Lsn(0x100), 1}, 2).value()),
+            (std::vector<EventId>{{Lsn(0x100), 2}, {Lsn(0x100), 3}}));
+}
+
+TYPED_TEST(EventLogContractTest, AppendRejectsANonIncreasingCommitLsn) {
+  this->Append({Tx(0x200, 2, this->users_)});
+  std::vector<std::vector<TransactionRecord>> bad = {
+      {Tx(0x200, 1, this->users_)},                              // same commit LSN again
+      {Tx(0x100, 1, this->users_)},                              // going back
+      {Tx(0x300, 1, this->users_), Tx(0x300, 1, this->users_)},  // not increasing in one call
+      {Tx(0, 1, this->users_)},                                  // 0/0 is no transaction
+  };
+  for (const auto& txs : bad) {
+    auto r = this->log_->Append(txs);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument);
+  }
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x228));
+  EXPECT_EQ(ReadAll(*this->log_).size(), 2u) << "a rejected call writes nothing";
+  EXPECT_TRUE(this->log_->Append({}).has_value()) << "an empty span is a no-op";
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x228));
+}
+
+TYPED_TEST(EventLogContractTest, TransactionWithoutEventsMovesOnlyTheDurableLsn) {
+  this->Append({Tx(0x100, 1, this->users_)});
+  this->Append({Tx(0x200, 0, this->users_)});
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x228));
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x100), 0}));
+}
+
+TYPED_TEST(EventLogContractTest, PartialEventsStayInvisibleUntilAppend) {
+  this->Append({Tx(0x100, 1, this->users_)});
+  TransactionRecord big = Tx(0x200, 5, this->users_);
+  ASSERT_TRUE(this->log_->AppendPartial(std::span(big.events).first(3)).has_value());
+  ASSERT_TRUE(this->log_->AppendPartial(std::span(big.events).subspan(3)).has_value());
+
+  EXPECT_EQ(ReadAll(*this->log_).size(), 1u);
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x100), 0}));
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x128));
+  ASSERT_TRUE(this->log_->Trim(EventId{Lsn(0x300), 0}).has_value());
+  EXPECT_FALSE(this->log_->FirstRetainedEvent().value().has_value());
+
+  TransactionRecord position_only{.commit_lsn = big.commit_lsn, .end_lsn = big.end_lsn};
+  this->Append({position_only});
+  std::vector<ChangeEvent> events = ReadAll(*this->log_);
+  ASSERT_EQ(events.size(), 5u) << "the trim did not reach the written-ahead events";
+  ExpectSameEvent(events[4], big.events[4]);
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x200), 4}));
+  EXPECT_EQ(this->log_->DurableLsn(), Lsn(0x228));
+}
+
+TYPED_TEST(EventLogContractTest, PartialWriteCannotTouchDurableEvents) {
+  this->Append({Tx(0x200, 2, this->users_)});
+  TransactionRecord old = Tx(0x200, 2, this->users_);
+  auto r = this->log_->AppendPartial(old.events);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument);
+}
+
+TYPED_TEST(EventLogContractTest, CursorsNeverMoveBackwardButRewindCan) {
+  EventLog& log = *this->log_;
+  EXPECT_FALSE(log.LoadCursor("pg").value().has_value());
+  SinkCursor at_200{.applied = {Lsn(0x200), 4}, .token = "len=10"};
+  ASSERT_TRUE(log.StoreCursor("pg", at_200).has_value());
+
+  auto back = log.StoreCursor("pg", SinkCursor{.applied = {Lsn(0x200), 3}});
+  ASSERT_FALSE(back.has_value());
+  EXPECT_EQ(back.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(log.LoadCursor("pg").value(), at_200) << "a rejected move leaves the stored one";
+
+  SinkCursor same_id{.applied = at_200.applied, .token = "len=11"};
+  ASSERT_TRUE(log.StoreCursor("pg", same_id).has_value());
+  EXPECT_EQ(log.LoadCursor("pg").value(), same_id);
+
+  SinkCursor replay{.applied = {Lsn(0x100), 0}, .token = ""};
+  ASSERT_TRUE(log.RewindCursor("pg", replay).has_value());
+  ASSERT_TRUE(log.StoreCursor("nats", SinkCursor{.applied = {Lsn(0x300), 0}}).has_value());
+  auto all = log.ListCursors();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all.value().size(), 2u);
+  EXPECT_EQ(all.value()[0].first, "nats");
+  EXPECT_EQ(all.value()[1], (std::pair<std::string, SinkCursor>{"pg", replay}));
+}
+
+TYPED_TEST(EventLogContractTest, TrimDeletesThroughTheIdAndMovesFirstRetained) {
+  this->Append({Tx(0x100, 3, this->users_), Tx(0x200, 3, this->users_)});
+  ASSERT_TRUE(this->log_->StoreCursor("s", SinkCursor{.applied = {Lsn(0x100), 0}}).has_value());
+  ASSERT_TRUE(this->log_->Trim(EventId{Lsn(0x100), 1}).has_value());
+  EXPECT_EQ(this->log_->FirstRetainedEvent().value(), (EventId{Lsn(0x100), 2}));
+  EXPECT_EQ(ReadAll(*this->log_).size(), 4u);
+  EXPECT_EQ(this->log_->LoadCursor("s").value()->applied, (EventId{Lsn(0x100), 0}));
+
+  ASSERT_TRUE(this->log_->Trim(EventId{Lsn(0x200), 2}).has_value());
+  EXPECT_FALSE(this->log_->FirstRetainedEvent().value().has_value());
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x200), 2})) << "trim keeps position";
+  this->Append({Tx(0x300, 1, this->users_)});
+  EXPECT_EQ(Ids(ReadAll(*this->log_)), (std::vector<EventId>{{Lsn(0x300), 0}}));
+}
+
+TYPED_TEST(EventLogContractTest, MetaRoundTrips) {
+  EXPECT_FALSE(this->log_->GetMeta("system_id").value().has_value());
+  ASSERT_TRUE(this->log_->PutMeta("system_id", "7301234567890").has_value());
+  ASSERT_TRUE(this->log_->PutMeta("slot", "").has_value());
+  EXPECT_EQ(this->log_->GetMeta("system_id").value(), "7301234567890");
+  EXPECT_EQ(this->log_->GetMeta("slot").value(), "");
+}
+
+TYPED_TEST(EventLogContractTest, SpillScansInSeqOrderPerXid) {
+  EventLog& log = *this->log_;
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 2, Xid{700}, this->Spilled("c")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 0, Xid{700}, this->Spilled("a")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{701}, 1, Xid{701}, this->Spilled("other")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 256, Xid{702}, this->Spilled("d")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 1, Xid{700}, this->Spilled("b")).has_value());
+  EXPECT_EQ(this->SpilledNames(Xid{700}), (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(this->SpilledNames(Xid{701}), (std::vector<std::string>{"other"}));
+  EXPECT_TRUE(this->SpilledNames(Xid{699}).empty());
+  EXPECT_TRUE(ReadAll(log).empty()) << "spilled changes are not events";
+}
+
+TYPED_TEST(EventLogContractTest, SpillDropsOneSubtransactionOrAWholeXid) {
+  EventLog& log = *this->log_;
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 0, Xid{700}, this->Spilled("top")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 1, Xid{705}, this->Spilled("sub")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{700}, 2, Xid{706}, this->Spilled("sub2")).has_value());
+  ASSERT_TRUE(log.SpillPut(Xid{800}, 0, Xid{800}, this->Spilled("x")).has_value());
+
+  ASSERT_TRUE(log.SpillDrop(Xid{700}, Xid{705}).has_value());
+  EXPECT_EQ(this->SpilledNames(Xid{700}), (std::vector<std::string>{"top", "sub2"}));
+  ASSERT_TRUE(log.SpillDrop(Xid{700}, Xid{700}).has_value());
+  EXPECT_TRUE(this->SpilledNames(Xid{700}).empty());
+  EXPECT_EQ(this->SpilledNames(Xid{800}), (std::vector<std::string>{"x"}));
+}
+
+TYPED_TEST(EventLogContractTest, SpillScanStopsAtTheFirstError) {
+  for (uint64_t seq = 0; seq < 3; ++seq) {
+    ASSERT_TRUE(this->log_->SpillPut(Xid{9}, seq, Xid{9}, this->Spilled("n")).has_value());
+  }
+  int calls = 0;
+  auto r = this->log_->SpillScan(Xid{9}, [&](const ChangeEvent&) -> Result<void> {
+    ++calls;
+    return Error{ErrorKind::kSink, "stop"};
+  });
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kSink);
+  EXPECT_EQ(calls, 1);
+}
+
+TYPED_TEST(EventLogContractTest, EventsOfOneTableShareOneSchema) {
+  this->Append({Tx(0x100, 2, this->users_), Tx(0x200, 1, this->users_)});
+  std::vector<ChangeEvent> events = ReadAll(*this->log_);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].table.get(), events[1].table.get());
+  EXPECT_EQ(events[0].table.get(), events[2].table.get());
+}
+
+TYPED_TEST(EventLogContractTest, SchemaChangeMidLogKeepsEachEventsSchema) {
+  auto v1 = UsersSchema(1);
+  auto v2 = UsersSchema(2);  // ALTER TABLE users ADD COLUMN email
+  this->Append({Tx(0x100, 1, v1), Tx(0x200, 1, v2)});
+  this->Append({Tx(0x300, 1, v1)});
+  std::vector<ChangeEvent> events = ReadAll(*this->log_);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(*events[0].table, *v1);
+  EXPECT_EQ(*events[1].table, *v2);
+  EXPECT_EQ(events[1].new_row.size(), 4u);
+  EXPECT_EQ(events[0].table.get(), events[2].table.get());
+  EXPECT_NE(events[0].table.get(), events[1].table.get());
+}
+
+// One writer appends while sink threads read and store cursors, as in the daemon.
+TYPED_TEST(EventLogContractTest, ReadersSeeAPrefixWhileTheWriterAppends) {
+  constexpr int kTxs = 200;
+  std::atomic<bool> done{false};
+  auto reader = [&](std::string sink) {
+    EventId after{};
+    size_t seen = 0;
+    while (true) {
+      bool finished = done.load();
+      auto batch = this->log_->Read(after, 64);
+      ASSERT_TRUE(batch.has_value()) << batch.error().message;
+      for (const ChangeEvent& e : batch.value()) {
+        ASSERT_EQ(e.id.commit_lsn.value(), 0x100 * (1 + seen / 3)) << "no gaps, in order";
+        ASSERT_EQ(e.id.ordinal, seen % 3);
+        after = e.id;
+        ++seen;
+      }
+      if (!batch.value().empty()) {
+        ASSERT_TRUE(this->log_->StoreCursor(sink, SinkCursor{.applied = after}).has_value());
+      } else if (finished) {
+        break;
+      }
+    }
+    EXPECT_EQ(seen, size_t{3} * kTxs);
+  };
+  std::thread a(reader, "a");
+  std::thread b(reader, "b");
+  for (int i = 1; i <= kTxs; ++i) this->Append({Tx(0x100 * i, 3, this->users_)});
+  done = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(this->log_->LoadCursor("a").value()->applied, (EventId{Lsn(0x100 * kTxs), 2}));
+}
+
+}  // namespace
+}  // namespace pgfanout::checkpoints_test

@@ -1,0 +1,257 @@
+// What only the RocksDB log can promise: the state dir survives a restart and a kill -9,
+// and only one process uses it at a time.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "test/unit/checkpoints/test_events.h"
+
+namespace pgfanout::checkpoints_test {
+namespace {
+
+class RocksDbEventLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  // Closes the log (as a clean shutdown does) and opens the same dir again.
+  void Reopen() {
+    log_.reset();
+    auto log = OpenRocksDbEventLog(dir_.path());
+    ASSERT_TRUE(log.has_value()) << log.error().message;
+    log_ = std::move(log).value();
+  }
+
+  void Append(std::vector<TransactionRecord> txs) {
+    auto r = log_->Append(txs);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<EventLog> log_;
+  std::shared_ptr<const TableSchema> users_ = UsersSchema();
+};
+
+TEST_F(RocksDbEventLogTest, PositionEventsCursorsAndMetaSurviveReopen) {
+  TransactionRecord tx = Tx(0x100, 2, users_);
+  Append({tx, Tx(0x200, 0, users_)});
+  ASSERT_TRUE(
+      log_->StoreCursor("pg", SinkCursor{.applied = {Lsn(0x100), 1}, .token = "t"}).has_value());
+  ASSERT_TRUE(log_->PutMeta("slot", "pgfanout").has_value());
+  Reopen();
+  EXPECT_EQ(log_->DurableLsn(), Lsn(0x228));
+  EXPECT_EQ(log_->LastDurableEvent(), (EventId{Lsn(0x100), 1}));
+  std::vector<ChangeEvent> events = ReadAll(*log_);
+  ASSERT_EQ(events.size(), 2u);
+  ExpectSameEvent(events[1], tx.events[1]);
+  EXPECT_EQ(log_->LoadCursor("pg").value()->token, "t");
+  EXPECT_EQ(log_->GetMeta("slot").value(), "pgfanout");
+  auto stale = log_->Append(std::vector{Tx(0x100, 1, users_)});
+  EXPECT_FALSE(stale.has_value()) << "the commit LSN check uses the reopened position";
+}
+
+TEST_F(RocksDbEventLogTest, SchemasAreSharedAndKeptAcrossReopen) {
+  auto v2 = UsersSchema(2);
+  Append({Tx(0x100, 2, users_), Tx(0x200, 2, v2)});
+  Reopen();
+  std::vector<ChangeEvent> events = ReadAll(*log_);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].table.get(), events[1].table.get());
+  EXPECT_EQ(events[2].table.get(), events[3].table.get());
+  EXPECT_EQ(*events[0].table, *users_);
+  EXPECT_EQ(*events[2].table, *v2);
+  auto again = log_->Read(EventId{Lsn(0x100), 0}, 1);
+  EXPECT_EQ(again.value()[0].table.get(), events[0].table.get()) << "one object per schema";
+}
+
+TEST_F(RocksDbEventLogTest, PartialEventsWithoutAppendAreDeletedOnReopen) {
+  Append({Tx(0x100, 1, users_)});
+  TransactionRecord lost = Tx(0x200, 3, users_);
+  ASSERT_TRUE(log_->AppendPartial(lost.events).has_value());
+  Reopen();
+  EXPECT_EQ(log_->LastDurableEvent(), (EventId{Lsn(0x100), 0}));
+  // The server re-sends the transaction; a later one moves the position past 0x200, which
+  // would expose leftovers of the lost write had Open() kept them.
+  Append({Tx(0x300, 1, users_)});
+  EXPECT_EQ(Ids(ReadAll(*log_)), (std::vector<EventId>{{Lsn(0x100), 0}, {Lsn(0x300), 0}}));
+}
+
+TEST_F(RocksDbEventLogTest, PartialEventsOfANewLogAreDeletedOnReopen) {
+  TransactionRecord lost = Tx(0x200, 2, users_);
+  ASSERT_TRUE(log_->AppendPartial(lost.events).has_value());
+  Reopen();
+  EXPECT_FALSE(log_->LastDurableEvent().has_value());
+  Append({Tx(0x300, 1, users_)});
+  EXPECT_EQ(Ids(ReadAll(*log_)), (std::vector<EventId>{{Lsn(0x300), 0}}));
+}
+
+TEST_F(RocksDbEventLogTest, SpillIsClearedOnReopen) {
+  ChangeEvent e = Insert(users_, EventId{});
+  for (uint64_t seq = 0; seq < 100; ++seq) {
+    ASSERT_TRUE(log_->SpillPut(Xid{700}, seq, Xid{700}, e).has_value());
+  }
+  Reopen();
+  int seen = 0;
+  auto r = log_->SpillScan(Xid{700}, [&](const ChangeEvent&) -> Result<void> {
+    ++seen;
+    return boost::outcome_v2::success();
+  });
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(seen, 0);
+  ASSERT_TRUE(log_->SpillPut(Xid{700}, 0, Xid{700}, e).has_value()) << "spill usable again";
+}
+
+TEST_F(RocksDbEventLogTest, SecondOpenOfTheSameDirFailsClearly) {
+  auto second = OpenRocksDbEventLog(dir_.path());
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().kind, ErrorKind::kStorage);
+  EXPECT_NE(second.error().message.find("another pgfanout process is probably using the state dir"),
+            std::string::npos)
+      << second.error().message;
+  EXPECT_NE(second.error().message.find(dir_.path()), std::string::npos);
+}
+
+// `pgfanout status` and `checkpoint` read the log while the daemon holds it.
+TEST_F(RocksDbEventLogTest, ReadOnlyViewWorksBesideTheWriter) {
+  Append({Tx(0x100, 2, users_)});
+  TransactionRecord ahead = Tx(0x200, 2, users_);
+  ASSERT_TRUE(log_->AppendPartial(ahead.events).has_value());
+  ASSERT_TRUE(log_->StoreCursor("pg", SinkCursor{.applied = {Lsn(0x100), 0}}).has_value());
+
+  auto view = OpenRocksDbEventLogReadOnly(dir_.path());
+  ASSERT_TRUE(view.has_value()) << view.error().message;
+  EventLog& ro = *view.value();
+  EXPECT_EQ(ro.DurableLsn(), Lsn(0x128));
+  EXPECT_EQ(Ids(ReadAll(ro)), (std::vector<EventId>{{Lsn(0x100), 0}, {Lsn(0x100), 1}}));
+  EXPECT_EQ(ro.LoadCursor("pg").value()->applied, (EventId{Lsn(0x100), 0}));
+  auto write = ro.PutMeta("x", "y");
+  ASSERT_FALSE(write.has_value());
+  EXPECT_EQ(write.error().kind, ErrorKind::kStorage);
+  EXPECT_TRUE(log_->PutMeta("x", "y").has_value()) << "the writer is unaffected";
+
+  TempDir empty;
+  auto none = OpenRocksDbEventLogReadOnly(empty.path() + "/log");
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(RocksDbEventLogTest, UnusableStateDirIsAStorageError) {
+  std::string file = dir_.path() + "/not-a-dir";
+  ASSERT_TRUE(log_->PutMeta("x", "y").has_value());
+  FILE* f = fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fclose(f);
+  auto log = OpenRocksDbEventLog(file + "/state");
+  ASSERT_FALSE(log.has_value());
+  EXPECT_EQ(log.error().kind, ErrorKind::kStorage);
+}
+
+// --- kill -9 -----------------------------------------------------------------------------
+
+constexpr uint32_t kKillEventsPerTx = 20;
+constexpr uint32_t kChildFailed = UINT32_MAX;
+
+// Transaction i of the kill test: odd ones are written ahead, then appended positions-only.
+TransactionRecord KillTx(uint32_t i) { return Tx(0x1000 * (uint64_t{i} + 1), kKillEventsPerTx); }
+
+// The child side, run by the parent in a fresh process (fork + exec of this binary, so the
+// child does not inherit a copy of RocksDB's thread pools mid-flight): appends until killed,
+// writing each acknowledged transaction's index to the pipe.
+TEST(RocksDbKillChild, DISABLED_AppendsUntilKilled) {
+  const char* dir = std::getenv("PGF_KILL_CHILD_DIR");
+  const char* fd_text = std::getenv("PGF_KILL_CHILD_FD");
+  ASSERT_TRUE(dir && fd_text) << "run by RocksDbEventLogTest.EveryAcknowledgedAppendSurvivesKill";
+  int fd = std::atoi(fd_text);
+  auto log = OpenRocksDbEventLog(dir);
+  for (uint32_t i = 0; log && i < 1'000'000; ++i) {
+    TransactionRecord tx = KillTx(i);
+    Result<void> r = boost::outcome_v2::success();
+    if (i % 2 == 1) {
+      r = log.value()->AppendPartial(tx.events);
+      tx.events.clear();
+    }
+    if (r) r = log.value()->Append(std::span(&tx, 1));
+    uint32_t ack = r ? i : kChildFailed;
+    if (write(fd, &ack, sizeof(ack)) != sizeof(ack) || !r) _exit(1);
+  }
+  _exit(1);
+}
+
+TEST_F(RocksDbEventLogTest, EveryAcknowledgedAppendSurvivesKill) {
+  log_.reset();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::string env_dir = "PGF_KILL_CHILD_DIR=" + dir_.path();
+  std::string env_fd = "PGF_KILL_CHILD_FD=" + std::to_string(fds[1]);
+  std::vector<char*> env = {env_dir.data(), env_fd.data()};
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  env.push_back(nullptr);
+  std::string filter = "--gtest_filter=RocksDbKillChild.DISABLED_AppendsUntilKilled";
+  std::string disabled = "--gtest_also_run_disabled_tests";
+  std::string self = "/proc/self/exe";
+  char* argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    close(fds[0]);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);  // keep the child's gtest banner quiet
+    execve("/proc/self/exe", argv, env.data());
+    _exit(127);
+  }
+  close(fds[1]);
+
+  std::vector<uint32_t> acks;
+  auto read_acks = [&](size_t until) {
+    uint32_t ack;
+    while (acks.size() < until) {
+      pollfd p{.fd = fds[0], .events = POLLIN, .revents = 0};
+      if (poll(&p, 1, 60'000) != 1) break;          // timed out: the asserts below will say so
+      ssize_t n = read(fds[0], &ack, sizeof(ack));  // 4-byte writes to a pipe are atomic
+      if (n != sizeof(ack)) break;                  // EOF: the child is gone
+      acks.push_back(ack);
+    }
+  };
+  read_acks(40);
+  ASSERT_EQ(acks.size(), 40u) << "the child stopped early";
+  auto busy = OpenRocksDbEventLog(dir_.path());  // while the child holds the dir
+  ASSERT_FALSE(busy.has_value());
+  EXPECT_NE(busy.error().message.find("another pgfanout process"), std::string::npos);
+  read_acks(80);
+  // A varying delay, so that runs kill the child at different points of its loop (inside
+  // the fsync, between a write-ahead and its Append, between Append and ack).
+  usleep(std::random_device()() % 5000);
+  kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child must die by the kill, not before";
+  read_acks(SIZE_MAX);  // what the child acknowledged before it died
+  close(fds[0]);
+  for (size_t i = 0; i < acks.size(); ++i) ASSERT_EQ(acks[i], i) << "child error";
+
+  Reopen();
+  const uint32_t acked = acks.back();
+  ASSERT_GE(log_->DurableLsn(), KillTx(acked).end_lsn) << "lost acknowledged transactions";
+  const uint64_t durable_txs = log_->DurableLsn().value() / 0x1000;
+  EXPECT_EQ(log_->DurableLsn(), KillTx(durable_txs - 1).end_lsn);
+  // Move the position well past anything the child may have written ahead.
+  Append({Tx(uint64_t{1} << 40, 1, users_)});
+  std::vector<ChangeEvent> events = ReadAll(*log_);
+  ASSERT_EQ(events.size(), durable_txs * kKillEventsPerTx + 1);
+  for (uint32_t i = 0; i < durable_txs; ++i) {
+    TransactionRecord want = KillTx(i);
+    for (uint32_t k = 0; k < kKillEventsPerTx; ++k) {
+      ExpectSameEvent(events[i * kKillEventsPerTx + k], want.events[k]);
+    }
+  }
+  EXPECT_EQ(events.back().id.commit_lsn, Lsn(uint64_t{1} << 40));
+  RecordProperty("acknowledged", static_cast<int>(acks.size()));
+  RecordProperty("durable", static_cast<int>(durable_txs));
+}
+
+}  // namespace
+}  // namespace pgfanout::checkpoints_test
