@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -72,8 +73,11 @@ sinks:
   return path;
 }
 
-void TailerTest::StartDaemon(const std::map<std::string, std::string>& env) {
+void TailerTest::StartDaemon(const std::map<std::string, std::string>& env, bool wait) {
+  ASSERT_EQ(::access(PgfanoutBinary().c_str(), X_OK), 0)
+      << "set PGFANOUT_BIN to the pgfanout binary (meson test does)";
   ASSERT_TRUE(daemon_.Start({"run", "--config", config_path_}, log_path_, env));
+  if (wait) WaitStreaming();
 }
 
 void TailerTest::WaitStreaming() {

@@ -26,7 +26,9 @@ class TailerTest : public ::testing::Test {
   virtual std::vector<std::string> ServerSettings() const { return {}; }
 
   std::string WriteConfig(const std::string& extra_sink_yaml = "");
-  void StartDaemon(const std::map<std::string, std::string>& env = {});
+  // Starts `pgfanout run`; with `wait`, returns once it streams from the slot (changes
+  // committed before the slot exists are not part of the stream).
+  void StartDaemon(const std::map<std::string, std::string>& env = {}, bool wait = true);
   // Waits until the daemon's replication connection is active on the slot.
   void WaitStreaming();
   // SIGTERM and expect a clean exit 0.
@@ -49,7 +51,9 @@ class TailerTest : public ::testing::Test {
   std::string jsonl_path_;
   std::string log_path_;
   DaemonProcess daemon_;
-  JsonlChecker checker_{{{"public.users", {"id"}}, {"public.teams", {"id"}}}};
+  JsonlChecker checker_{std::map<std::string, std::vector<std::string>>{
+      {"public.users", std::vector<std::string>{"id"}},
+      {"public.teams", std::vector<std::string>{"id"}}}};
 };
 
 }  // namespace pgfanout::testing

@@ -17,19 +17,23 @@ namespace {
 
 TEST_F(TailerTest, DeliversCommittedChangesInCommitOrder) {
   StartDaemon();
+  // One Exec is one simple-query message, which Postgres runs as one transaction: each
+  // call here is its own transaction.
   pg_->Exec(R"sql(
     INSERT INTO users VALUES (1, '7', 'Ada', 1.50, true, NULL),
                              (2, '9', 'Grace', NULL, false, 'line one
 line two "quoted" \ backslash	tab');
-    INSERT INTO untracked VALUES (1, 'not delivered');
+  )sql");
+  pg_->Exec("INSERT INTO untracked VALUES (1, 'not delivered')");
+  pg_->Exec(R"sql(
     BEGIN;
       INSERT INTO teams VALUES (10, '7', 'Core'), (11, '9', 'Ünïcødé ✓ 漢字 🚀');
       UPDATE users SET name = 'Ada L.' WHERE id = 1;
       DELETE FROM users WHERE id = 2;
     COMMIT;
-    UPDATE users SET id = 3 WHERE id = 1;
-    UPDATE teams SET title = NULL WHERE id = 11;
   )sql");
+  pg_->Exec("UPDATE users SET id = 3 WHERE id = 1");
+  pg_->Exec("UPDATE teams SET title = NULL WHERE id = 11");
   ExpectSinkEqualsSource();
   const auto& events = checker_.events();
   ASSERT_EQ(events.size(), 8u);
@@ -54,11 +58,10 @@ line two "quoted" \ backslash	tab');
 TEST_F(TailerTest, ToastedValueUnchangedByUpdateIsMarkedAndKept) {
   StartDaemon();
   // ~1.3 MB of hex: incompressible enough to be stored out of line.
-  pg_->Exec(R"sql(
-    INSERT INTO users (id, tenant_id, name, bio)
-      SELECT 1, '7', 'big', string_agg(md5(i::text), '') FROM generate_series(1, 40000) i;
-    UPDATE users SET name = 'still big' WHERE id = 1;
-  )sql");
+  pg_->Exec(
+      "INSERT INTO users (id, tenant_id, name, bio) SELECT 1, '7', 'big', "
+      "string_agg(md5(i::text), '') FROM generate_series(1, 40000) i");
+  pg_->Exec("UPDATE users SET name = 'still big' WHERE id = 1");
   ExpectSinkEqualsSource();
   const auto& events = checker_.events();
   ASSERT_EQ(events.size(), 2u);
@@ -70,15 +73,16 @@ TEST_F(TailerTest, ToastedValueUnchangedByUpdateIsMarkedAndKept) {
 
 TEST_F(TailerTest, TruncateAndAddColumnMidStream) {
   StartDaemon();
-  pg_->Exec(R"sql(
-    INSERT INTO teams VALUES (1, '7', 'a'), (2, '9', 'b');
-    ALTER TABLE teams ADD COLUMN region text DEFAULT 'eu';
-    INSERT INTO teams VALUES (3, '7', 'c', 'us');
-    UPDATE teams SET region = 'ap' WHERE id = 1;
-    INSERT INTO users VALUES (1, '7', 'x');
-    TRUNCATE users, teams RESTART IDENTITY CASCADE;
-    INSERT INTO teams VALUES (4, '9', 'd', 'eu');
-  )sql");
+  for (const char* sql : {
+           "INSERT INTO teams VALUES (1, '7', 'a'), (2, '9', 'b')",
+           "ALTER TABLE teams ADD COLUMN region text DEFAULT 'eu'",
+           "INSERT INTO teams VALUES (3, '7', 'c', 'us')",
+           "UPDATE teams SET region = 'ap' WHERE id = 1",
+           "INSERT INTO users VALUES (1, '7', 'x')",
+           "TRUNCATE users, teams RESTART IDENTITY CASCADE",
+           "INSERT INTO teams VALUES (4, '9', 'd', 'eu')"}) {
+    pg_->Exec(sql);
+  }
   ExpectSinkEqualsSource();
   const auto& events = checker_.events();
   ASSERT_EQ(events.size(), 8u);
@@ -227,7 +231,6 @@ TEST_F(TailerTest, SlotIsNeverConfirmedPastTheDurableLog) {
   std::regex durable_re(R"(durable to ([0-9A-F]+/[0-9A-F]+))");
   for (int round = 0; round < 4; ++round) {
     StartDaemon();
-    WaitStreaming();
     for (int i = 0; i < 30; ++i) {
       pg_->Exec(fmt::format("INSERT INTO teams VALUES ({}, '7', 'r{}')", round * 100 + i, round));
       if (i == 10 + round * 5) daemon_.Kill(SIGKILL);
@@ -254,7 +257,7 @@ TEST_F(TailerTest, RefusesToRecreateADroppedSlot) {
   ExpectSinkEqualsSource();
   StopDaemon();
   pg_->Exec("SELECT pg_drop_replication_slot('pgfanout_test')");
-  StartDaemon();
+  StartDaemon({}, /*wait=*/false);
   auto code = WaitDaemonExit(std::chrono::seconds(30));
   ASSERT_TRUE(code.has_value()) << "pgfanout should stop on a missing slot";
   EXPECT_EQ(*code, 1);
@@ -282,7 +285,7 @@ TEST_F(TailerTest, RefusesAnotherClusterForTheSameStateDir) {
   }
   text = std::regex_replace(text, std::regex("port=[0-9]+"), fmt::format("port={}", other->port()));
   std::ofstream(config_path_) << text;
-  StartDaemon();
+  StartDaemon({}, /*wait=*/false);
   auto code = WaitDaemonExit(std::chrono::seconds(30));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 1);

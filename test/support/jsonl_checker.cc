@@ -43,7 +43,9 @@ std::string JsonlChecker::KeyOf(const std::string& table, const nlohmann::json& 
   nlohmann::json key = nlohmann::json::object();
   auto it = key_columns_.find(table);
   if (it == key_columns_.end()) return row.dump();
-  for (const auto& col : it->second) key[col] = row.contains(col) ? row[col] : nullptr;
+  for (const auto& col : it->second) {
+    key[col] = row.contains(col) ? row.at(col) : nlohmann::json();
+  }
   return key.dump();
 }
 
@@ -85,7 +87,8 @@ std::map<std::string, nlohmann::json> JsonlChecker::KeyRows(
   std::map<std::string, nlohmann::json> out;
   for (const auto& text : json_rows) {
     auto row = nlohmann::json::parse(text);
-    out[KeyOf(table, row)] = std::move(row);
+    std::string key = KeyOf(table, row);  // before the move: json's operator= takes by value
+    out[key] = std::move(row);
   }
   return out;
 }

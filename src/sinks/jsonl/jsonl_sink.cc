@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "src/core/failpoint.h"
 
@@ -175,6 +176,14 @@ void JsonlSink::FormatEvent(const ChangeEvent& ev, fmt::memory_buffer& out) {
 
 Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor>& stored) {
   Stop();
+  std::error_code dir_error;
+  auto parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, dir_error);
+  if (dir_error) {
+    return MakeError(ErrorKind::kSink,
+                     fmt::format("cannot create directory {} for the JSONL sink: {}",
+                                 parent.string(), dir_error.message()));
+  }
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) return IoError("cannot open JSONL sink file", path_);
   struct stat st{};
