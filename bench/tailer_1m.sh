@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side by side, one run each per round: how long until one 1M-row INSERT transaction has
+# been read through pgoutput by pg_recvlogical (to /dev/null: the walsender's limit) and
+# by pgfanout (into its JSONL sink, fsynced, cursor stored), and pgfanout's peak RSS.
+#   bench/tailer_1m.sh [ROWS] [ROUNDS]      (defaults 1000000 and 3)
+# Needs a built tree (./dev build). Prints a table and writes bench/results/tailer_1m.csv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+ROUNDS=${2:-3}
+PG_BIN=/usr/lib/postgresql/15/bin
+BIN=$PWD/build/src/pgfanout
+dir=$(mktemp -d /tmp/pgfanout-bench-XXXXXX)
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+port=$(( 20000 + RANDOM % 20000 ))
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  [ -n "${daemon:-}" ] && kill -9 "$daemon" 2>/dev/null || true
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = logical
+max_wal_size = 4GB
+CONF
+as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
+psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1)
+"${psql[@]}" -c "CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
+                 CREATE PUBLICATION bench FOR TABLE users;"
+mkdir -p bench/results
+csv=bench/results/tailer_1m.csv
+echo "round,rows,recvlogical_s,pgfanout_s,ratio,pgfanout_peak_rss_mib" >"$csv"
+
+now() { date +%s.%N; }
+
+for round in $(seq 1 "$ROUNDS"); do
+  rm -rf "$dir/state" "$dir/out"
+  "${psql[@]}" -c "TRUNCATE users" \
+    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
+  cat >"$dir/pgfanout.yaml" <<YAML
+source:
+  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
+  slot: bench_fanout
+  publication: bench
+state_dir: $dir/state
+tables:
+  - name: public.users
+    tenant_column: tenant_id
+sinks:
+  - id: jsonl
+    type: jsonl
+    tenants: ["*"]
+    path: $dir/out/events.jsonl
+    batch_size: 10000
+YAML
+  # pgfanout creates its slot (and records it) before the load, then stops.
+  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
+  daemon=$!
+  until [ "$("${psql[@]}" -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
+  kill "$daemon"; wait "$daemon" || true; daemon=
+  "${psql[@]}" -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+  "${psql[@]}" -c "INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i FROM generate_series(1, $ROWS) i"
+  end=$("${psql[@]}" -c "SELECT pg_current_wal_lsn()")
+
+  t0=$(now)
+  "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$port" -U postgres -d postgres --slot bench_recv \
+    --start --endpos "$end" -o proto_version=2 -o streaming=on -o publication_names=bench \
+    -f /dev/null
+  t1=$(now)
+  recv=$(echo "$t1 - $t0" | bc)
+
+  t0=$(now)
+  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
+  daemon=$!
+  lines=0
+  while [ "$lines" -lt "$ROWS" ]; do
+    sleep 0.05
+    lines=$(wc -l <"$dir/out/events.jsonl" 2>/dev/null || echo 0)
+  done
+  t1=$(now)
+  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
+  kill "$daemon"; wait "$daemon" || true; daemon=
+  fan=$(echo "$t1 - $t0" | bc)
+  ratio=$(echo "scale=2; $fan / $recv" | bc)
+  echo "$round,$ROWS,$recv,$fan,$ratio,$((rss_kib / 1024))" >>"$csv"
+  printf 'round %d: pg_recvlogical %.2f s, pgfanout %.2f s (x%s), peak RSS %d MiB\n' \
+    "$round" "$recv" "$fan" "$ratio" "$((rss_kib / 1024))"
+done
+echo "raw: $csv"
