@@ -15,9 +15,8 @@ namespace {
 void SetUpLogging(const std::string& level, const std::string& format) {
   auto logger = spdlog::stderr_color_mt("pgfanout");
   if (format == "json") {
-    logger->set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"msg":"%v"})",
-        spdlog::pattern_time_type::utc);
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   }
@@ -55,8 +54,8 @@ int main(int argc, char** argv) {
   add_config(status);
   auto* checkpoint = app.add_subcommand("checkpoint", "Show the positions stored in the state dir");
   add_config(checkpoint);
-  auto* replay = app.add_subcommand(
-      "replay", "Re-deliver one sink from a stored LSN (stop the daemon first)");
+  auto* replay =
+      app.add_subcommand("replay", "Re-deliver one sink from a stored LSN (stop the daemon first)");
   add_config(replay);
   std::string sink_id;
   std::string from_lsn;

@@ -34,7 +34,7 @@ enum class MsgType : char {
 using Tuple = std::vector<Datum>;
 
 struct Begin {
-  Lsn final_lsn;           // LSN of the commit record
+  Lsn final_lsn;            // LSN of the commit record
   int64_t commit_time = 0;  // microseconds since 2000-01-01 (Postgres epoch)
   Xid xid;
 };
@@ -130,8 +130,8 @@ struct StreamAbort {
   Xid subxid;  // == xid when the whole transaction aborted
 };
 
-using Message = std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete,
-                             Truncate, LogicalMessage, StreamStart, StreamStop, StreamCommit,
-                             StreamAbort>;
+using Message =
+    std::variant<Begin, Commit, Origin, Relation, Type, Insert, Update, Delete, Truncate,
+                 LogicalMessage, StreamStart, StreamStop, StreamCommit, StreamAbort>;
 
 }  // namespace pgfanout::pgoutput

@@ -1,5 +1,8 @@
 #include "src/config/config.h"
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -8,9 +11,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 namespace pgfanout {
 namespace {
@@ -45,8 +45,8 @@ class Reader {
     return boost::outcome_v2::success();
   }
 
-  Result<std::string> String(const YAML::Node& parent, const std::string& where,
-                             const char* key, bool required, std::string fallback = "") const {
+  Result<std::string> String(const YAML::Node& parent, const std::string& where, const char* key,
+                             bool required, std::string fallback = "") const {
     auto node = parent[key];
     std::string name = where.empty() ? key : where + "." + key;
     if (!node) {
@@ -101,8 +101,7 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
   PGF_TRY(out.dsn, r.String(node, "source", "dsn", true));
   PGF_TRY(out.slot, r.String(node, "source", "slot", false, out.slot));
   PGF_TRY(out.publication, r.String(node, "source", "publication", false, out.publication));
-  PGF_TRY(out.status_interval,
-          r.Duration(node, "source", "status_interval", out.status_interval));
+  PGF_TRY(out.status_interval, r.Duration(node, "source", "status_interval", out.status_interval));
   if (!IsIdentifier(out.slot)) {
     return r.Fail(node["slot"], "source.slot",
                   "a slot name is lower-case letters, digits and '_', at most 63");
@@ -219,11 +218,16 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   if (ec != std::errc() || end == text.data()) return std::nullopt;
   std::string_view unit(end, text.data() + text.size() - end);
   uint64_t factor = 0;
-  if (unit == "ms") factor = 1;
-  else if (unit == "s") factor = 1000;
-  else if (unit == "m") factor = 60'000;
-  else if (unit == "h") factor = 3'600'000;
-  else return std::nullopt;
+  if (unit == "ms")
+    factor = 1;
+  else if (unit == "s")
+    factor = 1000;
+  else if (unit == "m")
+    factor = 60'000;
+  else if (unit == "h")
+    factor = 3'600'000;
+  else
+    return std::nullopt;
   if (value > UINT64_MAX / factor / 1000) return std::nullopt;
   return std::chrono::milliseconds(value * factor);
 }
@@ -250,8 +254,9 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
                      fmt::format("{}:{}: not valid YAML: {}", file_name, e.mark.line + 1, e.msg));
   }
   if (!root.IsMap()) {
-    return MakeError(ErrorKind::kInvalidArgument,
-                     fmt::format("{}: expected a mapping with source, tables and sinks", file_name));
+    return MakeError(
+        ErrorKind::kInvalidArgument,
+        fmt::format("{}: expected a mapping with source, tables and sinks", file_name));
   }
   Config config;
   config.path = std::string(file_name);

@@ -35,11 +35,11 @@ struct SinkTableConfig {
 
 struct SinkConfig {
   std::string id;
-  std::string type;                  // "jsonl"
-  std::vector<std::string> tenants;  // {"*"} for every tenant
+  std::string type;                     // "jsonl"
+  std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
-  std::string path;                  // jsonl: output file
-  size_t batch_size = 1000;          // events read from the log per delivery
+  std::string path;                     // jsonl: output file
+  size_t batch_size = 1000;             // events read from the log per delivery
 
   bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
 };

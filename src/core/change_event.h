@@ -64,8 +64,8 @@ struct ChangeEvent {
   // The tenant column's value (new row for insert/update, old row for delete); nullopt
   // when the table has no tenant column, the value is NULL, or op is truncate.
   std::optional<std::string> tenant;
-  std::vector<Datum> new_row;  // insert, update: one Datum per column of `table`
-  std::vector<Datum> old_row;  // update, delete: old key or old row; empty if not sent
+  std::vector<Datum> new_row;    // insert, update: one Datum per column of `table`
+  std::vector<Datum> old_row;    // update, delete: old key or old row; empty if not sent
   bool old_is_key_only = false;  // old_row came as 'K' (only key columns are non-null)
   uint8_t truncate_flags = 0;    // kTruncateCascade | kTruncateRestartIdentity
 };

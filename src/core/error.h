@@ -1,11 +1,10 @@
 #pragma once
 
+#include <boost/outcome/result.hpp>
+#include <boost/outcome/try.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <boost/outcome/result.hpp>
-#include <boost/outcome/try.hpp>
 
 namespace pgfanout {
 
@@ -53,22 +52,22 @@ inline Error MakeError(ErrorKind kind, std::string message) {
 // outside parentheses (a braced list) needs extra parentheses: PGF_TRY((f({a, b}))).
 // Not a plain alias of BOOST_OUTCOME_TRY: Boost 1.74's two-argument form declares
 // `auto&& x` itself, so `PGF_TRY(auto x, ...)` would not compile.
-#define PGF_TRY(...)                                                                     \
+#define PGF_TRY(...)                                                                          \
   PGF_TRY_SELECT(__VA_ARGS__, PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, \
-                 PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_VOID, unused)         \
+                 PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_ASSIGN, PGF_TRY_VOID, unused)        \
   (__VA_ARGS__)
 #define PGF_TRY_SELECT(_1, _2, _3, _4, _5, _6, _7, _8, name, ...) name
 #define PGF_TRY_GLUE2(a, b) a##b
 #define PGF_TRY_GLUE(a, b) PGF_TRY_GLUE2(a, b)
 #define PGF_TRY_VOID(expr) PGF_TRY_VOID_IMPL(PGF_TRY_GLUE(pgf_try_result_, __COUNTER__), expr)
-#define PGF_TRY_VOID_IMPL(tmp, expr)                                  \
-  do {                                                                \
-    auto&& tmp = (expr);                                              \
+#define PGF_TRY_VOID_IMPL(tmp, expr)                                             \
+  do {                                                                           \
+    auto&& tmp = (expr);                                                         \
     if (!tmp.has_value()) return static_cast<decltype(tmp)&&>(tmp).as_failure(); \
   } while (false)
 #define PGF_TRY_ASSIGN(target, ...) \
   PGF_TRY_ASSIGN_IMPL(PGF_TRY_GLUE(pgf_try_result_, __COUNTER__), target, __VA_ARGS__)
-#define PGF_TRY_ASSIGN_IMPL(tmp, target, ...)                                                  \
-  auto&& tmp = (__VA_ARGS__);                                                                  \
-  if (!tmp.has_value()) return static_cast<decltype(tmp)&&>(tmp).as_failure();               \
+#define PGF_TRY_ASSIGN_IMPL(tmp, target, ...)                                  \
+  auto&& tmp = (__VA_ARGS__);                                                  \
+  if (!tmp.has_value()) return static_cast<decltype(tmp)&&>(tmp).as_failure(); \
   target = static_cast<decltype(tmp)&&>(tmp).value()

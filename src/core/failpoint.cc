@@ -1,12 +1,12 @@
 #include "src/core/failpoint.h"
 
+#include <fmt/format.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace pgfanout {
 namespace {

@@ -1,8 +1,8 @@
 #include "src/core/lsn.h"
 
-#include <charconv>
-
 #include <fmt/format.h>
+
+#include <charconv>
 
 #include "src/core/error.h"
 #include "src/core/event_id.h"
@@ -44,10 +44,8 @@ std::optional<EventId> EventId::Parse(std::string_view text) {
   auto lsn = Lsn::Parse(text.substr(0, hash));
   auto ord_text = text.substr(hash + 1);
   uint32_t ordinal = 0;
-  auto [end, ec] =
-      std::from_chars(ord_text.data(), ord_text.data() + ord_text.size(), ordinal, 10);
-  if (!lsn || ord_text.empty() || ec != std::errc() ||
-      end != ord_text.data() + ord_text.size()) {
+  auto [end, ec] = std::from_chars(ord_text.data(), ord_text.data() + ord_text.size(), ordinal, 10);
+  if (!lsn || ord_text.empty() || ec != std::errc() || end != ord_text.data() + ord_text.size()) {
     return std::nullopt;
   }
   return EventId{*lsn, ordinal};
@@ -55,15 +53,24 @@ std::optional<EventId> EventId::Parse(std::string_view text) {
 
 const char* ToString(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalidArgument: return "invalid_argument";
-    case ErrorKind::kDecode: return "decode";
-    case ErrorKind::kProtocol: return "protocol";
-    case ErrorKind::kConnection: return "connection";
-    case ErrorKind::kStorage: return "storage";
-    case ErrorKind::kSink: return "sink";
-    case ErrorKind::kNotFound: return "not_found";
-    case ErrorKind::kMismatch: return "mismatch";
-    case ErrorKind::kCancelled: return "cancelled";
+    case ErrorKind::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorKind::kDecode:
+      return "decode";
+    case ErrorKind::kProtocol:
+      return "protocol";
+    case ErrorKind::kConnection:
+      return "connection";
+    case ErrorKind::kStorage:
+      return "storage";
+    case ErrorKind::kSink:
+      return "sink";
+    case ErrorKind::kNotFound:
+      return "not_found";
+    case ErrorKind::kMismatch:
+      return "mismatch";
+    case ErrorKind::kCancelled:
+      return "cancelled";
   }
   return "unknown";
 }

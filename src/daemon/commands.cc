@@ -1,8 +1,7 @@
 #include "src/daemon/commands.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "checkpoints/event_log.h"
 #include "src/pipeline/sink_runner.h"
@@ -33,12 +32,11 @@ void PrintSlot(const Config& config) {
     fmt::print("source:    unreachable: {}\n", conn.error().message);
     return;
   }
-  auto r = conn.value().Exec(
-      "reading slot",
-      "SELECT confirmed_flush_lsn, restart_lsn, wal_status, active_pid, "
-      "pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), "
-      "pg_current_wal_lsn() FROM pg_replication_slots WHERE slot_name = $1",
-      {config.source.slot});
+  auto r = conn.value().Exec("reading slot",
+                             "SELECT confirmed_flush_lsn, restart_lsn, wal_status, active_pid, "
+                             "pg_size_pretty(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)), "
+                             "pg_current_wal_lsn() FROM pg_replication_slots WHERE slot_name = $1",
+                             {config.source.slot});
   if (!r) {
     fmt::print("slot:      cannot read: {}\n", r.error().message);
     return;
@@ -69,10 +67,10 @@ int ShowCheckpoints(const Config& config) {
   }
   auto& l = *log.value();
   fmt::print("state dir: {}\n", config.state_dir);
-  fmt::print("log:       durable to {} (last event {}), oldest retained {}\n",
-             l.DurableLsn().ToString(), Describe(l.LastDurableEvent()),
-             Describe(l.FirstRetainedEvent().has_value() ? l.FirstRetainedEvent().value()
-                                                         : std::nullopt));
+  fmt::print(
+      "log:       durable to {} (last event {}), oldest retained {}\n", l.DurableLsn().ToString(),
+      Describe(l.LastDurableEvent()),
+      Describe(l.FirstRetainedEvent().has_value() ? l.FirstRetainedEvent().value() : std::nullopt));
   auto cursors = l.ListCursors();
   if (!cursors) {
     spdlog::error("{}", cursors.error().message);
@@ -125,16 +123,17 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
   auto first = log.FirstRetainedEvent();
   auto last = log.LastDurableEvent();
   if (!first || !first.value() || !last || from > last->commit_lsn) {
-    spdlog::error("cannot replay from {}: the event log holds no event at or after it "
-                  "(log: {} .. {})",
-                  from.ToString(), Describe(first ? first.value() : std::nullopt),
-                  Describe(last));
+    spdlog::error(
+        "cannot replay from {}: the event log holds no event at or after it "
+        "(log: {} .. {})",
+        from.ToString(), Describe(first ? first.value() : std::nullopt), Describe(last));
     return 1;
   }
   if (from < first.value()->commit_lsn) {
-    spdlog::error("cannot replay from {}: the log retains events from {} on only (raise "
-                  "log.retain to keep more)",
-                  from.ToString(), first.value()->commit_lsn.ToString());
+    spdlog::error(
+        "cannot replay from {}: the log retains events from {} on only (raise "
+        "log.retain to keep more)",
+        from.ToString(), first.value()->commit_lsn.ToString());
     return 1;
   }
   auto stored = log.LoadCursor(sink_id);
@@ -147,8 +146,8 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
   SinkCursor rewound{.applied = before,
                      .token = stored.value() ? stored.value()->token : std::string()};
   if (stored.value() && stored.value()->applied < before) {
-    spdlog::error("sink {} has not reached {} yet (applied {}); nothing to replay",
-                  sink_id, from.ToString(), stored.value()->applied.ToString());
+    spdlog::error("sink {} has not reached {} yet (applied {}); nothing to replay", sink_id,
+                  from.ToString(), stored.value()->applied.ToString());
     return 1;
   }
   auto sink = MakeSink(*sc);
@@ -173,8 +172,8 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
                   done.error().message);
     return 1;
   }
-  fmt::print("replayed {} events into sink {} from {} through {}\n", st.events_delivered,
-             sink_id, from.ToString(), Describe(st.cursor));
+  fmt::print("replayed {} events into sink {} from {} through {}\n", st.events_delivered, sink_id,
+             from.ToString(), Describe(st.cursor));
   return 0;
 }
 

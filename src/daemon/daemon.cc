@@ -3,12 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <filesystem>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <filesystem>
 
 #include "checkpoints/event_log.h"
 #include "src/pipeline/ingest.h"
@@ -25,7 +24,10 @@ constexpr auto kRetentionInterval = std::chrono::seconds(10);
 class Daemon {
  public:
   Daemon(const Config& config, EventLog& log)
-      : config_(config), log_(log), signals_(io_, SIGINT, SIGTERM), retry_timer_(io_),
+      : config_(config),
+        log_(log),
+        signals_(io_, SIGINT, SIGTERM),
+        retry_timer_(io_),
         retention_timer_(io_) {}
 
   Result<void> Init() {
@@ -79,22 +81,20 @@ class Daemon {
 
   Result<void> StartStream() {
     PGF_TRY(auto sql, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kNormal));
-    PGF_TRY(auto repl,
-            PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kReplication));
+    PGF_TRY(auto repl, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kReplication));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
-    spdlog::info("source cluster {} timeline {}, server at {}, slot {} confirmed to {}, "
-                 "event log durable to {}",
-                 identity.system_id, identity.timeline, identity.server_lsn.ToString(),
-                 config_.source.slot, identity.slot_confirmed_lsn.ToString(),
-                 log_.DurableLsn().ToString());
+    spdlog::info(
+        "source cluster {} timeline {}, server at {}, slot {} confirmed to {}, "
+        "event log durable to {}",
+        identity.system_id, identity.timeline, identity.server_lsn.ToString(), config_.source.slot,
+        identity.slot_confirmed_lsn.ToString(), log_.DurableLsn().ToString());
     if (ingest_) PGF_TRY(ingest_->DiscardOpen());
     ingest_ = std::make_unique<Ingest>(log_, config_.tables, [this] {
       for (auto& r : runners_) r->Notify();
     });
     StreamHandlers handlers{
-        .on_data = [this](Lsn start, std::string_view payload) {
-          return ingest_->OnData(start, payload);
-        },
+        .on_data = [this](Lsn start,
+                          std::string_view payload) { return ingest_->OnData(start, payload); },
         .flush = [this] { return ingest_->Flush(); },
     };
     stream_ = std::make_unique<ReplicationStream>(

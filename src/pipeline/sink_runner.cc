@@ -25,7 +25,9 @@ SinkRunner::SinkRunner(const SinkConfig& config, std::unique_ptr<Sink> sink, Eve
 
 SinkRunner::~SinkRunner() { Stop(); }
 
-void SinkRunner::Start() { thread_ = std::thread([this] { Run(); }); }
+void SinkRunner::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void SinkRunner::Notify() {
   {
@@ -106,8 +108,8 @@ void SinkRunner::Fail(const Error& error, int attempt) {
     return;
   }
   if (d == Directive::kStopSink) {
-    spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", config_.id,
-                  error.message, ToString(error.kind));
+    spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", config_.id, error.message,
+                  ToString(error.kind));
     return;
   }
   auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);

@@ -33,9 +33,9 @@ Result<const TransactionAssembler::RelationInfo*> TransactionAssembler::Lookup(
     RelationId id, char msg_type) const {
   auto it = relations_.find(id.value);
   if (it == relations_.end()) {
-    return ProtocolError(fmt::format(
-        "pgoutput '{}' refers to relation {} before any Relation message described it",
-        msg_type, id.value));
+    return ProtocolError(
+        fmt::format("pgoutput '{}' refers to relation {} before any Relation message described it",
+                    msg_type, id.value));
   }
   return &it->second;
 }
@@ -97,11 +97,11 @@ Result<std::optional<ChangeEvent>> TransactionAssembler::MakeChange(pgoutput::Me
   const size_t columns = rel->schema->columns.size();
   if ((!ev.new_row.empty() && ev.new_row.size() != columns) ||
       (!ev.old_row.empty() && ev.old_row.size() != columns)) {
-    return ProtocolError(fmt::format("pgoutput change of {} has a tuple of {} columns, the "
-                                     "relation has {}",
-                                     rel->schema->QualifiedName(),
-                                     ev.new_row.empty() ? ev.old_row.size() : ev.new_row.size(),
-                                     columns));
+    return ProtocolError(
+        fmt::format("pgoutput change of {} has a tuple of {} columns, the "
+                    "relation has {}",
+                    rel->schema->QualifiedName(),
+                    ev.new_row.empty() ? ev.old_row.size() : ev.new_row.size(), columns));
   }
   ev.table = rel->schema;
   return std::optional<ChangeEvent>(std::move(ev));

@@ -76,9 +76,9 @@ class TransactionAssembler {
   std::optional<TransactionRecord> open_;  // plain transaction between Begin and Commit
   Xid open_xid_;
   int64_t open_commit_time_ = 0;
-  std::optional<Xid> stream_xid_;  // between Stream Start and Stream Stop
+  std::optional<Xid> stream_xid_;       // between Stream Start and Stream Stop
   std::map<uint32_t, Stream> streams_;  // streamed transactions not yet committed or aborted
-  Lsn last_end_lsn_;  // end of the last transaction handed out or durable
+  Lsn last_end_lsn_;                    // end of the last transaction handed out or durable
 };
 
 // Postgres timestamps count microseconds from 2000-01-01; ours from 1970-01-01.

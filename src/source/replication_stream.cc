@@ -1,9 +1,9 @@
 #include "src/source/replication_stream.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <fmt/format.h>
 
 #include "src/core/failpoint.h"
 
@@ -72,8 +72,9 @@ void ReplicationStream::Start(std::function<void(Result<void>)> done) {
   if (PQsetnonblocking(conn_.get(), 1) != 0) {
     return Finish(StreamError(conn_, "cannot switch libpq to non-blocking mode"));
   }
-  spdlog::info("streaming slot {} from {}", options_.slot,
-               options_.start_lsn.IsZero() ? "its confirmed position" : options_.start_lsn.ToString());
+  spdlog::info(
+      "streaming slot {} from {}", options_.slot,
+      options_.start_lsn.IsZero() ? "its confirmed position" : options_.start_lsn.ToString());
   socket_.assign(PQsocket(conn_.get()));
   ArmTimer();
   ReadAvailable();  // libpq may already hold data read along with the COPY response
@@ -104,9 +105,9 @@ void ReplicationStream::ReadAvailable() {
     if (len == -1) {
       PgResult result(PQgetResult(conn_.get()));
       std::string msg = result ? PQresultErrorMessage(result.get()) : "";
-      return Finish(MakeError(ErrorKind::kConnection,
-                              fmt::format("the server ended replication{}{}",
-                                          msg.empty() ? "" : ": ", msg)));
+      return Finish(
+          MakeError(ErrorKind::kConnection,
+                    fmt::format("the server ended replication{}{}", msg.empty() ? "" : ": ", msg)));
     }
     if (len < 0) return Finish(StreamError(conn_, "reading CopyData"));
     auto handled_msg = HandleCopyData(buf, len);
@@ -127,7 +128,8 @@ Result<bool> ReplicationStream::HandleCopyData(const char* buf, int len) {
     Lsn wal_start(GetU64(buf + 1));
     Lsn wal_end(GetU64(buf + 9));
     if (wal_end > received_lsn_) received_lsn_ = wal_end;
-    PGF_TRY(handlers_.on_data(wal_start, std::string_view(buf + 25, static_cast<size_t>(len - 25))));
+    PGF_TRY(
+        handlers_.on_data(wal_start, std::string_view(buf + 25, static_cast<size_t>(len - 25))));
     return false;
   }
   if (len >= 18 && buf[0] == 'k') {

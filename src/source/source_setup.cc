@@ -1,10 +1,9 @@
 #include "src/source/source_setup.h"
 
-#include <set>
-
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fmt/format.h>
+#include <set>
 
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
 
@@ -144,11 +143,11 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                       "To start over, use a new state_dir and re-snapshot the sinks",
                       slot, durable.ToString()));
     }
-    PGF_TRY(auto created, replication.ExecSimple(
-                              "creating replication slot " + slot,
-                              fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput "
-                                          "(SNAPSHOT 'nothing')",
-                                          replication.QuoteIdent(slot))));
+    PGF_TRY(auto created,
+            replication.ExecSimple("creating replication slot " + slot,
+                                   fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput "
+                                               "(SNAPSHOT 'nothing')",
+                                               replication.QuoteIdent(slot))));
     id.slot_confirmed_lsn = Lsn::Parse(GetValue(created, 0, 1).value_or("")).value_or(Lsn());
     id.slot_created = true;
     spdlog::info("created replication slot {} at {}", slot, id.slot_confirmed_lsn.ToString());
@@ -168,9 +167,9 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                                  slot, plugin));
   }
   if (GetValue(r, 0, 2).value_or("f") != "t") {
-    return MakeError(ErrorKind::kMismatch,
-                     fmt::format("slot {} belongs to another database than source.dsn names",
-                                 slot));
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("slot {} belongs to another database than source.dsn names", slot));
   }
   auto wal_status = GetValue(r, 0, 4).value_or("");
   if (wal_status == "lost") {
@@ -194,9 +193,10 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                                    "refusing to adopt slot {}",
                                    durable.ToString(), slot));
     }
-    spdlog::warn("adopting existing slot {} (confirmed up to {}): changes committed before "
-                 "that are not delivered",
-                 slot, id.slot_confirmed_lsn.ToString());
+    spdlog::warn(
+        "adopting existing slot {} (confirmed up to {}): changes committed before "
+        "that are not delivered",
+        slot, id.slot_confirmed_lsn.ToString());
     PGF_TRY(log.PutMeta(kMetaSlot, slot));
   } else if (*recorded_slot != slot) {
     return MakeError(ErrorKind::kMismatch,

@@ -1,13 +1,12 @@
 // End-to-end: a real Postgres 15, the real pgfanout binary, a JSONL sink.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "src/core/event_id.h"
 #include "test/integration/tailer_fixture.h"
@@ -73,14 +72,13 @@ TEST_F(TailerTest, ToastedValueUnchangedByUpdateIsMarkedAndKept) {
 
 TEST_F(TailerTest, TruncateAndAddColumnMidStream) {
   StartDaemon();
-  for (const char* sql : {
-           "INSERT INTO teams VALUES (1, '7', 'a'), (2, '9', 'b')",
-           "ALTER TABLE teams ADD COLUMN region text DEFAULT 'eu'",
-           "INSERT INTO teams VALUES (3, '7', 'c', 'us')",
-           "UPDATE teams SET region = 'ap' WHERE id = 1",
-           "INSERT INTO users VALUES (1, '7', 'x')",
-           "TRUNCATE users, teams RESTART IDENTITY CASCADE",
-           "INSERT INTO teams VALUES (4, '9', 'd', 'eu')"}) {
+  for (const char* sql :
+       {"INSERT INTO teams VALUES (1, '7', 'a'), (2, '9', 'b')",
+        "ALTER TABLE teams ADD COLUMN region text DEFAULT 'eu'",
+        "INSERT INTO teams VALUES (3, '7', 'c', 'us')",
+        "UPDATE teams SET region = 'ap' WHERE id = 1", "INSERT INTO users VALUES (1, '7', 'x')",
+        "TRUNCATE users, teams RESTART IDENTITY CASCADE",
+        "INSERT INTO teams VALUES (4, '9', 'd', 'eu')"}) {
     pg_->Exec(sql);
   }
   ExpectSinkEqualsSource();
@@ -205,10 +203,10 @@ TEST_F(TailerTest, ReplayFromStoredLsnReproducesTheSameLines) {
   ASSERT_EQ(before.size(), 20u);
   const std::string from = checker_.events()[12]["lsn"];
   std::string out;
-  ASSERT_EQ(RunPgfanout({"replay", "--config", config_path_, "--sink", "all-events",
-                         "--from-lsn", from},
-                        &out),
-            0)
+  ASSERT_EQ(
+      RunPgfanout({"replay", "--config", config_path_, "--sink", "all-events", "--from-lsn", from},
+                  &out),
+      0)
       << out;
   std::vector<std::string> after;
   {
@@ -220,10 +218,10 @@ TEST_F(TailerTest, ReplayFromStoredLsnReproducesTheSameLines) {
 
   // An LSN past the log's end is refused with a message saying why.
   out.clear();
-  EXPECT_NE(RunPgfanout({"replay", "--config", config_path_, "--sink", "all-events",
-                         "--from-lsn", "FF/0"},
-                        &out),
-            0);
+  EXPECT_NE(
+      RunPgfanout(
+          {"replay", "--config", config_path_, "--sink", "all-events", "--from-lsn", "FF/0"}, &out),
+      0);
   EXPECT_NE(out.find("no event at or after"), std::string::npos) << out;
 }
 
@@ -273,9 +271,10 @@ TEST_F(TailerTest, RefusesAnotherClusterForTheSameStateDir) {
   // A second cluster on a new port, pointed at by the same config and state dir.
   auto other = PgServer::Start();
   ASSERT_NE(other, nullptr);
-  other->Exec("CREATE TABLE users (id int PRIMARY KEY, tenant_id text, name text, score numeric,"
-              " active boolean, bio text); CREATE TABLE teams (id int PRIMARY KEY, tenant_id"
-              " text, title text);");
+  other->Exec(
+      "CREATE TABLE users (id int PRIMARY KEY, tenant_id text, name text, score numeric,"
+      " active boolean, bio text); CREATE TABLE teams (id int PRIMARY KEY, tenant_id"
+      " text, title text);");
   std::string text;
   {
     std::ifstream in(config_path_);

@@ -1,14 +1,13 @@
 #include "test/support/daemon_process.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace pgfanout::testing {
 

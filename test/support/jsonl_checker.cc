@@ -1,9 +1,9 @@
 #include "test/support/jsonl_checker.h"
 
+#include <fmt/format.h>
+
 #include <fstream>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace pgfanout::testing {
 
@@ -29,8 +29,8 @@ bool JsonlChecker::Load(const std::string& path) {
       return false;
     }
     if (last && !(*last < *id) && order_error_.empty()) {
-      order_error_ = fmt::format("line {}: id {} does not follow {}", n, id->ToString(),
-                                 last->ToString());
+      order_error_ =
+          fmt::format("line {}: id {} does not follow {}", n, id->ToString(), last->ToString());
     }
     last = id;
     Apply(ev);
@@ -111,8 +111,9 @@ std::string JsonlChecker::Diff(const std::map<std::string, nlohmann::json>& expe
   for (const auto& [key, row] : actual) {
     if (!expected.count(key) && shown++ < 10) out += fmt::format("extra in sink: {}\n", key);
   }
-  if (shown > 0) out += fmt::format("({} differences; source {} rows, sink {})\n", shown,
-                                    expected.size(), actual.size());
+  if (shown > 0)
+    out += fmt::format("({} differences; source {} rows, sink {})\n", shown, expected.size(),
+                       actual.size());
   return out;
 }
 

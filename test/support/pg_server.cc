@@ -1,6 +1,9 @@
 #include "test/support/pg_server.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -9,10 +12,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-#include <libpq-fe.h>
 
 namespace pgfanout::testing {
 namespace {
@@ -149,9 +148,7 @@ std::vector<Row> PgServer::Query(const std::string& sql, const std::string& dbna
   return rows;
 }
 
-void PgServer::Exec(const std::string& sql, const std::string& dbname) const {
-  Query(sql, dbname);
-}
+void PgServer::Exec(const std::string& sql, const std::string& dbname) const { Query(sql, dbname); }
 
 std::string PgServer::Scalar(const std::string& sql, const std::string& dbname) const {
   auto rows = Query(sql, dbname);

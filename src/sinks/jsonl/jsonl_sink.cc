@@ -35,12 +35,23 @@ void AppendString(std::string_view s, fmt::memory_buffer& out) {
     out.append(s.data() + run, s.data() + i);
     run = i + 1;
     switch (c) {
-      case '"': out.append(std::string_view("\\\"")); break;
-      case '\\': out.append(std::string_view("\\\\")); break;
-      case '\n': out.append(std::string_view("\\n")); break;
-      case '\r': out.append(std::string_view("\\r")); break;
-      case '\t': out.append(std::string_view("\\t")); break;
-      default: fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      default:
+        fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
     }
   }
   out.append(s.data() + run, s.data() + s.size());
@@ -61,14 +72,20 @@ void AppendValue(const ColumnSchema& col, const Datum& d, fmt::memory_buffer& ou
     case kBoolOid:
       out.append(std::string_view(d.text == "t" ? "true" : "false"));
       return;
-    case kInt2Oid: case kInt4Oid: case kInt8Oid: case kOidOid:
-    case kFloat4Oid: case kFloat8Oid: case kNumericOid:
+    case kInt2Oid:
+    case kInt4Oid:
+    case kInt8Oid:
+    case kOidOid:
+    case kFloat4Oid:
+    case kFloat8Oid:
+    case kNumericOid:
       if (IsJsonNumber(d.text)) {
         out.append(d.text);
         return;
       }
       break;
-    case kJsonOid: case kJsonbOid:
+    case kJsonOid:
+    case kJsonbOid:
       out.append(d.text);  // already JSON
       return;
   }
@@ -110,10 +127,14 @@ void AppendTime(int64_t unix_us, fmt::memory_buffer& out) {
 
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kInsert: return "insert";
-    case Op::kUpdate: return "update";
-    case Op::kDelete: return "delete";
-    case Op::kTruncate: return "truncate";
+    case Op::kInsert:
+      return "insert";
+    case Op::kUpdate:
+      return "update";
+    case Op::kDelete:
+      return "delete";
+    case Op::kTruncate:
+      return "truncate";
   }
   return "?";
 }
@@ -186,7 +207,7 @@ Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor
   }
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) return IoError("cannot open JSONL sink file", path_);
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd_, &st) != 0) return IoError("cannot stat", path_);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (!stored) {
@@ -226,8 +247,8 @@ Result<std::string> JsonlSink::Write(std::span<const ChangeEvent> events) {
   }
   auto write_all = [&](size_t from, size_t to) -> Result<void> {
     while (from < to) {
-      ssize_t n = ::pwrite(fd_, buffer_.data() + from, to - from,
-                           static_cast<off_t>(offset_ + from));
+      ssize_t n =
+          ::pwrite(fd_, buffer_.data() + from, to - from, static_cast<off_t>(offset_ + from));
       if (n < 0) {
         if (errno == EINTR) continue;
         return IoError("cannot write", path_);

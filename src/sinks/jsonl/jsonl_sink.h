@@ -1,8 +1,8 @@
 #pragma once
 
-#include <string>
-
 #include <fmt/format.h>
+
+#include <string>
 
 #include "src/sinks/sink.h"
 

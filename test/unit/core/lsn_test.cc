@@ -1,7 +1,8 @@
+#include "src/core/lsn.h"
+
 #include <gtest/gtest.h>
 
 #include "src/core/event_id.h"
-#include "src/core/lsn.h"
 
 namespace pgfanout {
 namespace {

@@ -34,13 +34,19 @@ class TransactionAssemblerTest : public ::testing::Test {
   }
 
   void DescribeTables(Xid xid = Xid{}) {
-    Feed(Relation{.xid = xid, .relation_id = kUsers, .namespace_name = "public",
-                  .relation_name = "users", .replica_identity = 'd',
+    Feed(Relation{.xid = xid,
+                  .relation_id = kUsers,
+                  .namespace_name = "public",
+                  .relation_name = "users",
+                  .replica_identity = 'd',
                   .columns = {{.flags = 1, .name = "id", .type_oid = 23},
                               {.flags = 0, .name = "tenant_id", .type_oid = 25},
                               {.flags = 0, .name = "name", .type_oid = 25}}});
-    Feed(Relation{.xid = xid, .relation_id = kOther, .namespace_name = "public",
-                  .relation_name = "other", .replica_identity = 'd',
+    Feed(Relation{.xid = xid,
+                  .relation_id = kOther,
+                  .namespace_name = "public",
+                  .relation_name = "other",
+                  .replica_identity = 'd',
                   .columns = {{.flags = 1, .name = "id", .type_oid = 23}}});
   }
 
@@ -67,10 +73,12 @@ TEST_F(TransactionAssemblerTest, AssignsIdsAtCommitInStatementOrder) {
   Feed(Begin{.final_lsn = Lsn(0x200), .commit_time = 1'000'000, .xid = Xid{700}});
   Feed(Insert{.relation_id = kUsers, .new_tuple = TextTuple({"1", "7", "ada"})});
   Feed(Insert{.relation_id = kOther, .new_tuple = TextTuple({"5"})});  // untracked
-  Feed(Update{.relation_id = kUsers, .old_kind = 'K',
+  Feed(Update{.relation_id = kUsers,
+              .old_kind = 'K',
               .old_tuple = {Text("1"), testing::Null(), testing::Null()},
               .new_tuple = TextTuple({"2", "9", "ada"})});
-  Feed(Delete{.relation_id = kUsers, .old_kind = 'K',
+  Feed(Delete{.relation_id = kUsers,
+              .old_kind = 'K',
               .old_tuple = {Text("2"), testing::Null(), testing::Null()}});
   EXPECT_TRUE(ready_.empty()) << "nothing is ready before Commit";
   Feed(Commit{.commit_lsn = Lsn(0x200), .end_lsn = Lsn(0x230), .commit_time = 1'000'000});
@@ -163,7 +171,9 @@ TEST_F(TransactionAssemblerTest, SkipsTransactionsTheLogAlreadyHolds) {
   TransactionAssembler fresh(*log_, tables_);
   std::vector<TransactionRecord> ready;
   auto apply = [&](Message m) { ASSERT_TRUE(fresh.Apply(std::move(m), ready)); };
-  apply(Relation{.relation_id = kUsers, .namespace_name = "public", .relation_name = "users",
+  apply(Relation{.relation_id = kUsers,
+                 .namespace_name = "public",
+                 .relation_name = "users",
                  .columns = {{.flags = 1, .name = "id", .type_oid = 23},
                              {.name = "tenant_id", .type_oid = 25},
                              {.name = "name", .type_oid = 25}}});
@@ -204,7 +214,8 @@ TEST_F(TransactionAssemblerTest, MissingTenantColumnIsAConfigError) {
       TableConfig{.schema = "public", .name = "users", .tenant_column = "org_id"}};
   TransactionAssembler a(*log_, tables);
   std::vector<TransactionRecord> ready;
-  auto r = a.Apply(Relation{.relation_id = kUsers, .namespace_name = "public",
+  auto r = a.Apply(Relation{.relation_id = kUsers,
+                            .namespace_name = "public",
                             .relation_name = "users",
                             .columns = {{.flags = 1, .name = "id", .type_oid = 23}}},
                    ready);
