@@ -32,6 +32,8 @@ class Sink {
   virtual ~Sink() = default;
 
   // Prepares the sink. `stored` is the cursor the event log holds (nullopt for a new sink).
+  // Its token is empty when the runner moved the cursor past events this sink's filter
+  // skipped before the sink's first successful Write(): there is no sink state to restore.
   // Returns the cursor to resume from: normally `stored`; a sink that keeps its own
   // position durably beside its data may return a later one.
   virtual Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) = 0;

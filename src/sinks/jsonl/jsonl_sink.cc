@@ -210,16 +210,18 @@ Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return IoError("cannot stat", path_);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (!stored) {
-    // A new sink: keep what the file holds and append after it.
+  if (!stored || stored->token.empty()) {
+    // A new sink: keep what the file holds and append after it. An empty token means the
+    // same: the cursor moved past events this sink's filter skipped before its first write.
     offset_ = size;
-    return std::optional<SinkCursor>();
+    return stored;
   }
   uint64_t covered = 0;
   const auto& token = stored->token;
   auto [end, ec] = std::from_chars(token.data(), token.data() + token.size(), covered);
   if (ec != std::errc() || end != token.data() + token.size()) {
-    return MakeError(ErrorKind::kStorage,
+    // Retrying cannot mend a corrupt cursor: stop this sink and say so.
+    return MakeError(ErrorKind::kMismatch,
                      fmt::format("JSONL sink cursor token '{}' is not a file length", token));
   }
   if (size < covered) {

@@ -1,0 +1,298 @@
+#include "src/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+
+namespace pgfanout {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Pieces of a valid config, so each error case changes one thing. Line numbers in the
+// expected messages count from the first line of the concatenated text.
+constexpr const char* kSource =  // lines 1-2
+    "source:\n"
+    "  dsn: \"host=db\"\n";
+constexpr const char* kTables =  // 4 lines
+    "tables:\n"
+    "  - name: users\n"
+    "    tenant_column: tenant_id\n"
+    "  - name: billing.invoices\n";
+constexpr const char* kSinks =  // 5 lines
+    "sinks:\n"
+    "  - id: out\n"
+    "    type: jsonl\n"
+    "    tenants: [\"7\"]\n"
+    "    path: out/7.jsonl\n";
+
+std::string Cat(std::initializer_list<std::string> parts) {
+  std::string out;
+  for (const auto& p : parts) out += p;
+  return out;
+}
+
+// The first sink of kSinks with `extra` lines added to it (from line 12 on when it follows
+// kSource and kTables).
+std::string SinkWith(const std::string& extra) { return std::string(kSinks) + extra; }
+
+Config MustParse(const std::string& yaml) {
+  auto config = ParseConfig(yaml, "cfg.yaml");
+  EXPECT_TRUE(config.has_value()) << config.error().message;
+  return config.has_value() ? std::move(config).value() : Config{};
+}
+
+TEST(ConfigTest, LoadsTheShippedExample) {
+  auto loaded = LoadConfig(PGFANOUT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  const Config& c = loaded.value();
+  EXPECT_EQ(c.path, PGFANOUT_EXAMPLE_CONFIG);
+  EXPECT_EQ(c.source.dsn, "host=127.0.0.1 port=5432 dbname=app user=pgfanout");
+  EXPECT_EQ(c.source.slot, "pgfanout");
+  EXPECT_EQ(c.source.publication, "pgfanout");
+  EXPECT_EQ(c.source.status_interval, seconds(10));
+  EXPECT_EQ(c.state_dir, "./pgfanout-state");
+  EXPECT_EQ(c.log.retain, seconds(3600));
+  EXPECT_EQ(c.http_listen, "127.0.0.1:8686");
+  ASSERT_EQ(c.tables.size(), 2u);
+  EXPECT_EQ(c.tables[0].QualifiedName(), "public.users");
+  EXPECT_EQ(c.tables[0].tenant_column, "tenant_id");
+  EXPECT_EQ(c.tables[1].QualifiedName(), "public.teams");
+  ASSERT_EQ(c.sinks.size(), 1u);
+  const SinkConfig& audit = c.sinks[0];
+  EXPECT_EQ(audit.id, "audit");
+  EXPECT_EQ(audit.type, "jsonl");
+  EXPECT_TRUE(audit.AllTenants());
+  EXPECT_EQ(audit.path, "./out/audit.jsonl");
+  EXPECT_EQ(audit.batch_size, 1000u);
+  ASSERT_EQ(audit.tables.size(), 1u);
+  EXPECT_EQ(audit.tables[0].source, "public.users");
+  EXPECT_EQ(audit.tables[0].target, "users");
+  EXPECT_EQ(c.FindSink("audit"), &c.sinks[0]);
+  EXPECT_EQ(c.FindTable("public", "teams"), &c.tables[1]);
+}
+
+TEST(ConfigTest, UnreadableFileIsNamedInTheError) {
+  auto loaded = LoadConfig("/nonexistent/pgfanout.yaml");
+  ASSERT_FALSE(loaded.has_value());
+  EXPECT_EQ(loaded.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "/nonexistent/pgfanout.yaml", loaded.error().message);
+}
+
+TEST(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
+  Config c = MustParse(Cat({kSource, kTables, kSinks}));
+  EXPECT_EQ(c.source.slot, "pgfanout");
+  EXPECT_EQ(c.source.publication, "pgfanout");
+  EXPECT_EQ(c.source.status_interval, seconds(10));
+  EXPECT_EQ(c.state_dir, "./pgfanout-state");
+  EXPECT_EQ(c.http_listen, "127.0.0.1:8686");
+  EXPECT_EQ(c.log.retain, seconds(3600));
+  ASSERT_EQ(c.sinks.size(), 1u);
+  EXPECT_EQ(c.sinks[0].tenants, std::vector<std::string>{"7"});
+  EXPECT_FALSE(c.sinks[0].AllTenants());
+  EXPECT_EQ(c.sinks[0].batch_size, 1000u);
+  EXPECT_TRUE(c.sinks[0].tables.empty()) << "no tables key: every tracked table";
+}
+
+TEST(ConfigTest, TableWithoutSchemaIsInPublic) {
+  Config c = MustParse(Cat({kSource, kTables, SinkWith("    tables:\n      - source: users\n")}));
+  ASSERT_EQ(c.tables.size(), 2u);
+  EXPECT_EQ(c.tables[0].schema, "public");
+  EXPECT_EQ(c.tables[0].name, "users");
+  EXPECT_EQ(c.tables[1].schema, "billing");
+  EXPECT_EQ(c.tables[1].name, "invoices");
+  EXPECT_EQ(c.tables[1].tenant_column, "") << "no tenant_column: a tenant-less table";
+  ASSERT_EQ(c.sinks[0].tables.size(), 1u);
+  EXPECT_EQ(c.sinks[0].tables[0].source, "public.users");
+  EXPECT_EQ(c.sinks[0].tables[0].target, "users");
+}
+
+TEST(ConfigTest, ReadsEveryOptionalKey) {
+  Config c =
+      MustParse(Cat({"source:\n"
+                     "  dsn: \"host=db\"\n"
+                     "  slot: s_1\n"
+                     "  publication: p_1\n"
+                     "  status_interval: 250ms\n"
+                     "state_dir: /var/lib/pgf\n"
+                     "http:\n"
+                     "  listen: \"0.0.0.0:9000\"\n"
+                     "log:\n"
+                     "  retain: 24h\n",
+                     kTables,
+                     SinkWith("    batch_size: 5\n"
+                              "    tables:\n"
+                              "      - source: billing.invoices\n"
+                              "        target: inv\n")}));
+  EXPECT_EQ(c.source.slot, "s_1");
+  EXPECT_EQ(c.source.publication, "p_1");
+  EXPECT_EQ(c.source.status_interval, milliseconds(250));
+  EXPECT_EQ(c.state_dir, "/var/lib/pgf");
+  EXPECT_EQ(c.http_listen, "0.0.0.0:9000");
+  EXPECT_EQ(c.log.retain, seconds(24 * 3600));
+  EXPECT_EQ(c.sinks[0].batch_size, 5u);
+  ASSERT_EQ(c.sinks[0].tables.size(), 1u);
+  EXPECT_EQ(c.sinks[0].tables[0].source, "billing.invoices");
+  EXPECT_EQ(c.sinks[0].tables[0].target, "inv");
+}
+
+// One invalid config and the exact message a person sees: file:line: key path: what was
+// expected.
+struct BadConfig {
+  const char* name;
+  std::string yaml;
+  std::string message;
+};
+
+class ConfigErrorTest : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
+  auto config = ParseConfig(GetParam().yaml, "cfg.yaml");
+  ASSERT_FALSE(config.has_value()) << "accepted:\n" << GetParam().yaml;
+  EXPECT_EQ(config.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(config.error().message, GetParam().message);
+}
+
+const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size)";
+const char* kTenantsHint =
+    "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
+const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
+
+INSTANTIATE_TEST_SUITE_P(
+    Errors, ConfigErrorTest,
+    ::testing::Values(
+        BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, slot, "
+                  "publication, status_interval)"},
+        BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
+                  "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
+                  "tables, sinks)"},
+        BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
+                  std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
+        BadConfig{"MissingSource", Cat({kTables, kSinks}),
+                  "cfg.yaml:1: source: missing (required): the database to tail"},
+        BadConfig{"MissingDsn", Cat({"source:\n  slot: pgfanout\n", kTables, kSinks}),
+                  "cfg.yaml:2: source.dsn: missing (required)"},
+        BadConfig{"EmptyDsn", Cat({"source:\n  dsn: \"\"\n", kTables, kSinks}),
+                  "cfg.yaml:2: source.dsn: must not be empty"},
+        BadConfig{"BadSlotName", Cat({kSource, "  slot: My-Slot\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.slot: a slot name is lower-case letters, digits and '_', "
+                  "at most 63"},
+        BadConfig{"BadDuration", Cat({kSource, "  status_interval: 10 seconds\n", kTables, kSinks}),
+                  std::string("cfg.yaml:3: source.status_interval: ") + kDurationHint},
+        BadConfig{"StatusIntervalBeyondSenderTimeout",
+                  Cat({kSource, "  status_interval: 90s\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.status_interval: expected 100ms to 30s (it must stay well "
+                  "inside wal_sender_timeout)"},
+        BadConfig{"BadRetention", Cat({kSource, "log:\n  retain: 1d\n", kTables, kSinks}),
+                  std::string("cfg.yaml:4: log.retain: ") + kDurationHint},
+        BadConfig{"EmptyTables", Cat({kSource, "tables: []\n", kSinks}),
+                  "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
+        BadConfig{"MissingTables", Cat({kSource, kSinks}),
+                  "cfg.yaml:1: tables: expected a non-empty list of tables to track"},
+        BadConfig{"BadTableName", Cat({kSource, "tables:\n  - name: Public.Users\n", kSinks}),
+                  "cfg.yaml:4: tables[0].name: expected schema.table in lower-case letters, "
+                  "digits and '_'"},
+        BadConfig{"DuplicateSinkId",
+                  Cat({kSource, kTables, kSinks,
+                       "  - id: out\n    type: jsonl\n    tenants: [\"9\"]\n    path: b.jsonl\n"}),
+                  "cfg.yaml:12: sinks[1].id: sink id 'out' is used twice"},
+        BadConfig{"UnknownSinkType",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: out\n    type: jsonll\n    tenants: [\"7\"]\n"}),
+                  "cfg.yaml:9: sinks[0].type: unknown sink type 'jsonll' (expected one of: "
+                  "jsonl)"},
+        BadConfig{"MissingTenants",
+                  Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    path: a\n"}),
+                  std::string("cfg.yaml:8: sinks[0].tenants: ") + kTenantsHint},
+        BadConfig{"EmptyTenants",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: []\n    path: a\n"}),
+                  std::string("cfg.yaml:10: sinks[0].tenants: ") + kTenantsHint},
+        BadConfig{"StarMixedWithTenants",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"*\", \"7\"]\n"
+                       "    path: a\n"}),
+                  "cfg.yaml:10: sinks[0].tenants: \"*\" cannot be combined with other tenants"},
+        BadConfig{"SinkTableNotTracked",
+                  Cat({kSource, kTables, SinkWith("    tables:\n      - source: orders\n")}),
+                  "cfg.yaml:13: sinks[0].tables[0].source: table public.orders is not in the "
+                  "top-level tables list"},
+        BadConfig{
+            "JsonlSinkWithoutPath",
+            Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"}),
+            "cfg.yaml:8: sinks[0].path: missing (required)"},
+        BadConfig{"ZeroBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 0\n")}),
+                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
+        BadConfig{"HugeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 1000001\n")}),
+                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
+        BadConfig{"NegativeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: -5\n")}),
+                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
+        BadConfig{"NotAMapping", "- just\n- a list\n",
+                  "cfg.yaml: expected a mapping with source, tables and sinks"}),
+    [](const ::testing::TestParamInfo<BadConfig>& info) { return std::string(info.param.name); });
+
+TEST(ConfigTest, InvalidYamlNamesTheLineOfTheSyntaxError) {
+  auto config = ParseConfig(Cat({kSource, kTables, "sinks: [\n  {id: out\n"}), "cfg.yaml");
+  ASSERT_FALSE(config.has_value());
+  EXPECT_EQ(config.error().kind, ErrorKind::kInvalidArgument);
+  // The flow list opened on line 7 is never closed; yaml-cpp reports where it noticed.
+  EXPECT_TRUE(std::regex_match(config.error().message,
+                               std::regex(R"(cfg\.yaml:(7|8|9): not valid YAML: .+)")))
+      << config.error().message;
+}
+
+TEST(RedactDsnTest, HidesBarePassword) {
+  EXPECT_EQ(RedactDsn("host=db password=s3cret user=app"), "host=db password=******** user=app");
+}
+
+TEST(RedactDsnTest, HidesQuotedPasswordWithSpacesAndEscapedQuote) {
+  EXPECT_EQ(RedactDsn(R"(host=db password='s3 cr\'et' user=app)"),
+            "host=db password=******** user=app");
+}
+
+TEST(RedactDsnTest, HidesPasswordWithSpacesAroundEquals) {
+  EXPECT_EQ(RedactDsn("host=db password = s3cret user=app"),
+            "host=db password = ******** user=app");
+  EXPECT_EQ(RedactDsn("host=db password = 's3 cret'"), "host=db password = ********");
+}
+
+TEST(RedactDsnTest, HidesPasswordInUri) {
+  EXPECT_EQ(RedactDsn("postgresql://app:s3cret@db:5432/x?sslmode=require"),
+            "postgresql://app:********@db:5432/x?sslmode=require");
+  EXPECT_EQ(RedactDsn("postgres://app:s3%40cret@db/x"), "postgres://app:********@db/x");
+}
+
+TEST(RedactDsnTest, HidesPasswordInUriQuery) {
+  EXPECT_EQ(RedactDsn("postgresql://app@db/x?password=s3cret"),
+            "postgresql://app@db/x?password=********");
+}
+
+TEST(RedactDsnTest, LeavesPasswordFreeDsnsUnchanged) {
+  for (const char* dsn :
+       {"host=127.0.0.1 port=5432 dbname=app user=pgfanout", "passfile=/etc/pgpass host=db",
+        "postgresql://app@db:5432/x?sslmode=require", "postgresql://db:5432/x", ""}) {
+    EXPECT_EQ(RedactDsn(dsn), dsn);
+  }
+}
+
+TEST(ParseDurationTest, AcceptsEachUnit) {
+  EXPECT_EQ(ParseDuration("250ms"), milliseconds(250));
+  EXPECT_EQ(ParseDuration("10s"), milliseconds(10'000));
+  EXPECT_EQ(ParseDuration("5m"), milliseconds(300'000));
+  EXPECT_EQ(ParseDuration("24h"), milliseconds(86'400'000));
+  EXPECT_EQ(ParseDuration("0s"), milliseconds(0));
+}
+
+TEST(ParseDurationTest, RejectsAnythingElse) {
+  for (const char* text : {"", "10", "ms", "10 s", " 10s", "-5s", "1.5s", "10sec", "5M", "1d",
+                           "1h30m", "9999999999999h"}) {
+    EXPECT_EQ(ParseDuration(text), std::nullopt) << "'" << text << "'";
+  }
+}
+
+}  // namespace
+}  // namespace pgfanout

@@ -1,0 +1,306 @@
+#include "src/pipeline/sink_runner.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "src/sinks/jsonl/jsonl_sink.h"
+#include "test/support/faulty_sink.h"
+#include "test/support/memory_sink.h"
+
+namespace pgfanout {
+
+// Readable gtest failure messages (found by ADL, so outside the anonymous namespace).
+inline void PrintTo(const EventId& id, std::ostream* os) { *os << id.ToString(); }
+inline void PrintTo(const SinkCursor& c, std::ostream* os) {
+  *os << "{" << c.applied.ToString() << ", token '" << c.token << "'}";
+}
+
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FaultySink;
+using testing::MemorySink;
+
+// How long a runner gets to reach a state. Generous: the first two retries back off for up
+// to 600 ms, and CI machines are slow. Only a failing test waits this long.
+constexpr milliseconds kDeadline{5000};
+
+// Polls `done` until it holds or kDeadline passes.
+template <class Pred>
+bool Eventually(Pred done) {
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return true;
+}
+
+SinkConfig Config(std::string id, std::vector<std::string> tenants, size_t batch_size = 1000) {
+  return SinkConfig{.id = std::move(id),
+                    .type = "memory",
+                    .tenants = std::move(tenants),
+                    .batch_size = batch_size};
+}
+
+class SinkRunnerTest : public ::testing::Test {
+ protected:
+  // Appends one transaction with one insert per entry of `tenants` (nullopt: no tenant) and
+  // returns the new events' ids.
+  std::vector<EventId> Append(std::vector<std::optional<std::string>> tenants) {
+    TransactionRecord tx{.commit_lsn = Lsn(next_lsn_), .end_lsn = Lsn(next_lsn_ + 0x28)};
+    std::vector<EventId> ids;
+    for (uint32_t i = 0; i < tenants.size(); ++i) {
+      EventId id{Lsn(next_lsn_), i};
+      tx.events.push_back(ChangeEvent{.id = id,
+                                      .xid = Xid{700},
+                                      .op = Op::kInsert,
+                                      .table = users_,
+                                      .tenant = tenants[i],
+                                      .new_row = {Datum{ValueKind::kText, std::to_string(i)}}});
+      ids.push_back(id);
+    }
+    next_lsn_ += 0x100;
+    auto r = log_->Append(std::span<const TransactionRecord>(&tx, 1));
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return ids;
+  }
+
+  std::unique_ptr<SinkRunner> Runner(const SinkConfig& config, std::unique_ptr<Sink> sink) {
+    return std::make_unique<SinkRunner>(config, std::move(sink), *log_,
+                                        [this](const Error&) { fatal_ = true; });
+  }
+
+  std::optional<SinkCursor> Stored(const std::string& sink_id) const {
+    auto cursor = log_->LoadCursor(sink_id);
+    EXPECT_TRUE(cursor.has_value()) << cursor.error().message;
+    return cursor.has_value() ? cursor.value() : std::nullopt;
+  }
+
+  static bool At(const SinkRunner& runner, EventId id) { return runner.status().cursor == id; }
+
+  void TearDown() override { EXPECT_FALSE(fatal_) << "a sink error stopped the process"; }
+
+  std::unique_ptr<EventLog> log_ = NewMemoryEventLog();
+  std::shared_ptr<const TableSchema> users_ = std::make_shared<const TableSchema>(
+      TableSchema{.relation_id = RelationId{16384},
+                  .schema_name = "public",
+                  .table_name = "users",
+                  .columns = {{.name = "id", .type_oid = 23, .part_of_key = true}}});
+  uint64_t next_lsn_ = 0x1000;
+  std::atomic<bool> fatal_ = false;
+};
+
+TEST_F(SinkRunnerTest, DeliversInOrderAndStoresCursorPastFilteredTail) {
+  auto a = Append({"7", "9", "7"});
+  auto b = Append({"7"});
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto runner = Runner(Config("s7", {"7"}, /*batch_size=*/2), std::move(owned));
+  runner->Start();
+  ASSERT_TRUE(sink.WaitForEvents(3, kDeadline));
+
+  auto c = Append({"7", std::nullopt});
+  auto d = Append({"9", "9"});  // the newest events are all for another tenant
+  runner->Notify();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, d[1]); })) << runner->status().last_error;
+
+  EXPECT_EQ(sink.ids(), (std::vector<EventId>{a[0], a[2], b[0], c[0]}));
+  for (const ChangeEvent& e : sink.events()) EXPECT_EQ(e.tenant, "7");
+  EXPECT_EQ(Stored("s7"), (SinkCursor{.applied = d[1], .token = "4"}))
+      << "the cursor covers the skipped events and keeps the last write's token";
+  EXPECT_EQ(runner->status().events_delivered, 4u);
+  EXPECT_EQ(runner->status().last_error, "");
+}
+
+TEST_F(SinkRunnerTest, RunnersOnOneLogSeeOnlyTheirOwnTenants) {
+  auto ids = Append({"7", "9", std::nullopt, "9", "7"});
+  auto seven = std::make_unique<MemorySink>();
+  auto nine = std::make_unique<MemorySink>();
+  MemorySink& seven_sink = *seven;
+  MemorySink& nine_sink = *nine;
+  auto r7 = Runner(Config("t7", {"7"}), std::move(seven));
+  auto r9 = Runner(Config("t9", {"9"}), std::move(nine));
+  r7->Start();
+  r9->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*r7, ids[4]) && At(*r9, ids[4]); }));
+  EXPECT_EQ(seven_sink.ids(), (std::vector<EventId>{ids[0], ids[4]}));
+  EXPECT_EQ(nine_sink.ids(), (std::vector<EventId>{ids[1], ids[3]}));
+}
+
+TEST_F(SinkRunnerTest, RetriesSinkErrorsAndDeliversEachEventOnce) {
+  auto a = Append({"7", "7"});
+  auto b = Append({"7"});
+  auto inner = std::make_unique<MemorySink>();
+  MemorySink& sink = *inner;
+  auto faulty = std::make_unique<FaultySink>(
+      FaultySink::Faults{.fail_writes = 2, .write_error = ErrorKind::kSink}, std::move(inner));
+  FaultySink& faults = *faulty;
+  auto runner = Runner(Config("s", {"*"}), std::move(faulty));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, b[0]); })) << runner->status().last_error;
+
+  EXPECT_EQ(sink.ids(), (std::vector<EventId>{a[0], a[1], b[0]}));
+  EXPECT_EQ(faults.failed_writes(), 2);
+  EXPECT_EQ(sink.opens().size(), 3u) << "reopened from the stored cursor after each failure";
+  EXPECT_EQ(Stored("s"), (SinkCursor{.applied = b[0], .token = "3"}));
+  auto status = runner->status();
+  EXPECT_EQ(status.last_error, "") << "cleared once a write succeeded";
+  EXPECT_FALSE(status.stopped);
+}
+
+TEST_F(SinkRunnerTest, CursorIsNotStoredPastAFailingWrite) {
+  auto a = Append({"7", "7"});
+  {
+    auto runner = Runner(Config("s", {"*"}), std::make_unique<MemorySink>());
+    runner->Start();
+    ASSERT_TRUE(Eventually([&] { return At(*runner, a[1]); }));
+  }
+  const std::optional<SinkCursor> durable = Stored("s");
+  ASSERT_EQ(durable, (SinkCursor{.applied = a[1], .token = "2"}));
+
+  Append({"7"});
+  auto inner = std::make_unique<MemorySink>();
+  MemorySink& sink = *inner;
+  auto faulty =
+      std::make_unique<FaultySink>(FaultySink::Faults{.fail_writes = INT_MAX}, std::move(inner));
+  FaultySink& faults = *faulty;
+  auto runner = Runner(Config("s", {"*"}), std::move(faulty));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return faults.failed_writes() >= 2; }));
+
+  EXPECT_EQ(Stored("s"), durable);
+  auto status = runner->status();
+  EXPECT_EQ(status.cursor, a[1]);
+  EXPECT_EQ(status.last_error, FaultySink::kWriteMessage);
+  EXPECT_FALSE(status.stopped) << "a sink error is retried, not given up on";
+  EXPECT_TRUE(sink.ids().empty());
+}
+
+TEST_F(SinkRunnerTest, RestartedRunnerResumesAfterStoredCursor) {
+  auto a = Append({"7", "7"});
+  {
+    auto runner = Runner(Config("s", {"*"}), std::make_unique<MemorySink>());
+    runner->Start();
+    ASSERT_TRUE(Eventually([&] { return At(*runner, a[1]); }));
+  }
+  auto b = Append({"7"});
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto runner = Runner(Config("s", {"*"}), std::move(owned));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, b[0]); }));
+  EXPECT_EQ(sink.ids(), std::vector<EventId>{b[0]});
+  ASSERT_EQ(sink.opens().size(), 1u);
+  EXPECT_EQ(sink.opens()[0], (SinkCursor{.applied = a[1], .token = "2"}));
+}
+
+TEST_F(SinkRunnerTest, MismatchStopsOnlyThatSink) {
+  auto a = Append({"7", "9"});
+  auto broken_inner = std::make_unique<MemorySink>();
+  MemorySink& broken_sink = *broken_inner;
+  auto faulty = std::make_unique<FaultySink>(
+      FaultySink::Faults{.fail_writes = 1, .write_error = ErrorKind::kMismatch},
+      std::move(broken_inner));
+  FaultySink& faults = *faulty;
+  auto healthy = std::make_unique<MemorySink>();
+  MemorySink& healthy_sink = *healthy;
+  auto broken = Runner(Config("broken", {"*"}), std::move(faulty));
+  auto fine = Runner(Config("fine", {"*"}), std::move(healthy));
+  broken->Start();
+  fine->Start();
+  ASSERT_TRUE(Eventually([&] { return broken->status().stopped && At(*fine, a[1]); }));
+  EXPECT_EQ(broken->status().last_error, FaultySink::kWriteMessage);
+
+  auto b = Append({"7"});
+  broken->Notify();
+  fine->Notify();
+  ASSERT_TRUE(Eventually([&] { return At(*fine, b[0]); }));
+  EXPECT_EQ(healthy_sink.ids(), (std::vector<EventId>{a[0], a[1], b[0]}));
+  EXPECT_EQ(faults.write_calls(), 1) << "a stopped sink is not retried";
+  EXPECT_TRUE(broken_sink.ids().empty());
+  EXPECT_EQ(Stored("broken"), std::nullopt);
+  EXPECT_TRUE(broken->status().stopped);
+}
+
+TEST_F(SinkRunnerTest, MismatchOnOpenStopsTheSinkBeforeAnyWrite) {
+  Append({"7"});
+  auto faulty = std::make_unique<FaultySink>(
+      FaultySink::Faults{.fail_opens = INT_MAX, .open_error = ErrorKind::kMismatch},
+      std::make_unique<MemorySink>());
+  FaultySink& faults = *faulty;
+  auto runner = Runner(Config("s", {"*"}), std::move(faulty));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return runner->status().stopped; }));
+  EXPECT_EQ(runner->status().last_error, FaultySink::kOpenMessage);
+  EXPECT_EQ(faults.open_calls(), 1);
+  EXPECT_EQ(faults.write_calls(), 0);
+  EXPECT_EQ(Stored("s"), std::nullopt);
+}
+
+TEST_F(SinkRunnerTest, RunUntilStopsAtTheTarget) {
+  auto a = Append({"7", "7"});
+  auto b = Append({"7", "7"});
+  Append({"7", "7"});
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto runner = Runner(Config("s", {"*"}, /*batch_size=*/2), std::move(owned));
+  auto done = runner->RunUntil(b[1]);
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  EXPECT_EQ(sink.ids(), (std::vector<EventId>{a[0], a[1], b[0], b[1]}));
+  EXPECT_EQ(runner->status().cursor, b[1]);
+  EXPECT_EQ(Stored("s"), (SinkCursor{.applied = b[1], .token = "4"}));
+}
+
+// A fresh directory under $TMPDIR, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base ? base : "/tmp") + "/pgfanout-runner-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A tenant's JSONL sink whose first events were all another tenant's: its cursor moved on
+// before the sink wrote a byte. After a restart it must still open and deliver.
+TEST_F(SinkRunnerTest, JsonlSinkThatSkippedEverythingSoFarRestarts) {
+  TempDir dir;
+  const std::string path = dir.path() + "/t9.jsonl";
+  auto a = Append({"7", "7"});
+  {
+    auto runner = Runner(Config("t9", {"9"}), std::make_unique<JsonlSink>(path));
+    runner->Start();
+    ASSERT_TRUE(Eventually([&] { return At(*runner, a[1]); }));
+  }
+  auto b = Append({"9"});
+  auto runner = Runner(Config("t9", {"9"}), std::make_unique<JsonlSink>(path));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, b[0]); })) << runner->status().last_error;
+  runner->Stop();
+  std::ifstream in(path);
+  std::string line, rest;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_NE(line.find("\"id\":\"" + b[0].ToString() + "\""), std::string::npos) << line;
+  EXPECT_FALSE(std::getline(in, rest)) << "one line only, got also: " << rest;
+}
+
+}  // namespace
+}  // namespace pgfanout
