@@ -85,6 +85,7 @@ YAML
   t1=$(now)
   rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
   kill "$daemon"; wait "$daemon" || true; daemon=
+  grep -h "streamed transaction" "$dir/fanout.log" | sed 's/^/    /' || true
   fan=$(echo "$t1 - $t0" | bc)
   ratio=$(echo "scale=2; $fan / $recv" | bc)
   echo "$round,$ROWS,$recv,$fan,$ratio,$((rss_kib / 1024))" >>"$csv"

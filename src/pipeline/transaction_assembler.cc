@@ -1,6 +1,9 @@
 #include "src/pipeline/transaction_assembler.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 
 #include "src/core/failpoint.h"
 
@@ -127,6 +130,7 @@ Result<void> TransactionAssembler::FinishStream(const pgoutput::StreamCommit& co
     return log_.SpillDrop(commit.xid, commit.xid);
   }
   const int64_t commit_time = commit.commit_time + kPostgresEpochOffsetUs;
+  const auto started = std::chrono::steady_clock::now();
   uint32_t ordinal = 0;
   std::vector<ChangeEvent> slice;
   slice.reserve(kStreamSliceEvents);
@@ -147,6 +151,13 @@ Result<void> TransactionAssembler::FinishStream(const pgoutput::StreamCommit& co
   if (it != streams_.end()) streams_.erase(it);
   // The events are in the log already; this record only moves the durable position.
   ready.push_back(TransactionRecord{.commit_lsn = commit.commit_lsn, .end_lsn = commit.end_lsn});
+  if (ordinal >= kStreamSliceEvents) {
+    spdlog::info("streamed transaction {} committed at {}: {} events moved into the log in {} ms",
+                 commit.xid.value, commit.commit_lsn.ToString(), ordinal,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+  }
   last_end_lsn_ = commit.end_lsn;
   return boost::outcome_v2::success();
 }
