@@ -90,7 +90,7 @@ int ShowStatus(const Config& config) {
   }
   auto& l = *log.value();
   PrintSlot(config);
-  fmt::print("log:       durable to {} (last event {}), {} on disk\n", l.DurableLsn().ToString(),
+  fmt::print("log:       durable to {} (last event {}), {} bytes on disk\n", l.DurableLsn().ToString(),
              Describe(l.LastDurableEvent()), l.ApproximateSize());
   constexpr uint64_t kCountLimit = 1'000'000;
   for (const auto& sink : config.sinks) {
