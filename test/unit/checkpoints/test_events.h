@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checkpoints/event_log.h"
+#include "test/support/temp_dir.h"
 
 // Builders shared by the checkpoints tests: a users table, events and transactions on it,
 // and a temporary state dir.
@@ -81,26 +82,6 @@ inline std::vector<ChangeEvent> ReadAll(const EventLog& log) {
   return events ? std::move(events).value() : std::vector<ChangeEvent>{};
 }
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/pgfanout-ckpt-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::pgfanout::testing::TempDir;
 
 }  // namespace pgfanout::checkpoints_test

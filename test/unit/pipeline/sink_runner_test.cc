@@ -14,6 +14,7 @@
 #include "src/sinks/jsonl/jsonl_sink.h"
 #include "test/support/faulty_sink.h"
 #include "test/support/memory_sink.h"
+#include "test/support/temp_dir.h"
 
 namespace pgfanout {
 
@@ -260,24 +261,7 @@ TEST_F(SinkRunnerTest, RunUntilStopsAtTheTarget) {
   EXPECT_EQ(Stored("s"), (SinkCursor{.applied = b[1], .token = "4"}));
 }
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/pgfanout-runner-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::pgfanout::testing::TempDir;
 
 // A tenant's JSONL sink whose first events were all another tenant's: its cursor moved on
 // before the sink wrote a byte. After a restart it must still open and deliver.

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "test/support/temp_dir.h"
+
 namespace pgfanout {
 namespace {
 
@@ -247,24 +249,7 @@ TEST(JsonlFormatTest, TruncateCarriesItsFlagsAndNoRows) {
   EXPECT_EQ(j["restart_identity"], true);
 }
 
-// A fresh directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base ? base : "/tmp") + "/pgfanout-jsonl-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = ::pgfanout::testing::TempDir;
 
 class JsonlSinkFileTest : public ::testing::Test {
  protected:
