@@ -90,8 +90,8 @@ int ShowStatus(const Config& config) {
   }
   auto& l = *log.value();
   PrintSlot(config);
-  fmt::print("log:       durable to {} (last event {}), {} bytes on disk\n", l.DurableLsn().ToString(),
-             Describe(l.LastDurableEvent()), l.ApproximateSize());
+  fmt::print("log:       durable to {} (last event {}), {} bytes on disk\n",
+             l.DurableLsn().ToString(), Describe(l.LastDurableEvent()), l.ApproximateSize());
   constexpr uint64_t kCountLimit = 1'000'000;
   for (const auto& sink : config.sinks) {
     auto cursor = l.LoadCursor(sink.id);
@@ -156,12 +156,13 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     return 1;
   }
   // The sink keeps what it holds; the rewound cursor's token says so (for JSONL: the file
-  // length), so replayed events are appended after it.
-  if (stored.value()) {
-    if (auto r = log.RewindCursor(sink_id, rewound); !r) {
-      spdlog::error("{}", r.error().message);
-      return 1;
-    }
+  // length), so replayed events are appended after it. A sink that never stored a cursor
+  // gets one too, so it starts at `from` rather than at the oldest retained event.
+  auto rewind =
+      stored.value() ? log.RewindCursor(sink_id, rewound) : log.StoreCursor(sink_id, rewound);
+  if (!rewind) {
+    spdlog::error("{}", rewind.error().message);
+    return 1;
   }
   SinkRunner runner(*sc, std::move(sink).value(), log, nullptr);
   auto done = runner.RunUntil(*last);

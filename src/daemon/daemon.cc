@@ -80,9 +80,13 @@ class Daemon {
   }
 
   Result<void> StartStream() {
+    // The previous stream has finished and its handlers have run; closing its connection
+    // now frees the slot (else the server would still see it active for the old walsender).
+    stream_.reset();
     PGF_TRY(auto sql, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kNormal));
     PGF_TRY(auto repl, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kReplication));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
+    attempt_ = 0;  // connected and checked: the next loss starts its backoff afresh
     spdlog::info(
         "source cluster {} timeline {}, server at {}, slot {} confirmed to {}, "
         "event log durable to {}",
@@ -95,7 +99,7 @@ class Daemon {
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },
-        .flush = [this] { return ingest_->Flush(); },
+        .flush = [this](Lsn keepalive_lsn) { return ingest_->Flush(keepalive_lsn); },
     };
     stream_ = std::make_unique<ReplicationStream>(
         io_, std::move(repl),
@@ -159,7 +163,9 @@ class Daemon {
       PGF_TRY(auto events, log_.Read(after, 4096));
       bool done = events.empty();
       for (const auto& ev : events) {
-        if (ev.id > *min_cursor || ev.commit_time_us >= cutoff) {
+        // Whole transactions only: the log then always starts at a transaction's first
+        // event, so a replay from a retained commit LSN never gets half a transaction.
+        if (ev.id.commit_lsn >= min_cursor->commit_lsn || ev.commit_time_us >= cutoff) {
           done = true;
           break;
         }

@@ -27,7 +27,10 @@ Result<void> Ingest::OnData(Lsn wal_start, std::string_view payload) {
   return boost::outcome_v2::success();
 }
 
-Result<Lsn> Ingest::Flush() {
+Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
+  if (ready_.empty() && assembler_.idle() && keepalive_lsn > log_.DurableLsn()) {
+    ready_.push_back(TransactionRecord{.commit_lsn = keepalive_lsn, .end_lsn = keepalive_lsn});
+  }
   if (!ready_.empty()) {
     PGF_TRY(log_.Append(ready_));
     transactions_committed_ += ready_.size();

@@ -21,7 +21,10 @@ class Ingest {
   Ingest(EventLog& log, const std::vector<TableConfig>& tables, std::function<void()> on_durable);
 
   Result<void> OnData(Lsn wal_start, std::string_view payload);
-  Result<Lsn> Flush();
+  // Group-commits the complete transactions. When nothing is in flight and
+  // `keepalive_lsn` is past the log, records it as durable (no events): the server has
+  // sent every transaction committed before it, so the slot may move there.
+  Result<Lsn> Flush(Lsn keepalive_lsn = Lsn());
   // Forgets unfinished transactions after the connection dropped (see the assembler).
   Result<void> DiscardOpen() { return assembler_.DiscardOpen(); }
 

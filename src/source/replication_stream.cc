@@ -1,6 +1,7 @@
 #include "src/source/replication_stream.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
@@ -80,7 +81,13 @@ void ReplicationStream::Start(std::function<void(Result<void>)> done) {
   ReadAvailable();  // libpq may already hold data read along with the COPY response
 }
 
+bool ReplicationStream::SocketReadable() const {
+  pollfd pfd{.fd = PQsocket(conn_.get()), .events = POLLIN, .revents = 0};
+  return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 void ReplicationStream::WaitReadable() {
+  if (finished_) return;
   socket_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                      [this](boost::system::error_code ec) {
                        if (finished_) return;
@@ -98,6 +105,12 @@ void ReplicationStream::ReadAvailable() {
     char* buf = nullptr;
     int len = PQgetCopyData(conn_.get(), &buf, 1);
     if (len == 0) {
+      // Asio waits edge-triggered and PQconsumeInput reads one buffer's worth: bytes may
+      // still sit in the socket with no new edge to come. Read on while it has any.
+      if (SocketReadable()) {
+        if (PQconsumeInput(conn_.get()) == 0) return Finish(StreamError(conn_, "reading"));
+        continue;
+      }
       // Drained: make it durable, report, wait for more.
       if (auto r = FlushAndReport(reply_requested); !r) return Finish(r.error());
       return WaitReadable();
@@ -135,6 +148,8 @@ Result<bool> ReplicationStream::HandleCopyData(const char* buf, int len) {
   if (len >= 18 && buf[0] == 'k') {
     Lsn wal_end(GetU64(buf + 1));
     if (wal_end > received_lsn_) received_lsn_ = wal_end;
+    // Everything the server decoded before this point has been sent ahead of it.
+    if (wal_end > keepalive_lsn_) keepalive_lsn_ = wal_end;
     return buf[17] != 0;
   }
   return MakeError(ErrorKind::kProtocol,
@@ -144,7 +159,7 @@ Result<bool> ReplicationStream::HandleCopyData(const char* buf, int len) {
 }
 
 Result<void> ReplicationStream::FlushAndReport(bool force) {
-  PGF_TRY(durable_lsn_, handlers_.flush());
+  PGF_TRY(durable_lsn_, handlers_.flush(keepalive_lsn_));
   auto now = std::chrono::steady_clock::now();
   bool moved = durable_lsn_ > reported_flush_ && now - last_status_ >= kMinStatusGap;
   if (force || moved) {
@@ -168,23 +183,23 @@ Result<void> ReplicationStream::SendStatus() {
   }
   reported_flush_ = durable_lsn_;
   last_status_ = std::chrono::steady_clock::now();
-  FlushOutput();
-  return boost::outcome_v2::success();
+  return FlushOutput();
 }
 
-void ReplicationStream::FlushOutput() {
-  if (writing_) return;
+Result<void> ReplicationStream::FlushOutput() {
+  if (writing_) return boost::outcome_v2::success();
   int r = PQflush(conn_.get());
-  if (r < 0) return Finish(StreamError(conn_, "sending"));
-  if (r == 0) return;
+  if (r < 0) return StreamError(conn_, "sending");
+  if (r == 0) return boost::outcome_v2::success();
   writing_ = true;
   socket_.async_wait(boost::asio::posix::stream_descriptor::wait_write,
                      [this](boost::system::error_code ec) {
                        writing_ = false;
                        if (finished_) return;
                        if (ec) return Finish(MakeError(ErrorKind::kConnection, ec.message()));
-                       FlushOutput();
+                       if (auto r = FlushOutput(); !r) Finish(r.error());
                      });
+  return boost::outcome_v2::success();
 }
 
 void ReplicationStream::ArmTimer() {

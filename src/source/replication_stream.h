@@ -20,8 +20,11 @@ struct StreamHandlers {
   std::function<Result<void>(Lsn wal_start, std::string_view payload)> on_data;
   // Makes everything received so far that is complete durable and returns the LSN that
   // may be reported as flushed (the end of the last durable transaction). Called when
-  // the socket has been drained, before any status update is sent.
-  std::function<Result<Lsn>()> flush;
+  // the socket has been drained, before any status update is sent. `keepalive_lsn` is the
+  // latest position a keepalive reported: every transaction committed before it has been
+  // received, so when nothing is in flight the pipeline may make it durable too and the
+  // slot advances while the tracked tables are quiet (heartbeat).
+  std::function<Result<Lsn>(Lsn keepalive_lsn)> flush;
 };
 
 // Streams a logical replication slot over a replication connection, on Boost.Asio:
@@ -54,11 +57,12 @@ class ReplicationStream {
 
  private:
   void WaitReadable();
+  bool SocketReadable() const;
   void ReadAvailable();
   Result<bool> HandleCopyData(const char* buf, int len);  // true: reply requested
   Result<void> FlushAndReport(bool force);
   Result<void> SendStatus();
-  void FlushOutput();
+  Result<void> FlushOutput();
   void ArmTimer();
   void Finish(Result<void> result);
 
@@ -72,6 +76,7 @@ class ReplicationStream {
   bool finished_ = false;
   bool writing_ = false;
   Lsn received_lsn_;
+  Lsn keepalive_lsn_;
   Lsn durable_lsn_;
   Lsn reported_flush_;
   std::chrono::steady_clock::time_point last_status_{};

@@ -249,6 +249,46 @@ TEST_F(TailerTest, SlotIsNeverConfirmedPastTheDurableLog) {
   StopDaemon();
 }
 
+class QuietTablesTest : public TailerTest {
+ protected:
+  // Keepalives come every wal_sender_timeout / 2.
+  std::vector<std::string> ServerSettings() const override { return {"wal_sender_timeout = 2s"}; }
+};
+
+// Only an untracked table is written: pgoutput sends nothing for those transactions, yet
+// the slot must advance (from keepalives), or the primary would keep WAL without bound.
+TEST_F(QuietTablesTest, SlotAdvancesWhileTrackedTablesAreQuiet) {
+  StartDaemon();
+  const std::string slot_lsn_sql =
+      "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'pgfanout_test'";
+  auto start = Lsn::Parse(pg_->Scalar(slot_lsn_sql));
+  ASSERT_TRUE(start.has_value());
+  pg_->Exec("INSERT INTO untracked SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i");
+  auto written = Lsn::Parse(pg_->Scalar("SELECT pg_current_wal_lsn()"));
+  ASSERT_TRUE(written.has_value());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::optional<Lsn> confirmed;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    confirmed = Lsn::Parse(pg_->Scalar(slot_lsn_sql));
+  } while (confirmed && *confirmed < *written && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(confirmed.has_value());
+  EXPECT_GE(*confirmed, *written) << "the slot stayed at " << confirmed->ToString()
+                                  << " while the server wrote up to " << written->ToString();
+  StopDaemon();
+  // What was confirmed is what the log holds: the next start resumes there without error.
+  std::regex durable_re(R"(durable to ([0-9A-F]+/[0-9A-F]+))");
+  std::smatch m;
+  std::string out = Durable();
+  ASSERT_TRUE(std::regex_search(out, m, durable_re)) << out;
+  EXPECT_GE(*Lsn::Parse(m[1].str()), *confirmed);
+  pg_->Exec("INSERT INTO teams VALUES (1, '7', 'after the quiet spell')");
+  StartDaemon();
+  ExpectSinkEqualsSource();
+  EXPECT_EQ(checker_.lines(), 1u);
+  StopDaemon();
+}
+
 TEST_F(TailerTest, RefusesToRecreateADroppedSlot) {
   StartDaemon();
   pg_->Exec("INSERT INTO teams VALUES (1, '7', 'x')");
