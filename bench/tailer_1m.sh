@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
 ROUNDS=${2:-3}
 PG_BIN=/usr/lib/postgresql/15/bin
-BIN=$PWD/build/src/pgfanout
+BIN=${PGFANOUT_BIN:-$PWD/build/src/pgfanout}
 dir=$(mktemp -d /tmp/pgfanout-bench-XXXXXX)
 [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
 port=$(( 20000 + RANDOM % 20000 ))
