@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "src/config/config.h"
+
 namespace pgfanout {
 
 Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode) {
@@ -23,10 +25,10 @@ Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode) {
   if (conn == nullptr) return MakeError(ErrorKind::kConnection, "libpq: out of memory");
   PgConnection c(conn);
   if (PQstatus(conn) != CONNECTION_OK) {
-    return MakeError(
-        ErrorKind::kConnection,
-        fmt::format("cannot connect to the source ({}): {}",
-                    mode == Mode::kReplication ? "replication" : "sql", c.LastError()));
+    return MakeError(ErrorKind::kConnection,
+                     fmt::format("cannot connect to the source ({}, {}): {}",
+                                 mode == Mode::kReplication ? "replication" : "sql", RedactDsn(dsn),
+                                 c.LastError()));
   }
   return c;
 }
