@@ -33,8 +33,6 @@ Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
   }
   if (!ready_.empty()) {
     PGF_TRY(log_.Append(ready_));
-    transactions_committed_ += ready_.size();
-    events_committed_ += ready_events_;
     ready_.clear();
     ready_events_ = 0;
     if (on_durable_) on_durable_();

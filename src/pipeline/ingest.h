@@ -28,17 +28,12 @@ class Ingest {
   // Forgets unfinished transactions after the connection dropped (see the assembler).
   Result<void> DiscardOpen() { return assembler_.DiscardOpen(); }
 
-  uint64_t events_committed() const { return events_committed_; }
-  uint64_t transactions_committed() const { return transactions_committed_; }
-
  private:
   EventLog& log_;
   TransactionAssembler assembler_;
   std::function<void()> on_durable_;
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;
-  uint64_t events_committed_ = 0;
-  uint64_t transactions_committed_ = 0;
 };
 
 }  // namespace pgfanout

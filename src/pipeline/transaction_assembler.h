@@ -46,8 +46,6 @@ class TransactionAssembler {
   // connection is lost, since the server re-sends every unfinished transaction whole.
   Result<void> DiscardOpen();
 
-  // Changes held in memory for the open plain transaction.
-  size_t buffered_events() const { return open_ ? open_->events.size() : 0; }
 
  private:
   struct RelationInfo {
