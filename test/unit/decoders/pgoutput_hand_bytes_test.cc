@@ -18,27 +18,15 @@
 #include "test/support/pgoutput_builder.h"
 #include "test/unit/decoders/pgoutput_test_util.h"
 
-// Messages here are built with designated initialisers that leave fields out on purpose
-// (value-initialised). GCC 12 warns about that for every member without a default member
-// initialiser, which is most of messages.h.
-
 namespace pgfanout::pgoutput {
 namespace {
 
 using ::pgfanout::testing::Encode;
 using ::pgfanout::testing::Null;
 using ::pgfanout::testing::Text;
-using ::pgfanout::testing::TextTuple;
 using ::pgfanout::testing::UnchangedToast;
 using testutil::AsBytes;
 using testutil::DecodeAs;
-using testutil::DecodeError;
-using testutil::ExpectRoundTrip;
-
-constexpr Lsn kLsn((uint64_t{0x16} << 32) | 0xB374D848);
-constexpr RelationId kUsers{16384};
-constexpr RelationId kOrders{16390};
-constexpr Xid kXid{742};
 
 // --- Bytes written by hand from the protocol docs, not by the builder ------------------
 
