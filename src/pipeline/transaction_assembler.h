@@ -46,7 +46,6 @@ class TransactionAssembler {
   // connection is lost, since the server re-sends every unfinished transaction whole.
   Result<void> DiscardOpen();
 
-
  private:
   struct RelationInfo {
     std::shared_ptr<const TableSchema> schema;

@@ -1,0 +1,62 @@
+// Tables pgfanout must refuse before it touches the publication: publishing them would
+// break the primary's writes or silently drop their changes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "test/integration/tailer_fixture.h"
+
+namespace pgfanout::testing {
+namespace {
+
+class TableChecksTest : public TailerTest {
+ protected:
+  // Points the config's first tracked table (public.users) at `table` instead.
+  void TrackInsteadOfUsers(const std::string& table) {
+    std::ifstream in(config_path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex("name: public.users"),
+                                                      "name: public." + table);
+  }
+
+  // Runs the daemon, expects exit 1 and returns its log.
+  std::string RunExpectingRefusal() {
+    StartDaemon({}, /*wait=*/false);
+    auto code = WaitDaemonExit(std::chrono::seconds(30));
+    EXPECT_TRUE(code.has_value()) << "pgfanout should refuse and exit";
+    if (code) {
+      EXPECT_EQ(*code, 1);
+    }
+    EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_publication"), "0")
+        << "nothing may be published before the checks pass";
+    return DaemonLog();
+  }
+};
+
+TEST_F(TableChecksTest, RefusesATableWithoutReplicaIdentityAndSaysHowToFixIt) {
+  pg_->Exec("CREATE TABLE events_nopk (tenant_id text, payload text)");
+  TrackInsteadOfUsers("events_nopk");
+  std::string log = RunExpectingRefusal();
+  EXPECT_NE(log.find("ALTER TABLE public.events_nopk REPLICA IDENTITY FULL"), std::string::npos)
+      << log;
+  // Once fixed as the message says, the same config runs.
+  pg_->Exec("ALTER TABLE events_nopk REPLICA IDENTITY FULL");
+  StartDaemon();
+  StopDaemon();
+}
+
+TEST_F(TableChecksTest, RefusesAPartitionedTable) {
+  pg_->Exec(
+      "CREATE TABLE orders (id int, tenant_id text, PRIMARY KEY (id, tenant_id)) "
+      "PARTITION BY LIST (tenant_id); "
+      "CREATE TABLE orders_7 PARTITION OF orders FOR VALUES IN ('7')");
+  TrackInsteadOfUsers("orders");
+  std::string log = RunExpectingRefusal();
+  EXPECT_NE(log.find("public.orders is partitioned"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace pgfanout::testing
