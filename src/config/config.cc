@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -94,6 +95,76 @@ bool IsIdentifier(const std::string& s) {
   return std::regex_match(s, re);
 }
 
+// One SQL identifier at `text[at]`: "quoted" (kept exactly, "" is a quote) or bare (folded
+// to lower case, letters, digits, '_', '$'). Advances `at`; nullopt when malformed.
+std::optional<std::string> NextIdentifier(std::string_view text, size_t& at) {
+  std::string out;
+  if (at < text.size() && text[at] == '"') {
+    for (++at; at < text.size(); ++at) {
+      if (text[at] != '"') {
+        out += text[at];
+      } else if (at + 1 < text.size() && text[at + 1] == '"') {
+        out += '"';
+        ++at;
+      } else {
+        ++at;
+        return out.empty() || out.size() > 63 ? std::nullopt : std::optional(out);
+      }
+    }
+    return std::nullopt;  // unterminated
+  }
+  while (at < text.size() && text[at] != '.') {
+    char c = text[at++];
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+    if (!ok) return std::nullopt;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (out.empty() || out.size() > 63 || std::isdigit(static_cast<unsigned char>(out[0]))) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::string>> ParseQualifiedName(
+    std::string_view text, std::string_view default_schema) {
+  size_t at = 0;
+  auto first = NextIdentifier(text, at);
+  if (!first) return std::nullopt;
+  if (at == text.size()) return std::pair(std::string(default_schema), *first);
+  if (text[at] != '.') return std::nullopt;
+  ++at;
+  auto second = NextIdentifier(text, at);
+  if (!second || at != text.size()) return std::nullopt;
+  return std::pair(*first, *second);
+}
+
+namespace {
+
+constexpr const char* kNameHelp =
+    "expected [schema.]table; unquoted names fold to lower case, write \"Mixed Case\" in "
+    "double quotes to keep it";
+
+// Reads a list of column names (exact, as Postgres stores them).
+Result<std::vector<std::string>> Columns(const Reader& r, const YAML::Node& node,
+                                         const std::string& where) {
+  if (!node.IsSequence() || node.size() == 0) {
+    return r.Fail(node, where, "expected a non-empty list of column names");
+  }
+  std::vector<std::string> out;
+  for (const auto& c : node) {
+    if (!c.IsScalar() || c.as<std::string>().empty()) {
+      return r.Fail(c, where, "expected column names");
+    }
+    if (std::find(out.begin(), out.end(), c.as<std::string>()) != out.end()) {
+      return r.Fail(c, where, "column '" + c.as<std::string>() + "' listed twice");
+    }
+    out.push_back(c.as<std::string>());
+  }
+  return out;
+}
+
 Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& out) {
   auto node = root["source"];
   if (!node) return r.Fail(root, "source", "missing (required): the database to tail");
@@ -127,17 +198,16 @@ Result<void> ParseTables(const Reader& r, const YAML::Node& root, Config& out) {
   for (size_t i = 0; i < list.size(); ++i) {
     auto node = list[i];
     std::string where = fmt::format("tables[{}]", i);
-    PGF_TRY(r.OnlyKeys(node, where, {"name", "tenant_column"}));
+    PGF_TRY(r.OnlyKeys(node, where, {"name", "tenant_column", "key"}));
     PGF_TRY(auto name, r.String(node, where, "name", true));
     TableConfig table;
-    auto dot = name.find('.');
-    table.schema = dot == std::string::npos ? "public" : name.substr(0, dot);
-    table.name = dot == std::string::npos ? name : name.substr(dot + 1);
-    if (!IsIdentifier(table.schema) || !IsIdentifier(table.name)) {
-      return r.Fail(node["name"], where + ".name",
-                    "expected schema.table in lower-case letters, digits and '_'");
-    }
+    auto parsed = ParseQualifiedName(name, "public");
+    if (!parsed) return r.Fail(node["name"], where + ".name", kNameHelp);
+    std::tie(table.schema, table.name) = *parsed;
     PGF_TRY(table.tenant_column, r.String(node, where, "tenant_column", false));
+    if (auto key = node["key"]) {
+      PGF_TRY(table.key, Columns(r, key, where + ".key"));
+    }
     if (!seen.insert(table.QualifiedName()).second) {
       return r.Fail(node, where + ".name", "table " + table.QualifiedName() + " listed twice");
     }
@@ -146,9 +216,107 @@ Result<void> ParseTables(const Reader& r, const YAML::Node& root, Config& out) {
   return boost::outcome_v2::success();
 }
 
+Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
+                                       const std::string& where, const SinkConfig& sink,
+                                       const Config& config) {
+  PGF_TRY(r.OnlyKeys(node, where,
+                     {"source", "target", "columns", "rename", "computed", "delete",
+                      "soft_delete_column"}));
+  SinkTableConfig t;
+  PGF_TRY(auto source, r.String(node, where, "source", true));
+  auto src = ParseQualifiedName(source, "public");
+  if (!src) return r.Fail(node["source"], where + ".source", kNameHelp);
+  t.source = src->first + "." + src->second;
+  const TableConfig* table = config.FindTable(src->first, src->second);
+  if (!table) {
+    return r.Fail(node["source"], where + ".source",
+                  "table " + t.source + " is not in the top-level tables list");
+  }
+  PGF_TRY(auto target, r.String(node, where, "target", false));
+  if (target.empty()) {
+    t.target_schema = sink.schema;
+    t.target = src->second;
+  } else {
+    auto tgt = ParseQualifiedName(target, sink.schema);
+    if (!tgt) return r.Fail(node["target"], where + ".target", kNameHelp);
+    std::tie(t.target_schema, t.target) = *tgt;
+  }
+  if (auto cols = node["columns"]) {
+    PGF_TRY(t.columns, Columns(r, cols, where + ".columns"));
+  }
+  auto listed = [&](const std::string& c) {
+    return t.columns.empty() || std::find(t.columns.begin(), t.columns.end(), c) != t.columns.end();
+  };
+  std::set<std::string> targets;
+  if (auto rename = node["rename"]) {
+    if (!rename.IsMap()) return r.Fail(rename, where + ".rename", "expected source: target pairs");
+    for (const auto& kv : rename) {
+      auto from = kv.first.as<std::string>();
+      if (!kv.second.IsScalar() || kv.second.as<std::string>().empty()) {
+        return r.Fail(kv.second, where + ".rename." + from, "expected a target column name");
+      }
+      if (!listed(from)) {
+        return r.Fail(kv.first, where + ".rename." + from, "column is not in columns:");
+      }
+      t.rename.emplace_back(from, kv.second.as<std::string>());
+    }
+  }
+  for (const auto& c : t.columns) {
+    if (!targets.insert(t.TargetColumn(c)).second) {
+      return r.Fail(node, where, "two columns map to target column '" + t.TargetColumn(c) + "'");
+    }
+  }
+  if (auto computed = node["computed"]) {
+    if (!computed.IsMap()) {
+      return r.Fail(computed, where + ".computed", "expected target_column: SQL expression");
+    }
+    for (const auto& kv : computed) {
+      auto name = kv.first.as<std::string>();
+      if (!kv.second.IsScalar() || kv.second.as<std::string>().empty()) {
+        return r.Fail(kv.second, where + ".computed." + name, "expected a SQL expression");
+      }
+      if (!targets.insert(name).second) {
+        return r.Fail(kv.first, where + ".computed." + name,
+                      "target column '" + name + "' is already mapped");
+      }
+      t.computed.push_back({name, kv.second.as<std::string>()});
+    }
+  }
+  PGF_TRY(auto mode, r.String(node, where, "delete", false, "hard"));
+  if (mode != "hard" && mode != "soft") {
+    return r.Fail(node["delete"], where + ".delete", "expected hard or soft");
+  }
+  t.delete_mode = mode == "soft" ? DeleteMode::kSoft : DeleteMode::kHard;
+  PGF_TRY(t.soft_delete_column, r.String(node, where, "soft_delete_column", false));
+  if (t.delete_mode == DeleteMode::kSoft && t.soft_delete_column.empty()) {
+    return r.Fail(node, where + ".soft_delete_column",
+                  "missing: delete: soft needs the column to mark (a boolean such as "
+                  "is_deleted, or a timestamp such as deleted_at)");
+  }
+  if (t.delete_mode == DeleteMode::kHard && !t.soft_delete_column.empty()) {
+    return r.Fail(node["soft_delete_column"], where + ".soft_delete_column",
+                  "only with delete: soft");
+  }
+  if (!t.soft_delete_column.empty() && !targets.insert(t.soft_delete_column).second) {
+    return r.Fail(node["soft_delete_column"], where + ".soft_delete_column",
+                  "column '" + t.soft_delete_column + "' is already mapped");
+  }
+  // A per-tenant sink turns TRUNCATE into "delete my tenants' rows", which needs the
+  // tenant column in the target.
+  if (!sink.AllTenants() && !table->tenant_column.empty() && !listed(table->tenant_column)) {
+    return r.Fail(node["columns"], where + ".columns",
+                  "must include the tenant column '" + table->tenant_column +
+                      "': this sink serves only some tenants, and needs it to delete theirs "
+                      "on TRUNCATE");
+  }
+  return t;
+}
+
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config) {
-  PGF_TRY(r.OnlyKeys(node, where, {"id", "type", "tenants", "tables", "path", "batch_size"}));
+  PGF_TRY(r.OnlyKeys(node, where,
+                     {"id", "type", "tenants", "tables", "path", "batch_size", "dsn", "schema",
+                      "create_tables", "version_column"}));
   SinkConfig sink;
   PGF_TRY(sink.id, r.String(node, where, "id", true));
   static const std::regex id_re("[A-Za-z0-9_.-]{1,64}");
@@ -156,10 +324,16 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     return r.Fail(node["id"], where + ".id", "letters, digits, '_', '-', '.', at most 64");
   }
   PGF_TRY(sink.type, r.String(node, where, "type", true));
-  if (sink.type != "jsonl") {
+  if (sink.type != "jsonl" && sink.type != "postgres") {
     return r.Fail(node["type"], where + ".type",
-                  "unknown sink type '" + sink.type + "' (expected one of: jsonl)");
+                  "unknown sink type '" + sink.type + "' (expected one of: jsonl, postgres)");
   }
+  // Keys of the other sink kind are mistakes, not silently ignored settings.
+  const bool pg = sink.type == "postgres";
+  for (const char* key : {"dsn", "schema", "create_tables", "version_column"}) {
+    if (!pg && node[key]) return r.Fail(node[key], where + "." + key, "only for postgres sinks");
+  }
+  if (pg && node["path"]) return r.Fail(node["path"], where + ".path", "only for jsonl sinks");
   auto tenants = node["tenants"];
   if (!tenants || !tenants.IsSequence() || tenants.size() == 0) {
     return r.Fail(tenants ? tenants : node, where + ".tenants",
@@ -172,20 +346,40 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   if (sink.tenants.size() > 1 && std::count(sink.tenants.begin(), sink.tenants.end(), "*")) {
     return r.Fail(tenants, where + ".tenants", "\"*\" cannot be combined with other tenants");
   }
+  if (pg) {
+    PGF_TRY(sink.dsn, r.String(node, where, "dsn", true));
+    PGF_TRY(auto schema, r.String(node, where, "schema", false, "public"));
+    size_t at = 0;
+    auto ident = NextIdentifier(schema, at);
+    if (!ident || at != schema.size()) return r.Fail(node["schema"], where + ".schema", kNameHelp);
+    sink.schema = *ident;
+    if (auto ct = node["create_tables"]) {
+      bool value = false;
+      if (!ct.IsScalar() || !YAML::convert<bool>::decode(ct, value)) {
+        return r.Fail(ct, where + ".create_tables", "expected true or false");
+      }
+      sink.create_tables = value;
+    }
+    PGF_TRY(sink.version_column,
+            r.String(node, where, "version_column", false, sink.version_column));
+  }
   if (auto tables = node["tables"]) {
     if (!tables.IsSequence()) return r.Fail(tables, where + ".tables", "expected a list");
+    std::set<std::string> sources, targets;
     for (size_t i = 0; i < tables.size(); ++i) {
       std::string twhere = fmt::format("{}.tables[{}]", where, i);
-      PGF_TRY(r.OnlyKeys(tables[i], twhere, {"source", "target"}));
-      SinkTableConfig t;
-      PGF_TRY(t.source, r.String(tables[i], twhere, "source", true));
-      if (t.source.find('.') == std::string::npos) t.source = "public." + t.source;
-      auto dot = t.source.find('.');
-      if (!config.FindTable(t.source.substr(0, dot), t.source.substr(dot + 1))) {
-        return r.Fail(tables[i]["source"], twhere + ".source",
-                      "table " + t.source + " is not in the top-level tables list");
+      PGF_TRY(auto t, ParseSinkTable(r, tables[i], twhere, sink, config));
+      if (!sources.insert(t.source).second) {
+        return r.Fail(tables[i], twhere + ".source", "table " + t.source + " mapped twice");
       }
-      PGF_TRY(t.target, r.String(tables[i], twhere, "target", false, t.source.substr(dot + 1)));
+      if (!targets.insert(t.target_schema + "." + t.target).second) {
+        return r.Fail(tables[i], twhere + ".target", "two tables map to " + t.target);
+      }
+      if (!pg && (!t.columns.empty() || !t.rename.empty() || !t.computed.empty() ||
+                  t.delete_mode != DeleteMode::kHard)) {
+        return r.Fail(tables[i], twhere,
+                      "columns, rename, computed and delete are for postgres sinks");
+      }
       sink.tables.push_back(std::move(t));
     }
   }
@@ -201,6 +395,28 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
 const SinkConfig* Config::FindSink(std::string_view id) const {
   for (const auto& s : sinks) {
     if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+std::string SinkTableConfig::TargetColumn(const std::string& column) const {
+  for (const auto& [from, to] : rename) {
+    if (from == column) return to;
+  }
+  return column;
+}
+
+const SinkTableConfig* SinkConfig::FindTable(const std::string& qualified_source,
+                                             SinkTableConfig& fallback) const {
+  if (tables.empty()) {
+    auto dot = qualified_source.find('.');
+    fallback = SinkTableConfig{.source = qualified_source,
+                               .target_schema = schema,
+                               .target = qualified_source.substr(dot + 1)};
+    return &fallback;
+  }
+  for (const auto& t : tables) {
+    if (t.source == qualified_source) return &t;
   }
   return nullptr;
 }
@@ -269,9 +485,17 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       PGF_TRY(config.http_listen, r.String(http, "http", "listen", false, config.http_listen));
     }
     if (auto log = root["log"]) {
-      PGF_TRY(r.OnlyKeys(log, "log", {"retain"}));
+      PGF_TRY(r.OnlyKeys(log, "log", {"retain", "lagging_sinks"}));
       PGF_TRY(auto retain, r.Duration(log, "log", "retain", config.log.retain));
       config.log.retain = std::chrono::duration_cast<std::chrono::seconds>(retain);
+      PGF_TRY(auto policy, r.String(log, "log", "lagging_sinks", false, "hold"));
+      if (policy != "hold" && policy != "drop") {
+        return r.Fail(log["lagging_sinks"], "log.lagging_sinks",
+                      "expected hold (keep events for a sink behind log.retain, the state dir "
+                      "grows) or drop (trim them, the sink stops and needs a re-snapshot)");
+      }
+      config.log.lagging_sinks =
+          policy == "drop" ? LaggingSinkPolicy::kDrop : LaggingSinkPolicy::kHold;
     }
     PGF_TRY(ParseTables(r, root, config));
     auto sinks = root["sinks"];

@@ -20,34 +20,76 @@ struct SourceConfig {
   std::chrono::milliseconds status_interval{10'000};
 };
 
+// Names below are as Postgres stores them (case kept, no quotes): the YAML may write
+// `public."Order Items"`; unquoted names fold to lower case as in SQL.
 struct TableConfig {
   std::string schema;  // "public" when the config names the table without a schema
   std::string name;
   std::string tenant_column;  // empty: the table has no tenant; its events reach "*" sinks only
+  // The row's identity for sinks that upsert. From YAML `key:` if given, else filled in at
+  // start-up from the source's primary key (needed when the replica identity is FULL,
+  // where pgoutput flags every column as key).
+  std::vector<std::string> key;
 
   std::string QualifiedName() const { return schema + "." + name; }
 };
 
+enum class DeleteMode { kHard, kSoft };
+
+struct ComputedColumn {
+  std::string target;      // target column name
+  std::string expression;  // SQL over the incoming row's (source) column names
+};
+
+// How one source table lands in one sink.
 struct SinkTableConfig {
-  std::string source;  // qualified source table, "public.users"
-  std::string target;  // target name in the sink; defaults to the source's table name
+  std::string source;         // qualified source table, "public.users" (see TableConfig)
+  std::string target_schema;  // defaults to the sink's `schema`
+  std::string target;         // target table name; defaults to the source's table name
+  // Source columns to copy, in order; empty: every column, and the sink follows ADD/DROP
+  // COLUMN when it creates its tables.
+  std::vector<std::string> columns;
+  std::vector<std::pair<std::string, std::string>> rename;  // source column -> target column
+  std::vector<ComputedColumn> computed;
+  DeleteMode delete_mode = DeleteMode::kHard;
+  // kSoft: a boolean column is set true; any other type gets the commit time.
+  std::string soft_delete_column;
+
+  // The target name of source column `column` (after `rename`).
+  std::string TargetColumn(const std::string& column) const;
 };
 
 struct SinkConfig {
   std::string id;
-  std::string type;                     // "jsonl"
+  std::string type;                     // "jsonl" or "postgres"
   std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
   size_t batch_size = 1000;             // events read from the log per delivery
+  // postgres:
+  std::string dsn;                                  // target database
+  std::string schema = "public";                    // default target schema; sink state lives here
+  bool create_tables = false;                       // create missing target tables
+  std::string version_column = "pgfanout_version";  // BIGINT: commit LSN of the row's last change
 
   bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
+  // The mapping for `qualified_source`, or nullptr when `tables` is non-empty and omits it.
+  // With an empty `tables` every tracked table maps with defaults: `fallback` is filled.
+  const SinkTableConfig* FindTable(const std::string& qualified_source,
+                                   SinkTableConfig& fallback) const;
+};
+
+// What happens to a sink whose cursor falls behind `log.retain`.
+enum class LaggingSinkPolicy {
+  kHold,  // keep its events however old (the state dir grows); warn every retention pass
+  kDrop,  // trim them anyway; the sink stops with an error and needs a re-snapshot
 };
 
 struct LogConfig {
   // Events every sink has passed are kept this long before retention deletes them, so
   // `pgfanout replay` can go back that far.
   std::chrono::seconds retain{3600};
+  LaggingSinkPolicy lagging_sinks = LaggingSinkPolicy::kHold;
 };
 
 struct Config {
@@ -62,6 +104,12 @@ struct Config {
   const SinkConfig* FindSink(std::string_view id) const;
   const TableConfig* FindTable(std::string_view schema, std::string_view name) const;
 };
+
+// "public.users" -> {"public", "users"}; `orders` -> {default_schema, "orders"};
+// `app."Order Items"` -> {"app", "Order Items"}. Unquoted parts fold to lower case as in
+// SQL. nullopt when malformed.
+std::optional<std::pair<std::string, std::string>> ParseQualifiedName(
+    std::string_view text, std::string_view default_schema);
 
 // Loads and validates a config file. Errors (kInvalidArgument) name the file, the line
 // and the key, and say what was expected: "pgfanout.yaml:7: sinks[0].type: unknown sink

@@ -5,7 +5,7 @@
 
 #include "checkpoints/event_log.h"
 #include "src/pipeline/sink_runner.h"
-#include "src/source/pg_connection.h"
+#include "src/pgclient/pg_connection.h"
 
 namespace pgfanout {
 namespace {
@@ -150,9 +150,13 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
                   from.ToString(), stored.value()->applied.ToString());
     return 1;
   }
-  auto sink = MakeSink(*sc);
+  auto sink = MakeSink(*sc, config.tables);
   if (!sink) {
     spdlog::error("{}", sink.error().message);
+    return 1;
+  }
+  if (auto r = sink.value()->Rewind(rewound); !r) {
+    spdlog::error("cannot rewind sink {} to {}: {}", sink_id, from.ToString(), r.error().message);
     return 1;
   }
   // The sink keeps what it holds; the rewound cursor's token says so (for JSONL: the file

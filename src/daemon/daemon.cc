@@ -32,7 +32,7 @@ class Daemon {
 
   Result<void> Init() {
     for (const auto& sc : config_.sinks) {
-      PGF_TRY(auto sink, MakeSink(sc));
+      PGF_TRY(auto sink, MakeSink(sc, config_.tables));
       runners_.push_back(std::make_unique<SinkRunner>(sc, std::move(sink), log_,
                                                       [this](const Error& e) { OnFatal(e); }));
     }

@@ -21,6 +21,9 @@ Directive DecideRetry(ErrorKind kind, bool in_sink) {
     case ErrorKind::kDecode:
     case ErrorKind::kProtocol:
     case ErrorKind::kNotFound:
+      // Inside a sink these concern that sink's target only (failure isolation): the sink
+      // stops and shows the error; the others and the slot go on.
+      return in_sink ? Directive::kStopSink : Directive::kStopProcess;
     case ErrorKind::kCancelled:
       return Directive::kStopProcess;
   }

@@ -18,8 +18,12 @@ namespace pgfanout {
 // - Input is at-least-once: after a crash a sink may be handed events it has seen before
 //   (from its cursor on). It must tolerate them: apply them idempotently or, like the
 //   JSONL sink, roll its own state back to the cursor in Open().
-// - Order: events arrive in EventId order, already filtered to this sink's tenants and
-//   tables. Write() is never called concurrently; one SinkRunner thread owns the sink.
+// - Order: events arrive in EventId order, already routed to this sink (Router): only its
+//   tenants and tables; a row that moved between tenants arrives as a delete (to the old
+//   tenant's sink) or an insert (to the new one's). A TRUNCATE of a table with a tenant
+//   column, handed to a sink that serves only some tenants, means "delete those tenants'
+//   rows of the table", never a wipe of other tenants' rows. Write() is never called
+//   concurrently; one SinkRunner thread owns the sink.
 // - A Write() that returns success has made the batch *durable* (fsynced, committed, or
 //   acknowledged by the remote); only then does the runner store the cursor. A sink that
 //   can only say *accepted* must not return success.
@@ -43,11 +47,19 @@ class Sink {
   // retries from the stored cursor after calling Open() again.
   virtual Result<std::string> Write(std::span<const ChangeEvent> events) = 0;
 
+  // `pgfanout replay`: the cursor was rewound to `to`. A sink that keeps its own position
+  // (and would resume past `to` in Open()) moves it back. Called before Open().
+  virtual Result<void> Rewind(const SinkCursor& to) {
+    (void)to;
+    return boost::outcome_v2::success();
+  }
+
   virtual void Stop() = 0;
 };
 
-// Builds the sink a config entry describes. Errors: kInvalidArgument for a config the
-// sink cannot use.
-Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config);
+// Builds the sink a config entry describes; `tables` are the tracked tables (tenant
+// columns, keys). Errors: kInvalidArgument for a config the sink cannot use.
+Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
+                                       const std::vector<TableConfig>& tables);
 
 }  // namespace pgfanout

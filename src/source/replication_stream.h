@@ -10,7 +10,7 @@
 
 #include "src/core/error.h"
 #include "src/core/lsn.h"
-#include "src/source/pg_connection.h"
+#include "src/pgclient/pg_connection.h"
 
 namespace pgfanout {
 

@@ -6,7 +6,7 @@
 #include "checkpoints/event_log.h"
 #include "src/config/config.h"
 #include "src/core/error.h"
-#include "src/source/pg_connection.h"
+#include "src/pgclient/pg_connection.h"
 
 namespace pgfanout {
 

@@ -156,7 +156,7 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
   EXPECT_EQ(config.error().message, GetParam().message);
 }
 
-const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size)";
+const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size, dsn, schema, create_tables, version_column)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
@@ -193,9 +193,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
         BadConfig{"MissingTables", Cat({kSource, kSinks}),
                   "cfg.yaml:1: tables: expected a non-empty list of tables to track"},
-        BadConfig{"BadTableName", Cat({kSource, "tables:\n  - name: Public.Users\n", kSinks}),
-                  "cfg.yaml:4: tables[0].name: expected schema.table in lower-case letters, "
-                  "digits and '_'"},
+        BadConfig{"BadTableName",
+                  Cat({kSource, "tables:\n  - name: public.Users-x\n", kSinks}),
+                  "cfg.yaml:4: tables[0].name: expected [schema.]table; unquoted names fold "
+                  "to lower case, write \"Mixed Case\" in double quotes to keep it"},
         BadConfig{"DuplicateSinkId",
                   Cat({kSource, kTables, kSinks,
                        "  - id: out\n    type: jsonl\n    tenants: [\"9\"]\n    path: b.jsonl\n"}),
@@ -204,7 +205,7 @@ INSTANTIATE_TEST_SUITE_P(
                   Cat({kSource, kTables,
                        "sinks:\n  - id: out\n    type: jsonll\n    tenants: [\"7\"]\n"}),
                   "cfg.yaml:9: sinks[0].type: unknown sink type 'jsonll' (expected one of: "
-                  "jsonl)"},
+                  "jsonl, postgres)"},
         BadConfig{"MissingTenants",
                   Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    path: a\n"}),
                   std::string("cfg.yaml:8: sinks[0].tenants: ") + kTenantsHint},

@@ -25,8 +25,10 @@ class PgConnection {
 
   // Connects with `dsn` (key=value or URI). In kReplication mode adds replication=database.
   // Both pin datestyle=ISO, intervalstyle=postgres and extra_float_digits=3 so text values
-  // have one form whatever the server's defaults. Errors (kConnection) never echo the DSN.
-  static Result<PgConnection> Connect(const std::string& dsn, Mode mode);
+  // have one form whatever the server's defaults. Errors (kConnection) never echo the DSN
+  // unredacted; `peer` names the server in them ("source", "target of sink x").
+  static Result<PgConnection> Connect(const std::string& dsn, Mode mode,
+                                      std::string_view peer = "source");
 
   PgConnection(PgConnection&&) noexcept;
   PgConnection& operator=(PgConnection&&) noexcept;
@@ -35,7 +37,9 @@ class PgConnection {
   PGconn* get() const { return conn_; }
 
   // Runs one statement with text parameters ($1, $2 …); the result must be TUPLES_OK or
-  // COMMAND_OK. `what` names the step in the error message.
+  // COMMAND_OK. `what` names the step in the error message, which ends with the SQLSTATE.
+  // Errors: kConnection when the connection is lost or the server is shutting down or out
+  // of connections (08xxx, 57Pxx, 53300), kProtocol for any other server error.
   Result<PgResult> Exec(std::string_view what, const std::string& sql,
                         const std::vector<std::string>& params = {}) const;
   // Simple-query protocol, needed for replication commands.

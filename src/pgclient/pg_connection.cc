@@ -1,4 +1,4 @@
-#include "src/source/pg_connection.h"
+#include "src/pgclient/pg_connection.h"
 
 #include <fmt/format.h>
 
@@ -6,7 +6,8 @@
 
 namespace pgfanout {
 
-Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode) {
+Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode,
+                                          std::string_view peer) {
   // expand_dbname=1: the first "dbname" entry is parsed as a whole connection string and
   // the entries after it override what it says.
   // Defaults come before "dbname" (the DSN may override them), pinned settings after.
@@ -26,7 +27,7 @@ Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode) {
   PgConnection c(conn);
   if (PQstatus(conn) != CONNECTION_OK) {
     return MakeError(ErrorKind::kConnection,
-                     fmt::format("cannot connect to the source ({}, {}): {}",
+                     fmt::format("cannot connect to the {} ({}, {}): {}", peer,
                                  mode == Mode::kReplication ? "replication" : "sql", RedactDsn(dsn),
                                  c.LastError()));
   }
@@ -66,8 +67,14 @@ Result<PgResult> Check(const PgConnection& c, std::string_view what, PGresult* r
   }
   std::string msg = r ? PQresultErrorMessage(r.get()) : c.LastError();
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  auto kind = PQstatus(c.get()) == CONNECTION_OK ? ErrorKind::kProtocol : ErrorKind::kConnection;
-  return MakeError(kind, fmt::format("{}: {}", what, msg));
+  const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+  std::string_view sqlstate = state ? state : "";
+  // Lost connection, server shutting down, or out of connections: worth retrying.
+  bool connection = PQstatus(c.get()) != CONNECTION_OK || sqlstate.starts_with("08") ||
+                    sqlstate.starts_with("57P") || sqlstate == "53300";
+  auto kind = connection ? ErrorKind::kConnection : ErrorKind::kProtocol;
+  if (sqlstate.empty()) return MakeError(kind, fmt::format("{}: {}", what, msg));
+  return MakeError(kind, fmt::format("{}: {} (SQLSTATE {})", what, msg, sqlstate));
 }
 
 }  // namespace
