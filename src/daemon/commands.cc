@@ -93,17 +93,37 @@ int ShowStatus(const Config& config) {
   fmt::print("log:       durable to {} (last event {}), {} bytes on disk\n",
              l.DurableLsn().ToString(), Describe(l.LastDurableEvent()), l.ApproximateSize());
   constexpr uint64_t kCountLimit = 1'000'000;
+  const Lsn durable = l.DurableLsn();
   for (const auto& sink : config.sinks) {
     auto cursor = l.LoadCursor(sink.id);
     if (!cursor) {
       fmt::print("sink {}: cannot read cursor: {}\n", sink.id, cursor.error().message);
       continue;
     }
+    std::string tenants;
+    for (const auto& t : sink.tenants) tenants += (tenants.empty() ? "" : ",") + t;
     EventId at = cursor.value() ? cursor.value()->applied : EventId{};
     uint64_t behind = CountAfter(l, at, kCountLimit);
-    fmt::print("sink {} ({}): applied {}, {}{} events behind\n", sink.id, sink.type,
-               cursor.value() ? at.ToString() : "(not started)",
-               behind >= kCountLimit ? "at least " : "", behind);
+    // WAL bytes between the sink's position and the log's durable end.
+    uint64_t bytes = durable.value() > at.commit_lsn.value()
+                         ? durable.value() - at.commit_lsn.value()
+                         : 0;
+    fmt::print("sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
+               sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
+               behind >= kCountLimit ? "at least " : "", behind,
+               cursor.value() ? bytes : durable.value());
+    auto state_text = l.GetMeta(SinkRunner::StateKey(sink.id));
+    auto state = state_text && state_text.value() ? SinkRunner::DecodeState(*state_text.value())
+                                                  : std::nullopt;
+    if (!state || state->last_error.empty()) continue;
+    std::string when = "stopped: needs a person (fix the cause, restart pgfanout)";
+    if (!state->stopped && state->retry_at) {
+      auto in = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    *state->retry_at - std::chrono::system_clock::now())
+                    .count();
+      when = in > 0 ? fmt::format("retrying in {} ms", in) : "retrying now";
+    }
+    fmt::print("  last error: {}\n  {}\n", state->last_error, when);
   }
   return 0;
 }
@@ -168,7 +188,7 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     spdlog::error("{}", rewind.error().message);
     return 1;
   }
-  SinkRunner runner(*sc, std::move(sink).value(), log, nullptr);
+  SinkRunner runner(*sc, config.tables, std::move(sink).value(), log, nullptr);
   auto done = runner.RunUntil(*last);
   auto st = runner.status();
   runner.Stop();

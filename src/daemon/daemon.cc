@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <map>
 
 #include "checkpoints/event_log.h"
 #include "src/pipeline/ingest.h"
@@ -33,7 +34,7 @@ class Daemon {
   Result<void> Init() {
     for (const auto& sc : config_.sinks) {
       PGF_TRY(auto sink, MakeSink(sc, config_.tables));
-      runners_.push_back(std::make_unique<SinkRunner>(sc, std::move(sink), log_,
+      runners_.push_back(std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
                                                       [this](const Error& e) { OnFatal(e); }));
     }
     return boost::outcome_v2::success();
@@ -93,7 +94,12 @@ class Daemon {
         identity.system_id, identity.timeline, identity.server_lsn.ToString(), config_.source.slot,
         identity.slot_confirmed_lsn.ToString(), log_.DurableLsn().ToString());
     if (ingest_) PGF_TRY(ingest_->DiscardOpen());
-    ingest_ = std::make_unique<Ingest>(log_, config_.tables, [this] {
+    ingest_.reset();
+    // The tables as the source describes them now (keys filled in); the assembler keeps
+    // pointers into this vector, so it changes only while no Ingest exists.
+    tables_ = config_.tables;
+    for (auto& t : tables_) t.key = identity.keys[t.QualifiedName()];
+    ingest_ = std::make_unique<Ingest>(log_, tables_, [this] {
       for (auto& r : runners_) r->Notify();
     });
     StreamHandlers handlers{
@@ -141,19 +147,24 @@ class Daemon {
   }
 
   Result<void> TrimLog() {
+    const bool drop = config_.log.lagging_sinks == LaggingSinkPolicy::kDrop;
     std::optional<EventId> min_cursor;
     for (auto& r : runners_) {
       auto c = r->status().cursor;
-      if (!c) return boost::outcome_v2::success();  // a sink that has not started yet
+      if (!c) {
+        if (!drop) return boost::outcome_v2::success();  // a sink that has not started yet
+        continue;
+      }
       if (!min_cursor || *c < *min_cursor) min_cursor = c;
     }
-    if (!min_cursor) return boost::outcome_v2::success();
+    const auto now = std::chrono::system_clock::now();
     auto cutoff = std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::system_clock::now().time_since_epoch() - config_.log.retain)
+                      now.time_since_epoch() - config_.log.retain)
                       .count();
+    if (!drop) PGF_TRY(WarnLaggingSinks(cutoff, now));
     PGF_TRY(auto first, log_.FirstRetainedEvent());
     if (!first) return boost::outcome_v2::success();
-    // Find the last event that is both passed by every sink and old enough.
+    // Find the last event that is old enough and (policy hold) passed by every sink.
     std::optional<EventId> through;
     EventId after{first->commit_lsn, 0};
     if (first->ordinal == 0 && first->commit_lsn.value() > 0) {
@@ -165,7 +176,8 @@ class Daemon {
       for (const auto& ev : events) {
         // Whole transactions only: the log then always starts at a transaction's first
         // event, so a replay from a retained commit LSN never gets half a transaction.
-        if (ev.id.commit_lsn >= min_cursor->commit_lsn || ev.commit_time_us >= cutoff) {
+        bool held = !drop && min_cursor && ev.id.commit_lsn >= min_cursor->commit_lsn;
+        if (held || ev.commit_time_us >= cutoff) {
           done = true;
           break;
         }
@@ -174,7 +186,43 @@ class Daemon {
       if (done) break;
       after = events.back().id;
     }
-    if (through) PGF_TRY(log_.Trim(*through));
+    if (!through) return boost::outcome_v2::success();
+    // Recorded first: a sink whose cursor is behind it knows events are gone (it stops).
+    PGF_TRY(log_.PutMeta(SinkRunner::kTrimmedThroughKey, through->ToString()));
+    PGF_TRY(log_.Trim(*through));
+    for (auto& r : runners_) {
+      auto c = r->status().cursor;
+      if (c && *c < *through) {
+        spdlog::error(
+            "sink {} was {} behind: retention trimmed events through {} that it had not "
+            "taken (log.lagging_sinks: drop); it stops and needs a fresh snapshot",
+            r->id(), c->ToString(), through->ToString());
+        r->Notify();
+      }
+    }
+    return boost::outcome_v2::success();
+  }
+
+  // Policy hold: says loudly, once a minute per sink, which sink keeps events past
+  // log.retain and how old its oldest undelivered event is.
+  Result<void> WarnLaggingSinks(int64_t cutoff_us, std::chrono::system_clock::time_point now) {
+    for (auto& r : runners_) {
+      auto st = r->status();
+      if (!st.cursor) continue;
+      PGF_TRY(auto next, log_.Read(*st.cursor, 1));
+      if (next.empty() || next[0].commit_time_us >= cutoff_us) continue;
+      auto& last = last_lag_warning_[r->id()];
+      if (now - last < std::chrono::minutes(1)) continue;
+      last = now;
+      auto age = std::chrono::duration_cast<std::chrono::seconds>(
+          now.time_since_epoch() - std::chrono::microseconds(next[0].commit_time_us));
+      spdlog::warn(
+          "sink {} is behind log.retain: its oldest undelivered event ({}) is {} s old{}. "
+          "The event log keeps it (log.lagging_sinks: hold), so the state dir grows until "
+          "the sink catches up",
+          r->id(), next[0].id.ToString(), age.count(),
+          st.last_error.empty() ? "" : "; last error: " + st.last_error);
+    }
     return boost::outcome_v2::success();
   }
 
@@ -185,8 +233,10 @@ class Daemon {
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer retention_timer_;
   std::vector<std::unique_ptr<SinkRunner>> runners_;
+  std::vector<TableConfig> tables_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<ReplicationStream> stream_;
+  std::map<std::string, std::chrono::system_clock::time_point> last_lag_warning_;
   bool stopping_ = false;
   int attempt_ = 0;
   int exit_code_ = 0;

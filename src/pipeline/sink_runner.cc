@@ -1,6 +1,9 @@
 #include "src/pipeline/sink_runner.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <charconv>
 
 #include "src/pipeline/retry_policy.h"
 
@@ -13,12 +16,13 @@ constexpr auto kBackoffCap = std::chrono::milliseconds(30'000);
 
 }  // namespace
 
-SinkRunner::SinkRunner(const SinkConfig& config, std::unique_ptr<Sink> sink, EventLog& log,
+SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
+                       std::unique_ptr<Sink> sink, EventLog& log,
                        std::function<void(const Error&)> on_fatal)
     : config_(config),
       sink_(std::move(sink)),
       log_(log),
-      router_(config_),
+      router_(config_, tables),
       on_fatal_(std::move(on_fatal)) {
   status_.sink_id = config_.id;
 }
@@ -68,14 +72,58 @@ Result<void> SinkRunner::Open() {
   return boost::outcome_v2::success();
 }
 
+std::string SinkRunner::EncodeState(const PersistedState& state) {
+  int64_t retry_ms = state.retry_at ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          state.retry_at->time_since_epoch())
+                                          .count()
+                                    : 0;
+  return fmt::format("{}\t{}\t{}", state.stopped ? 1 : 0, retry_ms, state.last_error);
+}
+
+std::optional<SinkRunner::PersistedState> SinkRunner::DecodeState(const std::string& text) {
+  auto tab1 = text.find('\t');
+  auto tab2 = tab1 == std::string::npos ? tab1 : text.find('\t', tab1 + 1);
+  if (tab2 == std::string::npos) return std::nullopt;
+  PersistedState state;
+  state.stopped = text.compare(0, tab1, "1") == 0;
+  int64_t retry_ms = 0;
+  auto digits = std::string_view(text).substr(tab1 + 1, tab2 - tab1 - 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), retry_ms);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (retry_ms > 0) {
+    state.retry_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(retry_ms));
+  }
+  state.last_error = text.substr(tab2 + 1);
+  return state;
+}
+
+void SinkRunner::Persist(const PersistedState& state) {
+  auto r = log_.PutMeta(StateKey(config_.id), state.last_error.empty() ? "" : EncodeState(state));
+  if (!r) spdlog::warn("sink {}: cannot record its state: {}", config_.id, r.error().message);
+  persisted_error_ = !state.last_error.empty();
+}
+
+Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
+  PGF_TRY(auto trimmed, log_.GetMeta(kTrimmedThroughKey));
+  if (!trimmed || trimmed->empty()) return boost::outcome_v2::success();
+  auto through = EventId::Parse(*trimmed);
+  if (!through || !(cursor < *through)) return boost::outcome_v2::success();
+  return MakeError(ErrorKind::kMismatch,
+                   fmt::format("fell behind the event log's retention: events after {} through {} "
+                               "were trimmed before this sink took them (log.lagging_sinks: "
+                               "drop). It needs a fresh snapshot; its cursor stays where it was",
+                               cursor.ToString(), through->ToString()));
+}
+
 Result<bool> SinkRunner::Step() {
   const EventId after = cursor_ ? cursor_->applied : EventId{};
+  if (cursor_) PGF_TRY(CheckNotTrimmedPast(after));
   PGF_TRY(auto events, log_.Read(after, config_.batch_size));
   if (events.empty()) return false;
   // Keep the accepted events in place: filtering by moving avoids copying rows.
   size_t kept = 0;
   for (size_t i = 0; i < events.size(); ++i) {
-    if (!router_.Accepts(events[i])) continue;
+    if (!router_.Route(events[i])) continue;
     if (kept != i) events[kept] = std::move(events[i]);
     ++kept;
   }
@@ -91,16 +139,23 @@ Result<bool> SinkRunner::Step() {
   status_.events_delivered += kept;
   status_.batches += kept > 0;
   status_.last_error.clear();
+  status_.retry_at.reset();
+  if (persisted_error_) Persist({});
   return true;
 }
 
 void SinkRunner::Fail(const Error& error, int attempt) {
   const Directive d = DecideRetry(error.kind, /*in_sink=*/true);
+  auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);
+  PersistedState state{.last_error = error.message, .stopped = d != Directive::kRetry};
+  if (d == Directive::kRetry) state.retry_at = std::chrono::system_clock::now() + wait;
   {
     std::lock_guard lock(mu_);
-    status_.last_error = error.message;
-    status_.stopped = d != Directive::kRetry;
+    status_.last_error = state.last_error;
+    status_.stopped = state.stopped;
+    status_.retry_at = state.retry_at;
   }
+  if (d != Directive::kStopProcess) Persist(state);
   if (d == Directive::kStopProcess) {
     spdlog::error("sink {}: {} [{}]; stopping pgfanout", config_.id, error.message,
                   ToString(error.kind));
@@ -112,7 +167,6 @@ void SinkRunner::Fail(const Error& error, int attempt) {
                   ToString(error.kind));
     return;
   }
-  auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);
   spdlog::warn("sink {}: {} [{}]; retry {} in {} ms", config_.id, error.message,
                ToString(error.kind), attempt + 1, wait.count());
   std::unique_lock lock(mu_);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -32,10 +33,24 @@ class SinkRunner {
     uint64_t batches = 0;
     std::string last_error;  // empty when healthy
     bool stopped = false;    // gave up: needs a person
+    std::optional<std::chrono::system_clock::time_point> retry_at;  // next attempt
   };
 
-  SinkRunner(const SinkConfig& config, std::unique_ptr<Sink> sink, EventLog& log,
-             std::function<void(const Error&)> on_fatal);
+  // What a runner leaves in the log's metadata for `pgfanout status` (another process):
+  // its last error and when it retries, or that it stopped. Cleared on the next success.
+  struct PersistedState {
+    std::string last_error;
+    bool stopped = false;
+    std::optional<std::chrono::system_clock::time_point> retry_at;
+  };
+  static std::string StateKey(const std::string& sink_id) { return "sink." + sink_id + ".state"; }
+  static std::string EncodeState(const PersistedState& state);
+  static std::optional<PersistedState> DecodeState(const std::string& text);
+  // Metadata key under which retention records the last event it trimmed.
+  static constexpr const char* kTrimmedThroughKey = "log.trimmed_through";
+
+  SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
+             std::unique_ptr<Sink> sink, EventLog& log, std::function<void(const Error&)> on_fatal);
   ~SinkRunner();
 
   void Start();
@@ -55,7 +70,11 @@ class SinkRunner {
   // One read-filter-write-store step. Returns false when caught up.
   Result<bool> Step();
   Result<void> Open();
+  // A sink whose cursor is behind what retention trimmed (log.lagging_sinks: drop) lost
+  // events: kMismatch, it stops.
+  Result<void> CheckNotTrimmedPast(const EventId& cursor) const;
   void Fail(const Error& error, int attempt);
+  void Persist(const PersistedState& state);
 
   SinkConfig config_;
   std::unique_ptr<Sink> sink_;
@@ -68,6 +87,7 @@ class SinkRunner {
   bool stop_ = false;
   bool notified_ = false;
   bool opened_ = false;
+  bool persisted_error_ = false;  // an error is on record in the log's metadata
   std::optional<SinkCursor> cursor_;
   Status status_;
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "src/core/failpoint.h"
@@ -59,6 +60,14 @@ Result<void> TransactionAssembler::OnRelation(pgoutput::Relation&& rel) {
   RelationInfo info;
   auto table = tables_by_name_.find(schema->QualifiedName());
   info.tracked = table != tables_by_name_.end();
+  if (info.tracked && schema->replica_identity == 'f' && !table->second->key.empty()) {
+    // Under REPLICA IDENTITY FULL pgoutput flags every column as key; sinks that upsert
+    // need the row's real identity (the primary key, or the config's `key:`).
+    const auto& key = table->second->key;
+    for (auto& c : schema->columns) {
+      c.part_of_key = std::find(key.begin(), key.end(), c.name) != key.end();
+    }
+  }
   if (info.tracked && !table->second->tenant_column.empty()) {
     for (size_t i = 0; i < schema->columns.size(); ++i) {
       if (schema->columns[i].name == table->second->tenant_column) info.tenant_index = int(i);

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
@@ -25,7 +27,65 @@ std::string FillTemplate(std::string sql, const std::string& publication,
   return sql;
 }
 
-Result<void> CheckTables(const Config& config, const PgConnection& sql) {
+struct SourceColumn {
+  std::string name;
+  bool in_primary_key = false;
+  bool in_identity_index = false;  // in the REPLICA IDENTITY USING INDEX index
+};
+
+// Does any sink that serves only some tenants read `table`? Those sinks need to see rows
+// move between tenants, which needs the old tenant value.
+bool ReadByTenantSink(const Config& config, const TableConfig& table) {
+  for (const auto& sink : config.sinks) {
+    if (sink.AllTenants()) continue;
+    SinkTableConfig fallback;
+    if (sink.FindTable(table.QualifiedName(), fallback)) return true;
+  }
+  return false;
+}
+
+std::string QuotedName(const PgConnection& sql, const TableConfig& t) {
+  return sql.QuoteIdent(t.schema) + "." + sql.QuoteIdent(t.name);
+}
+
+// Every column a sink mapping names must exist on the source, and an explicit column list
+// must keep the key (sinks upsert by it).
+Result<void> CheckMappings(const Config& config, const TableConfig& table,
+                           const std::vector<SourceColumn>& columns,
+                           const std::vector<std::string>& key) {
+  auto exists = [&](const std::string& name) {
+    return std::any_of(columns.begin(), columns.end(),
+                       [&](const SourceColumn& c) { return c.name == name; });
+  };
+  for (const auto& sink : config.sinks) {
+    for (const auto& m : sink.tables) {
+      if (m.source != table.QualifiedName()) continue;
+      auto fail = [&](const std::string& column, const std::string& what) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         fmt::format("{}: sink {}, table {}, column {}: {}", config.path,
+                                     sink.id, m.source, column, what));
+      };
+      for (const auto& c : m.columns) {
+        if (!exists(c)) return fail(c, "no such column on the source");
+      }
+      for (const auto& [from, to] : m.rename) {
+        if (!exists(from)) return fail(from, "rename: no such column on the source");
+      }
+      if (!m.columns.empty()) {
+        for (const auto& k : key) {
+          if (std::find(m.columns.begin(), m.columns.end(), k) == m.columns.end()) {
+            return fail(k, "is part of the row's key; columns: must include it");
+          }
+        }
+      }
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config& config,
+                                                                    const PgConnection& sql) {
+  std::map<std::string, std::vector<std::string>> keys;
   for (const auto& t : config.tables) {
     PGF_TRY(auto r, sql.Exec("checking table " + t.QualifiedName(),
                              "SELECT c.relreplident, "
@@ -55,10 +115,69 @@ Result<void> CheckTables(const Config& config, const PgConnection& sql) {
           fmt::format("table {} has no replica identity, so once published its UPDATEs and "
                       "DELETEs would fail on the primary. Give it a primary key, or run: "
                       "ALTER TABLE {} REPLICA IDENTITY FULL;",
-                      t.QualifiedName(), t.QualifiedName()));
+                      t.QualifiedName(), QuotedName(sql, t)));
     }
+    PGF_TRY(auto cols,
+            sql.Exec("reading the columns of " + t.QualifiedName(),
+                     "SELECT a.attname, "
+                     "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
+                     "          AND i.indisprimary AND a.attnum = ANY (i.indkey)), "
+                     "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
+                     "          AND i.indisreplident AND a.attnum = ANY (i.indkey)) "
+                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 "
+                     "  AND NOT a.attisdropped ORDER BY a.attnum",
+                     {t.schema, t.name}));
+    std::vector<SourceColumn> columns;
+    for (int i = 0; i < PQntuples(cols.get()); ++i) {
+      columns.push_back(SourceColumn{.name = GetValue(cols, i, 0).value_or(""),
+                                     .in_primary_key = GetValue(cols, i, 1) == "t",
+                                     .in_identity_index = GetValue(cols, i, 2) == "t"});
+    }
+    // The row's key for upserting sinks: the config's, else the replica identity's
+    // columns, else (FULL) the primary key.
+    std::vector<std::string> key = t.key;
+    for (const auto& c : columns) {
+      bool in = ident == "i" ? c.in_identity_index : c.in_primary_key;
+      if (t.key.empty() && in) key.push_back(c.name);
+    }
+    for (const auto& k : key) {
+      if (std::none_of(columns.begin(), columns.end(),
+                       [&](const SourceColumn& c) { return c.name == k; })) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         fmt::format("{}: table {}: key column {} does not exist", config.path,
+                                     t.QualifiedName(), k));
+      }
+    }
+    if (!t.tenant_column.empty()) {
+      auto tc = std::find_if(columns.begin(), columns.end(),
+                             [&](const SourceColumn& c) { return c.name == t.tenant_column; });
+      if (tc == columns.end()) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         fmt::format("{}: table {} has no column {} (its tenant_column)",
+                                     config.path, t.QualifiedName(), t.tenant_column));
+      }
+      bool in_identity = ident == "f" || (ident == "d" && tc->in_primary_key) ||
+                         (ident == "i" && tc->in_identity_index);
+      if (!in_identity && ReadByTenantSink(config, t)) {
+        // pgoutput sends the old tenant only when it is in the replica identity; without
+        // it a row moving to another tenant would stay in the old tenant's database.
+        return MakeError(
+            ErrorKind::kInvalidArgument,
+            fmt::format("table {}: its tenant column {} is not in the replica identity, so "
+                        "when a row moves to another tenant the old tenant's sink could not "
+                        "be told to delete it. Run: ALTER TABLE {} REPLICA IDENTITY FULL; "
+                        "(or create a unique index on the key plus {} and use ALTER TABLE {} "
+                        "REPLICA IDENTITY USING INDEX that_index;)",
+                        t.QualifiedName(), t.tenant_column, QuotedName(sql, t),
+                        sql.QuoteIdent(t.tenant_column), QuotedName(sql, t)));
+      }
+    }
+    PGF_TRY(CheckMappings(config, t, columns, key));
+    keys[t.QualifiedName()] = std::move(key);
   }
-  return boost::outcome_v2::success();
+  return keys;
 }
 
 Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
@@ -130,7 +249,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
   id.server_lsn = Lsn::Parse(GetValue(ident, 0, 2).value_or("")).value_or(Lsn());
   PGF_TRY(RecordOrCheck(log, kMetaSystemId, id.system_id, "cluster (system identifier)"));
 
-  PGF_TRY(CheckTables(config, sql));
+  PGF_TRY(id.keys, CheckTables(config, sql));
   PGF_TRY(EnsurePublication(config, sql));
 
   const std::string& slot = config.source.slot;

@@ -10,13 +10,26 @@
 namespace pgfanout {
 namespace {
 
-std::shared_ptr<const TableSchema> Table(std::string schema, std::string name) {
+// Tables have columns (id, tenant_id, name); `tenant_key`: tenant_id is in the key.
+std::shared_ptr<const TableSchema> Table(std::string schema, std::string name,
+                                         bool tenant_key = false) {
   return std::make_shared<const TableSchema>(
       TableSchema{.relation_id = RelationId{16384},
                   .schema_name = std::move(schema),
                   .table_name = std::move(name),
-                  .columns = {{.name = "id", .type_oid = 23, .part_of_key = true}}});
+                  .columns = {{.name = "id", .type_oid = 23, .part_of_key = true},
+                              {.name = "tenant_id", .type_oid = 25, .part_of_key = tenant_key},
+                              {.name = "name", .type_oid = 25}}});
 }
+
+Datum T(std::string text) { return Datum{ValueKind::kText, std::move(text)}; }
+
+// users and billing.users have a tenant column; teams has none.
+const std::vector<TableConfig> kTables = {
+    {.schema = "public", .name = "users", .tenant_column = "tenant_id"},
+    {.schema = "billing", .name = "users", .tenant_column = "tenant_id"},
+    {.schema = "public", .name = "teams"},
+};
 
 // A sink entry as ParseConfig produces it: table sources are qualified.
 SinkConfig Sink(std::vector<std::string> tenants, std::vector<std::string> tables = {}) {
@@ -38,7 +51,7 @@ class RouterTest : public ::testing::Test {
 };
 
 TEST_F(RouterTest, TenantSinkAcceptsOnlyItsTenants) {
-  Router router(Sink({"7", "9"}));
+  Router router(Sink({"7", "9"}), kTables);
   EXPECT_TRUE(router.Accepts(On(users_, "7")));
   EXPECT_TRUE(router.Accepts(On(users_, "9")));
   EXPECT_FALSE(router.Accepts(On(users_, "8")));
@@ -48,14 +61,96 @@ TEST_F(RouterTest, TenantSinkAcceptsOnlyItsTenants) {
 }
 
 TEST_F(RouterTest, TenantSinkRejectsEventsWithoutTenant) {
-  Router router(Sink({"7"}));
+  Router router(Sink({"7"}), kTables);
   EXPECT_FALSE(router.Accepts(On(teams_, std::nullopt))) << "a table with no tenant column";
-  EXPECT_FALSE(router.Accepts(On(users_, std::nullopt, Op::kTruncate)))
-      << "a truncate removes every tenant's rows: never for one tenant's sink";
+  EXPECT_FALSE(router.Accepts(On(teams_, std::nullopt, Op::kTruncate)))
+      << "a truncate of a table without tenants removes everyone's rows: not for one tenant";
+}
+
+TEST_F(RouterTest, TruncateOfTenantTableReachesTenantSinkToScopeIt) {
+  // The sink turns it into "delete my tenants' rows" (sink.h); it must not miss it.
+  Router router(Sink({"7"}), kTables);
+  ChangeEvent ev = On(users_, std::nullopt, Op::kTruncate);
+  EXPECT_TRUE(router.Route(ev));
+  EXPECT_EQ(ev.op, Op::kTruncate);
+}
+
+class MoveTest : public RouterTest {
+ protected:
+  // UPDATE users SET tenant_id = `to` WHERE id = 1 (and tenant_id = `from`), as pgoutput
+  // sends it with tenant_id in the key: old key tuple (id, tenant_id), new full row.
+  ChangeEvent Move(const std::string& from, const std::string& to) const {
+    return ChangeEvent{.op = Op::kUpdate,
+                       .table = keyed_,
+                       .tenant = to,
+                       .new_row = {T("1"), T(to), T("ada")},
+                       .old_row = {T("1"), T(from), Datum{}},
+                       .old_is_key_only = true};
+  }
+  std::shared_ptr<const TableSchema> keyed_ = Table("public", "users", /*tenant_key=*/true);
+};
+
+TEST_F(MoveTest, OldTenantsSinkGetsDeleteByOldKey) {
+  Router router(Sink({"7"}), kTables);
+  ChangeEvent ev = Move("7", "9");
+  ASSERT_TRUE(router.Route(ev));
+  EXPECT_EQ(ev.op, Op::kDelete);
+  EXPECT_EQ(ev.tenant, "7");
+  EXPECT_TRUE(ev.new_row.empty());
+  EXPECT_EQ(ev.old_row[1], T("7"));
+}
+
+TEST_F(MoveTest, NewTenantsSinkGetsInsertOfNewRow) {
+  Router router(Sink({"9"}), kTables);
+  ChangeEvent ev = Move("7", "9");
+  ASSERT_TRUE(router.Route(ev));
+  EXPECT_EQ(ev.op, Op::kInsert);
+  EXPECT_EQ(ev.tenant, "9");
+  EXPECT_EQ(ev.new_row, (std::vector<Datum>{T("1"), T("9"), T("ada")}));
+  EXPECT_TRUE(ev.old_row.empty());
+}
+
+TEST_F(MoveTest, SinkServingBothOrAllGetsTheUpdate) {
+  for (auto tenants : {std::vector<std::string>{"7", "9"}, std::vector<std::string>{"*"}}) {
+    Router router(Sink(tenants), kTables);
+    ChangeEvent ev = Move("7", "9");
+    ASSERT_TRUE(router.Route(ev));
+    EXPECT_EQ(ev.op, Op::kUpdate);
+    EXPECT_EQ(ev.old_row[1], T("7")) << "the old key stays: the sink deletes the old row";
+  }
+}
+
+TEST_F(MoveTest, OtherTenantsSinkGetsNothing) {
+  Router router(Sink({"8"}), kTables);
+  ChangeEvent ev = Move("7", "9");
+  EXPECT_FALSE(router.Route(ev));
+}
+
+TEST_F(MoveTest, InsertTakesUnchangedToastFromFullOldRow) {
+  Router router(Sink({"9"}), kTables);
+  ChangeEvent ev{.op = Op::kUpdate,
+                 .table = users_,  // REPLICA IDENTITY FULL: old row complete
+                 .tenant = "9",
+                 .new_row = {T("1"), T("9"), Datum{ValueKind::kUnchangedToast, ""}},
+                 .old_row = {T("1"), T("7"), T(std::string(5000, 'x'))}};
+  ASSERT_TRUE(router.Route(ev));
+  EXPECT_EQ(ev.op, Op::kInsert);
+  EXPECT_EQ(ev.new_row[2], T(std::string(5000, 'x')));
+}
+
+TEST_F(MoveTest, UpdateWithoutTenantChangeIsRoutedByTenant) {
+  Router router(Sink({"7"}), kTables);
+  ChangeEvent same = Move("7", "7");
+  ASSERT_TRUE(router.Route(same));
+  EXPECT_EQ(same.op, Op::kUpdate);
+  ChangeEvent no_old{.op = Op::kUpdate, .table = users_, .tenant = "7",
+                     .new_row = {T("1"), T("7"), T("b")}};
+  ASSERT_TRUE(router.Route(no_old));
+  EXPECT_EQ(no_old.op, Op::kUpdate);
 }
 
 TEST_F(RouterTest, AllTenantsSinkAcceptsEventsWithAndWithoutTenant) {
-  Router router(Sink({"*"}));
+  Router router(Sink({"*"}), kTables);
   EXPECT_TRUE(router.Accepts(On(users_, "7")));
   EXPECT_TRUE(router.Accepts(On(users_, "123456")));
   EXPECT_TRUE(router.Accepts(On(teams_, std::nullopt)));
@@ -63,7 +158,7 @@ TEST_F(RouterTest, AllTenantsSinkAcceptsEventsWithAndWithoutTenant) {
 }
 
 TEST_F(RouterTest, TableFilterKeepsListedTablesOnly) {
-  Router router(Sink({"*"}, {"public.users"}));
+  Router router(Sink({"*"}, {"public.users"}), kTables);
   EXPECT_TRUE(router.Accepts(On(users_, "7")));
   EXPECT_TRUE(router.Accepts(On(users_, std::nullopt, Op::kTruncate)));
   EXPECT_FALSE(router.Accepts(On(teams_, "7")));
@@ -71,14 +166,14 @@ TEST_F(RouterTest, TableFilterKeepsListedTablesOnly) {
 }
 
 TEST_F(RouterTest, NoTableFilterAcceptsEveryTable) {
-  Router router(Sink({"7"}));
+  Router router(Sink({"7"}), kTables);
   EXPECT_TRUE(router.Accepts(On(users_, "7")));
   EXPECT_TRUE(router.Accepts(On(teams_, "7")));
   EXPECT_TRUE(router.Accepts(On(billing_users_, "7")));
 }
 
 TEST_F(RouterTest, TenantAndTableFiltersBothApply) {
-  Router router(Sink({"7"}, {"public.users", "billing.users"}));
+  Router router(Sink({"7"}, {"public.users", "billing.users"}), kTables);
   EXPECT_TRUE(router.Accepts(On(users_, "7")));
   EXPECT_TRUE(router.Accepts(On(billing_users_, "7")));
   EXPECT_FALSE(router.Accepts(On(users_, "9")));

@@ -76,7 +76,7 @@ class SinkRunnerTest : public ::testing::Test {
   }
 
   std::unique_ptr<SinkRunner> Runner(const SinkConfig& config, std::unique_ptr<Sink> sink) {
-    return std::make_unique<SinkRunner>(config, std::move(sink), *log_,
+    return std::make_unique<SinkRunner>(config, tables_, std::move(sink), *log_,
                                         [this](const Error&) { fatal_ = true; });
   }
 
@@ -96,6 +96,8 @@ class SinkRunnerTest : public ::testing::Test {
                   .schema_name = "public",
                   .table_name = "users",
                   .columns = {{.name = "id", .type_oid = 23, .part_of_key = true}}});
+  std::vector<TableConfig> tables_ = {
+      TableConfig{.schema = "public", .name = "users", .tenant_column = "tenant_id"}};
   uint64_t next_lsn_ = 0x1000;
   std::atomic<bool> fatal_ = false;
 };
