@@ -120,18 +120,30 @@ std::string PgServer::Dsn(const std::string& dbname) const {
 }
 
 std::vector<Row> PgServer::Query(const std::string& sql, const std::string& dbname) const {
+  std::string error;
+  auto rows = TryQuery(sql, dbname, &error);
+  if (!rows) {
+    ADD_FAILURE() << error << "\n" << sql.substr(0, 500);
+    return {};
+  }
+  return *rows;
+}
+
+std::optional<std::vector<Row>> PgServer::TryQuery(const std::string& sql,
+                                                   const std::string& dbname,
+                                                   std::string* error) const {
   std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectdb(Dsn(dbname).c_str()));
   std::vector<Row> rows;
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    ADD_FAILURE() << "connect: " << PQerrorMessage(conn.get());
-    return rows;
+    if (error) *error = std::string("connect: ") + PQerrorMessage(conn.get());
+    return std::nullopt;
   }
   PGresult* r = PQexec(conn.get(), sql.c_str());
   auto status = PQresultStatus(r);
   if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-    ADD_FAILURE() << "SQL failed: " << PQresultErrorMessage(r) << "\n" << sql.substr(0, 500);
+    if (error) *error = std::string("SQL failed: ") + PQresultErrorMessage(r);
     PQclear(r);
-    return rows;
+    return std::nullopt;
   }
   for (int i = 0; i < PQntuples(r); ++i) {
     Row row;

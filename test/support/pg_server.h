@@ -32,6 +32,9 @@ class PgServer {
   void Exec(const std::string& sql, const std::string& dbname = "postgres") const;
   // Runs a query and returns its rows as text.
   std::vector<Row> Query(const std::string& sql, const std::string& dbname = "postgres") const;
+  // Query() that reports an error (in `error`) instead of failing the test: for polling.
+  std::optional<std::vector<Row>> TryQuery(const std::string& sql, const std::string& dbname,
+                                           std::string* error = nullptr) const;
   // First column of the first row, or "" when there is none.
   std::string Scalar(const std::string& sql, const std::string& dbname = "postgres") const;
 

@@ -288,5 +288,55 @@ TEST_F(SinkRunnerTest, JsonlSinkThatSkippedEverythingSoFarRestarts) {
   EXPECT_FALSE(std::getline(in, rest)) << "one line only, got also: " << rest;
 }
 
+TEST_F(SinkRunnerTest, SinkBehindWhatRetentionDroppedStopsInsteadOfSkipping) {
+  auto a = Append({"7"});
+  auto b = Append({"7"});
+  auto c = Append({"7"});
+  ASSERT_TRUE(log_->StoreCursor("s", SinkCursor{.applied = a[0], .token = "1"}));
+  // Retention (log.lagging_sinks: drop) trimmed through b, which this sink never took.
+  ASSERT_TRUE(log_->PutMeta(SinkRunner::kTrimmedThroughKey, b[0].ToString()));
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto runner = Runner(Config("s", {"*"}), std::move(owned));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return runner->status().stopped; }));
+  EXPECT_NE(runner->status().last_error.find("fell behind the event log's retention"),
+            std::string::npos)
+      << runner->status().last_error;
+  EXPECT_TRUE(sink.ids().empty()) << "nothing after the gap is delivered as if it were whole";
+  EXPECT_EQ(Stored("s")->applied, a[0]);
+  // `pgfanout status` (another process) reads why it stopped from the log.
+  auto text = log_->GetMeta(SinkRunner::StateKey("s"));
+  ASSERT_TRUE(text && text.value());
+  auto state = SinkRunner::DecodeState(*text.value());
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(state->stopped);
+  EXPECT_EQ(state->last_error, runner->status().last_error);
+  (void)c;
+}
+
+TEST_F(SinkRunnerTest, RetryingSinkRecordsErrorAndRetryTimeThenClearsThem) {
+  auto a = Append({"7"});
+  auto inner = std::make_unique<MemorySink>();
+  auto faulty = std::make_unique<FaultySink>(
+      FaultySink::Faults{.fail_writes = 1, .write_error = ErrorKind::kConnection},
+      std::move(inner));
+  auto runner = Runner(Config("s", {"*"}), std::move(faulty));
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, a[0]); })) << runner->status().last_error;
+  auto text = log_->GetMeta(SinkRunner::StateKey("s"));
+  ASSERT_TRUE(text && text.value());
+  EXPECT_EQ(*text.value(), "") << "cleared after the successful retry";
+  // The encoding round-trips, including a message with tabs.
+  SinkRunner::PersistedState st{.last_error = "a\tb", .stopped = false,
+                                .retry_at = std::chrono::system_clock::time_point(
+                                    std::chrono::milliseconds(1'700'000'000'123))};
+  auto back = SinkRunner::DecodeState(SinkRunner::EncodeState(st));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->last_error, st.last_error);
+  EXPECT_EQ(back->retry_at, st.retry_at);
+  EXPECT_FALSE(back->stopped);
+}
+
 }  // namespace
 }  // namespace pgfanout

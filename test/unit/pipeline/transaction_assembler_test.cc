@@ -223,5 +223,32 @@ TEST_F(TransactionAssemblerTest, MissingTenantColumnIsAConfigError) {
   EXPECT_NE(r.error().message.find("org_id"), std::string::npos);
 }
 
+TEST_F(TransactionAssemblerTest, FullReplicaIdentityKeysEventsByTheTablesRealKey) {
+  // Under REPLICA IDENTITY FULL pgoutput flags every column as key; sinks upsert by the
+  // table's key (from the source's primary key, filled into TableConfig::key).
+  std::vector<TableConfig> tables{TableConfig{
+      .schema = "public", .name = "users", .tenant_column = "tenant_id", .key = {"id"}}};
+  TransactionAssembler a(*log_, tables);
+  std::vector<TransactionRecord> ready;
+  auto r = a.Apply(Relation{.relation_id = kUsers,
+                            .namespace_name = "public",
+                            .relation_name = "users",
+                            .replica_identity = 'f',
+                            .columns = {{.flags = 1, .name = "id", .type_oid = 23},
+                                        {.flags = 1, .name = "tenant_id", .type_oid = 25}}},
+                   ready);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_TRUE(a.Apply(Begin{.final_lsn = Lsn(0x200), .xid = Xid{700}}, ready).has_value());
+  ASSERT_TRUE(
+      a.Apply(Insert{.relation_id = kUsers, .new_tuple = TextTuple({"1", "7"})}, ready)
+          .has_value());
+  ASSERT_TRUE(a.Apply(Commit{.commit_lsn = Lsn(0x200), .end_lsn = Lsn(0x210)}, ready).has_value());
+  ASSERT_EQ(ready.size(), 1u);
+  ASSERT_EQ(ready[0].events.size(), 1u);
+  const auto& columns = ready[0].events[0].table->columns;
+  EXPECT_TRUE(columns[0].part_of_key);
+  EXPECT_FALSE(columns[1].part_of_key) << "tenant_id is in the identity, not in the key";
+}
+
 }  // namespace
 }  // namespace pgfanout
