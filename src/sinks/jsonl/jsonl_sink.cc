@@ -143,7 +143,8 @@ const char* OpName(Op op) {
 
 JsonlSink::~JsonlSink() { Stop(); }
 
-void JsonlSink::FormatEvent(const ChangeEvent& ev, fmt::memory_buffer& out) {
+void JsonlSink::FormatEvent(const ChangeEvent& ev, fmt::memory_buffer& out,
+                            std::span<const std::string> truncate_scope) {
   const TableSchema& t = *ev.table;
   auto it = std::back_inserter(out);
   out.append(std::string_view("{\"id\":\""));
@@ -161,6 +162,15 @@ void JsonlSink::FormatEvent(const ChangeEvent& ev, fmt::memory_buffer& out) {
     out.append(std::string_view("null"));
   }
   if (ev.op == Op::kTruncate) {
+    if (!truncate_scope.empty()) {
+      // A per-tenant sink's truncate removes only these tenants' rows.
+      out.append(std::string_view(",\"only_tenants\":["));
+      for (size_t i = 0; i < truncate_scope.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        AppendString(truncate_scope[i], out);
+      }
+      out.push_back(']');
+    }
     fmt::format_to(it, ",\"cascade\":{},\"restart_identity\":{}}}\n",
                    (ev.truncate_flags & kTruncateCascade) != 0,
                    (ev.truncate_flags & kTruncateRestartIdentity) != 0);
@@ -244,7 +254,7 @@ Result<std::string> JsonlSink::Write(std::span<const ChangeEvent> events) {
   buffer_.clear();
   size_t half = 0;
   for (size_t i = 0; i < events.size(); ++i) {
-    FormatEvent(events[i], buffer_);
+    FormatEvent(events[i], buffer_, truncate_scope_);
     if (i == events.size() / 2) half = buffer_.size();
   }
   auto write_all = [&](size_t from, size_t to) -> Result<void> {

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <span>
 #include <string>
+#include <vector>
 
 #include "src/sinks/sink.h"
 
@@ -15,7 +17,10 @@ namespace pgfanout {
 // cursor (a crash between fsync and cursor store) are written again exactly once.
 class JsonlSink final : public Sink {
  public:
-  explicit JsonlSink(std::string path) : path_(std::move(path)) {}
+  // `truncate_scope`: the tenants a per-tenant sink serves (empty for "*"); its TRUNCATE
+  // lines name them, as the truncate applies to their rows only.
+  explicit JsonlSink(std::string path, std::vector<std::string> truncate_scope = {})
+      : path_(std::move(path)), truncate_scope_(std::move(truncate_scope)) {}
   ~JsonlSink() override;
 
   Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
@@ -23,10 +28,12 @@ class JsonlSink final : public Sink {
   void Stop() override;
 
   // Appends the JSON line for `event` (with its trailing newline) to `out`.
-  static void FormatEvent(const ChangeEvent& event, fmt::memory_buffer& out);
+  static void FormatEvent(const ChangeEvent& event, fmt::memory_buffer& out,
+                          std::span<const std::string> truncate_scope = {});
 
  private:
   std::string path_;
+  std::vector<std::string> truncate_scope_;
   int fd_ = -1;
   uint64_t offset_ = 0;  // file length covered by what has been written and synced
   fmt::memory_buffer buffer_;

@@ -247,6 +247,18 @@ TEST(JsonlFormatTest, TruncateCarriesItsFlagsAndNoRows) {
   j = Format(e);
   EXPECT_EQ(j["cascade"], false);
   EXPECT_EQ(j["restart_identity"], true);
+  EXPECT_FALSE(j.contains("only_tenants")) << "a sink of every tenant truncates everything";
+}
+
+TEST(JsonlFormatTest, TruncateInPerTenantSinkNamesTheTenantsItAppliesTo) {
+  ChangeEvent e = Event(Op::kTruncate);
+  e.tenant.reset();
+  fmt::memory_buffer out;
+  const std::vector<std::string> scope = {"7", "9"};
+  JsonlSink::FormatEvent(e, out, scope);
+  json j = json::parse(std::string(out.data(), out.size()));
+  EXPECT_EQ(j["op"], "truncate");
+  EXPECT_EQ(j["only_tenants"], json::parse(R"(["7", "9"])"));
 }
 
 using TempDir = ::pgfanout::testing::TempDir;
