@@ -61,7 +61,16 @@ TEST(ConfigTest, LoadsTheShippedExample) {
   EXPECT_EQ(c.tables[0].QualifiedName(), "public.users");
   EXPECT_EQ(c.tables[0].tenant_column, "tenant_id");
   EXPECT_EQ(c.tables[1].QualifiedName(), "public.teams");
-  ASSERT_EQ(c.sinks.size(), 1u);
+  EXPECT_EQ(c.log.lagging_sinks, LaggingSinkPolicy::kHold);
+  ASSERT_EQ(c.sinks.size(), 2u);
+  const SinkConfig& pg = c.sinks[1];
+  EXPECT_EQ(pg.type, "postgres");
+  EXPECT_EQ(pg.tenants, std::vector<std::string>{"7"});
+  EXPECT_EQ(pg.version_column, "pgfanout_version");
+  ASSERT_EQ(pg.tables.size(), 1u);
+  EXPECT_EQ(pg.tables[0].target, "people");
+  EXPECT_EQ(pg.tables[0].TargetColumn("email"), "mail");
+  EXPECT_EQ(pg.tables[0].delete_mode, DeleteMode::kSoft);
   const SinkConfig& audit = c.sinks[0];
   EXPECT_EQ(audit.id, "audit");
   EXPECT_EQ(audit.type, "jsonl");
@@ -137,6 +146,81 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
   ASSERT_EQ(c.sinks[0].tables.size(), 1u);
   EXPECT_EQ(c.sinks[0].tables[0].source, "billing.invoices");
   EXPECT_EQ(c.sinks[0].tables[0].target, "inv");
+}
+
+// A config with one postgres sink whose tables: list is `mapping` (lines from 13 on).
+std::string PostgresSink(const std::string& mapping, const char* tenants = "[\"7\"]") {
+  return Cat({kSource, kTables,
+              "sinks:\n"
+              "  - id: db7\n"
+              "    type: postgres\n"
+              "    tenants: ",
+              tenants,
+              "\n"
+              "    dsn: \"host=t7\"\n"
+              "    tables:\n",
+              mapping});
+}
+
+TEST(ConfigTest, ReadsAPostgresMapping) {
+  Config c = MustParse(PostgresSink(
+      "      - source: users\n"
+      "        target: crm.\"People Of Acme\"\n"
+      "        columns: [id, tenant_id, email]\n"
+      "        rename: {email: mail}\n"
+      "        computed: {verified: \"confirmed_at IS NOT NULL\", n: \"1\"}\n"
+      "        delete: soft\n"
+      "        soft_delete_column: is_deleted\n"));
+  const SinkConfig& s = c.sinks[0];
+  EXPECT_EQ(s.dsn, "host=t7");
+  EXPECT_EQ(s.schema, "public");
+  EXPECT_FALSE(s.create_tables);
+  ASSERT_EQ(s.tables.size(), 1u);
+  const SinkTableConfig& t = s.tables[0];
+  EXPECT_EQ(t.source, "public.users");
+  EXPECT_EQ(t.target_schema, "crm");
+  EXPECT_EQ(t.target, "People Of Acme") << "quoted: case and spaces kept";
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"id", "tenant_id", "email"}));
+  EXPECT_EQ(t.TargetColumn("email"), "mail");
+  EXPECT_EQ(t.TargetColumn("id"), "id");
+  ASSERT_EQ(t.computed.size(), 2u);
+  EXPECT_EQ(t.computed[0].target, "verified");
+  EXPECT_EQ(t.computed[0].expression, "confirmed_at IS NOT NULL");
+  EXPECT_EQ(t.delete_mode, DeleteMode::kSoft);
+  EXPECT_EQ(t.soft_delete_column, "is_deleted");
+  SinkTableConfig fallback;
+  EXPECT_EQ(s.FindTable("public.users", fallback), &s.tables[0]);
+  EXPECT_EQ(s.FindTable("billing.invoices", fallback), nullptr) << "not in its tables: list";
+}
+
+TEST(ConfigTest, QuotedTableNamesKeepCaseUnquotedFold) {
+  auto parsed = ParseQualifiedName("App.\"Order \"\"Items\"\"\"", "public");
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->first, "app");
+  EXPECT_EQ(parsed->second, "Order \"Items\"");
+  EXPECT_EQ(ParseQualifiedName("Users", "public"), std::pair(std::string("public"), std::string("users")));
+  for (const char* bad : {"", ".", "a.", "\"unterminated", "a.b.c", "a b", "\"\"", "1abc"}) {
+    EXPECT_EQ(ParseQualifiedName(bad, "public"), std::nullopt) << bad;
+  }
+}
+
+TEST(ConfigTest, SinkWithoutTablesMapsEveryTableWithDefaults) {
+  Config c = MustParse(Cat({kSource, kTables,
+                            "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"*\"]\n"
+                            "    dsn: \"host=t\"\n    schema: Sync\n"}));
+  SinkTableConfig fallback;
+  const SinkTableConfig* t = c.sinks[0].FindTable("billing.invoices", fallback);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->target_schema, "sync") << "the sink's schema, folded like SQL";
+  EXPECT_EQ(t->target, "invoices");
+  EXPECT_TRUE(t->columns.empty());
+}
+
+TEST(ConfigTest, LaggingSinkPolicyIsHoldUnlessSaid) {
+  EXPECT_EQ(MustParse(Cat({kSource, kTables, kSinks})).log.lagging_sinks, LaggingSinkPolicy::kHold);
+  EXPECT_EQ(MustParse(Cat({kSource, "log:\n  lagging_sinks: drop\n", kTables, kSinks}))
+                .log.lagging_sinks,
+            LaggingSinkPolicy::kDrop);
 }
 
 // One invalid config and the exact message a person sees: file:line: key path: what was
@@ -232,6 +316,52 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
         BadConfig{"NegativeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: -5\n")}),
                   "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
+        BadConfig{"PostgresWithoutDsn",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"7\"]\n"}),
+                  "cfg.yaml:8: sinks[0].dsn: missing (required)"},
+        BadConfig{"PathOnPostgresSink",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"7\"]\n"
+                       "    dsn: x\n    path: a.jsonl\n"}),
+                  "cfg.yaml:13: sinks[0].path: only for jsonl sinks"},
+        BadConfig{"DsnOnJsonlSink", Cat({kSource, kTables, SinkWith("    dsn: x\n")}),
+                  "cfg.yaml:12: sinks[0].dsn: only for postgres sinks"},
+        BadConfig{"MappingOnJsonlSink",
+                  Cat({kSource, kTables,
+                       SinkWith("    tables:\n      - source: users\n        columns: [id]\n")}),
+                  "cfg.yaml:13: sinks[0].tables[0]: columns, rename, computed and delete are "
+                  "for postgres sinks"},
+        BadConfig{"SoftDeleteWithoutColumn",
+                  PostgresSink("      - source: users\n        delete: soft\n"),
+                  "cfg.yaml:13: sinks[0].tables[0].soft_delete_column: missing: delete: soft "
+                  "needs the column to mark (a boolean such as is_deleted, or a timestamp such "
+                  "as deleted_at)"},
+        BadConfig{"UnknownDeleteMode",
+                  PostgresSink("      - source: users\n        delete: purge\n"),
+                  "cfg.yaml:14: sinks[0].tables[0].delete: expected hard or soft"},
+        BadConfig{"RenameOfUnlistedColumn",
+                  PostgresSink("      - source: users\n        columns: [id, tenant_id]\n"
+                               "        rename: {email: mail}\n"),
+                  "cfg.yaml:15: sinks[0].tables[0].rename.email: column is not in columns:"},
+        BadConfig{"TwoColumnsOneTarget",
+                  PostgresSink("      - source: users\n        columns: [id, tenant_id, email]\n"
+                               "        rename: {email: id}\n"),
+                  "cfg.yaml:13: sinks[0].tables[0]: two columns map to target column 'id'"},
+        BadConfig{"ComputedOverMappedColumn",
+                  PostgresSink("      - source: users\n        computed: {id: \"1\"}\n"),
+                  "cfg.yaml:14: sinks[0].tables[0].computed.id: target column 'id' is already "
+                  "mapped"},
+        BadConfig{"TenantSinkWithoutTenantColumn",
+                  PostgresSink("      - source: users\n        columns: [id, email]\n"),
+                  "cfg.yaml:14: sinks[0].tables[0].columns: must include the tenant column "
+                  "'tenant_id': this sink serves only some tenants, and needs it to delete "
+                  "theirs on TRUNCATE"},
+        BadConfig{"UnknownLaggingPolicy",
+                  Cat({kSource, "log:\n  lagging_sinks: maybe\n", kTables, kSinks}),
+                  "cfg.yaml:4: log.lagging_sinks: expected hold (keep events for a sink "
+                  "behind log.retain, the state dir grows) or drop (trim them, the sink stops "
+                  "and needs a re-snapshot)"},
         BadConfig{"NotAMapping", "- just\n- a list\n",
                   "cfg.yaml: expected a mapping with source, tables and sinks"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return std::string(info.param.name); });
