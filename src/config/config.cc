@@ -222,6 +222,13 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
   PGF_TRY(r.OnlyKeys(node, where,
                      {"source", "target", "columns", "rename", "computed", "delete",
                       "soft_delete_column"}));
+  if (sink.type != "postgres") {
+    for (const char* key : {"columns", "rename", "computed", "delete", "soft_delete_column"}) {
+      if (node[key]) {
+        return r.Fail(node, where, "columns, rename, computed and delete are for postgres sinks");
+      }
+    }
+  }
   SinkTableConfig t;
   PGF_TRY(auto source, r.String(node, where, "source", true));
   auto src = ParseQualifiedName(source, "public");
@@ -374,11 +381,6 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
       }
       if (!targets.insert(t.target_schema + "." + t.target).second) {
         return r.Fail(tables[i], twhere + ".target", "two tables map to " + t.target);
-      }
-      if (!pg && (!t.columns.empty() || !t.rename.empty() || !t.computed.empty() ||
-                  t.delete_mode != DeleteMode::kHard)) {
-        return r.Fail(tables[i], twhere,
-                      "columns, rename, computed and delete are for postgres sinks");
       }
       sink.tables.push_back(std::move(t));
     }

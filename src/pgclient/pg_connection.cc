@@ -93,6 +93,51 @@ Result<PgResult> PgConnection::ExecSimple(std::string_view what, const std::stri
   return Check(*this, what, PQexec(conn_, sql.c_str()));
 }
 
+Result<void> PgConnection::BeginCopyIn(std::string_view what, const std::string& sql) const {
+  PGresult* raw = PQexec(conn_, sql.c_str());
+  if (raw != nullptr && PQresultStatus(raw) == PGRES_COPY_IN) {
+    PQclear(raw);
+    return boost::outcome_v2::success();
+  }
+  auto checked = Check(*this, what, raw);
+  if (!checked) return checked.error();
+  return MakeError(ErrorKind::kProtocol,
+                   fmt::format("{}: the statement did not start a COPY", what));
+}
+
+Result<void> PgConnection::PutCopyData(std::string_view what, std::string_view data) const {
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) == 1) {
+    return boost::outcome_v2::success();
+  }
+  auto kind = PQstatus(conn_) != CONNECTION_OK ? ErrorKind::kConnection : ErrorKind::kProtocol;
+  return MakeError(kind, fmt::format("{}: {}", what, LastError()));
+}
+
+Result<void> PgConnection::EndCopyIn(std::string_view what, const char* abort_reason) const {
+  if (PQputCopyEnd(conn_, abort_reason) != 1) {
+    auto kind = PQstatus(conn_) != CONNECTION_OK ? ErrorKind::kConnection : ErrorKind::kProtocol;
+    return MakeError(kind, fmt::format("{}: {}", what, LastError()));
+  }
+  // The COPY's own result, then nothing; the first failure is the one to report.
+  std::optional<Error> failed;
+  while (PGresult* raw = PQgetResult(conn_)) {
+    auto checked = Check(*this, what, raw);
+    if (!checked && !failed) failed = checked.error();
+  }
+  if (failed) return *failed;
+  return boost::outcome_v2::success();
+}
+
+std::string SqlStateOf(const Error& error) {
+  // Check() ends every server error with " (SQLSTATE xxxxx)".
+  constexpr std::string_view kTag = "(SQLSTATE ";
+  const std::string& m = error.message;
+  if (m.size() < kTag.size() + 6 || m.back() != ')') return "";
+  size_t at = m.size() - kTag.size() - 6;
+  if (m.compare(at, kTag.size(), kTag) != 0) return "";
+  return m.substr(at + kTag.size(), 5);
+}
+
 std::string PgConnection::QuoteIdent(std::string_view ident) const {
   char* q = PQescapeIdentifier(conn_, ident.data(), ident.size());
   std::string out = q ? q : "";

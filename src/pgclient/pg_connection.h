@@ -45,6 +45,14 @@ class PgConnection {
   // Simple-query protocol, needed for replication commands.
   Result<PgResult> ExecSimple(std::string_view what, const std::string& sql) const;
 
+  // COPY … FROM STDIN, in three steps: BeginCopyIn runs `sql` (a COPY FROM STDIN
+  // statement), PutCopyData sends bytes (any split; libpq buffers them), EndCopyIn finishes
+  // and returns the command's outcome. EndCopyIn with `abort_reason` cancels the COPY (the
+  // server rolls it back); call it after a failed PutCopyData too. Errors as Exec.
+  Result<void> BeginCopyIn(std::string_view what, const std::string& sql) const;
+  Result<void> PutCopyData(std::string_view what, std::string_view data) const;
+  Result<void> EndCopyIn(std::string_view what, const char* abort_reason = nullptr) const;
+
   std::string QuoteIdent(std::string_view ident) const;
   std::string LastError() const;
 
@@ -52,6 +60,10 @@ class PgConnection {
   explicit PgConnection(PGconn* conn) : conn_(conn) {}
   PGconn* conn_ = nullptr;
 };
+
+// The SQLSTATE an Exec/ExecSimple/COPY error ends with ("23505"), or "" when it has none
+// (a client-side failure such as a lost connection).
+std::string SqlStateOf(const Error& error);
 
 // Value of row `row`, column `col` or nullopt for SQL NULL.
 std::optional<std::string> GetValue(const PgResult& r, int row, int col);

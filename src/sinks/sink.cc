@@ -1,13 +1,22 @@
 #include "src/sinks/sink.h"
 
 #include "src/sinks/jsonl/jsonl_sink.h"
+#include "src/sinks/postgres/postgres_sink.h"
 
 namespace pgfanout {
 
 Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
                                        const std::vector<TableConfig>& tables) {
-  (void)tables;
-  if (config.type == "jsonl") return std::unique_ptr<Sink>(new JsonlSink(config.path));
+  if (config.type == "jsonl") {
+    return std::unique_ptr<Sink>(
+        new JsonlSink(config.path, config.AllTenants() ? std::vector<std::string>{} : config.tenants));
+  }
+  if (config.type == "postgres") {
+    if (config.dsn.empty()) {
+      return MakeError(ErrorKind::kInvalidArgument, "sink " + config.id + ": postgres needs a dsn");
+    }
+    return std::unique_ptr<Sink>(new PostgresSink(config, tables));
+  }
   return MakeError(ErrorKind::kInvalidArgument,
                    "sink " + config.id + ": unknown type '" + config.type + "'");
 }

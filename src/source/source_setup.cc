@@ -71,6 +71,19 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
       for (const auto& [from, to] : m.rename) {
         if (!exists(from)) return fail(from, "rename: no such column on the source");
       }
+      // Computed and soft-delete columns must not land on a copied column.
+      std::vector<std::string> extra;
+      for (const auto& c : m.computed) extra.push_back(c.target);
+      if (!m.soft_delete_column.empty()) extra.push_back(m.soft_delete_column);
+      for (const auto& c : columns) {
+        bool copied = m.columns.empty() ||
+                      std::find(m.columns.begin(), m.columns.end(), c.name) != m.columns.end();
+        auto target = m.TargetColumn(c.name);
+        if (copied && std::find(extra.begin(), extra.end(), target) != extra.end()) {
+          return fail(c.name, "its target column " + target +
+                                  " is also a computed or soft-delete column");
+        }
+      }
       if (!m.columns.empty()) {
         for (const auto& k : key) {
           if (std::find(m.columns.begin(), m.columns.end(), k) == m.columns.end()) {

@@ -193,9 +193,10 @@ void FanoutTest::Workload(int round) {
   )sql");
   // A key update: the sinks must delete the old key, not keep both rows.
   sql("UPDATE contact_channels SET id = id + 500 WHERE tenant_id = '8' AND id = {B}+1");
-  // Rows moving between tenants: 7 -> 9 (full row), 8 -> 7 (tenant in the key), 8 -> 10.
+  // Rows moving between tenants: 7 -> 9 (full row), 8 -> 7 (tenant in the key; 7's row with
+  // that id was deleted above), 8 -> 10.
   sql("UPDATE users SET tenant_id = '9' WHERE id = {B}+1");
-  sql("UPDATE contact_channels SET tenant_id = '7' WHERE tenant_id = '8' AND id = {B}+2");
+  sql("UPDATE contact_channels SET tenant_id = '7' WHERE tenant_id = '8' AND id = {B}+4");
   sql("UPDATE users SET tenant_id = '10' WHERE id = {B}+3");
   // A >1 MB value stored out of line, then updates that leave it unchanged (pgoutput sends
   // it as "unchanged TOAST"), including a move to another tenant.

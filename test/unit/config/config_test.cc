@@ -324,7 +324,7 @@ INSTANTIATE_TEST_SUITE_P(
                   Cat({kSource, kTables,
                        "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"7\"]\n"
                        "    dsn: x\n    path: a.jsonl\n"}),
-                  "cfg.yaml:13: sinks[0].path: only for jsonl sinks"},
+                  "cfg.yaml:12: sinks[0].path: only for jsonl sinks"},
         BadConfig{"DsnOnJsonlSink", Cat({kSource, kTables, SinkWith("    dsn: x\n")}),
                   "cfg.yaml:12: sinks[0].dsn: only for postgres sinks"},
         BadConfig{"MappingOnJsonlSink",
@@ -349,8 +349,9 @@ INSTANTIATE_TEST_SUITE_P(
                                "        rename: {email: id}\n"),
                   "cfg.yaml:13: sinks[0].tables[0]: two columns map to target column 'id'"},
         BadConfig{"ComputedOverMappedColumn",
-                  PostgresSink("      - source: users\n        computed: {id: \"1\"}\n"),
-                  "cfg.yaml:14: sinks[0].tables[0].computed.id: target column 'id' is already "
+                  PostgresSink("      - source: users\n        columns: [id, tenant_id]\n"
+                               "        computed: {id: \"1\"}\n"),
+                  "cfg.yaml:15: sinks[0].tables[0].computed.id: target column 'id' is already "
                   "mapped"},
         BadConfig{"TenantSinkWithoutTenantColumn",
                   PostgresSink("      - source: users\n        columns: [id, email]\n"),

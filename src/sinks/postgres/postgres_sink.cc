@@ -1,0 +1,292 @@
+#include "src/sinks/postgres/postgres_sink.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "sink_postgres_sql.inc"
+#include "src/core/failpoint.h"
+#include "src/sinks/postgres/copy_text.h"
+#include "src/sinks/postgres/schema_sync.h"
+#include "src/sinks/postgres/target_errors.h"
+
+namespace pgfanout {
+namespace {
+
+// COPY data goes out in pieces of about this size, so a batch never needs twice its
+// size in memory.
+constexpr size_t kCopyChunk = 1 << 20;
+
+std::string FillSchema(std::string sql, const std::string& quoted_schema) {
+  constexpr std::string_view kPlaceholder = ":\"schema\"";
+  for (size_t at = sql.find(kPlaceholder); at != std::string::npos;
+       at = sql.find(kPlaceholder, at + quoted_schema.size())) {
+    sql.replace(at, kPlaceholder.size(), quoted_schema);
+  }
+  return sql;
+}
+
+}  // namespace
+
+PostgresSink::PostgresSink(SinkConfig config, std::vector<TableConfig> tables)
+    : config_(std::move(config)), tables_(std::move(tables)) {}
+
+PostgresSink::~PostgresSink() { Stop(); }
+
+Error PostgresSink::Fail(ErrorKind kind, const std::string& what) const {
+  return MakeError(kind, fmt::format("sink {}: {}", config_.id, what));
+}
+
+Result<PgConnection> PostgresSink::Connect() const {
+  return PgConnection::Connect(config_.dsn, PgConnection::Mode::kNormal,
+                               "target of sink " + config_.id);
+}
+
+Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
+  const std::string context = fmt::format("sink {}: preparing {} in the target", config_.id,
+                                          SinkStateTable(config_.schema));
+  // Run only when missing: CREATE … IF NOT EXISTS needs the CREATE right even then, and a
+  // DBA may have run the migration for a role without it.
+  auto found = conn.Exec("looking up the sink state table", "SELECT to_regclass($1) IS NOT NULL",
+                         {SinkStateTable(config_.schema)});
+  if (!found) return TargetError(found.error(), context);
+  if (GetValue(found.value(), 0, 0) == "t") return boost::outcome_v2::success();
+  auto ns = conn.Exec("looking up the sink's schema", "SELECT to_regnamespace($1) IS NOT NULL",
+                      {QuoteIdent(config_.schema)});
+  if (!ns) return TargetError(ns.error(), context);
+  std::string sql = FillSchema(kSql001SinkState, QuoteIdent(config_.schema));
+  if (GetValue(ns.value(), 0, 0) != "t") {
+    sql = "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(config_.schema) + "; " + sql;
+  }
+  auto done = conn.ExecSimple("running migrations/sink_postgres/001_sink_state.sql", sql);
+  if (!done) {
+    Error e = TargetError(done.error(), context);
+    if (e.kind != ErrorKind::kConnection) e.kind = ErrorKind::kMismatch;
+    return e;
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> PostgresSink::SaveState(const PgConnection& conn, EventId id) const {
+  auto r = conn.Exec("storing the sink's position", SaveSinkStateSql(config_.schema),
+                     {config_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal)});
+  if (!r) return TargetError(r.error(), "sink " + config_.id);
+  return boost::outcome_v2::success();
+}
+
+Result<std::optional<SinkCursor>> PostgresSink::Open(const std::optional<SinkCursor>& stored) {
+  Stop();
+  PGF_TRY(auto conn, Connect());
+  PGF_TRY(EnsureStateTable(conn));
+  auto row = conn.Exec("reading the sink's position",
+                       fmt::format("SELECT commit_lsn::text, ordinal FROM {} WHERE sink_id = $1",
+                                   SinkStateTable(config_.schema)),
+                       {config_.id});
+  if (!row) return TargetError(row.error(), "sink " + config_.id);
+  std::optional<EventId> theirs;
+  if (PQntuples(row.value().get()) == 1) {
+    auto lsn = Lsn::Parse(GetValue(row.value(), 0, 0).value_or(""));
+    std::string ordinal_text = GetValue(row.value(), 0, 1).value_or("");
+    uint32_t ordinal = 0;
+    auto [end, ec] =
+        std::from_chars(ordinal_text.data(), ordinal_text.data() + ordinal_text.size(), ordinal);
+    if (!lsn || ec != std::errc() || end != ordinal_text.data() + ordinal_text.size()) {
+      return Fail(ErrorKind::kMismatch, fmt::format("{} holds an unreadable position for this sink",
+                                                    SinkStateTable(config_.schema)));
+    }
+    theirs = EventId{*lsn, ordinal};
+  }
+  conn_ = std::move(conn);
+  // The target commits its position with the rows, so when it is ahead the stored cursor
+  // merely missed the last acknowledgement: resume after what the target holds.
+  if (theirs && (!stored || stored->applied < *theirs)) {
+    return std::optional<SinkCursor>(SinkCursor{.applied = *theirs, .token = theirs->ToString()});
+  }
+  return stored;
+}
+
+Result<void> PostgresSink::Rewind(const SinkCursor& to) {
+  PGF_TRY(auto conn, Connect());
+  PGF_TRY(EnsureStateTable(conn));
+  return SaveState(conn, to.applied);
+}
+
+void PostgresSink::Stop() {
+  conn_.reset();
+  prepared_.clear();
+  catalog_.Clear();
+  next_stage_ = 0;
+}
+
+Result<const TableMapping*> PostgresSink::MappingOf(const TableSchema& schema) {
+  ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
+  auto it = mappings_.find(key);
+  if (it == mappings_.end()) {
+    const TableConfig* table = nullptr;
+    for (const auto& t : tables_) {
+      if (t.schema == schema.schema_name && t.name == schema.table_name) table = &t;
+    }
+    PGF_TRY(auto mapping, ResolveMapping(config_, table, schema));
+    it = mappings_.emplace(key, std::move(mapping)).first;
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
+Result<const std::vector<size_t>*> PostgresSink::KeyOf(const TableSchema& schema) {
+  PGF_TRY(const TableMapping* m, MappingOf(schema));
+  return m ? &m->key : nullptr;
+}
+
+Result<PostgresSink::Prepared*> PostgresSink::Prepare(const TableSchema& schema) {
+  ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
+  if (auto it = prepared_.find(key); it != prepared_.end()) return &it->second;
+  PGF_TRY(const TableMapping* m, MappingOf(schema));
+  if (m == nullptr) return Fail(ErrorKind::kProtocol, schema.QualifiedName() + " is not mapped");
+  Prepared p{.mapping = m, .stage = StageName(next_stage_++)};
+  if (auto r = catalog_.Resolve(*conn_, schema); !r) return TargetError(r.error(), m->Describe());
+  std::vector<std::string> staged_types;
+  for (size_t i : m->staged) staged_types.push_back(catalog_.TypeOf(schema.columns[i]));
+  PGF_TRY(Exec(p, "creating the staging table", CreateStageSql(*m, schema, p.stage, staged_types)));
+  PGF_TRY(p.types, SyncTargetTable(*conn_, catalog_, *m, schema, p.stage));
+  return &prepared_.emplace(key, std::move(p)).first->second;
+}
+
+Result<void> PostgresSink::Exec(const Prepared& p, std::string_view what, const std::string& sql) {
+  auto r = conn_->ExecSimple(what, sql);
+  if (!r) return TargetError(r.error(), p.mapping->Describe());
+  return boost::outcome_v2::success();
+}
+
+Result<std::string> PostgresSink::Write(std::span<const ChangeEvent> events) {
+  if (!conn_) return Fail(ErrorKind::kSink, "written before Open");
+  const KeyLookup keys = [this](const auto& schema) { return KeyOf(*schema); };
+  PGF_TRY(auto plan, PlanBatch(events, keys));
+  auto applied = Apply(plan, events.back().id);
+  if (!applied) {
+    // Whatever the failed transaction created (staging tables, DDL) is gone with it.
+    if (PQstatus(conn_->get()) == CONNECTION_OK) {
+      (void)conn_->ExecSimple("rolling back", "ROLLBACK");
+    }
+    prepared_.clear();
+    catalog_.Clear();
+    return applied.error();
+  }
+  for (auto& [key, p] : prepared_) p.stage_used = false;
+  PGF_TRY(FailpointHit("sink.after_write"));
+  return events.back().id.ToString();
+}
+
+Result<void> PostgresSink::Apply(const BatchPlan& plan, EventId last) {
+  auto simple = [&](std::string_view what, const char* sql) -> Result<void> {
+    auto r = conn_->ExecSimple(what, sql);
+    if (!r) return TargetError(r.error(), "sink " + config_.id);
+    return boost::outcome_v2::success();
+  };
+  PGF_TRY(simple("starting the batch's transaction", "BEGIN"));
+  for (const PlanSegment& segment : plan.segments) {
+    if (segment.truncate) {
+      PGF_TRY(Prepared * p, Prepare(*segment.truncate->schema));
+      PGF_TRY(ApplyTruncate(*p, *segment.truncate));
+      continue;
+    }
+    for (const TableChanges& table : segment.tables) {
+      PGF_TRY(Prepared * p, Prepare(*table.schema));
+      PGF_TRY(ApplyRows(*p, table));
+    }
+  }
+  PGF_TRY(SaveState(*conn_, last));
+  PGF_TRY(FailpointHit("sink.mid_write"));
+  return simple("committing the batch", "COMMIT");
+}
+
+Result<void> PostgresSink::ApplyRows(Prepared& p, const TableChanges& table) {
+  const TableMapping& m = *p.mapping;
+  // Upserts are grouped by the columns they must leave alone (unchanged TOAST values).
+  std::map<std::vector<bool>, int> groups;
+  std::vector<int> group_of(table.changes.size(), 0);
+  // A soft-deleting sink writes a deleted row it knows whole like an upsert, marked
+  // deleted; other deletes only mark (or remove) the row the target has.
+  const bool soft = m.config.delete_mode == DeleteMode::kSoft;
+  bool any_delete = false, any_move = false;
+  for (size_t i = 0; i < table.changes.size(); ++i) {
+    const RowChange& c = table.changes[i];
+    if (c.kind == RowChange::Kind::kDelete && !(soft && c.whole_row)) {
+      any_delete = true;
+      continue;
+    }
+    std::vector<bool> left_out(m.columns.size());
+    for (size_t j = 0; j < m.columns.size(); ++j) {
+      left_out[j] = c.row[m.columns[j].source].kind == ValueKind::kUnchangedToast;
+    }
+    const int next = static_cast<int>(groups.size()) + 1;
+    group_of[i] = groups.try_emplace(std::move(left_out), next).first->second;
+    any_move = any_move || !c.moved_from.empty();
+  }
+
+  if (p.stage_used) PGF_TRY(Exec(p, "clearing the staging table", ClearStageSql(p.stage)));
+  const std::string what = "staging rows";
+  if (auto r = conn_->BeginCopyIn(what, CopyStageSql(p.stage)); !r) {
+    return TargetError(r.error(), m.Describe());
+  }
+  p.stage_used = true;
+  auto put = [&]() -> Result<void> {
+    if (auto r = conn_->PutCopyData(what, buffer_); !r) {
+      (void)conn_->EndCopyIn(what, "pgfanout could not send the rows");
+      return TargetError(r.error(), m.Describe());
+    }
+    buffer_.clear();
+    return boost::outcome_v2::success();
+  };
+  buffer_.clear();
+  for (size_t i = 0; i < table.changes.size(); ++i) {
+    const RowChange& c = table.changes[i];
+    CopyTextWriter w(buffer_);
+    for (size_t s : m.staged) {
+      const Datum& d = c.row[s];
+      if (d.kind == ValueKind::kText) {
+        w.Value(d.text);
+      } else {
+        w.Null();
+      }
+    }
+    for (size_t k = 0; k < m.key.size(); ++k) {
+      if (k < c.moved_from.size() && c.moved_from[k].kind == ValueKind::kText) {
+        w.Value(c.moved_from[k].text);
+      } else {
+        w.Null();
+      }
+    }
+    w.Int(static_cast<int64_t>(c.version.value()));
+    w.Timestamp(c.commit_time_us);
+    w.Int(group_of[i]);
+    w.Bool(!c.moved_from.empty());
+    w.Bool(c.kind == RowChange::Kind::kDelete);
+    w.EndRow();
+    if (buffer_.size() >= kCopyChunk) PGF_TRY(put());
+  }
+  if (!buffer_.empty()) PGF_TRY(put());
+  if (auto r = conn_->EndCopyIn(what); !r) return TargetError(r.error(), m.Describe());
+
+  if (any_move) PGF_TRY(Exec(p, "moving rows to their new keys", MoveSql(m, p.types, p.stage)));
+  if (any_delete) PGF_TRY(Exec(p, "deleting rows", DeleteSql(m, p.types, p.stage)));
+  for (const auto& [left_out, group] : groups) {
+    PGF_TRY(Exec(p, "upserting rows", UpsertSql(m, p.types, p.stage, group, left_out)));
+  }
+  return boost::outcome_v2::success();
+}
+
+Result<void> PostgresSink::ApplyTruncate(Prepared& p, const TruncateChange& truncate) {
+  const TableMapping& m = *p.mapping;
+  const std::vector<std::string>* tenants = config_.AllTenants() ? nullptr : &config_.tenants;
+  if (tenants != nullptr && m.tenant_target.empty()) {
+    // The router sends such a table to "*" sinks only; refuse rather than wipe others' rows.
+    return MakeError(ErrorKind::kInvalidArgument,
+                     m.Describe() +
+                         ": TRUNCATE on a per-tenant sink needs the table's tenant column in the "
+                         "mapping");
+  }
+  return Exec(p, "truncating",
+              TruncateSql(m, p.types, tenants, truncate.version, truncate.commit_time_us));
+}
+
+}  // namespace pgfanout
