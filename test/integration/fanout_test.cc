@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <functional>
 #include <thread>
 
 #include "test/integration/fanout_fixture.h"
@@ -178,6 +179,60 @@ TEST_F(FanoutTest, MappingRenamesSubsetsComputesAndSoftDeletes) {
   } while (std::chrono::steady_clock::now() < deadline);
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[1], (Row{"2", "7", "b3@example.com", "f", "f"}));
+  StopDaemon();
+}
+
+TEST_F(FanoutTest, SchemaChangesFlowToCreatedTablesAndAnUnfollowableOneStopsOnlyItsSink) {
+  StartDaemon();
+  pg_->Exec(R"sql(
+    INSERT INTO contact_channels VALUES ('7', 1, 'email', 'a@x'), ('8', 1, 'email', 'b@x');
+    ALTER TABLE users ADD COLUMN nickname text;
+    INSERT INTO users (id, tenant_id, nickname) VALUES (1, '7', 'ace'), (2, '8', 'bee');
+  )sql");
+  auto eventually = [&](const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return done();
+  };
+  const std::string nickname = "SELECT nickname FROM users WHERE id = 1";
+  EXPECT_TRUE(eventually([&] {
+    auto rows = pg_->TryQuery(nickname, "tenant7");
+    return rows && rows->size() == 1 && (*rows)[0][0] == "ace";
+  })) << "ADD COLUMN reaches a sink that creates its tables";
+  pg_->Exec("ALTER TABLE users DROP COLUMN nickname; UPDATE users SET email = 'x' WHERE id = 1");
+  EXPECT_TRUE(eventually([&] {
+    return pg_->Scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                       "'users' AND column_name = 'nickname'",
+                       "tenant7") == "0";
+  })) << "DROP COLUMN too";
+
+  // A type change the target cannot follow where it holds a value that does not convert
+  // ('email' is no integer); tenant 8's table holds no row then, so it can.
+  pg_->Exec(R"sql(
+    DELETE FROM contact_channels WHERE tenant_id = '8';
+    ALTER TABLE contact_channels ALTER COLUMN kind TYPE int USING length(kind);
+    INSERT INTO contact_channels VALUES ('7', 2, 7, 'c@x'), ('8', 2, 8, 'd@x');
+  )sql");
+  EXPECT_TRUE(eventually([&] {
+    return pg_->Scalar("SELECT kind::text FROM contact_channels WHERE id = 2", "tenant8") == "8";
+  })) << "tenant 8's sink follows and goes on";
+  std::string status;
+  EXPECT_TRUE(eventually([&] {
+    status = Pgfanout({"status"});
+    return status.find("stopped: needs a person") != std::string::npos;
+  })) << status;
+  auto at = status.find("sink tenant-7");
+  ASSERT_NE(at, std::string::npos) << status;
+  auto block = status.substr(at, status.find("sink tenant-8", at) - at);
+  EXPECT_NE(block.find("column kind changed type"), std::string::npos) << block;
+  EXPECT_NE(block.find("stopped: needs a person"), std::string::npos) << block;
+  // The others keep delivering.
+  pg_->Exec("INSERT INTO users (id, tenant_id, name) VALUES (3, '8', 'after')");
+  EXPECT_TRUE(eventually([&] {
+    return pg_->Scalar("SELECT name FROM users WHERE id = 3", "tenant8") == "after";
+  }));
   StopDaemon();
 }
 
