@@ -93,7 +93,6 @@ int ShowStatus(const Config& config) {
   fmt::print("log:       durable to {} (last event {}), {} bytes on disk\n",
              l.DurableLsn().ToString(), Describe(l.LastDurableEvent()), l.ApproximateSize());
   constexpr uint64_t kCountLimit = 1'000'000;
-  const Lsn durable = l.DurableLsn();
   for (const auto& sink : config.sinks) {
     auto cursor = l.LoadCursor(sink.id);
     if (!cursor) {
@@ -104,14 +103,16 @@ int ShowStatus(const Config& config) {
     for (const auto& t : sink.tenants) tenants += (tenants.empty() ? "" : ",") + t;
     EventId at = cursor.value() ? cursor.value()->applied : EventId{};
     uint64_t behind = CountAfter(l, at, kCountLimit);
-    // WAL bytes between the sink's position and the log's durable end.
-    uint64_t bytes = durable.value() > at.commit_lsn.value()
-                         ? durable.value() - at.commit_lsn.value()
+    // WAL bytes between the sink's position and the newest event it has yet to pass
+    // (event-less records after it, such as keepalive positions, are nothing to deliver).
+    const auto last = l.LastDurableEvent();
+    uint64_t bytes = behind > 0 && last && last->commit_lsn > at.commit_lsn
+                         ? last->commit_lsn.value() - at.commit_lsn.value()
                          : 0;
     fmt::print("sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
                sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
                behind >= kCountLimit ? "at least " : "", behind,
-               cursor.value() ? bytes : durable.value());
+               bytes);
     auto state_text = l.GetMeta(SinkRunner::StateKey(sink.id));
     auto state = state_text && state_text.value() ? SinkRunner::DecodeState(*state_text.value())
                                                   : std::nullopt;

@@ -84,6 +84,13 @@ TEST(ConfigTest, LoadsTheShippedExample) {
   EXPECT_EQ(c.FindTable("public", "teams"), &c.tables[1]);
 }
 
+TEST(ConfigTest, LoadsTheDockerComposeConfig) {
+  auto loaded = LoadConfig(PGFANOUT_DOCKER_CONFIG);
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  ASSERT_NE(loaded.value().FindSink("acme-db"), nullptr);
+  EXPECT_EQ(loaded.value().FindSink("acme-db")->type, "postgres");
+}
+
 TEST(ConfigTest, UnreadableFileIsNamedInTheError) {
   auto loaded = LoadConfig("/nonexistent/pgfanout.yaml");
   ASSERT_FALSE(loaded.has_value());
