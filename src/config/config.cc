@@ -322,8 +322,8 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config) {
   PGF_TRY(r.OnlyKeys(node, where,
-                     {"id", "type", "tenants", "tables", "path", "batch_size", "dsn", "schema",
-                      "create_tables", "version_column"}));
+                     {"id", "type", "tenants", "tables", "path", "batch_size", "backfill", "dsn",
+                      "schema", "create_tables", "version_column"}));
   SinkConfig sink;
   PGF_TRY(sink.id, r.String(node, where, "id", true));
   static const std::regex id_re("[A-Za-z0-9_.-]{1,64}");
@@ -386,6 +386,11 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     }
   }
   PGF_TRY(sink.batch_size, r.Count(node, where, "batch_size", sink.batch_size, 1, 1'000'000));
+  if (auto bf = node["backfill"]) {
+    if (!bf.IsScalar() || !YAML::convert<bool>::decode(bf, sink.backfill)) {
+      return r.Fail(bf, where + ".backfill", "expected true or false");
+    }
+  }
   if (sink.type == "jsonl") {
     PGF_TRY(sink.path, r.String(node, where, "path", true));
   }

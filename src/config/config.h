@@ -66,6 +66,9 @@ struct SinkConfig {
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
   size_t batch_size = 1000;             // events read from the log per delivery
+  // Copy the rows that exist already (of its tenants) when the sink is new, or a table is
+  // added to it, before it follows the stream. false: it gets only changes from now on.
+  bool backfill = true;
   // postgres:
   std::string dsn;                                  // target database
   std::string schema = "public";                    // default target schema; sink state lives here

@@ -18,6 +18,7 @@ namespace pgfanout {
 //   log.after_commit               after the event log synced, before feedback is sent
 //   sink.mid_write                 a sink wrote part of a batch, not yet durable
 //   sink.after_write               a sink made a batch durable, cursor not yet stored
+//   backfill.after_chunk           a backfill chunk is in the sink and its progress stored
 Result<void> FailpointHit(std::string_view name);
 
 }  // namespace pgfanout

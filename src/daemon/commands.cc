@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <csignal>
+
 #include "checkpoints/event_log.h"
+#include "src/daemon/backfill.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/pgclient/pg_connection.h"
 
@@ -113,6 +117,10 @@ int ShowStatus(const Config& config) {
                sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
                behind >= kCountLimit ? "at least " : "", behind,
                bytes);
+    auto backfill = l.GetMeta(BackfillStatusKey(sink.id));
+    if (backfill && backfill.value() && !backfill.value()->empty()) {
+      fmt::print("  {}\n", *backfill.value());
+    }
     auto state_text = l.GetMeta(SinkRunner::StateKey(sink.id));
     auto state = state_text && state_text.value() ? SinkRunner::DecodeState(*state_text.value())
                                                   : std::nullopt;
@@ -126,6 +134,67 @@ int ShowStatus(const Config& config) {
     }
     fmt::print("  last error: {}\n  {}\n", state->last_error, when);
   }
+  return 0;
+}
+
+int BackfillCommand(const Config& config, const std::string& sink_id, const std::string& table,
+                    size_t connections) {
+  const SinkConfig* sc = config.FindSink(sink_id);
+  if (!sc) {
+    spdlog::error("{}: no sink with id '{}'", config.path, sink_id);
+    return 2;
+  }
+  BackfillOptions options{.connections = connections};
+  if (!table.empty()) {
+    auto name = ParseQualifiedName(table, "public");
+    SinkTableConfig fallback;
+    if (!name || !config.FindTable(name->first, name->second) ||
+        !sc->FindTable(name->first + "." + name->second, fallback)) {
+      spdlog::error("sink {} receives no table {} (see tables: and the sink's tables:)", sink_id,
+                    table);
+      return 2;
+    }
+    options.tables.push_back(name->first + "." + name->second);
+  }
+  auto opened = OpenRocksDbEventLog(config.state_dir + "/log");
+  if (!opened) {
+    spdlog::error("{} (is pgfanout run still running? backfill needs it stopped; a running "
+                  "daemon backfills new sinks and tables by itself)",
+                  opened.error().message);
+    return 1;
+  }
+  auto& log = *opened.value();
+  auto slot = log.GetMeta("source.slot");
+  if (!slot || !slot.value()) {
+    spdlog::error("the state dir has no slot yet: run `pgfanout run` once first, so that the "
+                  "stream covers everything after the copy");
+    return 1;
+  }
+  auto sink = MakeSink(*sc, config.tables);
+  if (!sink) {
+    spdlog::error("{}", sink.error().message);
+    return 1;
+  }
+  static std::atomic<bool> interrupted{false};
+  std::signal(SIGINT, [](int) { interrupted = true; });
+  std::signal(SIGTERM, [](int) { interrupted = true; });
+  options.stopping = [] { return interrupted.load(); };
+  auto run = [&]() -> Result<bool> {
+    PGF_TRY(auto stored, log.LoadCursor(sink_id));
+    PGF_TRY(auto resume, sink.value()->Open(stored));
+    if (resume && (!stored || stored->applied < resume->applied)) {
+      PGF_TRY(log.StoreCursor(sink_id, *resume));
+    }
+    return BackfillSink(config, *sc, *sink.value(), log, options);
+  };
+  auto copied = run();
+  sink.value()->Stop();
+  if (!copied) {
+    spdlog::error("backfill of sink {} stopped: {} (run it again to resume)", sink_id,
+                  copied.error().message);
+    return 1;
+  }
+  if (!copied.value()) fmt::print("sink {}: nothing to backfill\n", sink_id);
   return 0;
 }
 

@@ -22,4 +22,12 @@ int ShowCheckpoints(const Config& config);
 // the daemon holds the state dir (stop it first).
 int ReplaySink(const Config& config, const std::string& sink_id, Lsn from);
 
+// `pgfanout backfill --sink ID [--table T]`: copies the rows that exist on the source for
+// the sink's tenants (every table it maps, or only T) into the sink, as of one snapshot,
+// and leaves its cursor so the stream continues exactly after it. Resumes an interrupted
+// backfill. Needs the daemon stopped (a running daemon backfills new sinks and tables by
+// itself). `connections` source connections copy in parallel.
+int BackfillCommand(const Config& config, const std::string& sink_id, const std::string& table,
+                    size_t connections);
+
 }  // namespace pgfanout

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "checkpoints/event_log.h"
+#include "src/daemon/backfill.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_runner.h"
@@ -36,6 +37,10 @@ class Daemon {
       PGF_TRY(auto sink, MakeSink(sc, config_.tables));
       runners_.push_back(std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
                                                       [this](const Error& e) { OnFatal(e); }));
+      // A new sink, or one with a new table, first gets the rows that exist already.
+      runners_.back()->SetBackfill([this, &sc](Sink& s, const std::function<bool()>& stopping) {
+        return BackfillSink(config_, sc, s, log_, BackfillOptions{.stopping = stopping});
+      });
     }
     return boost::outcome_v2::success();
   }

@@ -66,6 +66,15 @@ Result<void> SinkRunner::Open() {
   if (resume && (!stored || stored->applied < resume->applied)) {
     PGF_TRY(log_.StoreCursor(config_.id, *resume));
   }
+  if (backfill_) {
+    PGF_TRY(auto copied, backfill_(*sink_, [this] {
+      std::lock_guard lock(mu_);
+      return stop_;
+    }));
+    if (copied) {
+      PGF_TRY(resume, log_.LoadCursor(config_.id));
+    }
+  }
   std::lock_guard lock(mu_);
   cursor_ = resume;
   status_.cursor = resume ? std::optional<EventId>(resume->applied) : std::nullopt;
@@ -185,6 +194,10 @@ void SinkRunner::Run() {
       return true;
     }();
     if (!step) {
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) break;  // e.g. a backfill given up for the shutdown
+      }
       Fail(step.error(), attempt++);
       if (opened_) {
         sink_->Stop();  // reopen from the stored cursor: the sink rolls back what it must

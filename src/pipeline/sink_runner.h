@@ -53,6 +53,11 @@ class SinkRunner {
              std::unique_ptr<Sink> sink, EventLog& log, std::function<void(const Error&)> on_fatal);
   ~SinkRunner();
 
+  // Copies existing rows into a new sink (or a sink's new tables) before it follows the log;
+  // returns whether it copied anything (the cursor is then reloaded). Set before Start().
+  using Backfill = std::function<Result<bool>(Sink& sink, const std::function<bool()>& stopping)>;
+  void SetBackfill(Backfill backfill) { backfill_ = std::move(backfill); }
+
   void Start();
   // Wakes the runner: the log's durable position moved.
   void Notify();
@@ -81,6 +86,7 @@ class SinkRunner {
   EventLog& log_;
   Router router_;
   std::function<void(const Error&)> on_fatal_;
+  Backfill backfill_;
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
+#include "src/source/table_catalog.h"
 
 namespace pgfanout {
 namespace {
@@ -27,12 +28,6 @@ std::string FillTemplate(std::string sql, const std::string& publication,
   return sql;
 }
 
-struct SourceColumn {
-  std::string name;
-  bool in_primary_key = false;
-  bool in_identity_index = false;  // in the REPLICA IDENTITY USING INDEX index
-};
-
 // Does any sink that serves only some tenants read `table`? Those sinks need to see rows
 // move between tenants, which needs the old tenant value.
 bool ReadByTenantSink(const Config& config, const TableConfig& table) {
@@ -51,12 +46,9 @@ std::string QuotedName(const PgConnection& sql, const TableConfig& t) {
 // Every column a sink mapping names must exist on the source, and an explicit column list
 // must keep the key (sinks upsert by it).
 Result<void> CheckMappings(const Config& config, const TableConfig& table,
-                           const std::vector<SourceColumn>& columns,
-                           const std::vector<std::string>& key) {
-  auto exists = [&](const std::string& name) {
-    return std::any_of(columns.begin(), columns.end(),
-                       [&](const SourceColumn& c) { return c.name == name; });
-  };
+                           const TableCatalog& catalog, const std::vector<std::string>& key) {
+  auto exists = [&](const std::string& name) { return catalog.Find(name) != nullptr; };
+  const auto& columns = catalog.columns;
   for (const auto& sink : config.sinks) {
     for (const auto& m : sink.tables) {
       if (m.source != table.QualifiedName()) continue;
@@ -100,19 +92,14 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                                                                     const PgConnection& sql) {
   std::map<std::string, std::vector<std::string>> keys;
   for (const auto& t : config.tables) {
-    PGF_TRY(auto r, sql.Exec("checking table " + t.QualifiedName(),
-                             "SELECT c.relreplident, "
-                             "       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
-                             "               AND i.indisprimary), c.relkind "
-                             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                             "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r','p')",
-                             {t.schema, t.name}));
-    if (PQntuples(r.get()) == 0) {
+    PGF_TRY(auto found, ReadTableCatalog(sql, t));
+    if (!found) {
       return MakeError(ErrorKind::kInvalidArgument,
                        fmt::format("{}: table {} (in tables:) does not exist on the source",
                                    config.path, t.QualifiedName()));
     }
-    if (GetValue(r, 0, 2).value_or("") == "p") {
+    const TableCatalog& catalog = *found;
+    if (catalog.kind == 'p') {
       // Without publish_via_partition_root the changes would arrive under the partitions'
       // names and be dropped as untracked; until that is handled, refuse loudly.
       return MakeError(ErrorKind::kInvalidArgument,
@@ -120,9 +107,8 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                                    "yet; list its partitions in tables: instead",
                                    config.path, t.QualifiedName()));
     }
-    auto ident = GetValue(r, 0, 0).value_or("d");
-    bool has_pk = GetValue(r, 0, 1).value_or("f") == "t";
-    if (ident == "n" || (ident == "d" && !has_pk)) {
+    const char ident = catalog.replica_identity;
+    if (ident == 'n' || (ident == 'd' && !catalog.has_primary_key)) {
       return MakeError(
           ErrorKind::kInvalidArgument,
           fmt::format("table {} has no replica identity, so once published its UPDATEs and "
@@ -130,49 +116,25 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                       "ALTER TABLE {} REPLICA IDENTITY FULL;",
                       t.QualifiedName(), QuotedName(sql, t)));
     }
-    PGF_TRY(auto cols,
-            sql.Exec("reading the columns of " + t.QualifiedName(),
-                     "SELECT a.attname, "
-                     "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
-                     "          AND i.indisprimary AND a.attnum = ANY (i.indkey)), "
-                     "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
-                     "          AND i.indisreplident AND a.attnum = ANY (i.indkey)) "
-                     "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                     "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 "
-                     "  AND NOT a.attisdropped ORDER BY a.attnum",
-                     {t.schema, t.name}));
-    std::vector<SourceColumn> columns;
-    for (int i = 0; i < PQntuples(cols.get()); ++i) {
-      columns.push_back(SourceColumn{.name = GetValue(cols, i, 0).value_or(""),
-                                     .in_primary_key = GetValue(cols, i, 1) == "t",
-                                     .in_identity_index = GetValue(cols, i, 2) == "t"});
-    }
     // The row's key for upserting sinks: the config's, else the replica identity's
     // columns, else (FULL) the primary key.
-    std::vector<std::string> key = t.key;
-    for (const auto& c : columns) {
-      bool in = ident == "i" ? c.in_identity_index : c.in_primary_key;
-      if (t.key.empty() && in) key.push_back(c.name);
-    }
+    std::vector<std::string> key = catalog.KeyFor(t);
     for (const auto& k : key) {
-      if (std::none_of(columns.begin(), columns.end(),
-                       [&](const SourceColumn& c) { return c.name == k; })) {
+      if (!catalog.Find(k)) {
         return MakeError(ErrorKind::kInvalidArgument,
                          fmt::format("{}: table {}: key column {} does not exist", config.path,
                                      t.QualifiedName(), k));
       }
     }
     if (!t.tenant_column.empty()) {
-      auto tc = std::find_if(columns.begin(), columns.end(),
-                             [&](const SourceColumn& c) { return c.name == t.tenant_column; });
-      if (tc == columns.end()) {
+      const TableCatalog::Column* tc = catalog.Find(t.tenant_column);
+      if (tc == nullptr) {
         return MakeError(ErrorKind::kInvalidArgument,
                          fmt::format("{}: table {} has no column {} (its tenant_column)",
                                      config.path, t.QualifiedName(), t.tenant_column));
       }
-      bool in_identity = ident == "f" || (ident == "d" && tc->in_primary_key) ||
-                         (ident == "i" && tc->in_identity_index);
+      bool in_identity = ident == 'f' || (ident == 'd' && tc->in_primary_key) ||
+                         (ident == 'i' && tc->in_identity_index);
       if (!in_identity && ReadByTenantSink(config, t)) {
         // pgoutput sends the old tenant only when it is in the replica identity; without
         // it a row moving to another tenant would stay in the old tenant's database.
@@ -187,7 +149,7 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                         sql.QuoteIdent(t.tenant_column), QuotedName(sql, t)));
       }
     }
-    PGF_TRY(CheckMappings(config, t, columns, key));
+    PGF_TRY(CheckMappings(config, t, catalog, key));
     keys[t.QualifiedName()] = std::move(key);
   }
   return keys;

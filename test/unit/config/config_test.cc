@@ -247,7 +247,7 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
   EXPECT_EQ(config.error().message, GetParam().message);
 }
 
-const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size, dsn, schema, create_tables, version_column)";
+const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, schema, create_tables, version_column)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";

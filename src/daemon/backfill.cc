@@ -1,0 +1,293 @@
+#include "src/daemon/backfill.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "src/core/failpoint.h"
+#include "src/source/snapshot_reader.h"
+
+namespace pgfanout {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kReportEvery = std::chrono::seconds(2);
+
+std::string ProgressKey(const std::string& id) { return "sink." + id + ".backfill"; }
+std::string TablesKey(const std::string& id) { return "sink." + id + ".tables"; }
+
+std::string EncodeList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) AppendField(i, out);
+  return out;
+}
+
+std::optional<std::vector<std::string>> DecodeList(const std::string& text) {
+  std::string_view in(text);
+  std::vector<std::string> out;
+  while (!in.empty()) {
+    auto f = TakeField(in);
+    if (!f) return std::nullopt;
+    out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+// A backfill in progress, as kept in the log's metadata after every chunk.
+struct Progress {
+  Lsn first;           // the first snapshot's consistent point
+  EventId resume_at;   // the cursor to leave when done
+  std::vector<std::string> tables;
+  std::vector<TableCopyState> states;
+  std::vector<uint64_t> rows_done;
+
+  std::string Encode() const {
+    std::string out;
+    AppendField(first.ToString(), out);
+    AppendField(resume_at.ToString(), out);
+    AppendField(std::to_string(tables.size()), out);
+    for (size_t i = 0; i < tables.size(); ++i) {
+      AppendField(tables[i], out);
+      AppendField(states[i].Encode(), out);
+      AppendField(std::to_string(rows_done[i]), out);
+    }
+    return out;
+  }
+
+  static std::optional<Progress> Decode(const std::string& text) {
+    std::string_view in(text);
+    Progress p;
+    auto first = TakeField(in);
+    auto resume = TakeField(in);
+    auto count = TakeField(in);
+    if (!first || !resume || !count) return std::nullopt;
+    auto lsn = Lsn::Parse(*first);
+    auto at = EventId::Parse(*resume);
+    if (!lsn || !at || count->empty() || count->size() > 6) return std::nullopt;
+    p.first = *lsn;
+    p.resume_at = *at;
+    for (int i = std::stoi(*count); i > 0; --i) {
+      auto name = TakeField(in);
+      auto state = name ? TakeField(in) : std::nullopt;
+      auto rows = state ? TakeField(in) : std::nullopt;
+      if (!rows || rows->empty() || rows->size() > 19) return std::nullopt;
+      auto decoded = TableCopyState::Decode(*state);
+      if (!decoded) return std::nullopt;
+      p.tables.push_back(std::move(*name));
+      p.states.push_back(std::move(*decoded));
+      p.rows_done.push_back(std::stoull(*rows));
+    }
+    if (!in.empty()) return std::nullopt;
+    return p;
+  }
+};
+
+// The tracked tables a sink receives rows of.
+std::vector<std::string> MappedTables(const Config& config, const SinkConfig& sink) {
+  std::vector<std::string> out;
+  for (const auto& t : config.tables) {
+    SinkTableConfig fallback;
+    if (!sink.FindTable(t.QualifiedName(), fallback)) continue;
+    if (!sink.AllTenants() && t.tenant_column.empty()) continue;  // never reaches it
+    out.push_back(t.QualifiedName());
+  }
+  return out;
+}
+
+Error Cancelled() { return MakeError(ErrorKind::kCancelled, "backfill interrupted by shutdown"); }
+
+// Which tables to copy now; empty: none. Records the sink's tables when nothing is to do.
+Result<std::vector<std::string>> TablesToCopy(const Config& config, const SinkConfig& sink,
+                                              EventLog& log, const BackfillOptions& options,
+                                              bool has_cursor) {
+  const auto mapped = MappedTables(config, sink);
+  if (!options.tables.empty()) return options.tables;
+  PGF_TRY(auto known_text, log.GetMeta(TablesKey(sink.id)));
+  std::vector<std::string> copy;
+  if (!has_cursor) {
+    copy = mapped;
+  } else if (known_text && !known_text->empty()) {
+    auto known = DecodeList(*known_text).value_or(std::vector<std::string>{});
+    for (const auto& t : mapped) {
+      if (std::find(known.begin(), known.end(), t) == known.end()) copy.push_back(t);
+    }
+  }
+  // A sink that predates this bookkeeping, or wants no backfill: remember its tables.
+  if (copy.empty() || !sink.backfill) {
+    PGF_TRY(log.PutMeta(TablesKey(sink.id), EncodeList(mapped)));
+    return std::vector<std::string>{};
+  }
+  return copy;
+}
+
+}  // namespace
+
+std::string BackfillStatusKey(const std::string& sink_id) {
+  return "sink." + sink_id + ".backfill_status";
+}
+
+Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
+                          EventLog& log, const BackfillOptions& options) {
+  const std::string& id = sink_config.id;
+  auto stopping = [&] { return options.stopping && options.stopping(); };
+  PGF_TRY(auto stored, log.LoadCursor(id));
+  PGF_TRY(auto progress_text, log.GetMeta(ProgressKey(id)));
+  std::optional<Progress> progress;
+  if (progress_text && !progress_text->empty()) {
+    progress = Progress::Decode(*progress_text);
+    if (!progress) {
+      return MakeError(ErrorKind::kStorage,
+                       "sink " + id + ": the backfill progress in the state dir is unreadable");
+    }
+  }
+  std::vector<std::string> tables;
+  if (progress) {
+    tables = progress->tables;
+  } else {
+    PGF_TRY(tables, TablesToCopy(config, sink_config, log, options, stored.has_value()));
+    if (tables.empty()) return false;
+  }
+  std::vector<TableConfig> table_configs;
+  for (const auto& name : tables) {
+    auto dot = name.find('.');
+    const TableConfig* t = config.FindTable(name.substr(0, dot), name.substr(dot + 1));
+    if (!t) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "sink " + id + ": cannot backfill " + name + ", it is not in tables:");
+    }
+    table_configs.push_back(*t);
+  }
+  // The main slot must exist first: the stream has to cover everything after the snapshot.
+  while (true) {
+    PGF_TRY(auto slot, log.GetMeta("source.slot"));
+    if (slot) break;
+    if (stopping()) return Cancelled();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  static std::atomic<int> serial{0};
+  const std::string slot = fmt::format("pgfanout_backfill_{}_{}", ::getpid(), serial++);
+  PGF_TRY(auto reader, SnapshotReader::Begin(config.source.dsn, slot));
+  const Lsn snapshot = reader->consistent_lsn();
+  if (!progress) {
+    progress = Progress{
+        .first = snapshot,
+        .resume_at = stored ? stored->applied : EventId{Lsn(snapshot.value() - 1), UINT32_MAX},
+        .tables = tables,
+        .states = std::vector<TableCopyState>(tables.size()),
+        .rows_done = std::vector<uint64_t>(tables.size(), 0)};
+  }
+  const std::vector<std::string> tenants =
+      sink_config.AllTenants() ? std::vector<std::string>{} : sink_config.tenants;
+  PGF_TRY(auto described, reader->Describe(table_configs, tenants));
+  for (size_t i = 0; i < described.size(); ++i) {
+    PGF_TRY(reader->Plan(described[i], tenants, options.connections, progress->states[i]));
+  }
+  PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+
+  uint64_t total = 0, done_before = 0;
+  for (size_t i = 0; i < described.size(); ++i) {
+    total += std::max(described[i].estimated_rows, progress->rows_done[i]);
+    done_before += progress->rows_done[i];
+  }
+  spdlog::info("sink {}: backfilling {} table(s), ~{} rows{}, as of {} over {} connection(s)", id,
+               tables.size(), total,
+               done_before ? fmt::format(" ({} already copied)", done_before) : "",
+               snapshot.ToString(), options.connections);
+
+  // Snapshot rows are inserts as of just before the snapshot's consistent point.
+  const Lsn version(snapshot.value() - 1);
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  // Moved with every chunk for its token (the JSONL sink keeps the lines it covers).
+  SinkCursor cursor{.applied = progress->resume_at,
+                    .token = stored ? stored->token : std::string()};
+  uint32_t ordinal = 0;
+  const auto started = Clock::now();
+  auto last_report = started;
+  uint64_t copied = 0;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  auto report = [&](bool final) -> Result<void> {
+    const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    const double rate = secs > 0 ? static_cast<double>(copied) / secs : 0;
+    std::string line = fmt::format("backfill {} of ~{} rows, {:.0f} rows/s", done_before + copied,
+                                   total, rate);
+    for (size_t i = 0; i < described.size(); ++i) {
+      uint64_t left = described[i].estimated_rows > progress->rows_done[i]
+                          ? described[i].estimated_rows - progress->rows_done[i]
+                          : 0;
+      line += fmt::format("; {} {}/{}", tables[i], progress->rows_done[i],
+                          described[i].estimated_rows);
+      if (!final && rate > 0 && left > 0) line += fmt::format(" (~{:.0f} s left)", left / rate);
+    }
+    if (final) {
+      line = fmt::format("backfill done: {} rows in {:.1f} s ({:.0f} rows/s)", copied, secs, rate);
+    }
+    if (tty && !final) {
+      fmt::print(stderr, "\rsink {}: {}\033[K", id, line);
+    } else {
+      if (tty) fmt::print(stderr, "\n");
+      spdlog::info("sink {}: {}", id, line);
+    }
+    return log.PutMeta(BackfillStatusKey(id), line);
+  };
+
+  auto on_chunk = [&](SnapshotChunk&& chunk) -> Result<void> {
+    if (stopping()) return Cancelled();
+    const auto& table = described[chunk.table];
+    int tenant_index = -1;
+    for (size_t i = 0; i < table.schema->columns.size(); ++i) {
+      if (table.schema->columns[i].name == table.config.tenant_column) tenant_index = int(i);
+    }
+    std::vector<ChangeEvent> events;
+    events.reserve(chunk.rows.size());
+    for (auto& row : chunk.rows) {
+      ChangeEvent ev{.id = EventId{version, ordinal},
+                     .commit_time_us = now_us,
+                     .op = Op::kInsert,
+                     .table = table.schema};
+      if (ordinal < UINT32_MAX - 1) ++ordinal;
+      if (tenant_index >= 0 && row[size_t(tenant_index)].kind == ValueKind::kText) {
+        ev.tenant = row[size_t(tenant_index)].text;
+      }
+      ev.new_row = std::move(row);
+      events.push_back(std::move(ev));
+    }
+    if (!events.empty()) {
+      PGF_TRY(cursor.token, sink.Write(events));
+      PGF_TRY(log.RewindCursor(id, cursor));
+    }
+    auto& state = progress->states[chunk.table];
+    if (!chunk.last_key.empty()) state.last[chunk.range] = chunk.last_key;
+    state.done[chunk.range] = chunk.range_done;
+    progress->rows_done[chunk.table] += events.size();
+    copied += events.size();
+    PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+    PGF_TRY(FailpointHit("backfill.after_chunk"));
+    if (Clock::now() - last_report >= kReportEvery) {
+      last_report = Clock::now();
+      PGF_TRY(report(false));
+    }
+    return boost::outcome_v2::success();
+  };
+  PGF_TRY(reader->Read(described, tenants, progress->states, options.connections,
+                       options.chunk_rows, on_chunk));
+
+  // Done: the stream resumes where the first snapshot began (or where the sink was).
+  SinkCursor final{.applied = progress->resume_at, .token = cursor.token};
+  PGF_TRY(sink.Rewind(final));
+  PGF_TRY(log.RewindCursor(id, final));
+  PGF_TRY(log.PutMeta(TablesKey(id), EncodeList(MappedTables(config, sink_config))));
+  PGF_TRY(log.PutMeta(ProgressKey(id), ""));
+  PGF_TRY(report(true));
+  return true;
+}
+
+}  // namespace pgfanout

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "checkpoints/event_log.h"
+#include "src/config/config.h"
+#include "src/core/error.h"
+#include "src/sinks/sink.h"
+
+namespace pgfanout {
+
+struct BackfillOptions {
+  size_t connections = 4;    // source connections copying in parallel
+  size_t chunk_rows = 10000;  // rows per COPY chunk, and per sink write
+  // Qualified tables to copy; empty: decide from the sink's state (see BackfillSink).
+  std::vector<std::string> tables;
+  std::function<bool()> stopping;  // checked between chunks; true: give up (kCancelled)
+};
+
+// Copies the existing rows of a sink's tenants into the sink (already Open()ed), as of one
+// snapshot of the source, and leaves the sink's cursor where its stream must resume.
+//
+// What is copied, when `options.tables` is empty:
+// - a sink without a cursor (new, or new with the state dir): every table it maps;
+// - a sink with a cursor: the tables it maps that were not there at its last backfill
+//   (a table added to its config); none on the first run with this bookkeeping.
+// - an interrupted backfill (kill -9) resumes: same tables, from each range's last chunk.
+//
+// Consistency: the snapshot comes from a temporary slot's exported snapshot at LSN C.
+// Rows are written as inserts with version C-1; the cursor of a new sink is set just
+// before C, so the event log delivers every transaction committed from C on. A resumed
+// copy takes a new snapshot C2 > C for the remaining chunks, and the cursor still goes to
+// just before the first C: events between C and C2 are delivered again and, by the sinks'
+// versioned upserts, change only rows older than them. A table added to an existing sink
+// keeps the sink's cursor; the Postgres sink's own position is rewound to it.
+//
+// Progress is kept in the log's metadata after every chunk (resume), and shown as log lines
+// and by `pgfanout status`. Returns whether anything was copied.
+Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
+                          EventLog& log, const BackfillOptions& options);
+
+// The metadata key holding a sink's backfill progress line for `status`.
+std::string BackfillStatusKey(const std::string& sink_id);
+
+}  // namespace pgfanout

@@ -1,0 +1,138 @@
+// Rows that exist before a sink does: the snapshot copy plus the stream after it must give
+// each target exactly its tenant's source rows, with writes running meanwhile, across
+// kill -9, and for a sink added later.
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+#include "test/integration/fanout_fixture.h"
+
+namespace pgfanout::testing {
+namespace {
+
+using std::chrono::seconds;
+
+class BackfillTest : public FanoutTest {
+ protected:
+  // PGFANOUT_TEST_BACKFILL_ROWS scales the existing rows up (the closing note's 1M run).
+  static int Rows() {
+    const char* env = std::getenv("PGFANOUT_TEST_BACKFILL_ROWS");
+    return env ? std::atoi(env) : 40000;
+  }
+
+  // Existing rows over tenants 7, 8, 9 and 10, committed before pgfanout starts.
+  void Existing(int rows) {
+    pg_->Exec(fmt::format(R"sql(
+      INSERT INTO users (id, tenant_id, email, name, score, active, created_at, profile, tags,
+                         avatar, mood, counter, bio)
+        SELECT i, (7 + i % 4)::text, 'u' || i || '@example.com', E'name\t' || i, i / 7.0,
+               i % 2 = 0, '2026-01-01 00:00:00+00'::timestamptz + i * interval '1 second',
+               jsonb_build_object('i', i), ARRAY['t' || i], decode(md5(i::text), 'hex'),
+               (ARRAY['sad', 'ok', 'happy'])[1 + i % 3]::mood, i, repeat('b', i % 50)
+        FROM generate_series(1, {0}) i;
+      INSERT INTO contact_channels (tenant_id, id, kind, value)
+        SELECT (7 + i % 4)::text, i, 'email', 'c' || i FROM generate_series(1, {0} / 4) i;
+      INSERT INTO "Team Rooms" ("Room Id", tenant_id, "Display ""Name""")
+        SELECT i, (7 + i % 4)::text, 'room ' || i FROM generate_series(1, 100) i;
+    )sql",
+                          rows));
+  }
+
+  // Writes to existing and new rows of every tenant until `stop`: what a busy primary does
+  // while a snapshot is copied.
+  void WriteWhile(const std::atomic<bool>& stop, int rows) {
+    for (int i = 0; !stop; ++i) {
+      int id = 1 + (i * 7919) % rows;
+      pg_->Exec(fmt::format(
+          "BEGIN; UPDATE users SET name = 'w{0}', score = score + 1 WHERE id = {1}; "
+          "DELETE FROM users WHERE id = {2}; "
+          "INSERT INTO users (id, tenant_id, name) VALUES ({3}, '{4}', 'new') "
+          "ON CONFLICT (id) DO UPDATE SET name = 'again'; "
+          "UPDATE contact_channels SET value = 'v{0}' WHERE id = {5}; COMMIT",
+          i, id, 1 + (i * 104729) % rows, rows + 1 + i, 7 + i % 4, 1 + i % (rows / 4)));
+    }
+  }
+};
+
+TEST_F(BackfillTest, InitialSnapshotWithWritesRunningGivesEveryTenantItsRows) {
+  Existing(Rows());
+  StartDaemon();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] { WriteWhile(stop, Rows()); });
+  std::this_thread::sleep_for(seconds(3));  // through the copy
+  stop = true;
+  writer.join();
+  ExpectTargetsEqualSource(seconds(300));
+  EXPECT_NE(DaemonLog().find("sink tenant-7: backfill done"), std::string::npos) << DaemonLog();
+  auto status = Pgfanout({"status"});
+  EXPECT_NE(status.find("backfill done:"), std::string::npos) << status;
+  StopDaemon();
+}
+
+TEST_F(BackfillTest, KillDuringBackfillResumesFromItsLastChunk) {
+  Existing(Rows());
+  StartDaemon({{"PGFANOUT_FAILPOINTS", "backfill.after_chunk=kill@3"}});
+  auto code = daemon_.Wait(seconds(120));
+  ASSERT_TRUE(code.has_value()) << "the failpoint never fired";
+  EXPECT_EQ(*code, -SIGKILL);
+  pg_->Exec("UPDATE users SET name = 'while down' WHERE id % 97 = 0");
+  StartDaemon();
+  ExpectTargetsEqualSource(seconds(300));
+  EXPECT_NE(DaemonLog().find("already copied"), std::string::npos)
+      << "the second run resumes rather than starting over";
+  StopDaemon();
+}
+
+TEST_F(BackfillTest, SinkAddedLaterCatchesUpWhileTheOthersFlow) {
+  // Three sinks run first; tenant 9's is added later, to a database that is empty.
+  auto nine = targets_[2];
+  targets_.erase(targets_.begin() + 2);
+  WriteConfig();
+  Existing(Rows() / 2);
+  StartDaemon();
+  ExpectTargetsEqualSource(seconds(300));
+  StopDaemon();
+
+  pg_->Exec("UPDATE users SET name = 'before the new sink' WHERE id % 5 = 0");
+  targets_.insert(targets_.begin() + 2, nine);
+  WriteConfig();
+  StartDaemon();
+  std::atomic<bool> stop{false};
+  std::thread writer([&] { WriteWhile(stop, Rows() / 2); });
+  std::this_thread::sleep_for(seconds(3));
+  stop = true;
+  writer.join();
+  ExpectTargetsEqualSource(seconds(300));
+  const std::string log = DaemonLog();
+  EXPECT_NE(log.find("sink tenant-9: backfilling"), std::string::npos) << log;
+  auto first = log.find("sink tenant-7: backfilling");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("sink tenant-7: backfilling", first + 1), std::string::npos)
+      << "a sink that has its rows is not copied again on restart";
+  StopDaemon();
+}
+
+TEST_F(BackfillTest, BackfillCommandCopiesOneTableForAnExistingSink) {
+  StartDaemon();
+  Workload(1);
+  ExpectTargetsEqualSource();
+  StopDaemon();
+  // Rows the sink never saw as changes: its table emptied by hand, then rebuilt by backfill.
+  pg_->Exec("DELETE FROM contact_channels", "tenant8");
+  int code = -1;
+  auto out = Pgfanout({"backfill", "--sink", "tenant-8", "--table", "contact_channels"}, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_EQ(Diff(targets_[1]), "") << out;
+  // Still streaming from where it was: later changes arrive, nothing is applied twice.
+  StartDaemon();
+  Workload(2);
+  ExpectTargetsEqualSource();
+  StopDaemon();
+}
+
+}  // namespace
+}  // namespace pgfanout::testing
