@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Snapshot copy speed: `pgfanout backfill` of ROWS existing rows into a Postgres sink with 1
+# and with N source connections, beside `pg_dump -t users | psql` of the same table, on one
+# server, in one run.
+#   bench/snapshot_1m.sh [ROWS] [N]      (defaults 1000000 and 4)
+# Needs a built tree (./dev build). Prints a table and writes bench/results/snapshot_1m.csv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+N=${2:-4}
+PG_BIN=/usr/lib/postgresql/15/bin
+BIN=${PGFANOUT_BIN:-$PWD/build/src/pgfanout}
+dir=$(mktemp -d /tmp/pgfanout-bench-XXXXXX)
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+port=$(( 20000 + RANDOM % 20000 ))
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cleanup() {
+  [ -n "${daemon:-}" ] && kill -9 "$daemon" 2>/dev/null || true
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+wal_level = logical
+max_wal_size = 4GB
+CONF
+as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
+psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1)
+"${psql[@]}" -d postgres -c "
+  CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int,
+                      created_at timestamptz);
+  INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i, now() FROM generate_series(1, $ROWS) i;"
+"${psql[@]}" -d postgres -c "VACUUM ANALYZE users"
+mkdir -p bench/results
+csv=bench/results/snapshot_1m.csv
+echo "method,connections,rows,seconds,rows_per_s" >"$csv"
+now() { date +%s.%N; }
+
+run_backfill() {  # $1: connections
+  local conns=$1
+  rm -rf "$dir/state"
+  "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
+  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS target" -c "CREATE DATABASE target" >/dev/null
+  cat >"$dir/pgfanout.yaml" <<YAML
+source:
+  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
+  slot: bench_snapshot
+  publication: bench_snapshot
+state_dir: $dir/state
+tables:
+  - name: public.users
+    tenant_column: tenant_id
+sinks:
+  - id: target
+    type: postgres
+    tenants: ["*"]
+    dsn: "host=127.0.0.1 port=$port dbname=target user=postgres"
+    create_tables: true
+    backfill: false
+YAML
+  # The daemon creates the slot and stops; then the copy runs by hand, timed.
+  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/setup.log" 2>&1 &
+  daemon=$!
+  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
+  kill "$daemon"; wait "$daemon" || true; daemon=
+  local t0 t1
+  t0=$(now)
+  "$BIN" backfill --config "$dir/pgfanout.yaml" --sink target --table users --connections "$conns" >"$dir/backfill.log" 2>&1
+  t1=$(now)
+  local got
+  got=$("${psql[@]}" -d target -c "SELECT count(*) FROM users")
+  [ "$got" = "$ROWS" ] || { echo "backfill copied $got rows, expected $ROWS"; cat "$dir/backfill.log"; exit 1; }
+  local s
+  s=$(echo "$t1 - $t0" | bc)
+  echo "pgfanout_backfill,$conns,$ROWS,$s,$(echo "$ROWS / $s" | bc)" >>"$csv"
+  printf 'pgfanout backfill, %d connection(s): %.2f s (%d rows/s)\n' "$conns" "$s" "$(echo "$ROWS / $s" | bc)"
+}
+
+run_backfill 1
+run_backfill "$N"
+
+"${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS dumped" -c "CREATE DATABASE dumped" >/dev/null
+t0=$(now)
+pg_dump -h 127.0.0.1 -p "$port" -U postgres -d postgres -t users | \
+  psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d dumped -v ON_ERROR_STOP=1 >/dev/null
+t1=$(now)
+s=$(echo "$t1 - $t0" | bc)
+echo "pg_dump_psql,1,$ROWS,$s,$(echo "$ROWS / $s" | bc)" >>"$csv"
+printf 'pg_dump -t users | psql: %.2f s (%d rows/s)\n' "$s" "$(echo "$ROWS / $s" | bc)"
+echo "raw: $csv"
