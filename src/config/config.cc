@@ -219,9 +219,9 @@ Result<void> ParseTables(const Reader& r, const YAML::Node& root, Config& out) {
 Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
                                        const std::string& where, const SinkConfig& sink,
                                        const Config& config) {
-  PGF_TRY(r.OnlyKeys(node, where,
-                     {"source", "target", "columns", "rename", "computed", "delete",
-                      "soft_delete_column"}));
+  PGF_TRY(r.OnlyKeys(
+      node, where,
+      {"source", "target", "columns", "rename", "computed", "delete", "soft_delete_column"}));
   if (sink.type != "postgres") {
     for (const char* key : {"columns", "rename", "computed", "delete", "soft_delete_column"}) {
       if (node[key]) {

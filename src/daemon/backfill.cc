@@ -41,8 +41,8 @@ std::optional<std::vector<std::string>> DecodeList(const std::string& text) {
 
 // A backfill in progress, as kept in the log's metadata after every chunk.
 struct Progress {
-  Lsn first;           // the first snapshot's consistent point
-  EventId resume_at;   // the cursor to leave when done
+  Lsn first;          // the first snapshot's consistent point
+  EventId resume_at;  // the cursor to leave when done
   std::vector<std::string> tables;
   std::vector<TableCopyState> states;
   std::vector<uint64_t> rows_done;
@@ -217,14 +217,14 @@ Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, S
   auto report = [&](bool final) -> Result<void> {
     const double secs = std::chrono::duration<double>(Clock::now() - started).count();
     const double rate = secs > 0 ? static_cast<double>(copied) / secs : 0;
-    std::string line = fmt::format("backfill {} of ~{} rows, {:.0f} rows/s", done_before + copied,
-                                   total, rate);
+    std::string line =
+        fmt::format("backfill {} of ~{} rows, {:.0f} rows/s", done_before + copied, total, rate);
     for (size_t i = 0; i < described.size(); ++i) {
       uint64_t left = described[i].estimated_rows > progress->rows_done[i]
                           ? described[i].estimated_rows - progress->rows_done[i]
                           : 0;
-      line += fmt::format("; {} {}/{}", tables[i], progress->rows_done[i],
-                          described[i].estimated_rows);
+      line +=
+          fmt::format("; {} {}/{}", tables[i], progress->rows_done[i], described[i].estimated_rows);
       if (!final && rate > 0 && left > 0) line += fmt::format(" (~{:.0f} s left)", left / rate);
     }
     if (final) {

@@ -12,7 +12,7 @@
 namespace pgfanout {
 
 struct BackfillOptions {
-  size_t connections = 4;    // source connections copying in parallel
+  size_t connections = 4;     // source connections copying in parallel
   size_t chunk_rows = 10000;  // rows per COPY chunk, and per sink write
   // Qualified tables to copy; empty: decide from the sink's state (see BackfillSink).
   std::vector<std::string> tables;

@@ -8,8 +8,8 @@
 
 #include "checkpoints/event_log.h"
 #include "src/daemon/backfill.h"
-#include "src/pipeline/sink_runner.h"
 #include "src/pgclient/pg_connection.h"
+#include "src/pipeline/sink_runner.h"
 
 namespace pgfanout {
 namespace {
@@ -113,10 +113,10 @@ int ShowStatus(const Config& config) {
     uint64_t bytes = behind > 0 && last && last->commit_lsn > at.commit_lsn
                          ? last->commit_lsn.value() - at.commit_lsn.value()
                          : 0;
-    fmt::print("sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
-               sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
-               behind >= kCountLimit ? "at least " : "", behind,
-               bytes);
+    fmt::print(
+        "sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
+        sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
+        behind >= kCountLimit ? "at least " : "", behind, bytes);
     auto backfill = l.GetMeta(BackfillStatusKey(sink.id));
     if (backfill && backfill.value() && !backfill.value()->empty()) {
       fmt::print("  {}\n", *backfill.value());
@@ -158,16 +158,18 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
   }
   auto opened = OpenRocksDbEventLog(config.state_dir + "/log");
   if (!opened) {
-    spdlog::error("{} (is pgfanout run still running? backfill needs it stopped; a running "
-                  "daemon backfills new sinks and tables by itself)",
-                  opened.error().message);
+    spdlog::error(
+        "{} (is pgfanout run still running? backfill needs it stopped; a running "
+        "daemon backfills new sinks and tables by itself)",
+        opened.error().message);
     return 1;
   }
   auto& log = *opened.value();
   auto slot = log.GetMeta("source.slot");
   if (!slot || !slot.value()) {
-    spdlog::error("the state dir has no slot yet: run `pgfanout run` once first, so that the "
-                  "stream covers everything after the copy");
+    spdlog::error(
+        "the state dir has no slot yet: run `pgfanout run` once first, so that the "
+        "stream covers everything after the copy");
     return 1;
   }
   auto sink = MakeSink(*sc, config.tables);

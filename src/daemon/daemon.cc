@@ -163,8 +163,8 @@ class Daemon {
       if (!min_cursor || *c < *min_cursor) min_cursor = c;
     }
     const auto now = std::chrono::system_clock::now();
-    auto cutoff = std::chrono::duration_cast<std::chrono::microseconds>(
-                      now.time_since_epoch() - config_.log.retain)
+    auto cutoff = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch() -
+                                                                        config_.log.retain)
                       .count();
     if (!drop) PGF_TRY(WarnLaggingSinks(cutoff, now));
     PGF_TRY(auto first, log_.FirstRetainedEvent());

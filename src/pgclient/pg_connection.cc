@@ -7,7 +7,7 @@
 namespace pgfanout {
 
 Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode,
-                                          std::string_view peer) {
+                                           std::string_view peer) {
   // expand_dbname=1: the first "dbname" entry is parsed as a whole connection string and
   // the entries after it override what it says.
   // Defaults come before "dbname" (the DSN may override them), pinned settings after.

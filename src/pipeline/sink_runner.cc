@@ -68,9 +68,9 @@ Result<void> SinkRunner::Open() {
   }
   if (backfill_) {
     PGF_TRY(auto copied, backfill_(*sink_, [this] {
-      std::lock_guard lock(mu_);
-      return stop_;
-    }));
+              std::lock_guard lock(mu_);
+              return stop_;
+            }));
     if (copied) {
       PGF_TRY(resume, log_.LoadCursor(config_.id));
     }

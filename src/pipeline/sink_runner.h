@@ -31,8 +31,8 @@ class SinkRunner {
     std::optional<EventId> cursor;
     uint64_t events_delivered = 0;
     uint64_t batches = 0;
-    std::string last_error;  // empty when healthy
-    bool stopped = false;    // gave up: needs a person
+    std::string last_error;                                         // empty when healthy
+    bool stopped = false;                                           // gave up: needs a person
     std::optional<std::chrono::system_clock::time_point> retry_at;  // next attempt
   };
 

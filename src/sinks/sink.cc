@@ -8,8 +8,8 @@ namespace pgfanout {
 Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
                                        const std::vector<TableConfig>& tables) {
   if (config.type == "jsonl") {
-    return std::unique_ptr<Sink>(
-        new JsonlSink(config.path, config.AllTenants() ? std::vector<std::string>{} : config.tenants));
+    return std::unique_ptr<Sink>(new JsonlSink(
+        config.path, config.AllTenants() ? std::vector<std::string>{} : config.tenants));
   }
   if (config.type == "postgres") {
     if (config.dsn.empty()) {

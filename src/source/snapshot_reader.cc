@@ -168,13 +168,27 @@ Result<void> ParseCopyLine(std::string_view line, size_t columns, std::vector<Da
         }
         if (++i == field.size()) return MakeError(ErrorKind::kProtocol, "COPY line ends in '\\'");
         switch (field[i]) {
-          case 'b': d.text.push_back('\b'); break;
-          case 'f': d.text.push_back('\f'); break;
-          case 'n': d.text.push_back('\n'); break;
-          case 'r': d.text.push_back('\r'); break;
-          case 't': d.text.push_back('\t'); break;
-          case 'v': d.text.push_back('\v'); break;
-          default: d.text.push_back(field[i]); break;  // "\\" and any other escaped char
+          case 'b':
+            d.text.push_back('\b');
+            break;
+          case 'f':
+            d.text.push_back('\f');
+            break;
+          case 'n':
+            d.text.push_back('\n');
+            break;
+          case 'r':
+            d.text.push_back('\r');
+            break;
+          case 't':
+            d.text.push_back('\t');
+            break;
+          case 'v':
+            d.text.push_back('\v');
+            break;
+          default:
+            d.text.push_back(field[i]);
+            break;  // "\\" and any other escaped char
         }
       }
       out.push_back(std::move(d));
@@ -183,8 +197,8 @@ Result<void> ParseCopyLine(std::string_view line, size_t columns, std::vector<Da
     at = tab + 1;
   }
   if (out.size() != columns) {
-    return MakeError(ErrorKind::kProtocol, fmt::format("COPY row has {} fields, expected {}",
-                                                       out.size(), columns));
+    return MakeError(ErrorKind::kProtocol,
+                     fmt::format("COPY row has {} fields, expected {}", out.size(), columns));
   }
   return boost::outcome_v2::success();
 }
@@ -316,8 +330,8 @@ Result<std::vector<std::vector<Datum>>> CopyOut(const PgConnection& conn, const 
   if (PQresultStatus(started) != PGRES_COPY_OUT) {
     std::string message = started ? PQresultErrorMessage(started) : conn.LastError();
     PQclear(started);
-    auto kind = PQstatus(conn.get()) == CONNECTION_OK ? ErrorKind::kProtocol
-                                                      : ErrorKind::kConnection;
+    auto kind =
+        PQstatus(conn.get()) == CONNECTION_OK ? ErrorKind::kProtocol : ErrorKind::kConnection;
     return MakeError(kind, "snapshot copy: " + message);
   }
   PQclear(started);
@@ -336,8 +350,8 @@ Result<std::vector<std::vector<Datum>>> CopyOut(const PgConnection& conn, const 
   if (n == -2) failed = MakeError(ErrorKind::kConnection, "snapshot copy: " + conn.LastError());
   while (PGresult* r = PQgetResult(conn.get())) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK && !failed) {
-      failed = MakeError(ErrorKind::kProtocol,
-                         std::string("snapshot copy: ") + PQresultErrorMessage(r));
+      failed =
+          MakeError(ErrorKind::kProtocol, std::string("snapshot copy: ") + PQresultErrorMessage(r));
     }
     PQclear(r);
   }
@@ -392,10 +406,10 @@ Result<void> SnapshotReader::Read(const std::vector<Table>& tables,
       }
       const Table& table = tables[item.table];
       while (true) {
-        auto rows = CopyOut(conn.value(),
-                            ChunkSql(table, tenants, states[item.table], item.range, item.last,
-                                     chunk_rows),
-                            table.schema->columns.size());
+        auto rows =
+            CopyOut(conn.value(),
+                    ChunkSql(table, tenants, states[item.table], item.range, item.last, chunk_rows),
+                    table.schema->columns.size());
         if (!rows) return finish(rows.error());
         SnapshotChunk chunk{.table = item.table, .range = item.range};
         chunk.range_done = rows.value().size() < chunk_rows;

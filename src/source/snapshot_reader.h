@@ -77,7 +77,8 @@ class SnapshotReader {
   // first error, from a reader or from `on_chunk`.
   Result<void> Read(const std::vector<Table>& tables, const std::vector<std::string>& tenants,
                     const std::vector<TableCopyState>& states, size_t connections,
-                    size_t chunk_rows, const std::function<Result<void>(SnapshotChunk&&)>& on_chunk);
+                    size_t chunk_rows,
+                    const std::function<Result<void>(SnapshotChunk&&)>& on_chunk);
 
  private:
   SnapshotReader(PgConnection replication, PgConnection sql)

@@ -54,8 +54,8 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
       if (m.source != table.QualifiedName()) continue;
       auto fail = [&](const std::string& column, const std::string& what) {
         return MakeError(ErrorKind::kInvalidArgument,
-                         fmt::format("{}: sink {}, table {}, column {}: {}", config.path,
-                                     sink.id, m.source, column, what));
+                         fmt::format("{}: sink {}, table {}, column {}: {}", config.path, sink.id,
+                                     m.source, column, what));
       };
       for (const auto& c : m.columns) {
         if (!exists(c)) return fail(c, "no such column on the source");
@@ -72,8 +72,8 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
                       std::find(m.columns.begin(), m.columns.end(), c.name) != m.columns.end();
         auto target = m.TargetColumn(c.name);
         if (copied && std::find(extra.begin(), extra.end(), target) != extra.end()) {
-          return fail(c.name, "its target column " + target +
-                                  " is also a computed or soft-delete column");
+          return fail(c.name,
+                      "its target column " + target + " is also a computed or soft-delete column");
         }
       }
       if (!m.columns.empty()) {

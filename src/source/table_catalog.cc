@@ -15,8 +15,8 @@ std::vector<std::string> TableCatalog::KeyFor(const TableConfig& table) const {
 }
 
 const TableCatalog::Column* TableCatalog::Find(const std::string& name) const {
-  auto it = std::find_if(columns.begin(), columns.end(),
-                         [&](const Column& c) { return c.name == name; });
+  auto it =
+      std::find_if(columns.begin(), columns.end(), [&](const Column& c) { return c.name == name; });
   return it == columns.end() ? nullptr : &*it;
 }
 
@@ -46,22 +46,22 @@ Result<std::optional<TableCatalog>> ReadTableCatalog(const PgConnection& conn,
   out.replica_identity = GetValue(rel, 0, 1).value_or("d")[0];
   out.kind = GetValue(rel, 0, 2).value_or("r")[0];
   out.has_primary_key = GetValue(rel, 0, 3) == "t";
-  PGF_TRY(auto cols,
-          conn.Exec("reading the columns of " + table.QualifiedName(),
-                    "SELECT a.attname, a.atttypid, a.atttypmod, "
-                    "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
-                    "          AND i.indisprimary AND a.attnum = ANY (i.indkey)), "
-                    "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
-                    "          AND i.indisreplident AND a.attnum = ANY (i.indkey)) "
-                    "FROM pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 "
-                    "  AND NOT a.attisdropped ORDER BY a.attnum",
-                    {std::to_string(out.oid)}));
+  PGF_TRY(auto cols, conn.Exec("reading the columns of " + table.QualifiedName(),
+                               "SELECT a.attname, a.atttypid, a.atttypmod, "
+                               "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
+                               "          AND i.indisprimary AND a.attnum = ANY (i.indkey)), "
+                               "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid "
+                               "          AND i.indisreplident AND a.attnum = ANY (i.indkey)) "
+                               "FROM pg_attribute a WHERE a.attrelid = $1::oid AND a.attnum > 0 "
+                               "  AND NOT a.attisdropped ORDER BY a.attnum",
+                               {std::to_string(out.oid)}));
   for (int i = 0; i < PQntuples(cols.get()); ++i) {
-    out.columns.push_back(TableCatalog::Column{.name = GetValue(cols, i, 0).value_or(""),
-                                               .type_oid = Number<uint32_t>(GetValue(cols, i, 1)),
-                                               .type_modifier = Number<int32_t>(GetValue(cols, i, 2)),
-                                               .in_primary_key = GetValue(cols, i, 3) == "t",
-                                               .in_identity_index = GetValue(cols, i, 4) == "t"});
+    out.columns.push_back(
+        TableCatalog::Column{.name = GetValue(cols, i, 0).value_or(""),
+                             .type_oid = Number<uint32_t>(GetValue(cols, i, 1)),
+                             .type_modifier = Number<int32_t>(GetValue(cols, i, 2)),
+                             .in_primary_key = GetValue(cols, i, 3) == "t",
+                             .in_identity_index = GetValue(cols, i, 4) == "t"});
   }
   return std::optional<TableCatalog>(std::move(out));
 }

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <iostream>
 #include <cstdlib>
+#include <iostream>
 #include <thread>
 
 #include "test/integration/fanout_fixture.h"
@@ -49,13 +49,13 @@ class BackfillTest : public FanoutTest {
   void WriteWhile(const std::atomic<bool>& stop, int rows) {
     for (int i = 0; !stop; ++i) {
       int id = 1 + (i * 7919) % rows;
-      pg_->Exec(fmt::format(
-          "BEGIN; UPDATE users SET name = 'w{0}', score = score + 1 WHERE id = {1}; "
-          "DELETE FROM users WHERE id = {2}; "
-          "INSERT INTO users (id, tenant_id, name) VALUES ({3}, '{4}', 'new') "
-          "ON CONFLICT (id) DO UPDATE SET name = 'again'; "
-          "UPDATE contact_channels SET value = 'v{0}' WHERE id = {5}; COMMIT",
-          i, id, 1 + (i * 104729) % rows, rows + 1 + i, 7 + i % 4, 1 + i % (rows / 4)));
+      pg_->Exec(
+          fmt::format("BEGIN; UPDATE users SET name = 'w{0}', score = score + 1 WHERE id = {1}; "
+                      "DELETE FROM users WHERE id = {2}; "
+                      "INSERT INTO users (id, tenant_id, name) VALUES ({3}, '{4}', 'new') "
+                      "ON CONFLICT (id) DO UPDATE SET name = 'again'; "
+                      "UPDATE contact_channels SET value = 'v{0}' WHERE id = {5}; COMMIT",
+                      i, id, 1 + (i * 104729) % rows, rows + 1 + i, 7 + i % 4, 1 + i % (rows / 4)));
     }
   }
 };
@@ -119,16 +119,15 @@ TEST_F(BackfillTest, SinkAddedLaterCatchesUpWhileTheOthersFlow) {
     const bool during = backfilling();
     if (!during && i >= 5) break;
     const auto start = std::chrono::steady_clock::now();
-    pg_->Exec(fmt::format("INSERT INTO users (id, tenant_id, name) VALUES ({}, '7', 'probe')",
-                          -1 - i));
+    pg_->Exec(
+        fmt::format("INSERT INTO users (id, tenant_id, name) VALUES ({}, '7', 'probe')", -1 - i));
     while (pg_->Scalar(fmt::format("SELECT count(*) FROM users WHERE id = {}", -1 - i),
                        "tenant7") != "1" &&
            std::chrono::steady_clock::now() - start < seconds(60)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     latencies.push_back(ms);
     if (during) overlapped.push_back(ms);
   }

@@ -223,8 +223,8 @@ std::string FanoutTest::Diff(const Target& target) const {
   std::string diff;
   for (const auto& table : tables_) {
     std::string where = target.tenant == "*" ? "" : " WHERE tenant_id = '" + target.tenant + "'";
-    auto source = pg_->Query(
-        fmt::format("SELECT {} FROM {}{} ORDER BY {}", table.columns, table.name, where, table.key));
+    auto source = pg_->Query(fmt::format("SELECT {} FROM {}{} ORDER BY {}", table.columns,
+                                         table.name, where, table.key));
     std::string error;
     auto rows = target.server->TryQuery(
         fmt::format("SELECT {} FROM {} ORDER BY {}", table.columns, table.name, table.key),

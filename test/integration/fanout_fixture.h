@@ -33,7 +33,7 @@ class FanoutTest : public ::testing::Test {
     std::string db;
   };
   struct Table {
-    std::string name;  // as written in SQL, quoted if needed
+    std::string name;     // as written in SQL, quoted if needed
     std::string columns;  // select list for comparison (each cast to text), also ORDER BY key
     std::string key;
   };

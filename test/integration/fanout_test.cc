@@ -21,9 +21,9 @@ TEST_F(FanoutTest, MixedWorkloadReachesEachTenantsDatabaseAndNoOther) {
   ExpectTargetsEqualSource();
   // The equality above is per tenant; spell out the isolation and the moves anyway.
   EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM users WHERE tenant_id <> '7'", "tenant7"), "0");
-  EXPECT_EQ(other_pg_->Scalar("SELECT tenant_id || ':' || name FROM users WHERE id = 1001",
-                              "tenant9"),
-            "9:Ada L.")
+  EXPECT_EQ(
+      other_pg_->Scalar("SELECT tenant_id || ':' || name FROM users WHERE id = 1001", "tenant9"),
+      "9:Ada L.")
       << "the row that moved from tenant 7 to 9 arrives with its latest values";
   EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM users WHERE id = 1001", "tenant7"), "0")
       << "and is gone from tenant 7";
@@ -93,7 +93,8 @@ TEST_F(FanoutTest, KillDuringSinkTransactionsLosesAndDuplicatesNothing) {
   // an update of every tenant's users, so that is the newest version there).
   for (const auto& t : targets_) {
     EXPECT_EQ(t.server->Scalar("SELECT (commit_lsn - '0/0')::bigint FROM pgfanout_sink_state "
-                               "WHERE sink_id = '" + t.sink_id + "'",
+                               "WHERE sink_id = '" +
+                                   t.sink_id + "'",
                                t.db),
               t.server->Scalar("SELECT max(pgfanout_version) FROM users", t.db))
         << t.sink_id;
@@ -203,9 +204,10 @@ TEST_F(FanoutTest, SchemaChangesFlowToCreatedTablesAndAnUnfollowableOneStopsOnly
   })) << "ADD COLUMN reaches a sink that creates its tables";
   pg_->Exec("ALTER TABLE users DROP COLUMN nickname; UPDATE users SET email = 'x' WHERE id = 1");
   EXPECT_TRUE(eventually([&] {
-    return pg_->Scalar("SELECT count(*) FROM information_schema.columns WHERE table_name = "
-                       "'users' AND column_name = 'nickname'",
-                       "tenant7") == "0";
+    return pg_->Scalar(
+               "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+               "'users' AND column_name = 'nickname'",
+               "tenant7") == "0";
   })) << "DROP COLUMN too";
 
   // A type change the target cannot follow where it holds a value that does not convert
@@ -230,9 +232,8 @@ TEST_F(FanoutTest, SchemaChangesFlowToCreatedTablesAndAnUnfollowableOneStopsOnly
   EXPECT_NE(block.find("stopped: needs a person"), std::string::npos) << block;
   // The others keep delivering.
   pg_->Exec("INSERT INTO users (id, tenant_id, name) VALUES (3, '8', 'after')");
-  EXPECT_TRUE(eventually([&] {
-    return pg_->Scalar("SELECT name FROM users WHERE id = 3", "tenant8") == "after";
-  }));
+  EXPECT_TRUE(eventually(
+      [&] { return pg_->Scalar("SELECT name FROM users WHERE id = 3", "tenant8") == "after"; }));
   StopDaemon();
 }
 
@@ -242,8 +243,7 @@ struct BadMapping {
   const char* message;
 };
 
-class FanoutConfigTest : public FanoutTest,
-                         public ::testing::WithParamInterface<BadMapping> {};
+class FanoutConfigTest : public FanoutTest, public ::testing::WithParamInterface<BadMapping> {};
 
 TEST_P(FanoutConfigTest, InvalidMappingStopsAtStartWithAClearError) {
   WriteConfig(fmt::format(R"yaml(

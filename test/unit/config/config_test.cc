@@ -170,14 +170,14 @@ std::string PostgresSink(const std::string& mapping, const char* tenants = "[\"7
 }
 
 TEST(ConfigTest, ReadsAPostgresMapping) {
-  Config c = MustParse(PostgresSink(
-      "      - source: users\n"
-      "        target: crm.\"People Of Acme\"\n"
-      "        columns: [id, tenant_id, email]\n"
-      "        rename: {email: mail}\n"
-      "        computed: {verified: \"confirmed_at IS NOT NULL\", n: \"1\"}\n"
-      "        delete: soft\n"
-      "        soft_delete_column: is_deleted\n"));
+  Config c = MustParse(
+      PostgresSink("      - source: users\n"
+                   "        target: crm.\"People Of Acme\"\n"
+                   "        columns: [id, tenant_id, email]\n"
+                   "        rename: {email: mail}\n"
+                   "        computed: {verified: \"confirmed_at IS NOT NULL\", n: \"1\"}\n"
+                   "        delete: soft\n"
+                   "        soft_delete_column: is_deleted\n"));
   const SinkConfig& s = c.sinks[0];
   EXPECT_EQ(s.dsn, "host=t7");
   EXPECT_EQ(s.schema, "public");
@@ -205,7 +205,8 @@ TEST(ConfigTest, QuotedTableNamesKeepCaseUnquotedFold) {
   ASSERT_TRUE(parsed.has_value());
   EXPECT_EQ(parsed->first, "app");
   EXPECT_EQ(parsed->second, "Order \"Items\"");
-  EXPECT_EQ(ParseQualifiedName("Users", "public"), std::pair(std::string("public"), std::string("users")));
+  EXPECT_EQ(ParseQualifiedName("Users", "public"),
+            std::pair(std::string("public"), std::string("users")));
   for (const char* bad : {"", ".", "a.", "\"unterminated", "a.b.c", "a b", "\"\"", "1abc"}) {
     EXPECT_EQ(ParseQualifiedName(bad, "public"), std::nullopt) << bad;
   }
@@ -225,9 +226,9 @@ TEST(ConfigTest, SinkWithoutTablesMapsEveryTableWithDefaults) {
 
 TEST(ConfigTest, LaggingSinkPolicyIsHoldUnlessSaid) {
   EXPECT_EQ(MustParse(Cat({kSource, kTables, kSinks})).log.lagging_sinks, LaggingSinkPolicy::kHold);
-  EXPECT_EQ(MustParse(Cat({kSource, "log:\n  lagging_sinks: drop\n", kTables, kSinks}))
-                .log.lagging_sinks,
-            LaggingSinkPolicy::kDrop);
+  EXPECT_EQ(
+      MustParse(Cat({kSource, "log:\n  lagging_sinks: drop\n", kTables, kSinks})).log.lagging_sinks,
+      LaggingSinkPolicy::kDrop);
 }
 
 // One invalid config and the exact message a person sees: file:line: key path: what was
@@ -247,7 +248,9 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
   EXPECT_EQ(config.error().message, GetParam().message);
 }
 
-const char* kSinkKeys = "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, schema, create_tables, version_column)";
+const char* kSinkKeys =
+    "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, schema, "
+    "create_tables, version_column)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
@@ -284,8 +287,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
         BadConfig{"MissingTables", Cat({kSource, kSinks}),
                   "cfg.yaml:1: tables: expected a non-empty list of tables to track"},
-        BadConfig{"BadTableName",
-                  Cat({kSource, "tables:\n  - name: public.Users-x\n", kSinks}),
+        BadConfig{"BadTableName", Cat({kSource, "tables:\n  - name: public.Users-x\n", kSinks}),
                   "cfg.yaml:4: tables[0].name: expected [schema.]table; unquoted names fold "
                   "to lower case, write \"Mixed Case\" in double quotes to keep it"},
         BadConfig{"DuplicateSinkId",

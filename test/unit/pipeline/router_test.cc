@@ -143,8 +143,8 @@ TEST_F(MoveTest, UpdateWithoutTenantChangeIsRoutedByTenant) {
   ChangeEvent same = Move("7", "7");
   ASSERT_TRUE(router.Route(same));
   EXPECT_EQ(same.op, Op::kUpdate);
-  ChangeEvent no_old{.op = Op::kUpdate, .table = users_, .tenant = "7",
-                     .new_row = {T("1"), T("7"), T("b")}};
+  ChangeEvent no_old{
+      .op = Op::kUpdate, .table = users_, .tenant = "7", .new_row = {T("1"), T("7"), T("b")}};
   ASSERT_TRUE(router.Route(no_old));
   EXPECT_EQ(no_old.op, Op::kUpdate);
 }

@@ -328,7 +328,8 @@ TEST_F(SinkRunnerTest, RetryingSinkRecordsErrorAndRetryTimeThenClearsThem) {
   ASSERT_TRUE(text && text.value());
   EXPECT_EQ(*text.value(), "") << "cleared after the successful retry";
   // The encoding round-trips, including a message with tabs.
-  SinkRunner::PersistedState st{.last_error = "a\tb", .stopped = false,
+  SinkRunner::PersistedState st{.last_error = "a\tb",
+                                .stopped = false,
                                 .retry_at = std::chrono::system_clock::time_point(
                                     std::chrono::milliseconds(1'700'000'000'123))};
   auto back = SinkRunner::DecodeState(SinkRunner::EncodeState(st));

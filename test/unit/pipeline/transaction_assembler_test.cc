@@ -239,9 +239,8 @@ TEST_F(TransactionAssemblerTest, FullReplicaIdentityKeysEventsByTheTablesRealKey
                    ready);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   ASSERT_TRUE(a.Apply(Begin{.final_lsn = Lsn(0x200), .xid = Xid{700}}, ready).has_value());
-  ASSERT_TRUE(
-      a.Apply(Insert{.relation_id = kUsers, .new_tuple = TextTuple({"1", "7"})}, ready)
-          .has_value());
+  ASSERT_TRUE(a.Apply(Insert{.relation_id = kUsers, .new_tuple = TextTuple({"1", "7"})}, ready)
+                  .has_value());
   ASSERT_TRUE(a.Apply(Commit{.commit_lsn = Lsn(0x200), .end_lsn = Lsn(0x210)}, ready).has_value());
   ASSERT_EQ(ready.size(), 1u);
   ASSERT_EQ(ready[0].events.size(), 1u);
