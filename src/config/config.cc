@@ -386,6 +386,9 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     }
   }
   PGF_TRY(sink.batch_size, r.Count(node, where, "batch_size", sink.batch_size, 1, 1'000'000));
+  // A JSONL sink is a change log: by default it starts with the changes, not with lines for
+  // the rows that exist already. A database sink needs those rows to be a copy.
+  sink.backfill = sink.type != "jsonl";
   if (auto bf = node["backfill"]) {
     if (!bf.IsScalar() || !YAML::convert<bool>::decode(bf, sink.backfill)) {
       return r.Fail(bf, where + ".backfill", "expected true or false");

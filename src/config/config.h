@@ -68,6 +68,7 @@ struct SinkConfig {
   size_t batch_size = 1000;             // events read from the log per delivery
   // Copy the rows that exist already (of its tenants) when the sink is new, or a table is
   // added to it, before it follows the stream. false: it gets only changes from now on.
+  // Default: true for postgres, false for jsonl (a change log).
   bool backfill = true;
   // postgres:
   std::string dsn;                                  // target database

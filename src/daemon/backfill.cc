@@ -189,6 +189,7 @@ Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, S
   for (size_t i = 0; i < described.size(); ++i) {
     PGF_TRY(reader->Plan(described[i], tenants, options.connections, progress->states[i]));
   }
+  PGF_TRY(reader->DonePlanning());
   PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
 
   uint64_t total = 0, done_before = 0;

@@ -230,8 +230,14 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Begin(const std::string&
 
 SnapshotReader::~SnapshotReader() = default;
 
+Result<void> SnapshotReader::DonePlanning() {
+  PGF_TRY(sql_.ExecSimple("ending the planning transaction", "COMMIT"));
+  return boost::outcome_v2::success();
+}
+
 Result<PgConnection> SnapshotReader::Import() const {
   PGF_TRY(auto conn, PgConnection::Connect(dsn_, PgConnection::Mode::kNormal));
+  PGF_TRY(conn.ExecSimple("limiting lock waits", "SET lock_timeout = '10s'"));
   PGF_TRY(conn.ExecSimple("importing the snapshot",
                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                           "SET TRANSACTION SNAPSHOT " +
@@ -329,9 +335,13 @@ Result<std::vector<std::vector<Datum>>> CopyOut(const PgConnection& conn, const 
   PGresult* started = PQexec(conn.get(), sql.c_str());
   if (PQresultStatus(started) != PGRES_COPY_OUT) {
     std::string message = started ? PQresultErrorMessage(started) : conn.LastError();
+    const char* state = started ? PQresultErrorField(started, PG_DIAG_SQLSTATE) : nullptr;
+    const std::string sqlstate = state ? state : "";
     PQclear(started);
     auto kind =
         PQstatus(conn.get()) == CONNECTION_OK ? ErrorKind::kProtocol : ErrorKind::kConnection;
+    // A lock wait given up, or chosen as a deadlock victim against a DDL: try again later.
+    if (sqlstate == "55P03" || sqlstate == "40P01") kind = ErrorKind::kSink;
     return MakeError(kind, "snapshot copy: " + message);
   }
   PQclear(started);

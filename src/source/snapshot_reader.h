@@ -49,7 +49,9 @@ struct SnapshotChunk {
 //
 // Read() copies with COPY … TO STDOUT over `connections` connections that import the
 // snapshot, each taking a key range of a table (ranges cut at key quantiles), in chunks
-// in key order (keyset pagination: no OFFSET scans).
+// in key order (keyset pagination: no OFFSET scans). Readers wait at most 10 s for a table
+// lock (a DDL queued on the source): then, or when the server picks one as a deadlock
+// victim, Read() fails with kSink and the caller retries, resuming from its last chunk.
 class SnapshotReader {
  public:
   struct Table {
@@ -71,6 +73,11 @@ class SnapshotReader {
   // Fills in `state.splits` (for `ranges` ranges) where a table has none yet.
   Result<void> Plan(const Table& table, const std::vector<std::string>& tenants, size_t ranges,
                     TableCopyState& state);
+
+  // Ends the planning connection's transaction, so that it holds no lock while the readers
+  // run: an idle holder would let a queued DDL (TRUNCATE) block the readers behind it
+  // forever. Call after Describe() and Plan(), before Read().
+  Result<void> DonePlanning();
 
   // Copies every range not done, resuming after each range's last key, and hands chunks
   // to `on_chunk` on the calling thread (one at a time, ranges interleaved). Stops at the

@@ -69,6 +69,12 @@ TEST_F(BackfillTest, InitialSnapshotWithWritesRunningGivesEveryTenantItsRows) {
   stop = true;
   writer.join();
   ExpectTargetsEqualSource(seconds(300));
+  for (const auto& t : targets_) {
+    int code = -1;
+    auto out = Pgfanout({"verify", "--sink", t.sink_id}, &code);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_NE(out.find("sink " + t.sink_id + ": in sync"), std::string::npos) << out;
+  }
   EXPECT_NE(DaemonLog().find("sink tenant-7: backfill done"), std::string::npos) << DaemonLog();
   auto status = Pgfanout({"status"});
   EXPECT_NE(status.find("backfill done:"), std::string::npos) << status;
@@ -86,6 +92,9 @@ TEST_F(BackfillTest, KillDuringBackfillResumesFromItsLastChunk) {
   ExpectTargetsEqualSource(seconds(300));
   EXPECT_NE(DaemonLog().find("already copied"), std::string::npos)
       << "the second run resumes rather than starting over";
+  int verified = -1;
+  auto out = Pgfanout({"verify", "--sink", "analytics"}, &verified);
+  EXPECT_EQ(verified, 0) << out;
   StopDaemon();
 }
 

@@ -131,6 +131,31 @@ sinks:{}{}
                      pg_->Dsn(), work_dir_, sinks, extra_yaml);
 }
 
+void FanoutTest::AddPeopleSink() {
+  pg_->Exec(R"sql(
+    CREATE SCHEMA crm;
+    CREATE TABLE crm.people (user_id int PRIMARY KEY, tenant_id text NOT NULL, mail text,
+      email_verified boolean, deleted_at timestamptz, pgfanout_version bigint NOT NULL);
+  )sql",
+            "tenant7");
+  WriteConfig(fmt::format(R"yaml(
+  - id: people-7
+    type: postgres
+    tenants: ["7"]
+    dsn: "{}"
+    schema: crm
+    tables:
+      - source: users
+        target: people
+        columns: [id, tenant_id, email]
+        rename: {{id: user_id, email: mail}}
+        computed: {{email_verified: "email_confirmed_at IS NOT NULL"}}
+        delete: soft
+        soft_delete_column: deleted_at
+)yaml",
+                          pg_->Dsn("tenant7")));
+}
+
 void FanoutTest::StartDaemon(const std::map<std::string, std::string>& env) {
   ASSERT_EQ(::access(PgfanoutBinary().c_str(), X_OK), 0)
       << "set PGFANOUT_BIN to the pgfanout binary (meson test does)";

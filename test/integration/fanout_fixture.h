@@ -47,6 +47,10 @@ class FanoutTest : public ::testing::Test {
   void WaitStreaming();
   void StopDaemon();
 
+  // Adds sink people-7: tenant 7's users into an existing table crm.people of database
+  // tenant7 (created here), with a subset, renames, a computed column and soft delete.
+  void AddPeopleSink();
+
   // The mixed workload: inserts, updates, deletes, multi-row transactions, key updates,
   // rows moving between tenants, NULLs, the value matrix, a >1 MB TOASTed value left
   // unchanged by an update, a TRUNCATE. `round` makes keys distinct per call.

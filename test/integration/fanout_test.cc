@@ -127,28 +127,7 @@ TEST_F(FanoutTest, ReplayRebuildsAnEmptiedTargetTable) {
 }
 
 TEST_F(FanoutTest, MappingRenamesSubsetsComputesAndSoftDeletes) {
-  pg_->Exec(R"sql(
-    CREATE SCHEMA crm;
-    CREATE TABLE crm.people (user_id int PRIMARY KEY, tenant_id text NOT NULL, mail text,
-      email_verified boolean, deleted_at timestamptz, pgfanout_version bigint NOT NULL);
-  )sql",
-            "tenant7");
-  WriteConfig(fmt::format(R"yaml(
-  - id: people-7
-    type: postgres
-    tenants: ["7"]
-    dsn: "{}"
-    schema: crm
-    tables:
-      - source: users
-        target: people
-        columns: [id, tenant_id, email]
-        rename: {{id: user_id, email: mail}}
-        computed: {{email_verified: "email_confirmed_at IS NOT NULL"}}
-        delete: soft
-        soft_delete_column: deleted_at
-)yaml",
-                          pg_->Dsn("tenant7")));
+  AddPeopleSink();
   StartDaemon();
   pg_->Exec(R"sql(
     INSERT INTO users (id, tenant_id, email, name) VALUES

@@ -111,6 +111,9 @@ TEST(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_FALSE(c.sinks[0].AllTenants());
   EXPECT_EQ(c.sinks[0].batch_size, 1000u);
   EXPECT_TRUE(c.sinks[0].tables.empty()) << "no tables key: every tracked table";
+  EXPECT_FALSE(c.sinks[0].backfill) << "a jsonl sink is a change log: no backfill by default";
+  EXPECT_TRUE(
+      MustParse(Cat({kSource, kTables, SinkWith("    backfill: true\n")})).sinks[0].backfill);
 }
 
 TEST(ConfigTest, TableWithoutSchemaIsInPublic) {
@@ -180,6 +183,7 @@ TEST(ConfigTest, ReadsAPostgresMapping) {
                    "        soft_delete_column: is_deleted\n"));
   const SinkConfig& s = c.sinks[0];
   EXPECT_EQ(s.dsn, "host=t7");
+  EXPECT_TRUE(s.backfill) << "a database sink copies existing rows by default";
   EXPECT_EQ(s.schema, "public");
   EXPECT_FALSE(s.create_tables);
   ASSERT_EQ(s.tables.size(), 1u);
