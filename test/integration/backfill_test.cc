@@ -62,7 +62,7 @@ class BackfillTest : public FanoutTest {
 
 TEST_F(BackfillTest, InitialSnapshotWithWritesRunningGivesEveryTenantItsRows) {
   Existing(Rows());
-  StartDaemon();
+  StartDaemon({}, /*wait_backfill=*/false);
   std::atomic<bool> stop{false};
   std::thread writer([&] { WriteWhile(stop, Rows()); });
   std::this_thread::sleep_for(seconds(3));  // through the copy
@@ -83,12 +83,12 @@ TEST_F(BackfillTest, InitialSnapshotWithWritesRunningGivesEveryTenantItsRows) {
 
 TEST_F(BackfillTest, KillDuringBackfillResumesFromItsLastChunk) {
   Existing(Rows());
-  StartDaemon({{"PGFANOUT_FAILPOINTS", "backfill.after_chunk=kill@3"}});
+  StartDaemon({{"PGFANOUT_FAILPOINTS", "backfill.after_chunk=kill@3"}}, /*wait_backfill=*/false);
   auto code = daemon_.Wait(seconds(120));
   ASSERT_TRUE(code.has_value()) << "the failpoint never fired";
   EXPECT_EQ(*code, -SIGKILL);
   pg_->Exec("UPDATE users SET name = 'while down' WHERE id % 97 = 0");
-  StartDaemon();
+  StartDaemon({}, /*wait_backfill=*/false);
   ExpectTargetsEqualSource(seconds(300));
   EXPECT_NE(DaemonLog().find("already copied"), std::string::npos)
       << "the second run resumes rather than starting over";
@@ -111,7 +111,7 @@ TEST_F(BackfillTest, SinkAddedLaterCatchesUpWhileTheOthersFlow) {
   pg_->Exec("UPDATE users SET name = 'before the new sink' WHERE id % 500 = 0");
   targets_.insert(targets_.begin() + 2, nine);
   WriteConfig();
-  StartDaemon();
+  StartDaemon({}, /*wait_backfill=*/false);
   std::atomic<bool> stop{false};
   std::thread writer([&] { WriteWhile(stop, Rows() / 2); });
   // Meanwhile, how long a change takes to reach tenant 7's database (a sink that is not

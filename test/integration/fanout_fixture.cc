@@ -156,11 +156,30 @@ void FanoutTest::AddPeopleSink() {
                           pg_->Dsn("tenant7")));
 }
 
-void FanoutTest::StartDaemon(const std::map<std::string, std::string>& env) {
+void FanoutTest::StartDaemon(const std::map<std::string, std::string>& env, bool wait_backfill) {
   ASSERT_EQ(::access(PgfanoutBinary().c_str(), X_OK), 0)
       << "set PGFANOUT_BIN to the pgfanout binary (meson test does)";
   ASSERT_TRUE(daemon_.Start({"run", "--config", config_path_}, log_path_, env));
   WaitStreaming();
+  if (!wait_backfill) return;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (true) {
+    auto status = Pgfanout({"status"});
+    size_t sinks = 0, done = 0;
+    for (size_t at = status.find("\nsink "); at != std::string::npos;
+         at = status.find("\nsink ", at + 1)) {
+      ++sinks;
+      auto next = status.find("\nsink ", at + 1);
+      auto block = status.substr(at, next == std::string::npos ? next : next - at);
+      if (block.find("backfill done") != std::string::npos) ++done;
+    }
+    if (sinks > 0 && done == sinks) return;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "the sinks never finished copying existing rows:\n"
+        << status;
+    ASSERT_TRUE(daemon_.running()) << "pgfanout exited";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 void FanoutTest::WaitStreaming() {

@@ -43,7 +43,9 @@ class FanoutTest : public ::testing::Test {
 
   // Writes the config; `extra_yaml` is appended to the sinks list.
   void WriteConfig(const std::string& extra_yaml = "");
-  void StartDaemon(const std::map<std::string, std::string>& env = {});
+  // Starts `pgfanout run` and waits until it streams and, with `wait_backfill`, until every
+  // sink has copied the rows that existed (so that changes made next reach sinks as changes).
+  void StartDaemon(const std::map<std::string, std::string>& env = {}, bool wait_backfill = true);
   void WaitStreaming();
   void StopDaemon();
 

@@ -40,7 +40,8 @@ TEST_F(TableChecksTest, RefusesATableWithoutReplicaIdentityAndSaysHowToFixIt) {
   pg_->Exec("CREATE TABLE events_nopk (tenant_id text, payload text)");
   TrackInsteadOfUsers("events_nopk");
   std::string log = RunExpectingRefusal();
-  EXPECT_NE(log.find("ALTER TABLE \"public\".\"events_nopk\" REPLICA IDENTITY FULL"), std::string::npos)
+  EXPECT_NE(log.find("ALTER TABLE \"public\".\"events_nopk\" REPLICA IDENTITY FULL"),
+            std::string::npos)
       << log;
   // Once fixed as the message says, the same config runs.
   pg_->Exec("ALTER TABLE events_nopk REPLICA IDENTITY FULL");
