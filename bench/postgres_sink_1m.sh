@@ -13,28 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
 SHAPES=${2:-single batch1k}
-PG_BIN=/usr/lib/postgresql/15/bin
-BIN=${PGFANOUT_BIN:-$PWD/build/src/pgfanout}
-dir=$(mktemp -d /tmp/pgfanout-bench-XXXXXX)
-[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
-port=$(( 20000 + RANDOM % 20000 ))
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-cleanup() {
-  [ -n "${daemon:-}" ] && kill -9 "$daemon" 2>/dev/null || true
-  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $port
-unix_socket_directories = '$dir'
-wal_level = logical
-max_wal_size = 4GB
-CONF
-as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
-psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1)
+source bench/lib.sh
+start_cluster
 "${psql[@]}" -d postgres -c "
   CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
   CREATE PROCEDURE load(total int, per_tx int) LANGUAGE plpgsql AS \$\$
@@ -48,7 +28,6 @@ psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1)
 mkdir -p bench/results
 csv=bench/results/postgres_sink_1m.csv
 echo "shape,rows,rows_per_tx,jsonl_s,jsonl_rows_per_s,postgres_s,postgres_rows_per_s,peak_rss_mib" >"$csv"
-now() { date +%s.%N; }
 
 for shape in $SHAPES; do
   case $shape in

@@ -145,6 +145,26 @@ std::string PgConnection::QuoteIdent(std::string_view ident) const {
   return out;
 }
 
+std::string QuoteIdent(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string QuoteLiteral(std::string_view text) {
+  std::string out = "E'";
+  for (char c : text) {
+    if (c == '\'' || c == '\\') out.push_back(c);
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
 std::optional<std::string> GetValue(const PgResult& r, int row, int col) {
   if (PQgetisnull(r.get(), row, col)) return std::nullopt;
   return std::string(PQgetvalue(r.get(), row, col), PQgetlength(r.get(), row, col));

@@ -65,6 +65,11 @@ class PgConnection {
 // (a client-side failure such as a lost connection).
 std::string SqlStateOf(const Error& error);
 
+// SQL text built by hand: an identifier always in double quotes, and a string literal in
+// E'' form, which reads the same whatever standard_conforming_strings says.
+std::string QuoteIdent(std::string_view name);
+std::string QuoteLiteral(std::string_view text);
+
 // Value of row `row`, column `col` or nullopt for SQL NULL.
 std::optional<std::string> GetValue(const PgResult& r, int row, int col);
 

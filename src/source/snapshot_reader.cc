@@ -13,35 +13,15 @@
 namespace pgfanout {
 namespace {
 
-std::string Ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
-std::string Literal(std::string_view text) {
-  std::string out = "E'";
-  for (char c : text) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 std::string KeyList(const TableConfig& t) {
   std::string out;
-  for (size_t i = 0; i < t.key.size(); ++i) out += (i ? ", " : "") + Ident(t.key[i]);
+  for (size_t i = 0; i < t.key.size(); ++i) out += (i ? ", " : "") + QuoteIdent(t.key[i]);
   return out;
 }
 
 std::string Row(const KeyValues& values) {
   std::string out = "ROW(";
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + Literal(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + QuoteLiteral(values[i]);
   return out + ")";
 }
 
@@ -49,11 +29,13 @@ std::string Row(const KeyValues& values) {
 std::string TenantFilter(const TableConfig& t, const std::vector<std::string>& tenants) {
   if (tenants.empty() || t.tenant_column.empty()) return "true";
   std::string list;
-  for (size_t i = 0; i < tenants.size(); ++i) list += (i ? ", " : "") + Literal(tenants[i]);
-  return Ident(t.tenant_column) + " IN (" + list + ")";
+  for (size_t i = 0; i < tenants.size(); ++i) list += (i ? ", " : "") + QuoteLiteral(tenants[i]);
+  return QuoteIdent(t.tenant_column) + " IN (" + list + ")";
 }
 
-std::string TableName(const TableConfig& t) { return Ident(t.schema) + "." + Ident(t.name); }
+std::string TableName(const TableConfig& t) {
+  return QuoteIdent(t.schema) + "." + QuoteIdent(t.name);
+}
 
 }  // namespace
 
@@ -224,7 +206,7 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Begin(const std::string&
   PGF_TRY(reader->sql_.ExecSimple("importing the snapshot",
                                   "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                                   "SET TRANSACTION SNAPSHOT " +
-                                      Literal(*name)));
+                                      QuoteLiteral(*name)));
   return reader;
 }
 
@@ -241,7 +223,7 @@ Result<PgConnection> SnapshotReader::Import() const {
   PGF_TRY(conn.ExecSimple("importing the snapshot",
                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
                           "SET TRANSACTION SNAPSHOT " +
-                              Literal(snapshot_name_)));
+                              QuoteLiteral(snapshot_name_)));
   return conn;
 }
 
@@ -324,7 +306,7 @@ std::string ChunkSql(const SnapshotReader::Table& table, const std::vector<std::
   if (range < state.splits.size()) where += " AND " + key + " < " + Row(state.splits[range]);
   std::string columns;
   for (size_t i = 0; i < table.schema->columns.size(); ++i) {
-    columns += (i ? ", " : "") + Ident(table.schema->columns[i].name);
+    columns += (i ? ", " : "") + QuoteIdent(table.schema->columns[i].name);
   }
   return fmt::format("COPY (SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT {}) TO STDOUT", columns,
                      TableName(t), where, KeyList(t), chunk_rows);

@@ -35,27 +35,6 @@ std::string VersionGuard(const TableMapping& m) {
 
 }  // namespace
 
-std::string QuoteIdent(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
-std::string QuoteLiteral(std::string_view text) {
-  // E'' reads the same whatever standard_conforming_strings says.
-  std::string out = "E'";
-  for (char c : text) {
-    if (c == '\'' || c == '\\') out.push_back(c);
-    out.push_back(c);
-  }
-  out.push_back('\'');
-  return out;
-}
-
 std::string TargetName(const TableMapping& m) {
   return QuoteIdent(m.target_schema) + "." + QuoteIdent(m.target_table);
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "src/core/lsn.h"
+#include "src/pgclient/pg_connection.h"  // QuoteIdent, QuoteLiteral
 #include "src/sinks/postgres/table_mapping.h"
 
 namespace pgfanout {
@@ -29,8 +30,6 @@ struct TargetTypes {
   std::string soft_delete;            // "" when the mapping has no soft-delete column
 };
 
-std::string QuoteIdent(std::string_view name);
-std::string QuoteLiteral(std::string_view text);
 std::string TargetName(const TableMapping& m);  // "schema"."table"
 std::string StageName(int serial);              // unquoted
 
