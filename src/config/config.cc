@@ -431,6 +431,12 @@ const SinkTableConfig* SinkConfig::FindTable(const std::string& qualified_source
   return nullptr;
 }
 
+bool SinkConfig::Receives(const TableConfig& table) const {
+  SinkTableConfig fallback;
+  return FindTable(table.QualifiedName(), fallback) != nullptr &&
+         (AllTenants() || !table.tenant_column.empty());
+}
+
 const TableConfig* Config::FindTable(std::string_view schema, std::string_view name) const {
   for (const auto& t : tables) {
     if (t.schema == schema && t.name == name) return &t;

@@ -81,6 +81,9 @@ struct SinkConfig {
   // With an empty `tables` every tracked table maps with defaults: `fallback` is filled.
   const SinkTableConfig* FindTable(const std::string& qualified_source,
                                    SinkTableConfig& fallback) const;
+  // Whether rows of `table` reach this sink: it maps the table, and the table has a tenant
+  // column unless the sink takes every tenant (tenant-less rows go to "*" sinks only).
+  bool Receives(const TableConfig& table) const;
 };
 
 // What happens to a sink whose cursor falls behind `log.retain`.

@@ -92,10 +92,7 @@ struct Progress {
 std::vector<std::string> MappedTables(const Config& config, const SinkConfig& sink) {
   std::vector<std::string> out;
   for (const auto& t : config.tables) {
-    SinkTableConfig fallback;
-    if (!sink.FindTable(t.QualifiedName(), fallback)) continue;
-    if (!sink.AllTenants() && t.tenant_column.empty()) continue;  // never reaches it
-    out.push_back(t.QualifiedName());
+    if (sink.Receives(t)) out.push_back(t.QualifiedName());
   }
   return out;
 }

@@ -25,8 +25,7 @@ std::vector<MappedTable> MappedTables(const Config& config, const SinkConfig& si
   std::vector<MappedTable> out;
   for (const auto& t : config.tables) {
     SinkTableConfig fallback;
-    const SinkTableConfig* m = sink.FindTable(t.QualifiedName(), fallback);
-    if (m && (sink.AllTenants() || !t.tenant_column.empty())) out.push_back({&t, *m});
+    if (sink.Receives(t)) out.push_back({&t, *sink.FindTable(t.QualifiedName(), fallback)});
   }
   return out;
 }

@@ -32,9 +32,7 @@ std::string FillTemplate(std::string sql, const std::string& publication,
 // move between tenants, which needs the old tenant value.
 bool ReadByTenantSink(const Config& config, const TableConfig& table) {
   for (const auto& sink : config.sinks) {
-    if (sink.AllTenants()) continue;
-    SinkTableConfig fallback;
-    if (sink.FindTable(table.QualifiedName(), fallback)) return true;
+    if (!sink.AllTenants() && sink.Receives(table)) return true;
   }
   return false;
 }
