@@ -182,22 +182,9 @@ void FanoutTest::StartDaemon(const std::map<std::string, std::string>& env, bool
   }
 }
 
-void FanoutTest::WaitStreaming() {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (pg_->Scalar("SELECT active FROM pg_replication_slots WHERE slot_name = "
-                     "'pgfanout_test'") != "t") {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "pgfanout never started streaming";
-    ASSERT_TRUE(daemon_.running()) << "pgfanout exited";
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
+void FanoutTest::WaitStreaming() { WaitSlotActive(*pg_, daemon_, "pgfanout_test"); }
 
-void FanoutTest::StopDaemon() {
-  daemon_.Kill(SIGTERM);
-  auto code = daemon_.Wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << "pgfanout did not stop within 30 s of SIGTERM";
-  EXPECT_EQ(*code, 0) << "pgfanout exited with " << *code << " after SIGTERM";
-}
+void FanoutTest::StopDaemon() { StopCleanly(daemon_); }
 
 void FanoutTest::Workload(int round) {
   const std::string b = std::to_string(round * 1000);

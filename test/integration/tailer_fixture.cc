@@ -79,22 +79,9 @@ void TailerTest::StartDaemon(const std::map<std::string, std::string>& env, bool
   if (wait) WaitStreaming();
 }
 
-void TailerTest::WaitStreaming() {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (pg_->Scalar("SELECT active FROM pg_replication_slots WHERE slot_name = "
-                     "'pgfanout_test'") != "t") {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "pgfanout never started streaming";
-    ASSERT_TRUE(daemon_.running()) << "pgfanout exited";
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
+void TailerTest::WaitStreaming() { WaitSlotActive(*pg_, daemon_, "pgfanout_test"); }
 
-void TailerTest::StopDaemon() {
-  daemon_.Kill(SIGTERM);
-  auto code = daemon_.Wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << "pgfanout did not stop within 30 s of SIGTERM";
-  EXPECT_EQ(*code, 0) << "pgfanout exited with " << *code << " after SIGTERM";
-}
+void TailerTest::StopDaemon() { StopCleanly(daemon_); }
 
 std::optional<int> TailerTest::WaitDaemonExit(std::chrono::seconds timeout) {
   return daemon_.Wait(timeout);

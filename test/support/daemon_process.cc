@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <thread>
+
+#include "test/support/pg_server.h"
 
 namespace pgfanout::testing {
 
@@ -81,6 +84,23 @@ int RunPgfanout(const std::vector<std::string>& args, std::string* output) {
   }
   int st = ::pclose(p);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void WaitSlotActive(const PgServer& pg, DaemonProcess& daemon, const std::string& slot) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pg.Scalar("SELECT active FROM pg_replication_slots WHERE slot_name = '" + slot + "'") !=
+         "t") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "pgfanout never started streaming";
+    ASSERT_TRUE(daemon.running()) << "pgfanout exited";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+void StopCleanly(DaemonProcess& daemon) {
+  daemon.Kill(SIGTERM);
+  auto code = daemon.Wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << "pgfanout did not stop within 30 s of SIGTERM";
+  EXPECT_EQ(*code, 0) << "pgfanout exited with " << *code << " after SIGTERM";
 }
 
 }  // namespace pgfanout::testing

@@ -35,6 +35,15 @@ class DaemonProcess {
   std::optional<int> status_;
 };
 
+class PgServer;
+
+// Waits until replication slot `slot` is active on `pg` (the daemon streams from it).
+// Fails the calling test after 30 s, or as soon as `daemon` exits.
+void WaitSlotActive(const PgServer& pg, DaemonProcess& daemon, const std::string& slot);
+
+// SIGTERM, then expects a clean exit 0 within 30 s (fails the calling test otherwise).
+void StopCleanly(DaemonProcess& daemon);
+
 // Runs `pgfanout <args>` to completion and returns its exit code, with its output.
 int RunPgfanout(const std::vector<std::string>& args, std::string* output);
 
