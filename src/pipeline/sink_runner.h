@@ -93,7 +93,9 @@ class SinkRunner {
   bool stop_ = false;
   bool notified_ = false;
   bool opened_ = false;
-  bool persisted_error_ = false;  // an error is on record in the log's metadata
+  // An error may be on record in the log's metadata (from this run, or from one before a
+  // restart): the next success clears it.
+  bool persisted_error_ = true;
   std::optional<SinkCursor> cursor_;
   Status status_;
 };
