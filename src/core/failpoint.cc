@@ -12,7 +12,8 @@ namespace pgfanout {
 namespace {
 
 struct Point {
-  bool kill = false;
+  enum class Action { kError, kKill, kAbort };
+  Action action = Action::kError;
   int fire_on = 1;
   int hits = 0;
 };
@@ -39,7 +40,8 @@ Registry* LoadRegistry() {
       p.fire_on = std::atoi(std::string(action.substr(at + 1)).c_str());
       action = action.substr(0, at);
     }
-    p.kill = action == "kill";
+    if (action == "kill") p.action = Point::Action::kKill;
+    if (action == "abort") p.action = Point::Action::kAbort;
     reg->points.emplace(std::string(item.substr(0, eq)), p);
   }
   return reg;
@@ -57,9 +59,8 @@ Result<void> FailpointHit(std::string_view name) {
   auto it = g_registry->points.find(name);
   if (it == g_registry->points.end()) return boost::outcome_v2::success();
   if (++it->second.hits != it->second.fire_on) return boost::outcome_v2::success();
-  if (it->second.kill) {
-    std::raise(SIGKILL);
-  }
+  if (it->second.action == Point::Action::kKill) std::raise(SIGKILL);
+  if (it->second.action == Point::Action::kAbort) std::abort();
   return MakeError(ErrorKind::kSink, fmt::format("failpoint {} fired", name));
 }
 

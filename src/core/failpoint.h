@@ -10,7 +10,8 @@ namespace pgfanout {
 // PGFANOUT_FAILPOINTS lists them, e.g.
 //   PGFANOUT_FAILPOINTS="log.after_commit=kill@3,sink.mid_write=error"
 // `kill` sends SIGKILL to the process itself (exactly like kill -9: no cleanup, no
-// flush) on the Nth hit (default 1st); `error` makes Hit() return an error instead.
+// flush) on the Nth hit (default 1st); `abort` calls abort() (a crash with SIGABRT);
+// `error` makes that one hit return an error instead.
 // Hit() costs one predictable branch when no failpoint is configured.
 //
 // Failpoints in use (grep for FailpointHit to find them):

@@ -159,6 +159,16 @@ Result<bool> ReplicationStream::HandleCopyData(const char* buf, int len) {
 }
 
 Result<void> ReplicationStream::FlushAndReport(bool force) {
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+  // The fault suite's negative control, a separate test binary and never the product: it
+  // tells the server that all it received is safe *before* the event log has it, so a
+  // crash at the failpoint loses events. The suite must see that loss.
+  if (received_lsn_ > reported_flush_) {
+    durable_lsn_ = received_lsn_;
+    PGF_TRY(SendStatus());
+    PGF_TRY(FailpointHit("log.after_commit"));
+  }
+#endif
   PGF_TRY(durable_lsn_, handlers_.flush(keepalive_lsn_));
   auto now = std::chrono::steady_clock::now();
   bool moved = durable_lsn_ > reported_flush_ && now - last_status_ >= kMinStatusGap;

@@ -27,9 +27,10 @@ DaemonProcess::~DaemonProcess() {
 }
 
 bool DaemonProcess::Start(const std::vector<std::string>& args, const std::string& log_path,
-                          const std::map<std::string, std::string>& env) {
+                          const std::map<std::string, std::string>& env,
+                         const std::string& binary) {
   status_.reset();
-  std::string bin = PgfanoutBinary();
+  std::string bin = binary.empty() ? PgfanoutBinary() : binary;
   pid_ = ::fork();
   if (pid_ < 0) return false;
   if (pid_ == 0) {

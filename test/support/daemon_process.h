@@ -20,9 +20,9 @@ class DaemonProcess {
   ~DaemonProcess();  // SIGKILL if still running
 
   // Starts `pgfanout <args>` with extra environment variables; output goes to `log_path`
-  // (appended).
+  // (appended). `binary` replaces PgfanoutBinary() (a test build of the daemon).
   bool Start(const std::vector<std::string>& args, const std::string& log_path,
-             const std::map<std::string, std::string>& env = {});
+             const std::map<std::string, std::string>& env = {}, const std::string& binary = "");
   bool running();
   void Kill(int signal);
   // Waits for exit; the exit code, or -signal when killed by one, or nullopt on timeout.

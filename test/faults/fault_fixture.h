@@ -1,0 +1,105 @@
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/faults/checker.h"
+#include "test/faults/workload.h"
+#include "test/support/daemon_process.h"
+#include "test/support/pg_server.h"
+
+namespace pgfanout::faults {
+
+using testing::DaemonProcess;
+using testing::PgServer;
+
+// One source database ("postgres") with the workload's tables, written by tenants a, b, c
+// and d, and a daemon with three sinks:
+//   all-events  JSONL, every tenant: the raw deliveries, in order
+//   tenant-a    Postgres database tenant_a, tenant a only
+//   tenant-bc   Postgres database tenant_bc, tenants b and c
+// (tenant d has no per-tenant sink). Each target has an audit trigger that records every
+// row the sink applies, so the checker sees raw applies as well as the rows that result.
+//
+// Scenarios run short by default (part of ./dev test) and at full length with
+// PGFANOUT_FAULTS=full (./dev faults). Each prints the checker's report; with
+// PGFANOUT_FAULT_REPORT=<file> each also appends a Markdown row to that file.
+class FaultTest : public ::testing::Test {
+ protected:
+  static bool Full();
+  // A seeded random generator per test, printed so a failure can be repeated
+  // (PGFANOUT_FAULT_SEED=<n>).
+  uint64_t Seed() const { return seed_; }
+
+  void SetUp() override;
+  void TearDown() override;
+  // Extra postgresql.conf lines of the source; override per suite.
+  virtual std::vector<std::string> ServerSettings() const { return {}; }
+
+  void WriteConfig();
+  // Starts `pgfanout run` (PGFANOUT_BIN, or `binary`). With `wait`, returns once it streams
+  // from the slot and the targets hold the seed rows.
+  void StartDaemon(const std::map<std::string, std::string>& env = {}, bool wait = true,
+                   const std::string& binary = "");
+  // kill -9 (or another signal) and reap; notes the daemon's peak RSS first.
+  void KillDaemon(int signal = SIGKILL);
+  // Reaps a daemon that a failpoint killed; false if it still runs after `timeout`.
+  bool WaitDaemonDied(std::chrono::seconds timeout);
+  // Records a fault at this moment: the source's WAL position and the replay window (WAL
+  // the server will send again = position - the slot's confirmed_flush_lsn).
+  std::string NoteFault();
+  // Polls until every Postgres target has committed past `lsn`, for at most `budget`;
+  // records the recovery time since `since` or, if the budget ran out, a censored one.
+  bool AwaitRecovery(const std::string& lsn, std::chrono::steady_clock::time_point since,
+                     std::chrono::steady_clock::duration budget);
+
+  void StartWorkload(double rate);
+  void StopWorkload();
+
+  // Waits until every sink shows every committed change (or `timeout`), then checks, prints
+  // the report, appends it to PGFANOUT_FAULT_REPORT, and returns it.
+  Report Finish(const std::string& scenario,
+                std::chrono::seconds timeout = std::chrono::seconds(180));
+
+  std::string SourceLsn();
+  std::string DaemonLog() const;
+
+  std::unique_ptr<PgServer> pg_;
+  std::unique_ptr<Workload> workload_;
+  std::string work_dir_;
+  std::string config_path_;
+  std::string jsonl_path_;
+  std::string log_path_;
+  DaemonProcess daemon_;
+  Report report_;  // faults and measurements collected while the scenario runs
+
+ private:
+  TableState SourceState();
+  TableState TargetState(const std::string& db);
+  std::vector<Delivery> TargetAudit(const std::string& db);
+  std::vector<Delivery> JsonlDeliveries();
+  std::vector<SinkView> Views();
+  void Sample();
+
+  uint64_t seed_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  std::atomic<pid_t> daemon_pid_{-1};
+  std::atomic<bool> sampling_{false};
+  std::atomic<int64_t> peak_wal_{0};
+  std::atomic<int64_t> peak_rss_{0};
+  std::thread sampler_;
+};
+
+// Peak and current resident set of a process from /proc, in bytes (0 if gone).
+int64_t PeakRss(pid_t pid);
+
+}  // namespace pgfanout::faults
