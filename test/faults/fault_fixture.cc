@@ -91,9 +91,12 @@ void FaultTest::SetUp() {
   pg_ = PgServer::Start(PgServer::Options{.settings = ServerSettings()});
   ASSERT_NE(pg_, nullptr);
   pg_->Exec(kWorkloadSchema);
+  sink_pg_ = PgServer::Start();
+  ASSERT_NE(sink_pg_, nullptr);
+  sink_pg_->Exec("CREATE ROLE sink_writer LOGIN");
   for (const auto& t : Targets()) {
-    pg_->Exec(fmt::format("CREATE DATABASE {}", t.db));
-    pg_->Exec(kTargetSchema, t.db);
+    sink_pg_->Exec(fmt::format("CREATE DATABASE {} OWNER sink_writer", t.db));
+    sink_pg_->Exec(std::string("SET ROLE sink_writer;") + kTargetSchema, t.db);
   }
   char tmpl[] = "/tmp/pgfanout-fault-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -125,6 +128,7 @@ void FaultTest::TearDown() {
               << log.substr(log.size() > 20000 ? log.size() - 20000 : 0);
   }
   pg_.reset();
+  sink_pg_.reset();
   if (!HasFailure() && getenv("PGFANOUT_KEEP_TEST_DIRS") == nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(work_dir_, ec);
@@ -144,7 +148,7 @@ void FaultTest::WriteConfig() {
     create_tables: true
     batch_size: 200
 )yaml",
-                         t.sink, tenants, pg_->Dsn(t.db));
+                         t.sink, tenants, SinkDsn(t.db));
   }
   std::ofstream out(config_path_);
   out << fmt::format(R"yaml(
@@ -179,7 +183,7 @@ void FaultTest::StartDaemon(const std::map<std::string, std::string>& env, bool 
   testing::WaitSlotActive(*pg_, daemon_, kSlot);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   for (const auto& t : Targets()) {
-    while (pg_->Scalar("SELECT count(*) FROM accounts", t.db) == "0") {
+    while (sink_pg_->Scalar("SELECT count(*) FROM accounts", t.db) == "0") {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << t.sink << " never got its rows";
       ASSERT_TRUE(daemon_.running()) << "pgfanout exited";
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -225,7 +229,7 @@ bool FaultTest::AwaitRecovery(const std::string& lsn, std::chrono::steady_clock:
   while (std::chrono::steady_clock::now() < deadline) {
     bool all = true;
     for (const auto& t : Targets()) {
-      auto rows = pg_->TryQuery(
+      auto rows = sink_pg_->TryQuery(
           fmt::format("SELECT coalesce(bool_and(commit_lsn >= '{}'), false) "
                       "FROM pgfanout_sink_state",
                       lsn),
@@ -250,6 +254,10 @@ void FaultTest::StartWorkload(double rate) {
 
 void FaultTest::StopWorkload() { workload_->Stop(); }
 
+std::string FaultTest::SinkDsn(const std::string& db) const {
+  return fmt::format("host=127.0.0.1 port={} user=sink_writer dbname={}", sink_pg_->port(), db);
+}
+
 std::string FaultTest::SourceLsn() { return pg_->Scalar("SELECT pg_current_wal_lsn()::text"); }
 
 void FaultTest::Sample() {
@@ -272,14 +280,17 @@ void FaultTest::Sample() {
   }
 }
 
-TableState FaultTest::SourceState() { return TargetState("postgres"); }
+TableState FaultTest::SourceState() { return ReadState(*pg_, "postgres"); }
 
-TableState FaultTest::TargetState(const std::string& db) {
+TableState FaultTest::TargetState(const std::string& db) { return ReadState(*sink_pg_, db); }
+
+TableState FaultTest::ReadState(const PgServer& server, const std::string& db) {
   TableState s;
-  for (const auto& r : pg_->Query("SELECT tenant_id, op_id FROM ledger", db)) {
+  for (const auto& r : server.Query("SELECT tenant_id, op_id FROM ledger", db)) {
     s.ledger.insert({*r[0], std::stoll(*r[1])});
   }
-  for (const auto& r : pg_->Query("SELECT tenant_id, id, version, balance FROM accounts", db)) {
+  for (const auto& r :
+       server.Query("SELECT tenant_id, id, version, balance FROM accounts", db)) {
     s.accounts[{*r[0], std::stoll(*r[1])}] = {std::stoll(*r[2]), std::stoll(*r[3])};
   }
   return s;
@@ -288,7 +299,7 @@ TableState FaultTest::TargetState(const std::string& db) {
 std::vector<Delivery> FaultTest::TargetAudit(const std::string& db) {
   std::vector<Delivery> out;
   for (const auto& r :
-       pg_->Query("SELECT tbl, op, tenant, k, version FROM fault_audit ORDER BY seq", db)) {
+       sink_pg_->Query("SELECT tbl, op, tenant, k, version FROM fault_audit ORDER BY seq", db)) {
     out.push_back(Delivery{.table = *r[0] == "ledger" ? Delivery::Table::kLedger
                                                       : Delivery::Table::kAccounts,
                            .op = (*r[1])[0],

@@ -27,6 +27,9 @@ using testing::PgServer;
 //   all-events  JSONL, every tenant: the raw deliveries, in order
 //   tenant-a    Postgres database tenant_a, tenant a only
 //   tenant-bc   Postgres database tenant_bc, tenants b and c
+// The two target databases live on a second cluster (sink_pg_), so that the source and the
+// sinks' server can fail separately. The sinks connect as role `sink_writer` (not a
+// superuser: a scenario can revoke its rights).
 // (tenant d has no per-tenant sink). Each target has an audit trigger that records every
 // row the sink applies, so the checker sees raw applies as well as the rows that result.
 //
@@ -71,9 +74,12 @@ class FaultTest : public ::testing::Test {
                 std::chrono::seconds timeout = std::chrono::seconds(180));
 
   std::string SourceLsn();
+  // The sinks' connection string for target database `db` (role sink_writer).
+  std::string SinkDsn(const std::string& db) const;
   std::string DaemonLog() const;
 
-  std::unique_ptr<PgServer> pg_;
+  std::unique_ptr<PgServer> pg_;       // the source
+  std::unique_ptr<PgServer> sink_pg_;  // the Postgres sinks' targets
   std::unique_ptr<Workload> workload_;
   std::string work_dir_;
   std::string config_path_;
@@ -85,6 +91,7 @@ class FaultTest : public ::testing::Test {
  private:
   TableState SourceState();
   TableState TargetState(const std::string& db);
+  static TableState ReadState(const PgServer& server, const std::string& db);
   std::vector<Delivery> TargetAudit(const std::string& db);
   std::vector<Delivery> JsonlDeliveries();
   std::vector<SinkView> Views();

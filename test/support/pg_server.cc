@@ -103,6 +103,10 @@ bool PgServer::Stop(const char* mode) {
 
 bool PgServer::Restart() {
   Stop("fast");
+  return StartAgain();
+}
+
+bool PgServer::StartAgain() {
   running_ = RunCtl("-w -t 60 start");
   return running_;
 }

@@ -40,6 +40,8 @@ class PgServer {
 
   bool Stop(const char* mode = "fast");
   bool Restart();
+  // Starts the cluster again after Stop() (any mode: after "immediate" it recovers).
+  bool StartAgain();
 
  private:
   PgServer() = default;
