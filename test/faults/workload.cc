@@ -81,6 +81,51 @@ int64_t Workload::TakeDeletable(const std::string& tenant, uint64_t rnd) {
   return 0;
 }
 
+void Workload::BigTransaction(const std::string& tenant, int rows, int rollback_every,
+                              bool abort) {
+  constexpr int kChunk = 1000;
+  std::vector<Op> ops;
+  std::vector<bool> rolled_back;
+  Conn conn = Connect(options_.dsn);
+  bool ok = conn != nullptr;
+  auto exec = [&](const std::string& sql) {
+    if (!ok) return;
+    Res r(PQexec(conn.get(), sql.c_str()));
+    auto st = PQresultStatus(r.get());
+    ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+  };
+  exec("BEGIN");
+  for (int chunk = 0; chunk * kChunk < rows; ++chunk) {
+    int n = std::min(kChunk, rows - chunk * kChunk);
+    int64_t first = next_op_.fetch_add(n);
+    bool rollback = rollback_every > 0 && chunk % rollback_every == rollback_every - 1;
+    if (rollback) exec("SAVEPOINT chunk");
+    exec(fmt::format(
+        "INSERT INTO ledger SELECT '{}', g, 0, 1, repeat(md5(g::text), 4) "
+        "FROM generate_series({}, {}) g",
+        tenant, first, first + n - 1));
+    if (rollback) exec("ROLLBACK TO SAVEPOINT chunk");
+    for (int i = 0; i < n; ++i) {
+      ops.push_back(Op{.op_id = first + i, .tenant = tenant, .account = 0, .amount = 1});
+      rolled_back.push_back(rollback);
+    }
+  }
+  const bool sent_commit = ok && !abort;
+  if (ok) exec(abort ? "ROLLBACK" : "COMMIT");
+  // A failure before COMMIT was sent means the server rolled it back; a failure of the
+  // COMMIT itself leaves the outcome unknown.
+  Outcome outcome = abort           ? Outcome::kFailed
+                    : ok            ? Outcome::kCommitted
+                    : sent_commit ? Outcome::kUnknown
+                                    : Outcome::kFailed;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    ops[i].outcome = rolled_back[i] && outcome == Outcome::kCommitted ? Outcome::kFailed : outcome;
+    if (ops[i].outcome == Outcome::kCommitted) committed_.fetch_add(1);
+    history_.push_back(ops[i]);
+  }
+}
+
 void Workload::Run(int worker) {
   std::mt19937_64 rng(options_.seed * 7919 + static_cast<uint64_t>(worker));
   const auto interval = std::chrono::duration<double>(options_.workers / options_.rate);

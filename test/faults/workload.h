@@ -62,6 +62,12 @@ class Workload {
   void Start();
   void Stop();
 
+  // One large transaction on its own connection: inserts `rows` ledger rows of `tenant` in
+  // chunks of 1000 (account_id 0: no account changes), every `rollback_every`-th chunk
+  // inside a savepoint that is rolled back (0: none), and commits, or rolls back when
+  // `abort`. Every row is recorded in the history with the outcome the client saw.
+  void BigTransaction(const std::string& tenant, int rows, int rollback_every, bool abort);
+
   // A copy of the history so far.
   std::vector<Op> History() const;
   int64_t committed() const { return committed_.load(); }
