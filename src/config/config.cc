@@ -465,13 +465,19 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
 }
 
 std::string RedactDsn(std::string_view dsn) {
+  // libstdc++'s regex recurses once per character matched: tens of kB overflow the stack.
+  // No real DSN comes near the limit, so a longer one is not shown at all.
+  constexpr size_t kMaxShown = 4096;
+  if (dsn.size() > kMaxShown) {
+    return fmt::format("<connection string of {} bytes, not shown>", dsn.size());
+  }
   std::string out(dsn);
   // key=value form: password = 'quoted value' or bare value.
   static const std::regex kv(R"((password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+))", std::regex::icase);
   out = std::regex_replace(out, kv, "$1********");
-  // URI form: postgresql://user:secret@host
-  static const std::regex uri(R"(((?:postgres|postgresql)://[^:/@\s]*:)[^@\s]*@)",
-                              std::regex::icase);
+  // URI form: postgresql://user:secret@host. libpq reads user and password up to the '@',
+  // spaces included, so the pattern does too.
+  static const std::regex uri(R"(((?:postgres|postgresql)://[^:/@]*:)[^@]*@)", std::regex::icase);
   out = std::regex_replace(out, uri, "$1********@");
   return out;
 }

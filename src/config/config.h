@@ -128,7 +128,8 @@ Result<Config> LoadConfig(const std::string& path);
 Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_name);
 
 // "host=x password=secret" -> "host=x password=********"; also hides the password part of
-// a postgresql:// URI. Everything that prints a DSN goes through this.
+// a postgresql:// URI. Everything that prints a DSN goes through this. A DSN longer than
+// 4096 bytes comes back as "<connection string of N bytes, not shown>".
 std::string RedactDsn(std::string_view dsn);
 
 // Parses "250ms", "10s", "5m", "24h" into milliseconds; nullopt on anything else.
