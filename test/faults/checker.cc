@@ -117,6 +117,15 @@ void CheckRows(const SinkView& view, const Truth& truth, const TableState& sourc
     return view.tenants.empty() || view.tenants.count(tenant) > 0;
   };
   const TableState& rows = *view.rows;
+  // Ledger deletes the sink applied (from its raw deliveries, when it has them).
+  std::set<Key> applied_deletes;
+  if (view.deliveries) {
+    for (const auto& d : *view.deliveries) {
+      if (d.table == Delivery::Table::kLedger && d.op == 'd') {
+        applied_deletes.insert({d.tenant, d.key});
+      }
+    }
+  }
   for (const auto& k : source.ledger) {
     if (wanted(k.first) && rows.ledger.count(k) == 0) {
       ++f.lost;
@@ -126,8 +135,15 @@ void CheckRows(const SinkView& view, const Truth& truth, const TableState& sourc
   for (const auto& k : rows.ledger) {
     if (source.ledger.count(k) > 0 && wanted(k.first)) continue;
     if (truth.deleted.count(k) > 0 && wanted(k.first)) {
-      ++f.duplicated_effect;
-      Note(f, fmt::format("ledger row {}/{} deleted at the source is back", k.first, k.second));
+      // Back after the sink applied its delete: applied twice. Never deleted: the delete
+      // was lost (a halt or a gap), which is not a duplicate.
+      if (!view.deliveries || applied_deletes.count(k) > 0) {
+        ++f.duplicated_effect;
+        Note(f, fmt::format("ledger row {}/{} deleted at the source is back", k.first, k.second));
+      } else {
+        ++f.lost;
+        Note(f, fmt::format("ledger delete {}/{} never applied", k.first, k.second));
+      }
     } else {
       ++f.unexpected;
       Note(f, fmt::format("ledger row {}/{} should not be here", k.first, k.second));

@@ -16,16 +16,6 @@ namespace {
 
 constexpr const char* kSlot = "pgfanout_fault";
 
-struct TargetDb {
-  const char* sink;
-  const char* db;
-  std::set<std::string> tenants;
-};
-const std::vector<TargetDb>& Targets() {
-  static const std::vector<TargetDb> targets = {{"tenant-a", "tenant_a", {"a"}},
-                                                {"tenant-bc", "tenant_bc", {"b", "c"}}};
-  return targets;
-}
 
 // Target tables made ahead of the sink (it adopts them), with the audit trigger.
 constexpr const char* kTargetSchema = R"sql(
@@ -65,6 +55,12 @@ int64_t ToInt(const nlohmann::json& v) {
 }
 
 }  // namespace
+
+const std::vector<FaultTest::TargetDb>& FaultTest::Targets() {
+  static const std::vector<TargetDb> targets = {{"tenant-a", "tenant_a", {"a"}},
+                                                {"tenant-bc", "tenant_bc", {"b", "c"}}};
+  return targets;
+}
 
 bool FaultTest::Full() {
   const char* mode = std::getenv("PGFANOUT_FAULTS");
@@ -150,6 +146,10 @@ void FaultTest::WriteConfig() {
 )yaml",
                          t.sink, tenants, SinkDsn(t.db));
   }
+  std::string extra;
+  for (const auto& t : ExtraTables()) {
+    extra += fmt::format("\n  - name: public.{}\n    tenant_column: tenant_id", t);
+  }
   std::ofstream out(config_path_);
   out << fmt::format(R"yaml(
 source:
@@ -164,7 +164,7 @@ tables:
   - name: public.accounts
     tenant_column: tenant_id
   - name: public.ledger
-    tenant_column: tenant_id
+    tenant_column: tenant_id{}
 sinks:
   - id: all-events
     type: jsonl
@@ -172,7 +172,7 @@ sinks:
     path: {}
     batch_size: 500{}
 )yaml",
-                     pg_->Dsn(), kSlot, kSlot, work_dir_, jsonl_path_, sinks);
+                     SourceDsnForDaemon(), kSlot, kSlot, work_dir_, extra, jsonl_path_, sinks);
 }
 
 void FaultTest::StartDaemon(const std::map<std::string, std::string>& env, bool wait,
@@ -321,8 +321,9 @@ std::vector<Delivery> FaultTest::JsonlDeliveries() {
       continue;
     }
     const std::string op = ev.value("op", "");
-    if (op == "truncate" || op.empty()) continue;
-    bool ledger = ev.value("table", "") == "ledger";
+    const std::string table = ev.value("table", "");
+    if (op == "truncate" || op.empty() || (table != "ledger" && table != "accounts")) continue;
+    bool ledger = table == "ledger";
     const auto& row = op == "delete" ? ev["old"] : ev["new"];
     out.push_back(Delivery{
         .table = ledger ? Delivery::Table::kLedger : Delivery::Table::kAccounts,

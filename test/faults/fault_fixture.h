@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,6 +38,15 @@ using testing::PgServer;
 // PGFANOUT_FAULTS=full (./dev faults). Each prints the checker's report; with
 // PGFANOUT_FAULT_REPORT=<file> each also appends a Markdown row to that file.
 class FaultTest : public ::testing::Test {
+ public:
+  // A Postgres sink's target database and the tenants it receives.
+  struct TargetDb {
+    const char* sink;
+    const char* db;
+    std::set<std::string> tenants;
+  };
+  static const std::vector<TargetDb>& Targets();
+
  protected:
   static bool Full();
   // A seeded random generator per test, printed so a failure can be repeated
@@ -47,6 +57,12 @@ class FaultTest : public ::testing::Test {
   void TearDown() override;
   // Extra postgresql.conf lines of the source; override per suite.
   virtual std::vector<std::string> ServerSettings() const { return {}; }
+  // The source's connection string in the daemon's config. A suite that puts something
+  // between them (network_test.cc: a proxy) overrides it and calls WriteConfig() again.
+  virtual std::string SourceDsnForDaemon() const { return pg_->Dsn(); }
+  // More tracked tables (public.<name>, tenant column tenant_id); each sink receives them
+  // too, the Postgres sinks creating their targets.
+  virtual std::vector<std::string> ExtraTables() const { return {}; }
 
   void WriteConfig();
   // Starts `pgfanout run` (PGFANOUT_BIN, or `binary`). With `wait`, returns once it streams
