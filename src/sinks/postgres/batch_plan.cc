@@ -174,7 +174,15 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
         for (size_t i = 0; i < change.row.size(); ++i) {
           if (change.row[i].kind == ValueKind::kUnchangedToast) change.row[i] = earlier->row[i];
         }
+        // Still missing: they are in the target row the earlier change left them in, at
+        // the key it came from if it moved, else at its own key (our old key).
         if (AnyUnchanged(change.row)) change.moved_from = earlier->moved_from;
+        if (AnyUnchanged(change.row) && moved && change.moved_from.empty()) {
+          for (size_t k : key) {
+            change.moved_from.push_back(e.old_row[k].kind == ValueKind::kText ? e.old_row[k]
+                                                                              : change.row[k]);
+          }
+        }
       } else if (moved) {
         for (size_t k : key) {
           change.moved_from.push_back(e.old_row[k].kind == ValueKind::kText ? e.old_row[k]
