@@ -129,7 +129,7 @@ std::string BackfillStatusKey(const std::string& sink_id) {
   return "sink." + sink_id + ".backfill_status";
 }
 
-Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
+Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
                           EventLog& log, const BackfillOptions& options) {
   const std::string& id = sink_config.id;
   auto stopping = [&] { return options.stopping && options.stopping(); };
@@ -148,7 +148,7 @@ Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, S
     tables = progress->tables;
   } else {
     PGF_TRY(tables, TablesToCopy(config, sink_config, log, options, stored.has_value()));
-    if (tables.empty()) return false;
+    if (tables.empty()) return std::optional<Lsn>();
   }
   std::vector<TableConfig> table_configs;
   for (const auto& name : tables) {
@@ -285,7 +285,7 @@ Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, S
   PGF_TRY(log.PutMeta(TablesKey(id), EncodeList(MappedTables(config, sink_config))));
   PGF_TRY(log.PutMeta(ProgressKey(id), ""));
   PGF_TRY(report(true));
-  return true;
+  return std::optional<Lsn>(progress->first);
 }
 
 }  // namespace pgfanout

@@ -37,8 +37,9 @@ struct BackfillOptions {
 // keeps the sink's cursor; the Postgres sink's own position is rewound to it.
 //
 // Progress is kept in the log's metadata after every chunk (resume), and shown as log lines
-// and by `pgfanout status`. Returns whether anything was copied.
-Result<bool> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
+// and by `pgfanout status`. Returns, when it copied anything, the first snapshot's
+// consistent point C: every row copied is at least as new as C.
+Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
                           EventLog& log, const BackfillOptions& options);
 
 // The metadata key holding a sink's backfill progress line for `status`.

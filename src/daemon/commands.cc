@@ -10,6 +10,7 @@
 #include "src/daemon/backfill.h"
 #include "src/pgclient/pg_connection.h"
 #include "src/pipeline/sink_runner.h"
+#include "src/source/source_row_fetcher.h"
 
 namespace pgfanout {
 namespace {
@@ -181,7 +182,7 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
   std::signal(SIGINT, [](int) { interrupted = true; });
   std::signal(SIGTERM, [](int) { interrupted = true; });
   options.stopping = [] { return interrupted.load(); };
-  auto run = [&]() -> Result<bool> {
+  auto run = [&]() -> Result<std::optional<Lsn>> {
     PGF_TRY(auto stored, log.LoadCursor(sink_id));
     PGF_TRY(auto resume, sink.value()->Open(stored));
     if (resume && (!stored || stored->applied < resume->applied)) {
@@ -261,6 +262,7 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     return 1;
   }
   SinkRunner runner(*sc, config.tables, std::move(sink).value(), log, nullptr);
+  runner.SetRowFetcher(std::make_unique<SourceRowFetcher>(config.source.dsn, config.tables));
   auto done = runner.RunUntil(*last);
   auto st = runner.status();
   runner.Stop();

@@ -16,6 +16,7 @@
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/source/replication_stream.h"
+#include "src/source/source_row_fetcher.h"
 #include "src/source/source_setup.h"
 
 namespace pgfanout {
@@ -37,9 +38,13 @@ class Daemon {
       PGF_TRY(auto sink, MakeSink(sc, config_.tables));
       runners_.push_back(std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
                                                       [this](const Error& e) { OnFatal(e); }));
+      runners_.back()->SetRowFetcher(
+          std::make_unique<SourceRowFetcher>(config_.source.dsn, config_.tables));
       // A new sink, or one with a new table, first gets the rows that exist already.
-      runners_.back()->SetBackfill([this, &sc](Sink& s, const std::function<bool()>& stopping) {
-        return BackfillSink(config_, sc, s, log_, BackfillOptions{.stopping = stopping});
+      runners_.back()->SetBackfill([this, &sc](Sink& s, const std::function<bool()>& stopping,
+                                               const std::vector<std::string>& tables) {
+        return BackfillSink(config_, sc, s, log_,
+                            BackfillOptions{.tables = tables, .stopping = stopping});
       });
     }
     return boost::outcome_v2::success();

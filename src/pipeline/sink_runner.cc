@@ -1,6 +1,7 @@
 #include "src/pipeline/sink_runner.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -25,6 +26,7 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       router_(config_, tables),
       on_fatal_(std::move(on_fatal)) {
   status_.sink_id = config_.id;
+  sink_->SetBackfillRequest([this](const std::string& table) { return RequestRefill(table); });
 }
 
 SinkRunner::~SinkRunner() { Stop(); }
@@ -67,17 +69,68 @@ Result<void> SinkRunner::Open() {
     PGF_TRY(log_.StoreCursor(config_.id, *resume));
   }
   if (backfill_) {
-    PGF_TRY(auto copied, backfill_(*sink_, [this] {
-              std::lock_guard lock(mu_);
-              return stop_;
-            }));
+    PGF_TRY(auto copied, backfill_(*sink_, [this] { return Stopping(); }, {}));
     if (copied) {
       PGF_TRY(resume, log_.LoadCursor(config_.id));
     }
   }
-  std::lock_guard lock(mu_);
-  cursor_ = resume;
-  status_.cursor = resume ? std::optional<EventId>(resume->applied) : std::nullopt;
+  {
+    std::lock_guard lock(mu_);
+    cursor_ = resume;
+    status_.cursor = resume ? std::optional<EventId>(resume->applied) : std::nullopt;
+  }
+  return RunRefills();
+}
+
+Result<void> SinkRunner::RequestRefill(const std::string& table) {
+  if (auto at = refilled_at_.find(table); at != refilled_at_.end() && writing_up_to_ < at->second) {
+    return boost::outcome_v2::success();
+  }
+  PGF_TRY(auto stored, log_.GetMeta(RefillKey(config_.id)));
+  std::string list = stored.value_or("");
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find('\0', at);
+    if (list.compare(at, end - at, table) == 0) return boost::outcome_v2::success();
+    at = end + 1;
+  }
+  list.append(table).push_back('\0');
+  PGF_TRY(log_.PutMeta(RefillKey(config_.id), list));
+  refill_pending_ = true;
+  spdlog::info(
+      "sink {}: its target gained a column of {} while holding rows; they are copied again "
+      "from the source (the WAL does not carry what existing rows read for a new column)",
+      config_.id, table);
+  return boost::outcome_v2::success();
+}
+
+Result<void> SinkRunner::RunRefills() {
+  if (!refill_pending_) return boost::outcome_v2::success();
+  PGF_TRY(auto stored, log_.GetMeta(RefillKey(config_.id)));
+  std::vector<std::string> tables;
+  const std::string list = stored.value_or("");
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find('\0', at);
+    tables.push_back(list.substr(at, end - at));
+    at = end + 1;
+  }
+  if (!tables.empty()) {
+    if (!backfill_) {
+      return MakeError(ErrorKind::kMismatch,
+                       fmt::format("tables {} must be copied again from the source first (a "
+                                   "column was added): run pgfanout run, or pgfanout backfill "
+                                   "--sink {} --table T",
+                                   fmt::join(tables, ", "), config_.id));
+    }
+    PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables));
+    for (const auto& t : tables) {
+      if (copied_at) refilled_at_[t] = *copied_at;
+    }
+    PGF_TRY(log_.PutMeta(RefillKey(config_.id), ""));
+    PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
+    std::lock_guard lock(mu_);
+    cursor_ = cursor;
+  }
+  refill_pending_ = false;
   return boost::outcome_v2::success();
 }
 
@@ -125,6 +178,7 @@ Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
 }
 
 Result<bool> SinkRunner::Step() {
+  PGF_TRY(RunRefills());
   const EventId after = cursor_ ? cursor_->applied : EventId{};
   if (cursor_) PGF_TRY(CheckNotTrimmedPast(after));
   PGF_TRY(auto events, log_.Read(after, config_.batch_size));
@@ -137,8 +191,10 @@ Result<bool> SinkRunner::Step() {
     ++kept;
   }
   const EventId last = events.back().id;
+  PGF_TRY(kept, CompleteMovedRows(events, kept));
   SinkCursor next{.applied = last, .token = cursor_ ? cursor_->token : std::string()};
   if (kept > 0) {
+    writing_up_to_ = events[kept - 1].id.commit_lsn;
     PGF_TRY(next.token, sink_->Write(std::span<const ChangeEvent>(events.data(), kept)));
   }
   PGF_TRY(log_.StoreCursor(config_.id, next));
@@ -151,6 +207,32 @@ Result<bool> SinkRunner::Step() {
   status_.retry_at.reset();
   if (persisted_error_) Persist({});
   return true;
+}
+
+Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept) {
+  if (!fetcher_) return kept;
+  std::vector<ChangeEvent*> need;
+  for (size_t i = 0; i < kept; ++i) {
+    if (NeedsSourceRow(events[i])) need.push_back(&events[i]);
+  }
+  if (need.empty()) return kept;
+  PGF_TRY(auto found, fetcher_->Fill(need));
+  std::vector<bool> drop(kept, false);
+  for (size_t j = 0; j < need.size(); ++j) {
+    if (!found[j]) drop[static_cast<size_t>(need[j] - events.data())] = true;
+  }
+  size_t out = 0;
+  for (size_t i = 0; i < kept; ++i) {
+    if (drop[i]) continue;
+    if (out != i) events[out] = std::move(events[i]);
+    ++out;
+  }
+  if (out < kept) {
+    spdlog::debug("sink {}: {} moved-in row(s) no longer on the source at their key; a later "
+                  "event settles them",
+                  config_.id, kept - out);
+  }
+  return out;
 }
 
 void SinkRunner::Fail(const Error& error, int attempt) {

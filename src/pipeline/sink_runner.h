@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 
 #include "checkpoints/event_log.h"
 #include "src/pipeline/router.h"
+#include "src/pipeline/row_fetcher.h"
 #include "src/sinks/sink.h"
 
 namespace pgfanout {
@@ -48,15 +50,24 @@ class SinkRunner {
   static std::optional<PersistedState> DecodeState(const std::string& text);
   // Metadata key under which retention records the last event it trimmed.
   static constexpr const char* kTrimmedThroughKey = "log.trimmed_through";
+  // Metadata key of the tables the sink asked to have copied again (Sink::SetBackfillRequest),
+  // NUL-separated; empty once copied.
+  static std::string RefillKey(const std::string& sink_id) { return "sink." + sink_id + ".refill"; }
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
              std::unique_ptr<Sink> sink, EventLog& log, std::function<void(const Error&)> on_fatal);
   ~SinkRunner();
 
   // Copies existing rows into a new sink (or a sink's new tables) before it follows the log;
-  // returns whether it copied anything (the cursor is then reloaded). Set before Start().
-  using Backfill = std::function<Result<bool>(Sink& sink, const std::function<bool()>& stopping)>;
+  // returns, when it copied anything, the snapshot point the rows are at least as new as
+  // (the cursor is then reloaded). `tables` (qualified) asks for those tables again;
+  // empty: whatever the sink's state says is missing. Set before Start().
+  using Backfill = std::function<Result<std::optional<Lsn>>(
+      Sink& sink, const std::function<bool()>& stopping, const std::vector<std::string>& tables)>;
   void SetBackfill(Backfill backfill) { backfill_ = std::move(backfill); }
+  // Reads from the source what a moved-in row's event lacks (row_fetcher.h). Without one,
+  // such an insert is written without those values. Set before Start().
+  void SetRowFetcher(std::unique_ptr<RowFetcher> fetcher) { fetcher_ = std::move(fetcher); }
 
   void Start();
   // Wakes the runner: the log's durable position moved.
@@ -74,7 +85,18 @@ class SinkRunner {
   void Run();
   // One read-filter-write-store step. Returns false when caught up.
   Result<bool> Step();
+  // Completes the routed events[0, kept) that need the source's row; drops those whose row
+  // is gone. Returns the new `kept`.
+  Result<size_t> CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept);
   Result<void> Open();
+  // Records that the sink wants `table` copied again (durably, before the sink commits).
+  Result<void> RequestRefill(const std::string& table);
+  // Copies the tables RequestRefill() recorded, if any.
+  Result<void> RunRefills();
+  bool Stopping() const {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
   // A sink whose cursor is behind what retention trimmed (log.lagging_sinks: drop) lost
   // events: kMismatch, it stops.
   Result<void> CheckNotTrimmedPast(const EventId& cursor) const;
@@ -87,12 +109,19 @@ class SinkRunner {
   Router router_;
   std::function<void(const Error&)> on_fatal_;
   Backfill backfill_;
+  std::unique_ptr<RowFetcher> fetcher_;
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
   bool notified_ = false;
   bool opened_ = false;
+  bool refill_pending_ = true;  // RefillKey may hold tables (from before a restart, too)
+  // Per table copied again: its snapshot point. A batch older than that which makes the sink
+  // add a column back (an event of the table's shape before a DROP COLUMN the copy already
+  // saw) asks for nothing: the copy is newer than the batch.
+  std::map<std::string, Lsn> refilled_at_;
+  Lsn writing_up_to_;  // commit LSN of the last event of the Write() in progress
   // An error may be on record in the log's metadata (from this run, or from one before a
   // restart): the next success clears it.
   bool persisted_error_ = true;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -53,6 +54,17 @@ class Sink {
     (void)to;
     return boost::outcome_v2::success();
   }
+
+  // A sink may find that a target table lacks values that only the source's existing rows
+  // hold: the Postgres sink adding a column the source added to a table whose rows it
+  // already has (the source's old rows read the column's default, or values a table
+  // rewrite wrote; the WAL carries neither). It then calls `request` with the qualified
+  // source table *before* it commits that change. The runner stores the request durably
+  // and copies the table's rows again (a versioned backfill, which only brings rows up to
+  // the source) before the next batch; a crash in between repeats the copy, never skips
+  // it. An error from `request` fails the Write. Set once, before Open().
+  using BackfillRequest = std::function<Result<void>(const std::string& source_table)>;
+  virtual void SetBackfillRequest(BackfillRequest request) { (void)request; }
 
   virtual void Stop() = 0;
 };

@@ -238,6 +238,22 @@ void FanoutTest::Workload(int round) {
     UPDATE users SET tenant_id = '8' WHERE id = {B}+50;
     UPDATE users SET score = 1 WHERE id = {B}+50;
   )sql");
+  // The same under the default replica identity (tenant in the key): the server sends only
+  // the old key, so neither the event nor tenant 9's target has the unchanged value; the
+  // sink must still end up with it (read from the source). 8 -> 9, then 9 -> 7 and deleted
+  // at once, so the second move finds no row at its new key.
+  sql(R"sql(
+    INSERT INTO contact_channels (tenant_id, id, kind, value)
+      SELECT '8', {B}+60, 'note', string_agg(md5(i::text), '') FROM generate_series(1, 20000) i;
+    UPDATE contact_channels SET tenant_id = '9', kind = 'moved note'
+      WHERE tenant_id = '8' AND id = {B}+60;
+    INSERT INTO contact_channels (tenant_id, id, kind, value)
+      SELECT '9', {B}+61, 'note', string_agg(md5(i::text), '') FROM generate_series(1, 20000) i;
+    BEGIN;
+    UPDATE contact_channels SET tenant_id = '7' WHERE tenant_id = '9' AND id = {B}+61;
+    COMMIT;
+    DELETE FROM contact_channels WHERE tenant_id = '7' AND id = {B}+61;
+  )sql");
   sql("DELETE FROM users WHERE id = {B}+4");
   sql("DELETE FROM contact_channels WHERE tenant_id = '9' AND id = {B}+3");
   // TRUNCATE of a shared table: every tenant's rows go, on the source and in each target.

@@ -147,7 +147,11 @@ Result<PostgresSink::Prepared*> PostgresSink::Prepare(const TableSchema& schema)
   std::vector<std::string> staged_types;
   for (size_t i : m->staged) staged_types.push_back(catalog_.TypeOf(schema.columns[i]));
   PGF_TRY(Exec(p, "creating the staging table", CreateStageSql(*m, schema, p.stage, staged_types)));
-  PGF_TRY(p.types, SyncTargetTable(*conn_, catalog_, *m, schema, p.stage));
+  bool refill = false;
+  PGF_TRY(p.types, SyncTargetTable(*conn_, catalog_, *m, schema, p.stage, refill));
+  // Before this transaction commits the new column: see Sink::SetBackfillRequest. Without
+  // a requester (a backfill writing the table's rows itself) there is nothing to ask.
+  if (refill && backfill_request_) PGF_TRY(backfill_request_(m->config.source));
   return &prepared_.emplace(key, std::move(p)).first->second;
 }
 

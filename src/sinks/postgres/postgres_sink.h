@@ -31,6 +31,9 @@ class PostgresSink final : public Sink {
   Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   Result<void> Rewind(const SinkCursor& to) override;
+  void SetBackfillRequest(BackfillRequest request) override {
+    backfill_request_ = std::move(request);
+  }
   void Stop() override;
 
  private:
@@ -65,6 +68,7 @@ class PostgresSink final : public Sink {
   TargetCatalog catalog_;
   int next_stage_ = 0;
   std::string buffer_;
+  BackfillRequest backfill_request_;
 };
 
 }  // namespace pgfanout

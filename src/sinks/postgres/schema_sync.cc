@@ -12,8 +12,8 @@ namespace {
 class Sync {
  public:
   Sync(const PgConnection& conn, TargetCatalog& catalog, const TableMapping& m,
-       const TableSchema& schema, const std::string& stage)
-      : conn_(conn), catalog_(catalog), m_(m), schema_(schema), stage_(stage) {}
+       const TableSchema& schema, const std::string& stage, bool& refill)
+      : conn_(conn), catalog_(catalog), m_(m), schema_(schema), stage_(stage), refill_(refill) {}
 
   Result<TargetTypes> Run() {
     PGF_TRY(const TargetTable* t, Load());
@@ -96,8 +96,18 @@ class Sync {
     return Ddl("creating the target table", CreateTableSql(m_, types, computed));
   }
 
+  // Whether the target table holds any row (of the open transaction's view).
+  Result<bool> HasRows() {
+    auto r = conn_.Exec("checking the target table for rows",
+                        fmt::format("SELECT EXISTS (SELECT 1 FROM {}.{})",
+                                    QuoteIdent(m_.target_schema), QuoteIdent(m_.target_table)));
+    if (!r) return TargetError(r.error(), m_.Describe());
+    return GetValue(r.value(), 0, 0) == "t";
+  }
+
   Result<void> Follow(const TargetTable& t) {
     std::vector<std::string> ddl;
+    bool added_copied = false;
     std::set<std::string> keep = {m_.version_column, m_.config.soft_delete_column};
     auto missing = [&](const std::string& column) {
       return Fail(ErrorKind::kMismatch,
@@ -112,6 +122,7 @@ class Sync {
       if (tc == nullptr) {
         if (!m_.create_tables) return missing(c.target_name);
         ddl.push_back(AddColumnSql(m_, c.target_name, want, /*own=*/true));
+        added_copied = true;
       } else if (m_.follow_ddl && tc->own && tc->type != want) {
         auto r = conn_.ExecSimple("changing a column's type",
                                   AlterColumnTypeSql(m_, c.target_name, want));
@@ -148,6 +159,9 @@ class Sync {
         if (tc.own && !keep.count(tc.name)) ddl.push_back(DropColumnSql(m_, tc.name));
       }
     }
+    if (added_copied) {
+      PGF_TRY(refill_, HasRows());
+    }
     for (const auto& sql : ddl) PGF_TRY(Ddl("following the source's columns", sql));
     return boost::outcome_v2::success();
   }
@@ -182,6 +196,7 @@ class Sync {
   const TableMapping& m_;
   const TableSchema& schema_;
   const std::string& stage_;
+  bool& refill_;
   bool changed_ = false;
 };
 
@@ -189,8 +204,9 @@ class Sync {
 
 Result<TargetTypes> SyncTargetTable(const PgConnection& conn, TargetCatalog& catalog,
                                     const TableMapping& m, const TableSchema& schema,
-                                    const std::string& stage) {
-  return Sync(conn, catalog, m, schema, stage).Run();
+                                    const std::string& stage, bool& refill) {
+  refill = false;
+  return Sync(conn, catalog, m, schema, stage, refill).Run();
 }
 
 }  // namespace pgfanout

@@ -22,9 +22,11 @@ namespace pgfanout {
 //   cannot). Version, soft-delete and computed columns are never dropped.
 // Needs catalog.Resolve(schema) done and the staging table `stage` created (a computed
 // column's type is what the target makes of its expression over the stage). Returns the
-// types to cast staged values to.
+// types to cast staged values to, and in `refill` whether it added a copied column to a
+// table that holds rows: their values for it are on the source only (see
+// Sink::SetBackfillRequest).
 Result<TargetTypes> SyncTargetTable(const PgConnection& conn, TargetCatalog& catalog,
                                     const TableMapping& m, const TableSchema& schema,
-                                    const std::string& stage);
+                                    const std::string& stage, bool& refill);
 
 }  // namespace pgfanout

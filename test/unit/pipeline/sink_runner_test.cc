@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "src/sinks/jsonl/jsonl_sink.h"
@@ -337,6 +338,95 @@ TEST_F(SinkRunnerTest, RetryingSinkRecordsErrorAndRetryTimeThenClearsThem) {
   EXPECT_EQ(back->last_error, st.last_error);
   EXPECT_EQ(back->retry_at, st.retry_at);
   EXPECT_FALSE(back->stopped);
+}
+
+}  // namespace
+}  // namespace pgfanout
+
+namespace pgfanout {
+namespace {
+
+using testing::MemorySink;
+
+// A source that holds rows by id: fills unchanged values with "<column>@<id>", reports
+// ids in `gone` missing, and fails its first `failures` calls with a lost connection.
+class TableFetcher final : public RowFetcher {
+ public:
+  TableFetcher(std::set<std::string> gone, int failures)
+      : gone_(std::move(gone)), failures_(failures) {}
+  Result<std::vector<bool>> Fill(std::span<ChangeEvent* const> events) override {
+    ++calls_;
+    if (failures_-- > 0) return MakeError(ErrorKind::kConnection, "source went away");
+    std::vector<bool> found;
+    for (ChangeEvent* e : events) {
+      const std::string& id = e->new_row[0].text;
+      found.push_back(!gone_.count(id));
+      for (size_t i = 0; found.back() && i < e->new_row.size(); ++i) {
+        if (e->new_row[i].kind == ValueKind::kUnchangedToast) {
+          e->new_row[i] = Datum{ValueKind::kText, e->table->columns[i].name + "@" + id};
+        }
+      }
+    }
+    return found;
+  }
+  std::atomic<int> calls_{0};
+
+ private:
+  std::set<std::string> gone_;
+  int failures_;
+};
+
+// Rows moving from tenant 8 to 7 under a key-only identity, the big column unchanged:
+// sink 7 gets inserts whose big value only the source has. The runner fills them, drops the
+// one whose row is gone, retries the fetch after a lost connection, and leaves plain
+// inserts alone.
+TEST(SinkRunnerMovedRowsTest, FillsMovedInRowsFromTheSourceAndDropsGoneOnes) {
+  auto log = NewMemoryEventLog();
+  auto table = std::make_shared<const TableSchema>(
+      TableSchema{.relation_id = RelationId{16385},
+                  .schema_name = "public",
+                  .table_name = "docs",
+                  .columns = {{.name = "id", .type_oid = 23, .part_of_key = true},
+                              {.name = "tenant_id", .type_oid = 25, .part_of_key = true},
+                              {.name = "big", .type_oid = 25}}});
+  std::vector<TableConfig> tables = {
+      {.schema = "public", .name = "docs", .tenant_column = "tenant_id"}};
+  auto text = [](std::string s) { return Datum{ValueKind::kText, std::move(s)}; };
+  auto move = [&](std::string id) {
+    return ChangeEvent{.op = Op::kUpdate,
+                       .table = table,
+                       .tenant = "7",
+                       .new_row = {text(id), text("7"), Datum{ValueKind::kUnchangedToast}},
+                       .old_row = {text(id), text("8"), Datum{}},
+                       .old_is_key_only = true};
+  };
+  TransactionRecord tx{.commit_lsn = Lsn(0x1000), .end_lsn = Lsn(0x1028)};
+  tx.events = {move("1"), move("2"),
+               ChangeEvent{.op = Op::kInsert,
+                           .table = table,
+                           .tenant = "7",
+                           .new_row = {text("3"), text("7"), text("inline")}}};
+  for (uint32_t i = 0; i < tx.events.size(); ++i) tx.events[i].id = EventId{Lsn(0x1000), i};
+  ASSERT_TRUE(log->Append(std::span<const TransactionRecord>(&tx, 1)).has_value());
+
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto fetcher = std::make_unique<TableFetcher>(std::set<std::string>{"2"}, /*failures=*/1);
+  TableFetcher& source = *fetcher;
+  SinkRunner runner(SinkConfig{.id = "t7", .type = "memory", .tenants = {"7"}}, tables,
+                    std::move(owned), *log, [](const Error&) {});
+  runner.SetRowFetcher(std::move(fetcher));
+  runner.Start();
+  ASSERT_TRUE(sink.WaitForEvents(2, kDeadline)) << runner.status().last_error;
+  runner.Stop();
+
+  auto events = sink.events();
+  ASSERT_EQ(events.size(), 2u) << "the moved row that is gone from the source is dropped";
+  EXPECT_EQ(events[0].op, Op::kInsert);
+  EXPECT_EQ(events[0].new_row[2], text("big@1")) << "the value came from the source";
+  EXPECT_EQ(events[1].new_row[2], text("inline")) << "a plain insert is not looked up";
+  EXPECT_EQ(source.calls_, 2) << "one failed call, retried once, then one for the batch";
+  EXPECT_EQ(runner.status().cursor, (EventId{Lsn(0x1000), 2}));
 }
 
 }  // namespace

@@ -1,0 +1,35 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/config/config.h"
+#include "src/pgclient/pg_connection.h"
+#include "src/pipeline/row_fetcher.h"
+
+namespace pgfanout {
+
+// RowFetcher over an ordinary connection to the source (opened on first use, reopened
+// after a loss). Per table of a call, one SELECT per 200 events:
+//   SELECT <key>, <tenant>, <missing columns> FROM ONLY t WHERE (<tenant>, <key>) IN (...)
+// Values come back in text form from the type's output function, as pgoutput sends them.
+// Columns the table no longer has (dropped since the event) are left NULL; a table that
+// is gone reports every row gone.
+class SourceRowFetcher final : public RowFetcher {
+ public:
+  // `tables`: the tracked tables, for their tenant columns.
+  SourceRowFetcher(std::string dsn, std::vector<TableConfig> tables);
+
+  Result<std::vector<bool>> Fill(std::span<ChangeEvent* const> events) override;
+
+ private:
+  // Fills `events`, all of one table shape; found[i] for each.
+  Result<void> FillTable(std::span<ChangeEvent* const> events, std::vector<bool>& found);
+
+  std::string dsn_;
+  std::vector<TableConfig> tables_;
+  std::optional<PgConnection> conn_;
+};
+
+}  // namespace pgfanout
