@@ -80,6 +80,10 @@ class EventLog {
   // Up to `max_events` durable events with id > `after`, ascending. Empty when caught up.
   virtual Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const = 0;
 
+  // How many durable events have id > `after`, counting at most `limit` (keys only, no
+  // decoding: cheap enough for a lag gauge).
+  virtual Result<uint64_t> CountAfter(EventId after, uint64_t limit) const = 0;
+
   // Deletes every event with id <= `through` (retention). Never touches cursors, nor
   // events written ahead by AppendPartial() that are not visible yet.
   virtual Result<void> Trim(EventId through) = 0;

@@ -68,6 +68,17 @@ Result<std::vector<ChangeEvent>> MemoryEventLog::Read(EventId after, size_t max_
   return out;
 }
 
+Result<uint64_t> MemoryEventLog::CountAfter(EventId after, uint64_t limit) const {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  if (!last_event_) return n;
+  for (auto it = events_.upper_bound(after); it != events_.end() && it->first <= *last_event_ && n < limit;
+       ++it) {
+    ++n;
+  }
+  return n;
+}
+
 Result<void> MemoryEventLog::Trim(EventId through) {
   std::lock_guard lock(mu_);
   // Never past the durable position: events written ahead are not the reader's to drop.

@@ -341,6 +341,21 @@ Result<std::vector<ChangeEvent>> RocksDbEventLog::Read(EventId after, size_t max
   return out;
 }
 
+Result<uint64_t> RocksDbEventLog::CountAfter(EventId after, uint64_t limit) const {
+  std::optional<EventId> last = LastDurableEvent();
+  if (!last || after >= *last || limit == 0) return uint64_t{0};
+  std::string upper = keys::KeyAfter(*last);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  options.fill_cache = false;  // a gauge's scan must not evict what sinks read
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
+  uint64_t n = 0;
+  for (it->Seek(keys::KeyAfter(after)); it->Valid() && n < limit; it->Next()) ++n;
+  if (!it->status().ok()) return StorageError("counting events", it->status());
+  return n;
+}
+
 Result<void> RocksDbEventLog::Trim(EventId through) {
   std::lock_guard write_lock(write_mu_);
   // Never past the durable position: events written ahead are not the reader's to drop.

@@ -105,6 +105,16 @@ TYPED_TEST(EventLogContractTest, ReadIsBoundedAndResumable) {
             (std::vector<EventId>{{Lsn(0x100), 2}, {Lsn(0x100), 3}}));
 }
 
+TYPED_TEST(EventLogContractTest, CountAfterCountsDurableEventsUpToTheLimit) {
+  this->Append({Tx(0x100, 4, this->users_), Tx(0x200, 3, this->users_)});
+  TransactionRecord ahead = Tx(0x300, 5, this->users_);
+  ASSERT_TRUE(this->log_->AppendPartial(ahead.events).has_value());
+  EXPECT_EQ(this->log_->CountAfter(EventId{}, 100).value(), 7u) << "written-ahead events are not durable";
+  EXPECT_EQ(this->log_->CountAfter(EventId{Lsn(0x100), 1}, 100).value(), 5u);
+  EXPECT_EQ(this->log_->CountAfter(EventId{Lsn(0x100), 1}, 2).value(), 2u) << "stops at the limit";
+  EXPECT_EQ(this->log_->CountAfter(EventId{Lsn(0x200), 2}, 100).value(), 0u);
+}
+
 TYPED_TEST(EventLogContractTest, AppendRejectsANonIncreasingCommitLsn) {
   this->Append({Tx(0x200, 2, this->users_)});
   std::vector<std::vector<TransactionRecord>> bad = {
