@@ -71,6 +71,34 @@ class Reader {
     return *parsed;
   }
 
+  Result<uint64_t> Size(const YAML::Node& parent, const std::string& where, const char* key,
+                        uint64_t fallback) const {
+    auto node = parent[key];
+    if (!node) return fallback;
+    auto parsed = node.IsScalar() ? ParseSize(node.as<std::string>()) : std::nullopt;
+    if (!parsed) return Fail(node, where + "." + key, "expected a size such as 0, 512MB or 1GB");
+    return *parsed;
+  }
+
+  // `<key>_file`: the secret is the file's first line (a trailing newline is not part of
+  // it). The path is named in errors; the content never is.
+  Result<std::string> SecretFile(const YAML::Node& parent, const std::string& where,
+                                 const char* key) const {
+    auto node = parent[key];
+    if (!node) return std::string();
+    PGF_TRY(auto path, String(parent, where, key, true));
+    std::ifstream in(path);
+    if (!in) {
+      return Fail(node, where + "." + key,
+                  fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+    }
+    std::string secret;
+    std::getline(in, secret);
+    if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+    if (secret.empty()) return Fail(node, where + "." + key, path + " is empty");
+    return secret;
+  }
+
   Result<size_t> Count(const YAML::Node& parent, const std::string& where, const char* key,
                        size_t fallback, size_t min, size_t max) const {
     auto node = parent[key];
@@ -89,6 +117,16 @@ class Reader {
  private:
   std::string file_;
 };
+
+// A password written into a connection string ends up in shell history, process lists
+// and backups of the config: refuse it and say where it belongs.
+Result<void> NoInlinePassword(const Reader& r, const YAML::Node& node, const std::string& where) {
+  const std::string dsn = node.as<std::string>();
+  if (RedactDsn(dsn) == dsn) return boost::outcome_v2::success();
+  return r.Fail(node, where,
+                "holds a password; keep it out of the config: password_file (a file with the "
+                "password), PGPASSWORD in the environment, or a passfile (~/.pgpass, PGPASSFILE)");
+}
 
 bool IsIdentifier(const std::string& s) {
   static const std::regex re("[a-z_][a-z0-9_]{0,62}");
@@ -168,8 +206,23 @@ Result<std::vector<std::string>> Columns(const Reader& r, const YAML::Node& node
 Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& out) {
   auto node = root["source"];
   if (!node) return r.Fail(root, "source", "missing (required): the database to tail");
-  PGF_TRY(r.OnlyKeys(node, "source", {"dsn", "slot", "publication", "status_interval"}));
+  PGF_TRY(r.OnlyKeys(node, "source",
+                     {"dsn", "password_file", "slot", "publication", "status_interval",
+                      "heartbeat_interval", "retained_wal_warn"}));
   PGF_TRY(out.dsn, r.String(node, "source", "dsn", true));
+  PGF_TRY(NoInlinePassword(r, node["dsn"], "source.dsn"));
+  PGF_TRY(out.password, r.SecretFile(node, "source", "password_file"));
+  if (auto hb = node["heartbeat_interval"]; hb && hb.IsScalar() && hb.as<std::string>() == "0") {
+    out.heartbeat_interval = std::chrono::milliseconds(0);
+  } else {
+    PGF_TRY(out.heartbeat_interval,
+            r.Duration(node, "source", "heartbeat_interval", out.heartbeat_interval));
+    if (node["heartbeat_interval"] && out.heartbeat_interval < std::chrono::seconds(1)) {
+      return r.Fail(node["heartbeat_interval"], "source.heartbeat_interval",
+                    "expected 0 (off) or at least 1s");
+    }
+  }
+  PGF_TRY(out.retained_wal_warn, r.Size(node, "source", "retained_wal_warn", out.retained_wal_warn));
   PGF_TRY(out.slot, r.String(node, "source", "slot", false, out.slot));
   PGF_TRY(out.publication, r.String(node, "source", "publication", false, out.publication));
   PGF_TRY(out.status_interval, r.Duration(node, "source", "status_interval", out.status_interval));
@@ -323,7 +376,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
                              const Config& config) {
   PGF_TRY(r.OnlyKeys(node, where,
                      {"id", "type", "tenants", "tables", "path", "batch_size", "backfill", "dsn",
-                      "schema", "create_tables", "version_column"}));
+                      "password_file", "schema", "create_tables", "version_column"}));
   SinkConfig sink;
   PGF_TRY(sink.id, r.String(node, where, "id", true));
   static const std::regex id_re("[A-Za-z0-9_.-]{1,64}");
@@ -337,7 +390,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   }
   // Keys of the other sink kind are mistakes, not silently ignored settings.
   const bool pg = sink.type == "postgres";
-  for (const char* key : {"dsn", "schema", "create_tables", "version_column"}) {
+  for (const char* key : {"dsn", "password_file", "schema", "create_tables", "version_column"}) {
     if (!pg && node[key]) return r.Fail(node[key], where + "." + key, "only for postgres sinks");
   }
   if (pg && node["path"]) return r.Fail(node["path"], where + ".path", "only for jsonl sinks");
@@ -355,6 +408,8 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   }
   if (pg) {
     PGF_TRY(sink.dsn, r.String(node, where, "dsn", true));
+    PGF_TRY(NoInlinePassword(r, node["dsn"], where + ".dsn"));
+    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
     PGF_TRY(auto schema, r.String(node, where, "schema", false, "public"));
     size_t at = 0;
     auto ident = NextIdentifier(schema, at);
@@ -464,6 +519,21 @@ std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return std::chrono::milliseconds(value * factor);
 }
 
+std::optional<uint64_t> ParseSize(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) return std::nullopt;
+  std::string_view unit(end, text.data() + text.size() - end);
+  int shift = -1;
+  if (unit.empty() || unit == "B") shift = 0;
+  if (unit == "kB" || unit == "KB" || unit == "KiB") shift = 10;
+  if (unit == "MB" || unit == "MiB") shift = 20;
+  if (unit == "GB" || unit == "GiB") shift = 30;
+  if (unit == "TB" || unit == "TiB") shift = 40;
+  if (shift < 0 || (shift > 0 && value > (UINT64_MAX >> shift))) return std::nullopt;
+  return value << shift;
+}
+
 std::string RedactDsn(std::string_view dsn) {
   // libstdc++'s regex recurses once per character matched: tens of kB overflow the stack.
   // No real DSN comes near the limit, so a longer one is not shown at all.
@@ -499,12 +569,22 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   Config config;
   config.path = std::string(file_name);
   try {
-    PGF_TRY(r.OnlyKeys(root, "", {"source", "state_dir", "http", "log", "tables", "sinks"}));
+    PGF_TRY(r.OnlyKeys(root, "",
+                       {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
+    PGF_TRY(config.shutdown_timeout,
+            r.Duration(root, "", "shutdown_timeout", config.shutdown_timeout));
     if (auto http = root["http"]) {
-      PGF_TRY(r.OnlyKeys(http, "http", {"listen"}));
+      PGF_TRY(r.OnlyKeys(http, "http", {"listen", "token_file", "sample_interval"}));
+      PGF_TRY(config.sample_interval,
+              r.Duration(http, "http", "sample_interval", config.sample_interval));
+      if (config.sample_interval < std::chrono::milliseconds(100)) {
+        return r.Fail(http["sample_interval"], "http.sample_interval", "expected at least 100ms");
+      }
       PGF_TRY(config.http_listen, r.String(http, "http", "listen", false, config.http_listen));
+      if (config.http_listen == "off") config.http_listen.clear();
+      PGF_TRY(config.http_token, r.SecretFile(http, "http", "token_file"));
     }
     if (auto log = root["log"]) {
       PGF_TRY(r.OnlyKeys(log, "log", {"retain", "lagging_sinks"}));

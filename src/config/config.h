@@ -18,6 +18,16 @@ struct SourceConfig {
   // How often a standby status update is sent when the server does not ask for one.
   // Must stay well inside the server's wal_sender_timeout (60 s by default).
   std::chrono::milliseconds status_interval{10'000};
+  // Write a non-transactional logical message this often (0: never), so the slot moves
+  // even when neither the tracked tables nor anything else on the server writes.
+  std::chrono::milliseconds heartbeat_interval{0};
+  // Warn (log, every 5 minutes while it lasts) when the source retains this much WAL for
+  // the slot; 0: never.
+  uint64_t retained_wal_warn = uint64_t{1} << 30;
+  // From `password_file` (the file's first line); handed to libpq apart from the DSN.
+  std::string password;
+
+  friend bool operator==(const SourceConfig&, const SourceConfig&) = default;
 };
 
 // Names below are as Postgres stores them (case kept, no quotes): the YAML may write
@@ -32,6 +42,8 @@ struct TableConfig {
   std::vector<std::string> key;
 
   std::string QualifiedName() const { return schema + "." + name; }
+
+  friend bool operator==(const TableConfig&, const TableConfig&) = default;
 };
 
 enum class DeleteMode { kHard, kSoft };
@@ -39,6 +51,8 @@ enum class DeleteMode { kHard, kSoft };
 struct ComputedColumn {
   std::string target;      // target column name
   std::string expression;  // SQL over the incoming row's (source) column names
+
+  friend bool operator==(const ComputedColumn&, const ComputedColumn&) = default;
 };
 
 // How one source table lands in one sink.
@@ -57,6 +71,8 @@ struct SinkTableConfig {
 
   // The target name of source column `column` (after `rename`).
   std::string TargetColumn(const std::string& column) const;
+
+  friend bool operator==(const SinkTableConfig&, const SinkTableConfig&) = default;
 };
 
 struct SinkConfig {
@@ -75,6 +91,7 @@ struct SinkConfig {
   std::string schema = "public";                    // default target schema; sink state lives here
   bool create_tables = false;                       // create missing target tables
   std::string version_column = "pgfanout_version";  // BIGINT: commit LSN of the row's last change
+  std::string password;  // from `password_file`; handed to libpq apart from the DSN
 
   bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
   // The mapping for `qualified_source`, or nullptr when `tables` is non-empty and omits it.
@@ -84,6 +101,8 @@ struct SinkConfig {
   // Whether rows of `table` reach this sink: it maps the table, and the table has a tenant
   // column unless the sink takes every tenant (tenant-less rows go to "*" sinks only).
   bool Receives(const TableConfig& table) const;
+
+  friend bool operator==(const SinkConfig&, const SinkConfig&) = default;
 };
 
 // What happens to a sink whose cursor falls behind `log.retain`.
@@ -97,13 +116,20 @@ struct LogConfig {
   // `pgfanout replay` can go back that far.
   std::chrono::seconds retain{3600};
   LaggingSinkPolicy lagging_sinks = LaggingSinkPolicy::kHold;
+
+  friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
 struct Config {
   std::string path;  // where it was loaded from, for messages
   SourceConfig source;
   std::string state_dir = "./pgfanout-state";
-  std::string http_listen = "127.0.0.1:8686";
+  std::string http_listen = "127.0.0.1:8686";  // "" or "off": no HTTP endpoint
+  std::string http_token;  // from http.token_file; empty: no token asked
+  // How often the slot and every sink's lag are sampled (/status, /metrics, the lag page).
+  std::chrono::milliseconds sample_interval{5000};
+  // SIGTERM/SIGINT: how long in-flight batches get before pgfanout exits anyway.
+  std::chrono::milliseconds shutdown_timeout{30'000};
   LogConfig log;
   std::vector<TableConfig> tables;
   std::vector<SinkConfig> sinks;
@@ -134,5 +160,9 @@ std::string RedactDsn(std::string_view dsn);
 
 // Parses "250ms", "10s", "5m", "24h" into milliseconds; nullopt on anything else.
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// Parses "0", "4096", "64kB", "512MB", "1GB", "2TB" (powers of 1024, as Postgres reads
+// memory settings; KiB/MiB/GiB/TiB too) into bytes; nullopt on anything else.
+std::optional<uint64_t> ParseSize(std::string_view text);
 
 }  // namespace pgfanout

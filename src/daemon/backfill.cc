@@ -170,7 +170,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
 
   static std::atomic<int> serial{0};
   const std::string slot = fmt::format("pgfanout_backfill_{}_{}", ::getpid(), serial++);
-  PGF_TRY(auto reader, SnapshotReader::Begin(config.source.dsn, slot));
+  PGF_TRY(auto reader, SnapshotReader::Begin(config.source.dsn, config.source.password, slot));
   const Lsn snapshot = reader->consistent_lsn();
   if (!progress) {
     progress = Progress{

@@ -32,7 +32,8 @@ uint64_t CountAfter(const EventLog& log, EventId from, uint64_t limit) {
 }
 
 void PrintSlot(const Config& config) {
-  auto conn = PgConnection::Connect(config.source.dsn, PgConnection::Mode::kNormal);
+  auto conn = PgConnection::Connect(config.source.dsn, PgConnection::Mode::kNormal, "source",
+                                    config.source.password);
   if (!conn) {
     fmt::print("source:    unreachable: {}\n", conn.error().message);
     return;
@@ -262,7 +263,7 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     return 1;
   }
   SinkRunner runner(*sc, config.tables, std::move(sink).value(), log, nullptr);
-  runner.SetRowFetcher(std::make_unique<SourceRowFetcher>(config.source.dsn, config.tables));
+  runner.SetRowFetcher(std::make_unique<SourceRowFetcher>(config.source, config.tables));
   auto done = runner.RunUntil(*last);
   auto st = runner.status();
   runner.Stop();

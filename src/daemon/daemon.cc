@@ -1,6 +1,7 @@
 #include "src/daemon/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -8,13 +9,20 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
-#include <map>
+#include <mutex>
+#include <thread>
 
 #include "checkpoints/event_log.h"
 #include "src/daemon/backfill.h"
+#include "src/daemon/monitor.h"
+#include "src/daemon/retention.h"
+#include "src/daemon/status_report.h"
+#include "src/metrics/metrics.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_runner.h"
+#include "src/server/http_server.h"
+#include "src/server/lag_page.h"
 #include "src/source/replication_stream.h"
 #include "src/source/source_row_fetcher.h"
 #include "src/source/source_setup.h"
@@ -26,49 +34,127 @@ constexpr auto kRetentionInterval = std::chrono::seconds(10);
 
 class Daemon {
  public:
-  Daemon(const Config& config, EventLog& log)
-      : config_(config),
+  Daemon(Config config, EventLog& log)
+      : config_(std::move(config)),
         log_(log),
         signals_(io_, SIGINT, SIGTERM),
+        reload_signal_(io_, SIGHUP),
         retry_timer_(io_),
-        retention_timer_(io_) {}
+        retention_timer_(io_),
+        retention_(config_.log, log_),
+        monitor_(config_, log_, metrics_, [this] { return SinkStatuses(); },
+                 config_.sample_interval) {}
 
   Result<void> Init() {
     for (const auto& sc : config_.sinks) {
-      PGF_TRY(auto sink, MakeSink(sc, config_.tables));
-      runners_.push_back(std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
-                                                      [this](const Error& e) { OnFatal(e); }));
-      runners_.back()->SetRowFetcher(
-          std::make_unique<SourceRowFetcher>(config_.source.dsn, config_.tables));
-      // A new sink, or one with a new table, first gets the rows that exist already.
-      runners_.back()->SetBackfill([this, &sc](Sink& s, const std::function<bool()>& stopping,
-                                               const std::vector<std::string>& tables) {
-        return BackfillSink(config_, sc, s, log_,
-                            BackfillOptions{.tables = tables, .stopping = stopping});
-      });
+      PGF_TRY(auto runner, MakeRunner(sc));
+      runners_.push_back(std::move(runner));
     }
     return boost::outcome_v2::success();
   }
 
   int Run() {
     for (auto& r : runners_) r->Start();
+    if (auto r = StartHttp(); !r) {
+      spdlog::critical("{}", r.error().message);
+      for (auto& runner : runners_) runner->Stop();
+      return 1;
+    }
+    monitor_.Start();
     signals_.async_wait([this](boost::system::error_code ec, int sig) {
       if (ec) return;
       spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      stopping_ = true;
-      retry_timer_.cancel();
-      retention_timer_.cancel();
-      if (stream_) stream_->Stop();
+      Shutdown("stopping", "shutting down");
     });
+    WaitReload();
     ScheduleRetention();
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
+    monitor_.Stop();
     for (auto& r : runners_) r->Stop();
+    *finished_ = true;
     spdlog::info("stopped; event log durable up to {}", log_.DurableLsn().ToString());
     return exit_code_;
   }
 
  private:
+  Result<std::unique_ptr<SinkRunner>> MakeRunner(const SinkConfig& sc) {
+    PGF_TRY(auto sink, MakeSink(sc, config_.tables));
+    auto runner = std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
+                                               [this](const Error& e) { OnFatal(e); });
+    runner->SetRowFetcher(std::make_unique<SourceRowFetcher>(config_.source, config_.tables));
+    runner->SetMetrics(metrics_);
+    // A new sink, or one with a new table, first gets the rows that exist already. The
+    // sink's config is copied: a reload may replace config_.sinks.
+    runner->SetBackfill([this, sc](Sink& s, const std::function<bool()>& stopping,
+                                   const std::vector<std::string>& tables) {
+      return BackfillSink(config_, sc, s, log_,
+                          BackfillOptions{.tables = tables, .stopping = stopping});
+    });
+    return runner;
+  }
+
+  std::vector<SinkRunner::Status> SinkStatuses() const {
+    std::lock_guard lock(runners_mu_);
+    std::vector<SinkRunner::Status> out;
+    for (const auto& r : runners_) out.push_back(r->status());
+    return out;
+  }
+
+  Result<void> StartHttp() {
+    if (config_.http_listen.empty()) return boost::outcome_v2::success();
+    auto text = [](unsigned status, std::string body) {
+      return HttpResponse{.status = status, .body = std::move(body)};
+    };
+    std::map<std::string, HttpHandler> routes;
+    routes["/healthz"] = [text](const std::string&) { return text(200, "ok\n"); };
+    routes["/readyz"] = [this, text](const std::string&) {
+      if (source_.state == "streaming") return text(200, "ready: streaming\n");
+      return text(503, "not ready: " + source_.state +
+                           (source_.reason.empty() ? "" : ": " + source_.reason) + "\n");
+    };
+    routes["/status"] = [this](const std::string&) {
+      RefreshSourceState();
+      return HttpResponse{.content_type = "application/json",
+                          .body = StatusJson(config_, source_, monitor_.snapshot(),
+                                             SinkStatuses())};
+    };
+    routes["/lag.json"] = [this](const std::string&) {
+      return HttpResponse{.content_type = "application/json",
+                          .body = LagHistoryJson(monitor_.history(), monitor_.interval())};
+    };
+    routes["/metrics"] = [this](const std::string&) {
+      return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
+                          .body = metrics_.RenderPrometheus()};
+    };
+    routes["/"] = [](const std::string&) {
+      return HttpResponse{.content_type = "text/html; charset=utf-8", .body = LagPageHtml()};
+    };
+    PGF_TRY(http_, HttpServer::Start(io_,
+                                     HttpServer::Options{.listen = config_.http_listen,
+                                                         .bearer_token = config_.http_token},
+                                     std::move(routes)));
+    spdlog::info("http: listening on {} (/healthz /readyz /status /metrics, lag page at /){}",
+                 http_->address(), config_.http_token.empty() ? "" : ", bearer token required");
+    return boost::outcome_v2::success();
+  }
+
+  void RefreshSourceState() {
+    if (stream_) {
+      source_.received_lsn = stream_->received_lsn();
+      source_.reported_flush_lsn = stream_->reported_flush_lsn();
+    }
+    source_.durable_lsn = log_.DurableLsn();
+    source_.last_event = log_.LastDurableEvent();
+  }
+
+  void SetState(std::string state, std::string reason) {
+    source_.state = std::move(state);
+    source_.reason = std::move(reason);
+    metrics_.GaugeOf("source_streaming", "1 while the slot is being streamed").Set(
+        source_.state == "streaming" ? 1 : 0);
+  }
+
   void OnFatal(const Error& e) {
     // Called from a sink thread: hop onto the loop.
     boost::asio::post(io_, [this, e] { Halt(e); });
@@ -77,15 +163,113 @@ class Daemon {
   void Halt(const Error& e) {
     spdlog::critical("{} [{}]", e.message, ToString(e.kind));
     exit_code_ = 1;
+    Shutdown("halted", e.message);
+  }
+
+  // Stops reading; the stream makes what is complete durable and sends a last status
+  // update; runners finish their batch in flight. If that takes longer than
+  // shutdown_timeout (a sink stuck on a remote write), the process exits anyway: what is
+  // durable is consistent, and whatever was in flight is delivered again after a restart.
+  void Shutdown(std::string state, std::string reason) {
+    if (stopping_) return;
     stopping_ = true;
+    SetState(std::move(state), std::move(reason));
     retry_timer_.cancel();
     retention_timer_.cancel();
     signals_.cancel();
+    reload_signal_.cancel();
+    if (http_) http_->Stop();
     if (stream_) stream_->Stop();
+    // The watchdog outlives the daemon object when all goes well: it shares only a flag.
+    std::thread([finished = finished_, timeout = config_.shutdown_timeout, code = exit_code_] {
+      auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (*finished) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      if (*finished) return;
+      spdlog::error(
+          "shutdown took longer than shutdown_timeout ({} ms): exiting with batches in flight; "
+          "what was durable stays so, and they are delivered again after a restart",
+          timeout.count());
+      spdlog::default_logger()->flush();
+      ::_exit(code);
+    }).detach();
+  }
+
+  void WaitReload() {
+    reload_signal_.async_wait([this](boost::system::error_code ec, int) {
+      if (ec || stopping_) return;
+      Reload();
+      WaitReload();
+    });
+  }
+
+  // SIGHUP: re-reads the config file and applies what can change while running: sinks
+  // added, removed or changed (a changed sink is stopped after its batch in flight and
+  // started again with its new settings, from its cursor). Anything else needs a restart
+  // and is left as it was, with a warning.
+  void Reload() {
+    auto loaded = LoadConfig(config_.path);
+    if (!loaded) {
+      spdlog::error("reload (SIGHUP): {}; keeping the running config", loaded.error().message);
+      return;
+    }
+    Config next = std::move(loaded).value();
+    std::vector<std::string> ignored;
+    if (!(next.source == config_.source)) ignored.push_back("source");
+    if (next.tables != config_.tables) ignored.push_back("tables");
+    if (next.state_dir != config_.state_dir) ignored.push_back("state_dir");
+    if (next.http_listen != config_.http_listen || next.http_token != config_.http_token) {
+      ignored.push_back("http");
+    }
+    if (!(next.log == config_.log)) ignored.push_back("log");
+    if (!ignored.empty()) {
+      spdlog::warn("reload (SIGHUP): changes to {} need a restart; they are not applied",
+                   fmt::join(ignored, ", "));
+    }
+    // Build every new runner first, so a sink the config cannot make changes nothing.
+    std::map<std::string, std::unique_ptr<SinkRunner>> fresh;
+    for (const auto& sc : next.sinks) {
+      const SinkConfig* old = config_.FindSink(sc.id);
+      if (old && *old == sc) continue;
+      auto runner = MakeRunner(sc);
+      if (!runner) {
+        spdlog::error("reload (SIGHUP): sink {}: {}; keeping the running config", sc.id,
+                      runner.error().message);
+        return;
+      }
+      fresh[sc.id] = std::move(runner).value();
+    }
+    std::vector<std::unique_ptr<SinkRunner>> keep, gone;
+    {
+      std::lock_guard lock(runners_mu_);
+      for (auto& r : runners_) {
+        (next.FindSink(r->id()) && !fresh.count(r->id()) ? keep : gone).push_back(std::move(r));
+      }
+    }
+    for (auto& r : gone) {
+      r->Stop();
+      spdlog::info("reload (SIGHUP): sink {} {}", r->id(),
+                   fresh.count(r->id()) ? "changed: restarting it" : "removed: stopped");
+    }
+    gone.clear();
+    for (auto& [id, r] : fresh) {
+      if (!config_.FindSink(id)) spdlog::info("reload (SIGHUP): sink {} added", id);
+      r->Start();
+      keep.push_back(std::move(r));
+    }
+    {
+      std::lock_guard lock(runners_mu_);
+      runners_ = std::move(keep);
+      config_.sinks = next.sinks;
+    }
+    spdlog::info("reload (SIGHUP): {} sink(s) running", runners_.size());
   }
 
   void Connect() {
     if (stopping_) return;
+    SetState("connecting", source_.last_error);
     auto started = StartStream();
     if (!started) OnStreamEnded(started.error());
   }
@@ -94,8 +278,11 @@ class Daemon {
     // The previous stream has finished and its handlers have run; closing its connection
     // now frees the slot (else the server would still see it active for the old walsender).
     stream_.reset();
-    PGF_TRY(auto sql, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kNormal));
-    PGF_TRY(auto repl, PgConnection::Connect(config_.source.dsn, PgConnection::Mode::kReplication));
+    const auto& src = config_.source;
+    PGF_TRY(auto sql,
+            PgConnection::Connect(src.dsn, PgConnection::Mode::kNormal, "source", src.password));
+    PGF_TRY(auto repl, PgConnection::Connect(src.dsn, PgConnection::Mode::kReplication, "source",
+                                             src.password));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
     attempt_ = 0;  // connected and checked: the next loss starts its backoff afresh
     spdlog::info(
@@ -103,6 +290,8 @@ class Daemon {
         "event log durable to {}",
         identity.system_id, identity.timeline, identity.server_lsn.ToString(), config_.source.slot,
         identity.slot_confirmed_lsn.ToString(), log_.DurableLsn().ToString());
+    source_.system_id = identity.system_id;
+    source_.timeline = identity.timeline;
     if (ingest_) PGF_TRY(ingest_->DiscardOpen());
     ingest_.reset();
     // The tables as the source describes them now (keys filled in); the assembler keeps
@@ -112,6 +301,7 @@ class Daemon {
     ingest_ = std::make_unique<Ingest>(log_, tables_, [this] {
       for (auto& r : runners_) r->Notify();
     });
+    ingest_->SetMetrics(metrics_);
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },
@@ -131,123 +321,63 @@ class Daemon {
       }
       OnStreamEnded(r.error());
     });
+    source_.last_error.clear();
+    source_.retry_at.reset();
+    SetState("streaming", "");
     return boost::outcome_v2::success();
   }
 
   void OnStreamEnded(const Error& e) {
     if (stopping_) return;
+    metrics_.CounterOf("errors_total", "Errors, by component and kind",
+                       {{"component", "source"}, {"kind", ToString(e.kind)}})
+        .Add();
     if (DecideRetry(e.kind, /*in_sink=*/false) != Directive::kRetry) return Halt(e);
     auto wait = Backoff(attempt_++, std::chrono::milliseconds(500), std::chrono::seconds(30));
     spdlog::warn("source: {}; reconnecting in {} ms (attempt {})", e.message, wait.count(),
                  attempt_);
+    ++source_.reconnects;
+    metrics_.CounterOf("source_reconnects_total", "Reconnects to the source after a loss").Add();
+    source_.last_error = e.message;
+    source_.retry_at = std::chrono::system_clock::now() + wait;
+    SetState("reconnecting", e.message);
     retry_timer_.expires_after(wait);
     retry_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) Connect();
     });
   }
 
-  // Deletes events every sink has passed and that are older than log.retain.
   void ScheduleRetention() {
     retention_timer_.expires_after(kRetentionInterval);
     retention_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      if (auto r = TrimLog(); !r) spdlog::warn("retention: {}", r.error().message);
+      std::vector<SinkRunner*> running;
+      for (auto& r : runners_) running.push_back(r.get());
+      if (auto r = retention_.Trim(running); !r) spdlog::warn("retention: {}", r.error().message);
       ScheduleRetention();
     });
   }
 
-  Result<void> TrimLog() {
-    const bool drop = config_.log.lagging_sinks == LaggingSinkPolicy::kDrop;
-    std::optional<EventId> min_cursor;
-    for (auto& r : runners_) {
-      auto c = r->status().cursor;
-      if (!c) {
-        if (!drop) return boost::outcome_v2::success();  // a sink that has not started yet
-        continue;
-      }
-      if (!min_cursor || *c < *min_cursor) min_cursor = c;
-    }
-    const auto now = std::chrono::system_clock::now();
-    auto cutoff = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch() -
-                                                                        config_.log.retain)
-                      .count();
-    if (!drop) PGF_TRY(WarnLaggingSinks(cutoff, now));
-    PGF_TRY(auto first, log_.FirstRetainedEvent());
-    if (!first) return boost::outcome_v2::success();
-    // Find the last event that is old enough and (policy hold) passed by every sink.
-    std::optional<EventId> through;
-    EventId after{first->commit_lsn, 0};
-    if (first->ordinal == 0 && first->commit_lsn.value() > 0) {
-      after = EventId{Lsn(first->commit_lsn.value() - 1), UINT32_MAX};
-    }
-    while (true) {
-      PGF_TRY(auto events, log_.Read(after, 4096));
-      bool done = events.empty();
-      for (const auto& ev : events) {
-        // Whole transactions only: the log then always starts at a transaction's first
-        // event, so a replay from a retained commit LSN never gets half a transaction.
-        bool held = !drop && min_cursor && ev.id.commit_lsn >= min_cursor->commit_lsn;
-        if (held || ev.commit_time_us >= cutoff) {
-          done = true;
-          break;
-        }
-        through = ev.id;
-      }
-      if (done) break;
-      after = events.back().id;
-    }
-    if (!through) return boost::outcome_v2::success();
-    // Recorded first: a sink whose cursor is behind it knows events are gone (it stops).
-    PGF_TRY(log_.PutMeta(SinkRunner::kTrimmedThroughKey, through->ToString()));
-    PGF_TRY(log_.Trim(*through));
-    for (auto& r : runners_) {
-      auto c = r->status().cursor;
-      if (c && *c < *through) {
-        spdlog::error(
-            "sink {} was {} behind: retention trimmed events through {} that it had not "
-            "taken (log.lagging_sinks: drop); it stops and needs a fresh snapshot",
-            r->id(), c->ToString(), through->ToString());
-        r->Notify();
-      }
-    }
-    return boost::outcome_v2::success();
-  }
-
-  // Policy hold: says loudly, once a minute per sink, which sink keeps events past
-  // log.retain and how old its oldest undelivered event is.
-  Result<void> WarnLaggingSinks(int64_t cutoff_us, std::chrono::system_clock::time_point now) {
-    for (auto& r : runners_) {
-      auto st = r->status();
-      if (!st.cursor) continue;
-      PGF_TRY(auto next, log_.Read(*st.cursor, 1));
-      if (next.empty() || next[0].commit_time_us >= cutoff_us) continue;
-      auto& last = last_lag_warning_[r->id()];
-      if (now - last < std::chrono::minutes(1)) continue;
-      last = now;
-      auto age = std::chrono::duration_cast<std::chrono::seconds>(
-          now.time_since_epoch() - std::chrono::microseconds(next[0].commit_time_us));
-      spdlog::warn(
-          "sink {} is behind log.retain: its oldest undelivered event ({}) is {} s old{}. "
-          "The event log keeps it (log.lagging_sinks: hold), so the state dir grows until "
-          "the sink catches up",
-          r->id(), next[0].id.ToString(), age.count(),
-          st.last_error.empty() ? "" : "; last error: " + st.last_error);
-    }
-    return boost::outcome_v2::success();
-  }
-
-  const Config& config_;
+  Config config_;
   EventLog& log_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
+  boost::asio::signal_set reload_signal_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer retention_timer_;
+  MetricsRegistry metrics_;
+  Retention retention_;
+  // Changed only on the loop's thread, under runners_mu_; the monitor reads it under it.
   std::vector<std::unique_ptr<SinkRunner>> runners_;
+  mutable std::mutex runners_mu_;
+  Monitor monitor_;
+  std::unique_ptr<HttpServer> http_;
   std::vector<TableConfig> tables_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<ReplicationStream> stream_;
-  std::map<std::string, std::chrono::system_clock::time_point> last_lag_warning_;
+  SourceState source_;
   bool stopping_ = false;
+  std::shared_ptr<std::atomic<bool>> finished_ = std::make_shared<std::atomic<bool>>(false);
   int attempt_ = 0;
   int exit_code_ = 0;
 };

@@ -108,13 +108,15 @@ int VerifySink(const Config& config, const std::string& sink_id, const std::stri
     }
   }
 
-  auto source = PgConnection::Connect(config.source.dsn, PgConnection::Mode::kNormal, "source");
+  auto source = PgConnection::Connect(config.source.dsn, PgConnection::Mode::kNormal, "source",
+                                      config.source.password);
   if (!source) {
     spdlog::error("{}", source.error().message);
     return 2;
   }
   auto target =
-      PgConnection::Connect(sink->dsn, PgConnection::Mode::kNormal, "target of sink " + sink_id);
+      PgConnection::Connect(sink->dsn, PgConnection::Mode::kNormal, "target of sink " + sink_id,
+                            sink->password);
   if (!target) {
     spdlog::error("{}", target.error().message);
     return 2;

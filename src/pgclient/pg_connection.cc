@@ -7,7 +7,7 @@
 namespace pgfanout {
 
 Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode,
-                                           std::string_view peer) {
+                                           std::string_view peer, const std::string& password) {
   // expand_dbname=1: the first "dbname" entry is parsed as a whole connection string and
   // the entries after it override what it says.
   // Defaults come before "dbname" (the DSN may override them), pinned settings after.
@@ -16,6 +16,10 @@ Result<PgConnection> PgConnection::Connect(const std::string& dsn, Mode mode,
   std::vector<const char*> values = {
       "10", "pgfanout", dsn.c_str(),
       "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3"};
+  if (!password.empty()) {
+    keys.push_back("password");
+    values.push_back(password.c_str());
+  }
   if (mode == Mode::kReplication) {
     keys.push_back("replication");
     values.push_back("database");

@@ -27,8 +27,11 @@ class PgConnection {
   // Both pin datestyle=ISO, intervalstyle=postgres and extra_float_digits=3 so text values
   // have one form whatever the server's defaults. Errors (kConnection) never echo the DSN
   // unredacted; `peer` names the server in them ("source", "target of sink x").
+  // `password` (from a password_file), when not empty, goes to libpq beside the DSN, never
+  // into it, so no message that shows the DSN can show it.
   static Result<PgConnection> Connect(const std::string& dsn, Mode mode,
-                                      std::string_view peer = "source");
+                                      std::string_view peer = "source",
+                                      const std::string& password = "");
 
   PgConnection(PgConnection&&) noexcept;
   PgConnection& operator=(PgConnection&&) noexcept;

@@ -17,9 +17,29 @@ Ingest::Ingest(EventLog& log, const std::vector<TableConfig>& tables,
                std::function<void()> on_durable)
     : log_(log), assembler_(log, tables), on_durable_(std::move(on_durable)) {}
 
+void Ingest::SetMetrics(MetricsRegistry& metrics) {
+  changes_decoded_ = &metrics.CounterOf(
+      "changes_decoded_total",
+      "Row changes (insert, update, delete, truncate) decoded from the stream, including those "
+      "of transactions later rolled back");
+  transactions_logged_ = &metrics.CounterOf(
+      "transactions_logged_total", "Committed transactions made durable in the event log");
+  group_commits_ = &metrics.CounterOf("log_group_commits_total",
+                                      "Synced appends to the event log (each covers >= 1 transaction)");
+  durable_lsn_ = &metrics.GaugeOf("event_log_durable_lsn",
+                                  "End LSN of the last durable transaction, as a number");
+}
+
 Result<void> Ingest::OnData(Lsn wal_start, std::string_view payload) {
   auto message = pgoutput::Decode(payload, assembler_.in_stream());
   if (!message) return message.error().Wrap("decoding WAL at " + wal_start.ToString());
+  if (changes_decoded_) {
+    const auto& m = message.value();
+    if (std::holds_alternative<pgoutput::Insert>(m) || std::holds_alternative<pgoutput::Update>(m) ||
+        std::holds_alternative<pgoutput::Delete>(m) || std::holds_alternative<pgoutput::Truncate>(m)) {
+      changes_decoded_->Add();
+    }
+  }
   const size_t before = ready_.size();
   PGF_TRY(assembler_.Apply(std::move(message).value(), ready_));
   for (size_t i = before; i < ready_.size(); ++i) ready_events_ += ready_[i].events.size();
@@ -33,6 +53,11 @@ Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
   }
   if (!ready_.empty()) {
     PGF_TRY(log_.Append(ready_));
+    if (group_commits_) {
+      group_commits_->Add();
+      for (const auto& tx : ready_) transactions_logged_->Add(tx.events.empty() && tx.commit_lsn == tx.end_lsn ? 0 : 1);
+      durable_lsn_->Set(static_cast<double>(log_.DurableLsn().value()));
+    }
     ready_.clear();
     ready_events_ = 0;
     if (on_durable_) on_durable_();

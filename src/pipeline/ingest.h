@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "checkpoints/event_log.h"
+#include "src/metrics/metrics.h"
 #include "src/pipeline/transaction_assembler.h"
 
 namespace pgfanout {
@@ -27,6 +28,8 @@ class Ingest {
   Result<Lsn> Flush(Lsn keepalive_lsn = Lsn());
   // Forgets unfinished transactions after the connection dropped (see the assembler).
   Result<void> DiscardOpen() { return assembler_.DiscardOpen(); }
+  // Counts decoded row changes and logged transactions into `metrics` from now on.
+  void SetMetrics(MetricsRegistry& metrics);
 
  private:
   EventLog& log_;
@@ -34,6 +37,10 @@ class Ingest {
   std::function<void()> on_durable_;
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;
+  Counter* changes_decoded_ = nullptr;
+  Counter* transactions_logged_ = nullptr;
+  Counter* group_commits_ = nullptr;
+  Gauge* durable_lsn_ = nullptr;
 };
 
 }  // namespace pgfanout

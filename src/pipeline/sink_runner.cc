@@ -195,7 +195,10 @@ Result<bool> SinkRunner::Step() {
   SinkCursor next{.applied = last, .token = cursor_ ? cursor_->token : std::string()};
   if (kept > 0) {
     writing_up_to_ = events[kept - 1].id.commit_lsn;
-    PGF_TRY(next.token, sink_->Write(std::span<const ChangeEvent>(events.data(), kept)));
+    const auto started = std::chrono::steady_clock::now();
+    const std::span<const ChangeEvent> batch(events.data(), kept);
+    PGF_TRY(next.token, sink_->Write(batch));
+    CountBatch(batch, std::chrono::steady_clock::now() - started);
   }
   PGF_TRY(log_.StoreCursor(config_.id, next));
   std::lock_guard lock(mu_);
@@ -235,6 +238,56 @@ Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, s
   return out;
 }
 
+void SinkRunner::SetMetrics(MetricsRegistry& metrics) {
+  const Labels sink = {{"sink", config_.id}};
+  metrics_.registry = &metrics;
+  metrics_.delivered = &metrics.CounterOf(
+      "sink_events_delivered_total", "Events a sink has made durable", sink);
+  metrics_.batches = &metrics.CounterOf("sink_batches_total", "Batches a sink has made durable", sink);
+  metrics_.batch_events = &metrics.HistogramOf("sink_batch_events", "Events per batch written",
+                                               SizeBuckets(), sink);
+  metrics_.apply_seconds = &metrics.HistogramOf(
+      "sink_apply_seconds", "Time a sink's Write() took to make a batch durable", LatencyBuckets(),
+      sink);
+  metrics_.delivery_seconds = &metrics.HistogramOf(
+      "sink_delivery_seconds",
+      "From the source commit of a batch's last event to the batch being durable in the sink",
+      LatencyBuckets(), sink);
+  metrics_.up = &metrics.GaugeOf("sink_up", "1 while the sink delivers, 0 while it fails or stopped",
+                                 sink);
+  metrics_.up->Set(1);
+  if (!config_.AllTenants()) {
+    for (const auto& t : config_.tenants) {
+      metrics_.per_tenant[t] = &metrics.CounterOf(
+          "sink_tenant_events_delivered_total",
+          "Events a sink with a tenant list has made durable, per tenant",
+          {{"sink", config_.id}, {"tenant", t}});
+    }
+  }
+}
+
+void SinkRunner::CountBatch(std::span<const ChangeEvent> events,
+                            std::chrono::steady_clock::duration apply) {
+  if (!metrics_.registry) return;
+  metrics_.delivered->Add(events.size());
+  metrics_.batches->Add();
+  metrics_.batch_events->Observe(static_cast<double>(events.size()));
+  metrics_.apply_seconds->Observe(std::chrono::duration<double>(apply).count());
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  metrics_.delivery_seconds->Observe(
+      std::max<double>(0, static_cast<double>(now_us - events.back().commit_time_us) / 1e6));
+  metrics_.up->Set(1);
+  if (metrics_.per_tenant.empty()) return;
+  for (const auto& e : events) {
+    if (!e.tenant) continue;
+    if (auto it = metrics_.per_tenant.find(*e.tenant); it != metrics_.per_tenant.end()) {
+      it->second->Add();
+    }
+  }
+}
+
 void SinkRunner::Fail(const Error& error, int attempt) {
   const Directive d = DecideRetry(error.kind, /*in_sink=*/true);
   auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);
@@ -247,6 +300,13 @@ void SinkRunner::Fail(const Error& error, int attempt) {
     status_.retry_at = state.retry_at;
   }
   if (d != Directive::kStopProcess) Persist(state);
+  if (metrics_.registry) {
+    metrics_.up->Set(0);
+    metrics_.registry
+        ->CounterOf("sink_errors_total", "Errors a sink hit, by kind",
+                    {{"sink", config_.id}, {"kind", ToString(error.kind)}})
+        .Add();
+  }
   if (d == Directive::kStopProcess) {
     spdlog::error("sink {}: {} [{}]; stopping pgfanout", config_.id, error.message,
                   ToString(error.kind));

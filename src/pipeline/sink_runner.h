@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "checkpoints/event_log.h"
+#include "src/metrics/metrics.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/row_fetcher.h"
 #include "src/sinks/sink.h"
@@ -68,6 +69,9 @@ class SinkRunner {
   // Reads from the source what a moved-in row's event lacks (row_fetcher.h). Without one,
   // such an insert is written without those values. Set before Start().
   void SetRowFetcher(std::unique_ptr<RowFetcher> fetcher) { fetcher_ = std::move(fetcher); }
+  // Counts deliveries, batch sizes, apply and commit-to-durable latency and errors into
+  // `metrics` (labels sink, and tenant for sinks with a tenant list). Set before Start().
+  void SetMetrics(MetricsRegistry& metrics);
 
   void Start();
   // Wakes the runner: the log's durable position moved.
@@ -110,6 +114,17 @@ class SinkRunner {
   std::function<void(const Error&)> on_fatal_;
   Backfill backfill_;
   std::unique_ptr<RowFetcher> fetcher_;
+  struct Instruments {
+    MetricsRegistry* registry = nullptr;
+    Counter* delivered = nullptr;
+    Counter* batches = nullptr;
+    Histogram* batch_events = nullptr;
+    Histogram* apply_seconds = nullptr;
+    Histogram* delivery_seconds = nullptr;
+    Gauge* up = nullptr;
+    std::map<std::string, Counter*, std::less<>> per_tenant;  // sinks with a tenant list
+  } metrics_;
+  void CountBatch(std::span<const ChangeEvent> events, std::chrono::steady_clock::duration apply);
   std::thread thread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -186,9 +186,11 @@ Result<void> ParseCopyLine(std::string_view line, size_t columns, std::vector<Da
 }
 
 Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Begin(const std::string& dsn,
+                                                              const std::string& password,
                                                               const std::string& slot_name) {
-  PGF_TRY(auto repl, PgConnection::Connect(dsn, PgConnection::Mode::kReplication));
-  PGF_TRY(auto sql, PgConnection::Connect(dsn, PgConnection::Mode::kNormal));
+  PGF_TRY(auto repl,
+          PgConnection::Connect(dsn, PgConnection::Mode::kReplication, "source", password));
+  PGF_TRY(auto sql, PgConnection::Connect(dsn, PgConnection::Mode::kNormal, "source", password));
   PGF_TRY(auto created,
           repl.ExecSimple("creating a temporary slot to export a snapshot",
                           fmt::format("CREATE_REPLICATION_SLOT {} TEMPORARY LOGICAL pgoutput "
@@ -201,6 +203,7 @@ Result<std::unique_ptr<SnapshotReader>> SnapshotReader::Begin(const std::string&
   }
   std::unique_ptr<SnapshotReader> reader(new SnapshotReader(std::move(repl), std::move(sql)));
   reader->dsn_ = dsn;
+  reader->password_ = password;
   reader->snapshot_name_ = *name;
   reader->consistent_lsn_ = *lsn;
   PGF_TRY(reader->sql_.ExecSimple("importing the snapshot",
@@ -218,7 +221,8 @@ Result<void> SnapshotReader::DonePlanning() {
 }
 
 Result<PgConnection> SnapshotReader::Import() const {
-  PGF_TRY(auto conn, PgConnection::Connect(dsn_, PgConnection::Mode::kNormal));
+  PGF_TRY(auto conn,
+          PgConnection::Connect(dsn_, PgConnection::Mode::kNormal, "source", password_));
   PGF_TRY(conn.ExecSimple("limiting lock waits", "SET lock_timeout = '10s'"));
   PGF_TRY(conn.ExecSimple("importing the snapshot",
                           "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "

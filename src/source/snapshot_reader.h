@@ -60,7 +60,9 @@ class SnapshotReader {
     uint64_t estimated_rows = 0;  // of the tenants asked for, as of the snapshot
   };
 
+  // `password` as PgConnection::Connect takes it (empty: none).
   static Result<std::unique_ptr<SnapshotReader>> Begin(const std::string& dsn,
+                                                       const std::string& password,
                                                        const std::string& slot_name);
   ~SnapshotReader();
 
@@ -93,6 +95,7 @@ class SnapshotReader {
   Result<PgConnection> Import() const;
 
   std::string dsn_;
+  std::string password_;
   PgConnection replication_;  // holds the exported snapshot and the temporary slot
   PgConnection sql_;          // imports the snapshot; catalog and planning queries
   std::string snapshot_name_;

@@ -24,8 +24,8 @@ std::string Joined(const std::vector<const std::string*>& values) {
 
 }  // namespace
 
-SourceRowFetcher::SourceRowFetcher(std::string dsn, std::vector<TableConfig> tables)
-    : dsn_(std::move(dsn)), tables_(std::move(tables)) {}
+SourceRowFetcher::SourceRowFetcher(SourceConfig source, std::vector<TableConfig> tables)
+    : source_(std::move(source)), tables_(std::move(tables)) {}
 
 Result<std::vector<bool>> SourceRowFetcher::Fill(std::span<ChangeEvent* const> events) {
   std::vector<bool> found(events.size(), false);
@@ -58,7 +58,8 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
                                          std::vector<bool>& found) {
   const TableSchema& schema = *events.front()->table;
   if (!conn_) {
-    PGF_TRY(auto c, PgConnection::Connect(dsn_, PgConnection::Mode::kNormal));
+    PGF_TRY(auto c, PgConnection::Connect(source_.dsn, PgConnection::Mode::kNormal, "source",
+                                          source_.password));
     conn_.emplace(std::move(c));
   }
   // The columns the table has now: the events' shape may be older than a DROP COLUMN.

@@ -19,7 +19,7 @@ namespace pgfanout {
 class SourceRowFetcher final : public RowFetcher {
  public:
   // `tables`: the tracked tables, for their tenant columns.
-  SourceRowFetcher(std::string dsn, std::vector<TableConfig> tables);
+  SourceRowFetcher(SourceConfig source, std::vector<TableConfig> tables);
 
   Result<std::vector<bool>> Fill(std::span<ChangeEvent* const> events) override;
 
@@ -27,7 +27,7 @@ class SourceRowFetcher final : public RowFetcher {
   // Fills `events`, all of one table shape; found[i] for each.
   Result<void> FillTable(std::span<ChangeEvent* const> events, std::vector<bool>& found);
 
-  std::string dsn_;
+  SourceConfig source_;
   std::vector<TableConfig> tables_;
   std::optional<PgConnection> conn_;
 };

@@ -158,6 +158,8 @@ source:
   publication: {}
   status_interval: 1s
 state_dir: {}/state
+http:
+  listen: "127.0.0.1:0"
 log:
   retain: 24h
 tables:

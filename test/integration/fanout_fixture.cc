@@ -117,6 +117,8 @@ source:
   publication: pgfanout_test
   status_interval: 1s
 state_dir: {}/state
+http:
+  listen: "127.0.0.1:0"
 log:
   retain: 24h
 tables:

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -173,6 +175,7 @@ TEST_F(VerifyTest, ComparesRenamedColumnsAndCountsSoftDeletedRowsAsAbsent) {
 }
 
 TEST_F(VerifyTest, RejectsUnknownSinksAndTablesAndSinksItCannotCompare) {
+  std::ofstream(work_dir_ + "/pw") << "hunter2\n";
   WriteConfig(fmt::format(R"yaml(
   - id: audit
     type: jsonl
@@ -181,7 +184,8 @@ TEST_F(VerifyTest, RejectsUnknownSinksAndTablesAndSinksItCannotCompare) {
   - id: locked
     type: postgres
     tenants: ["7"]
-    dsn: "{1} dbname=no_such_db password=hunter2"
+    dsn: "{1} dbname=no_such_db"
+    password_file: {0}/pw
 )yaml",
                           work_dir_, pg_->Dsn()));
   int code = -1;

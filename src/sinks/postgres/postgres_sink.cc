@@ -39,7 +39,7 @@ Error PostgresSink::Fail(ErrorKind kind, const std::string& what) const {
 
 Result<PgConnection> PostgresSink::Connect() const {
   return PgConnection::Connect(config_.dsn, PgConnection::Mode::kNormal,
-                               "target of sink " + config_.id);
+                               "target of sink " + config_.id, config_.password);
 }
 
 Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -253,8 +257,8 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
 }
 
 const char* kSinkKeys =
-    "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, schema, "
-    "create_tables, version_column)";
+    "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, "
+    "password_file, schema, create_tables, version_column)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
@@ -263,11 +267,11 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, ConfigErrorTest,
     ::testing::Values(
         BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, slot, "
-                  "publication, status_interval)"},
+                  "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, password_file, "
+                  "slot, publication, status_interval, heartbeat_interval, retained_wal_warn)"},
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
-                  "tables, sinks)"},
+                  "tables, sinks, shutdown_timeout)"},
         BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
                   std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
         BadConfig{"MissingSource", Cat({kTables, kSinks}),
@@ -376,6 +380,28 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:4: log.lagging_sinks: expected hold (keep events for a sink "
                   "behind log.retain, the state dir grows) or drop (trim them, the sink stops "
                   "and needs a re-snapshot)"},
+        BadConfig{"PasswordInSourceDsn",
+                  Cat({"source:\n  dsn: \"host=db password=hunter2\"\n", kTables, kSinks}),
+                  "cfg.yaml:2: source.dsn: holds a password; keep it out of the config: "
+                  "password_file (a file with the password), PGPASSWORD in the environment, or "
+                  "a passfile (~/.pgpass, PGPASSFILE)"},
+        BadConfig{"PasswordInSinkUri",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: t\n    type: postgres\n    tenants: [\"*\"]\n"
+                       "    dsn: \"postgresql://app:hunter2@db/x\"\n"}),
+                  "cfg.yaml:11: sinks[0].dsn: holds a password; keep it out of the config: "
+                  "password_file (a file with the password), PGPASSWORD in the environment, or "
+                  "a passfile (~/.pgpass, PGPASSFILE)"},
+        BadConfig{"MissingPasswordFile",
+                  Cat({kSource, "  password_file: /nonexistent/pw\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.password_file: cannot read /nonexistent/pw: No such file "
+                  "or directory"},
+        BadConfig{"BadRetainedWalWarn",
+                  Cat({kSource, "  retained_wal_warn: lots\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.retained_wal_warn: expected a size such as 0, 512MB or 1GB"},
+        BadConfig{"HeartbeatTooOften",
+                  Cat({kSource, "  heartbeat_interval: 10ms\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.heartbeat_interval: expected 0 (off) or at least 1s"},
         BadConfig{"NotAMapping", "- just\n- a list\n",
                   "cfg.yaml: expected a mapping with source, tables and sinks"}),
     [](const ::testing::TestParamInfo<BadConfig>& info) { return std::string(info.param.name); });
@@ -421,6 +447,43 @@ TEST(RedactDsnTest, LeavesPasswordFreeDsnsUnchanged) {
        {"host=127.0.0.1 port=5432 dbname=app user=pgfanout", "passfile=/etc/pgpass host=db",
         "postgresql://app@db:5432/x?sslmode=require", "postgresql://db:5432/x", ""}) {
     EXPECT_EQ(RedactDsn(dsn), dsn);
+  }
+}
+
+TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
+  char dir[] = "/tmp/pgfanout-config-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string pw = std::string(dir) + "/pw", token = std::string(dir) + "/token";
+  std::ofstream(pw) << "s3cret with spaces\r\nsecond line ignored\n";
+  std::ofstream(token) << "tok\n";
+  auto config = ParseConfig(
+      Cat({kSource, "  password_file: ", pw.c_str(),
+           "\n  heartbeat_interval: 30s\n  retained_wal_warn: 512MB\n", "http:\n  listen: off\n",
+           "  token_file: ", token.c_str(), "\n  sample_interval: 1s\nshutdown_timeout: 5s\n",
+           kTables, kSinks}),
+      "cfg.yaml");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const Config& c = config.value();
+  EXPECT_EQ(c.source.password, "s3cret with spaces") << "the first line, without CR LF";
+  EXPECT_EQ(c.source.dsn, "host=db") << "the password stays out of the DSN";
+  EXPECT_EQ(c.source.heartbeat_interval, milliseconds(30'000));
+  EXPECT_EQ(c.source.retained_wal_warn, 512u << 20);
+  EXPECT_EQ(c.http_listen, "") << "off: no endpoint";
+  EXPECT_EQ(c.http_token, "tok");
+  EXPECT_EQ(c.sample_interval, milliseconds(1000));
+  EXPECT_EQ(c.shutdown_timeout, milliseconds(5000));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ParseSizeTest, ReadsPostgresStyleUnits) {
+  EXPECT_EQ(ParseSize("0"), 0u);
+  EXPECT_EQ(ParseSize("4096"), 4096u);
+  EXPECT_EQ(ParseSize("64kB"), 64u << 10);
+  EXPECT_EQ(ParseSize("512MB"), 512u << 20);
+  EXPECT_EQ(ParseSize("1GiB"), uint64_t{1} << 30);
+  EXPECT_EQ(ParseSize("2TB"), uint64_t{2} << 40);
+  for (const char* bad : {"", "MB", "1.5GB", "1 GB", "1gb", "-1", "99999999999TB"}) {
+    EXPECT_EQ(ParseSize(bad), std::nullopt) << "'" << bad << "'";
   }
 }
 

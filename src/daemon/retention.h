@@ -1,0 +1,36 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoints/event_log.h"
+#include "src/config/config.h"
+#include "src/pipeline/sink_runner.h"
+
+namespace pgfanout {
+
+// Deletes events every sink has passed and that are older than log.retain (whole
+// transactions only, so a replay from a retained commit LSN never gets half of one).
+// Under log.lagging_sinks: hold, a sink's undelivered events are kept however old and a
+// warning names the sink once a minute; under drop they are trimmed, the trim point is
+// recorded first (SinkRunner::kTrimmedThroughKey) and the sink stops.
+class Retention {
+ public:
+  Retention(const LogConfig& config, EventLog& log) : config_(config), log_(log) {}
+
+  // One pass over the log; `runners` are the running sinks.
+  Result<void> Trim(const std::vector<SinkRunner*>& runners);
+
+ private:
+  Result<void> WarnLaggingSinks(const std::vector<SinkRunner*>& runners, int64_t cutoff_us,
+                                std::chrono::system_clock::time_point now);
+
+  const LogConfig& config_;
+  EventLog& log_;
+  std::map<std::string, std::chrono::system_clock::time_point> last_lag_warning_;
+};
+
+}  // namespace pgfanout

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/config/config.h"
+#include "src/core/lsn.h"
+#include "src/daemon/monitor.h"
+#include "src/pipeline/sink_runner.h"
+
+namespace pgfanout {
+
+// What the run loop knows of the source connection.
+struct SourceState {
+  // starting, connecting, streaming, reconnecting, stopping, halted
+  std::string state = "starting";
+  std::string reason;  // why it is not streaming (empty when it is)
+  std::string system_id;
+  uint32_t timeline = 0;
+  Lsn received_lsn, reported_flush_lsn, durable_lsn;
+  std::optional<EventId> last_event;
+  uint64_t reconnects = 0;
+  std::string last_error;
+  std::optional<std::chrono::system_clock::time_point> retry_at;
+};
+
+// The JSON of /status (see README "Operating it"). No secret reaches it: DSNs are not
+// included, and error texts are the redacted ones the components log.
+std::string StatusJson(const Config& config, const SourceState& source,
+                       const MonitorSnapshot& monitor,
+                       const std::vector<SinkRunner::Status>& sinks);
+
+// The JSON of /lag.json: per sink, [unix_ms, seconds_behind, events_behind, bytes_behind]
+// samples of the last hour, and the sampling interval.
+std::string LagHistoryJson(const std::map<std::string, std::vector<LagPoint>>& history,
+                           std::chrono::milliseconds interval);
+
+}  // namespace pgfanout

@@ -1,0 +1,349 @@
+// Operating the daemon: the HTTP endpoint (health, readiness, status, metrics, the lag page
+// in a real browser), the bearer token, SIGHUP reloads, a shutdown bounded in time.
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "test/integration/tailer_fixture.h"
+#include "test/support/http_client.h"
+
+namespace pgfanout::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+template <class Pred>
+bool Eventually(Pred done, std::chrono::milliseconds budget = 30s) {
+  auto deadline = Clock::now() + budget;
+  while (!done()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class OperateTest : public TailerTest {
+ protected:
+  // Replaces the config's http block (the fixture's listens on a free port).
+  void SetHttp(const std::string& block) {
+    const std::string text = std::regex_replace(
+        ReadFile(config_path_), std::regex("http:\n  listen: \"127.0.0.1:0\"\n"), block);
+    std::ofstream(config_path_) << text;
+  }
+
+  // The address the daemon's log says it listens on (its last start).
+  std::string Address() {
+    std::string address;
+    Eventually([&] {
+      const std::string log = DaemonLog();
+      const std::regex re("http: listening on ([0-9.:]+)");
+      for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+           ++it) {
+        address = (*it)[1];
+      }
+      return !address.empty();
+    });
+    EXPECT_FALSE(address.empty()) << "no 'http: listening on' line:\n" << DaemonLog();
+    return address;
+  }
+
+  // First value of `sql` in database `db`, or "" while it cannot be read (no table yet).
+  std::string Poll(const std::string& sql, const std::string& db) {
+    auto rows = pg_->TryQuery(sql, db);
+    return rows && !rows->empty() && (*rows)[0][0] ? *(*rows)[0][0] : "";
+  }
+
+  nlohmann::json Status(const std::string& address, const std::string& query = "") {
+    auto r = HttpGet(address, "/status" + query);
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.content_type, "application/json");
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.body;
+    return j;
+  }
+};
+
+// Value of the series `line_start` ("pgfanout_x{sink=\"a\"}") in a /metrics body, or -1.
+double MetricValue(const std::string& body, const std::string& line_start) {
+  std::istringstream lines(body);
+  for (std::string l; std::getline(lines, l);) {
+    if (l.rfind(line_start + " ", 0) == 0) return std::stod(l.substr(line_start.size() + 1));
+  }
+  return -1;
+}
+
+TEST_F(OperateTest, EndpointsShowHealthReadinessStatusAndMetrics) {
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
+  StartDaemon();
+  const std::string address = Address();
+  ASSERT_FALSE(address.empty());
+  EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
+  EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }))
+      << HttpGet(address, "/readyz").body;
+
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 300) i");
+  ExpectSinkEqualsSource();
+  const std::string lsn = pg_->Scalar("SELECT pg_current_wal_lsn()::text");
+  nlohmann::json s;
+  ASSERT_TRUE(Eventually([&] {
+    s = Status(address);
+    return s["slot"].value("exists", false) && !s["sinks"].empty() &&
+           s["sinks"][0].contains("events_behind") && s["sinks"][0]["events_behind"] == 0 &&
+           s["sinks"][0]["events_delivered"] == 300;
+  })) << s.dump(2);
+  std::cout << "GET /status:\n" << s.dump(2) << "\n";
+  EXPECT_EQ(s["state"], "streaming");
+  EXPECT_EQ(s["ready"], true);
+  EXPECT_EQ(s["source"]["slot"], "pgfanout_test");
+  EXPECT_EQ(s["source"]["system_id"],
+            pg_->Scalar("SELECT system_identifier::text FROM pg_control_system()"));
+  EXPECT_EQ(s["slot"]["wal_status"], "reserved");
+  EXPECT_GE(s["slot"]["retained_wal_bytes"].get<int64_t>(), 0);
+  EXPECT_GT(s["log"]["size_bytes"].get<int64_t>(), 0);
+  const auto& sink = s["sinks"][0];
+  EXPECT_EQ(sink["id"], "all-events");
+  EXPECT_EQ(sink["type"], "jsonl");
+  EXPECT_EQ(sink["state"], "running");
+  EXPECT_EQ(sink["tenants"], nlohmann::json::array({"*"}));
+  EXPECT_TRUE(sink["last_error"].is_null());
+
+  auto m = HttpGet(address, "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.content_type.find("text/plain; version=0.0.4"), std::string::npos);
+  EXPECT_EQ(MetricValue(m.body, "pgfanout_sink_events_delivered_total{sink=\"all-events\"}"), 300);
+  EXPECT_EQ(MetricValue(m.body, "pgfanout_changes_decoded_total"), 300);
+  EXPECT_EQ(MetricValue(m.body, "pgfanout_source_streaming"), 1);
+  EXPECT_EQ(MetricValue(m.body, "pgfanout_sink_up{sink=\"all-events\"}"), 1);
+  EXPECT_GE(MetricValue(m.body, "pgfanout_transactions_logged_total"), 1);
+  EXPECT_NE(m.body.find("# TYPE pgfanout_sink_apply_seconds histogram"), std::string::npos);
+  EXPECT_NE(m.body.find("pgfanout_sink_apply_seconds_bucket{sink=\"all-events\",le=\"+Inf\"}"),
+            std::string::npos);
+  EXPECT_GE(MetricValue(m.body, "pgfanout_sink_lag_events{sink=\"all-events\"}"), 0);
+  EXPECT_GE(MetricValue(m.body, "pgfanout_slot_retained_wal_bytes"), 0);
+  std::cout << "metrics:";
+  for (std::smatch t; std::regex_search(m.body, t, std::regex("# TYPE (\\S+) (\\S+)"));) {
+    std::cout << " " << t[1] << " (" << t[2] << ")";
+    m.body = t.suffix();
+  }
+  std::cout << "\n";
+  EXPECT_EQ(HttpGet(address, "/nope").status, 404);
+  auto page = HttpGet(address, "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("<title>pgfanout</title>"), std::string::npos);
+  StopDaemon();
+}
+
+TEST_F(OperateTest, BearerTokenGuardsEverythingButTheProbes) {
+  const std::string token = "tok-" + std::to_string(::getpid()) + "-never-logged";
+  std::ofstream(work_dir_ + "/token") << token << "\n";
+  SetHttp(fmt::format("http:\n  listen: \"127.0.0.1:0\"\n  token_file: {}/token\n", work_dir_));
+  StartDaemon();
+  const std::string address = Address();
+  ASSERT_FALSE(address.empty());
+  EXPECT_EQ(HttpGet(address, "/healthz").status, 200) << "liveness probes need no token";
+  EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }));
+  for (const char* path : {"/status", "/metrics", "/", "/lag.json"}) {
+    EXPECT_EQ(HttpGet(address, path).status, 401) << path;
+    EXPECT_EQ(HttpGet(address, path, {{"Authorization", "Bearer wrong"}}).status, 401) << path;
+    EXPECT_EQ(HttpGet(address, path, {{"Authorization", "Bearer " + token}}).status, 200) << path;
+  }
+  EXPECT_EQ(HttpGet(address, "/status?access_token=" + token).status, 200)
+      << "the lag page passes the token in its URL on to /status";
+  StopDaemon();
+  EXPECT_EQ(DaemonLog().find(token), std::string::npos) << "the token reached the log";
+}
+
+TEST_F(OperateTest, ReadinessSaysWhyWhileTheSourceIsDown) {
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
+  StartDaemon();
+  const std::string address = Address();
+  ASSERT_FALSE(address.empty());
+  ASSERT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }));
+  ASSERT_TRUE(pg_->Stop("fast"));
+  HttpReply r;
+  EXPECT_TRUE(Eventually([&] {
+    r = HttpGet(address, "/readyz");
+    return r.status == 503 && r.body.find("cannot connect to the source") != std::string::npos;
+  })) << r.body;
+  std::cout << "GET /readyz with the source down: " << r.status << " " << r.body;
+  EXPECT_NE(r.body.find("not ready: "), std::string::npos) << r.body;
+  auto s = Status(address);
+  EXPECT_EQ(s["ready"], false);
+  EXPECT_GE(s["source"]["reconnects"].get<int>(), 1);
+  EXPECT_FALSE(s["source"]["last_error"].is_null());
+  EXPECT_EQ(HttpGet(address, "/healthz").status, 200) << "alive while it retries";
+  ASSERT_TRUE(pg_->StartAgain());
+  EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }, 60s))
+      << HttpGet(address, "/readyz").body;
+  StopDaemon();
+}
+
+// The lag page in headless Chromium: the script must fetch /status and /lag.json and
+// draw one line per sink. The screenshot is kept (path printed) for a person to look at.
+TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
+  const char* chromium = "/usr/bin/chromium";
+  if (::access(chromium, X_OK) != 0) {
+    GTEST_SKIP() << "chromium is not installed (apt-get install chromium; ./dev test does)";
+  }
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
+  StartDaemon();
+  const std::string address = Address();
+  ASSERT_FALSE(address.empty());
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 100) i");
+  ExpectSinkEqualsSource();
+  std::this_thread::sleep_for(1s);  // a few lag samples for the chart
+  const char* artifacts = std::getenv("PGFANOUT_TEST_ARTIFACTS");
+  const std::string dir = artifacts ? artifacts : work_dir_;
+  std::filesystem::create_directories(dir);
+  const std::string png = dir + "/lag-page.png";
+  const std::string flags =
+      "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync "
+      "--hide-scrollbars --virtual-time-budget=8000 --window-size=1100,800 --user-data-dir=" +
+      work_dir_ + "/chromium";
+  const std::string url = "http://" + address + "/";
+  const std::string dom_path = work_dir_ + "/dom.html";
+  ASSERT_EQ(RunCommand(fmt::format("{} {} --dump-dom '{}' >{} 2>{}/chromium.log", chromium, flags,
+                                   url, dom_path, work_dir_)),
+            0)
+      << ReadFile(work_dir_ + "/chromium.log");
+  const std::string dom = ReadFile(dom_path);
+  EXPECT_NE(dom.find("data-rendered=\"yes\""), std::string::npos)
+      << "the page's script did not finish rendering:\n"
+      << dom.substr(0, 4000);
+  EXPECT_NE(dom.find("class=\"lag\" data-sink=\"all-events\""), std::string::npos)
+      << "no lag line for the sink";
+  EXPECT_NE(dom.find("<td>all-events</td>"), std::string::npos) << "no table row for the sink";
+  EXPECT_NE(dom.find(">streaming<"), std::string::npos) << "the state badge";
+  ASSERT_EQ(RunCommand(fmt::format("{} {} --screenshot={} '{}' >>{}/chromium.log 2>&1", chromium,
+                                   flags, png, url, work_dir_)),
+            0)
+      << ReadFile(work_dir_ + "/chromium.log");
+  ASSERT_TRUE(std::filesystem::exists(png));
+  EXPECT_GT(std::filesystem::file_size(png), 10'000u) << "a blank screenshot";
+  std::cout << "lag page screenshot: " << png << "\n";
+  StopDaemon();
+}
+
+// SIGHUP: a sink added to the file starts (being new, it reads its tenants' events from the
+// start of the retained log), a changed sink restarts with its new settings from its
+// cursor, a removed one stops; a change to the source is reported and left alone.
+TEST_F(OperateTest, SighupAddsChangesAndRemovesSinks) {
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
+  StartDaemon();
+  const std::string address = Address();
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 10) i");
+  ExpectSinkEqualsSource();
+
+  const std::string second = work_dir_ + "/out/seven.jsonl";
+  std::string text = ReadFile(config_path_);
+  text += fmt::format(
+      "  - id: seven\n    type: jsonl\n    tenants: [\"7\"]\n    path: {}\n", second);
+  text = std::regex_replace(text, std::regex("status_interval: 1s"), "status_interval: 2s");
+  std::ofstream(config_path_) << text;
+  daemon_.Kill(SIGHUP);
+  ASSERT_TRUE(Eventually([&] { return DaemonLog().find("sink seven added") != std::string::npos; }))
+      << DaemonLog();
+  EXPECT_NE(DaemonLog().find("changes to source need a restart"), std::string::npos);
+  pg_->Exec("INSERT INTO teams VALUES (100, '7', 'for seven'), (101, '8', 'not for seven')");
+  EXPECT_TRUE(Eventually([&] { return ReadFile(second).find("for seven") != std::string::npos; }))
+      << "the added sink got nothing";
+  EXPECT_EQ(ReadFile(second).find("not for seven"), std::string::npos);
+
+  // Drop all-events, restrict seven's batch size (a change: it restarts from its cursor).
+  text = std::regex_replace(
+      ReadFile(config_path_),
+      std::regex("  - id: all-events\n    type: jsonl\n    tenants: \\[\"\\*\"\\]\n    path: "
+                 "[^\n]*\n    batch_size: 500\n"),
+      "");
+  std::ofstream(config_path_) << text << "    batch_size: 7\n";
+  daemon_.Kill(SIGHUP);
+  ASSERT_TRUE(Eventually([&] {
+    return DaemonLog().find("sink all-events removed") != std::string::npos &&
+           DaemonLog().find("sink seven changed") != std::string::npos;
+  })) << DaemonLog();
+  pg_->Exec("INSERT INTO teams VALUES (102, '7', 'after the change')");
+  EXPECT_TRUE(
+      Eventually([&] { return ReadFile(second).find("after the change") != std::string::npos; }));
+  auto s = Status(address);
+  ASSERT_EQ(s["sinks"].size(), 1u) << s.dump(2);
+  EXPECT_EQ(s["sinks"][0]["id"], "seven");
+  // The restarted sink resumed from its cursor: no line twice.
+  std::istringstream lines(ReadFile(second));
+  std::set<std::string> ids;
+  size_t n = 0;
+  for (std::string l; std::getline(lines, l); ++n) ids.insert(nlohmann::json::parse(l)["id"]);
+  EXPECT_EQ(ids.size(), n) << "a line was written twice";
+  EXPECT_EQ(n, 12u) << "tenant 7's 10 retained inserts, then the two made after the reloads";
+  StopDaemon();
+}
+
+// A sink stuck on its target (a lock it waits for) must not keep SIGTERM from ending the
+// process: after shutdown_timeout it exits 0 anyway, saying so; what was durable is.
+TEST_F(OperateTest, SigtermExitsWithinShutdownTimeoutWhileASinkIsStuck) {
+  pg_->Exec("CREATE DATABASE stuck");
+  std::string text = ReadFile(config_path_) +
+                     fmt::format("  - id: stuck-db\n    type: postgres\n    tenants: [\"*\"]\n"
+                                 "    dsn: \"{}\"\n    create_tables: true\n",
+                                 pg_->Dsn("stuck"));
+  std::ofstream(config_path_) << "shutdown_timeout: 3s\n" << text;
+  StartDaemon();
+  pg_->Exec("INSERT INTO teams VALUES (1, '7', 'a')");
+  ASSERT_TRUE(Eventually([&] { return Poll("SELECT count(*) FROM teams", "stuck") == "1"; }))
+      << DaemonLog();
+  // Hold a lock the sink's next batch must wait for, from a connection of our own.
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    RunCommand(fmt::format(
+        "psql -X -q '{}' -c 'BEGIN; LOCK TABLE teams IN ACCESS EXCLUSIVE MODE; "
+        "SELECT pg_sleep(20); COMMIT' >/dev/null 2>&1",
+        pg_->Dsn("stuck")));
+  });
+  ASSERT_TRUE(Eventually([&] {
+    return pg_->Scalar("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND "
+                       "relation = 'teams'::regclass",
+                       "stuck") == "1";
+  }));
+  pg_->Exec("INSERT INTO teams VALUES (2, '7', 'b')");
+  std::this_thread::sleep_for(1s);  // the sink is now waiting on the lock
+  const auto asked = Clock::now();
+  daemon_.Kill(SIGTERM);
+  auto code = daemon_.Wait(15s);
+  const double took = std::chrono::duration<double>(Clock::now() - asked).count();
+  ASSERT_TRUE(code.has_value()) << "pgfanout did not exit within 15 s of SIGTERM";
+  EXPECT_EQ(*code, 0);
+  EXPECT_GE(took, 2.5) << "it waited for the batch in flight";
+  EXPECT_LT(took, 8.0) << "shutdown_timeout is 3 s";
+  EXPECT_NE(DaemonLog().find("shutdown took longer than shutdown_timeout"), std::string::npos)
+      << DaemonLog();
+  std::cout << "exited " << took << " s after SIGTERM with a sink stuck\n";
+  release = true;
+  RunCommand(fmt::format("psql -X -q '{}' -c \"SELECT pg_terminate_backend(pid) FROM "
+                         "pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> "
+                         "pg_backend_pid()\" >/dev/null 2>&1",
+                         pg_->Dsn("stuck")));
+  holder.join();
+  // Started again, the stuck batch is delivered.
+  StartDaemon();
+  EXPECT_TRUE(Eventually([&] { return Poll("SELECT count(*) FROM teams", "stuck") == "2"; }))
+      << DaemonLog();
+  StopDaemon();
+}
+
+}  // namespace
+}  // namespace pgfanout::testing

@@ -1,0 +1,188 @@
+// Secrets and TLS: the minimal source role from migrations/ with its password in a file
+// (never in any output), a password in the config refused, and libpq's verify-full
+// refusing a certificate made for another host name, for the source and for a sink.
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "test/integration/tailer_fixture.h"
+#include "test/support/http_client.h"
+
+namespace pgfanout::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+template <class Pred>
+bool Eventually(Pred done, std::chrono::milliseconds budget = 30s) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+class SecurityTest : public TailerTest {
+ protected:
+  void Replace(const std::string& pattern, const std::string& with) {
+    const std::string text = std::regex_replace(ReadFile(config_path_), std::regex(pattern), with);
+    std::ofstream(config_path_) << text;  // opened (emptied) only after the read
+  }
+  // The address of the daemon's last start, from its log.
+  std::string HttpAddress() {
+    const std::string log = DaemonLog();
+    const std::regex re("http: listening on ([0-9.:]+)");
+    std::string address;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+         ++it) {
+      address = (*it)[1];
+    }
+    return address;
+  }
+};
+
+// The role migrations/source/001_replication_role.sql makes (LOGIN, REPLICATION, SELECT) is
+// all pgfanout needs once the publication exists; it logs in with SCRAM, its password read
+// from password_file. The password shows up nowhere: not in the log, `status`, /status or
+// /metrics, not even when it is wrong and the server says so.
+TEST_F(SecurityTest, MinimalRoleWithAPasswordFileWorksAndThePasswordIsNeverShown) {
+  const std::string secret = fmt::format("Pw-{}-never-printed", ::getpid());
+  const std::string src = std::string(PGFANOUT_SOURCE_ROOT) + "/migrations/source/";
+  auto psql = [&](const std::string& vars, const std::string& file) {
+    return RunCommand(fmt::format("psql -X -q -v ON_ERROR_STOP=1 {} '{}' -f {}{} >>{}/psql.log 2>&1",
+                                  vars, pg_->Dsn(), src, file, work_dir_));
+  };
+  ASSERT_EQ(psql(fmt::format("-v password=\"'{}'\" -v tables='public.users, public.teams'", secret),
+                 "001_replication_role.sql"),
+            0)
+      << ReadFile(work_dir_ + "/psql.log");
+  ASSERT_EQ(psql("-v publication=pgfanout_test -v tables='public.users, public.teams'",
+                 "002_create_publication.sql"),
+            0)
+      << ReadFile(work_dir_ + "/psql.log");
+  // Password authentication for every role but the harness's own postgres.
+  std::ofstream(pg_->dir() + "/data/pg_hba.conf")
+      << "local all postgres trust\nhost all postgres 127.0.0.1/32 trust\n"
+         "host all all 127.0.0.1/32 scram-sha-256\n"
+         "host replication all 127.0.0.1/32 scram-sha-256\n";
+  pg_->Exec("SELECT pg_reload_conf()");
+
+  const std::string pw_file = work_dir_ + "/source-password";
+  std::ofstream(pw_file) << "wrong-" << secret << "\n";
+  ::chmod(pw_file.c_str(), 0600);
+  Replace("user=postgres", "user=pgfanout");
+  Replace("  slot: pgfanout_test", "  password_file: " + pw_file + "\n  slot: pgfanout_test");
+  StartDaemon({}, /*wait=*/false);
+  ASSERT_TRUE(Eventually([&] {
+    return DaemonLog().find("password authentication failed") != std::string::npos;
+  })) << DaemonLog();
+  daemon_.Kill(SIGKILL);
+  daemon_.Wait(10s);
+
+  std::ofstream(pw_file) << secret << "\n";
+  StartDaemon();
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 50) i");
+  ExpectSinkEqualsSource();
+  EXPECT_EQ(pg_->Scalar("SELECT usename FROM pg_stat_replication"), "pgfanout");
+  const std::string address = HttpAddress();
+  ASSERT_FALSE(address.empty());
+  std::string outputs = HttpGet(address, "/status").body + HttpGet(address, "/metrics").body;
+  std::string status;
+  EXPECT_EQ(RunPgfanout({"status", "--config", config_path_}, &status), 0) << status;
+  EXPECT_NE(status.find("confirmed"), std::string::npos) << "status read the slot: " << status;
+  StopDaemon();
+  outputs += status + DaemonLog();
+  EXPECT_EQ(outputs.find(secret), std::string::npos) << "the password was shown";
+  EXPECT_EQ(ReadFile(config_path_).find(secret), std::string::npos);
+}
+
+TEST_F(SecurityTest, APasswordInTheConfigIsRefusedWithWhereItBelongs) {
+  Replace("user=postgres", "user=postgres password=hunter2");
+  std::string out;
+  EXPECT_EQ(RunPgfanout({"run", "--config", config_path_}, &out), 2) << out;
+  EXPECT_NE(out.find("source.dsn: holds a password"), std::string::npos) << out;
+  EXPECT_NE(out.find("password_file"), std::string::npos) << out;
+  EXPECT_EQ(out.find("hunter2"), std::string::npos) << out;
+}
+
+// A CA and a server certificate for "localhost" (openssl, in the test's directory); the
+// source serves TLS with it. verify-full to 127.0.0.1 must be refused, for the source and
+// for a sink; to localhost it works.
+TEST_F(SecurityTest, VerifyFullRefusesACertificateForAnotherHostName) {
+  const std::string d = work_dir_ + "/tls";
+  std::filesystem::create_directories(d);
+  const std::string script = fmt::format(
+      "cd {0} && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca "
+      "-keyout ca.key -out ca.crt && "
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key "
+      "-out server.csr && printf 'subjectAltName=DNS:localhost\\n' > ext && "
+      "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile ext -out server.crt && cp server.crt server.key {1}/data/ && "
+      "chown postgres {1}/data/server.crt {1}/data/server.key 2>/dev/null; "
+      "chmod 600 {1}/data/server.key",
+      d, pg_->dir());
+  ASSERT_EQ(RunCommand("(" + script + ") >" + d + "/openssl.log 2>&1"), 0)
+      << ReadFile(d + "/openssl.log");
+  pg_->Exec("ALTER SYSTEM SET ssl = on");
+  pg_->Exec("SELECT pg_reload_conf()");
+  ASSERT_TRUE(Eventually([&] { return pg_->Scalar("SHOW ssl") == "on"; }));
+
+  const std::string tls = fmt::format(" sslmode=verify-full sslrootcert={}/ca.crt", d);
+  // Wrong host name for the source: refused, no slot made.
+  Replace("dsn: \"([^\"]*)\"", "dsn: \"$1" + tls + "\"");
+  StartDaemon({}, /*wait=*/false);
+  EXPECT_TRUE(Eventually([&] {
+    return DaemonLog().find("does not match host name \"127.0.0.1\"") != std::string::npos;
+  })) << DaemonLog();
+  EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
+  daemon_.Kill(SIGKILL);
+  daemon_.Wait(10s);
+
+  // localhost for the source; a Postgres sink still aimed at 127.0.0.1 is refused alone.
+  Replace("host=127.0.0.1", "host=localhost");
+  pg_->Exec("CREATE DATABASE tls_target");
+  std::ofstream(config_path_, std::ios::app)
+      << fmt::format("  - id: tls-sink\n    type: postgres\n    tenants: [\"*\"]\n"
+                     "    dsn: \"host=127.0.0.1 port={} dbname=tls_target user=postgres{}\"\n"
+                     "    create_tables: true\n",
+                     pg_->port(), tls);
+  StartDaemon();
+  pg_->Exec("INSERT INTO teams VALUES (1, '7', 'over tls')");
+  ExpectSinkEqualsSource();
+  EXPECT_EQ(pg_->Scalar("SELECT bool_and(ssl)::text FROM pg_stat_ssl s JOIN pg_stat_replication r "
+                        "USING (pid)"),
+            "true")
+      << "the replication connection is not TLS";
+  const std::string address = HttpAddress();
+  nlohmann::json sink;
+  EXPECT_TRUE(Eventually([&] {
+    auto s = nlohmann::json::parse(HttpGet(address, "/status").body, nullptr, false);
+    if (s.is_discarded()) return false;
+    for (const auto& k : s["sinks"]) {
+      if (k["id"] == "tls-sink") sink = k;
+    }
+    return sink.is_object() && sink["last_error"].is_string();
+  })) << sink.dump(2);
+  EXPECT_NE(sink.value("last_error", "").find("does not match host name"), std::string::npos)
+      << sink.dump(2);
+  EXPECT_EQ(sink["state"], "retrying");
+  StopDaemon();
+}
+
+}  // namespace
+}  // namespace pgfanout::testing
