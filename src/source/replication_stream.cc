@@ -66,7 +66,13 @@ void ReplicationStream::Start(std::function<void(Result<void>)> done) {
       // publication_names is a string literal holding a list of identifiers
       "'" + conn_.QuoteIdent(options_.publication) + "'");
   auto started = conn_.ExecSimple("START_REPLICATION", cmd);
-  if (!started) return Finish(started.error());
+  if (!started) {
+    Error e = started.error();
+    // 55006: another walsender took the slot between the setup check and this command
+    // (a second pgfanout, or the old connection not yet gone): worth a retry, not a halt.
+    if (SqlStateOf(e) == "55006") e.kind = ErrorKind::kConnection;
+    return Finish(std::move(e));
+  }
   if (PQresultStatus(started.value().get()) != PGRES_COPY_BOTH) {
     return Finish(MakeError(ErrorKind::kProtocol, "START_REPLICATION did not enter COPY mode"));
   }
