@@ -1,6 +1,8 @@
 // pgfanout: tails a Postgres logical replication slot into a durable event log and fans
 // it out to per-tenant sinks. main only parses the command line and wires components.
 
+#include <fmt/format.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -13,11 +15,40 @@
 
 namespace {
 
+// %* in a pattern: the message as the inside of a JSON string (quotes, backslashes and
+// control characters escaped), so every --log-format json line parses.
+class JsonMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    for (char c : std::string_view(msg.payload.data(), msg.payload.size())) {
+      switch (c) {
+        case '"': dest.append(std::string_view("\\\"")); break;
+        case '\\': dest.append(std::string_view("\\\\")); break;
+        case '\n': dest.append(std::string_view("\\n")); break;
+        case '\r': dest.append(std::string_view("\\r")); break;
+        case '\t': dest.append(std::string_view("\\t")); break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessage>();
+  }
+};
+
 void SetUpLogging(const std::string& level, const std::string& format) {
   auto logger = spdlog::stderr_color_mt("pgfanout");
   if (format == "json") {
-    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"msg":"%v"})",
-                        spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","pid":%P,"msg":"%*"})");
+    logger->set_formatter(std::move(formatter));
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   }
@@ -25,6 +56,16 @@ void SetUpLogging(const std::string& level, const std::string& format) {
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
 }
+
+constexpr const char* kConfigHelp =
+    "\nFILES\n"
+    "  The config is YAML: pgfanout.example.yaml shows every key with its default.\n"
+    "  Passwords never go in it: password_file, PGPASSWORD or a passfile.\n";
+constexpr const char* kExitHelp =
+    "\nEXIT STATUS\n"
+    "  0 done (run: stopped by SIGTERM/SIGINT, what was complete is durable and confirmed)\n"
+    "  1 an error that needs a person, logged once with its context\n"
+    "  2 a bad command line or config (the message names file, line and key)\n";
 
 }  // namespace
 
@@ -34,6 +75,13 @@ int main(int argc, char** argv) {
       "keeps every committed change of the tracked tables in a durable local event log, and\n"
       "delivers it in commit order to each tenant's sinks. See README.md."};
   app.require_subcommand(1);
+  app.footer(std::string(
+                 "\nEXAMPLES\n"
+                 "  pgfanout run --config /etc/pgfanout/pgfanout.yaml\n"
+                 "  pgfanout status --config pgfanout.yaml\n"
+                 "  pgfanout replay --config pgfanout.yaml --sink tenant-7 --from-lsn 0/16B3748\n"
+                 "  pgfanout <command> --help   for what each command does\n") +
+             kConfigHelp + kExitHelp);
   std::string config_path;
   std::string log_level = "info";
   std::string log_format = "text";
@@ -50,11 +98,39 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand(
       "run", "Tail the slot, log durably, deliver to every sink; resumes where it stopped");
   add_config(run);
+  run->footer(std::string(
+                  "\nTails the slot into the event log in the state dir (RocksDB, fsynced) and\n"
+                  "confirms the slot only up to what that log holds; each sink reads the log at\n"
+                  "its own pace from its own cursor. On start it checks the server is the cluster\n"
+                  "the state dir was made for, that the slot exists and was not moved past the\n"
+                  "log; a mismatch stops it (exit 1) with what to do. A new sink first copies its\n"
+                  "tenants' existing rows (backfill). Source and sink connection losses are\n"
+                  "retried with backoff.\n"
+                  "\nSIGNALS\n"
+                  "  SIGTERM, SIGINT  stop reading, finish the batches in flight (at most\n"
+                  "                   shutdown_timeout), send the last feedback, exit 0\n"
+                  "  SIGHUP           reload the sink list (added, changed, removed sinks);\n"
+                  "                   other changes are logged and need a restart\n"
+                  "\nHTTP (http.listen, default 127.0.0.1:8686)\n"
+                  "  /healthz  /readyz  /status (JSON)  /metrics (Prometheus)  / (lag page)\n") +
+              kConfigHelp + kExitHelp);
   auto* status = app.add_subcommand(
       "status", "Slot, event log and per-sink positions and lag (safe while running)");
   add_config(status);
+  status->footer(
+      std::string("\nReads the state dir read-only and the slot on the source. For a running\n"
+                  "daemon, GET /status on its HTTP endpoint gives the same and more as JSON.\n") +
+      kExitHelp);
   auto* checkpoint = app.add_subcommand("checkpoint", "Show the positions stored in the state dir");
   add_config(checkpoint);
+  checkpoint->footer(std::string("\nThe event log's durable LSN, its first and last event, and "
+                                 "each sink's cursor;\nit does not connect to the source.\n") +
+                     kExitHelp);
+  auto* check = app.add_subcommand("check", "Validate a config file and exit (connects nowhere)");
+  add_config(check);
+  check->footer(std::string("\nLoads the config as `run` would and prints what it would run. Use "
+                            "it before\n`systemctl reload pgfanout`.\n") +
+                kExitHelp);
   auto* replay =
       app.add_subcommand("replay", "Re-deliver one sink from a stored LSN (stop the daemon first)");
   add_config(replay);
@@ -63,6 +139,12 @@ int main(int argc, char** argv) {
   replay->add_option("--sink", sink_id, "sink id from the config")->required();
   replay->add_option("--from-lsn", from_lsn, "commit LSN to replay from, as X/X (see status)")
       ->required();
+  replay->footer(
+      std::string("\nRewinds the sink's cursor to just before the first event committed at\n"
+                  "--from-lsn and delivers the log from there to its end. The LSN must still be\n"
+                  "in the log (log.retain). Postgres sinks apply versioned upserts, so rows end\n"
+                  "as the source has them; a JSONL sink appends the events again.\n") +
+      kExitHelp);
 
   auto* verify = app.add_subcommand(
       "verify",
@@ -103,12 +185,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 32))
       ->capture_default_str();
   backfill->footer(
-      "Copies the sink's tenants' rows as of one exported snapshot (a temporary replication\n"
-      "slot, dropped when done; nothing is written to the source's tables), with COPY in key\n"
-      "order, and leaves the sink's cursor so the stream continues exactly after the copy.\n"
-      "Progress: a line on a terminal, log lines otherwise, and `pgfanout status`. Interrupted\n"
-      "(Ctrl-C, kill -9), it resumes from the last copied chunk when run again. A running\n"
-      "daemon does this by itself for a new sink, or a table added to a sink.");
+      std::string(
+          "\nCopies the sink's tenants' rows as of one exported snapshot (a temporary\n"
+          "replication slot, dropped when done; nothing is written to the source's tables),\n"
+          "with COPY in key order, and leaves the sink's cursor so the stream continues\n"
+          "exactly after the copy. Progress: a line on a terminal, log lines otherwise, and\n"
+          "`pgfanout status`. Interrupted (Ctrl-C, kill -9), it resumes from the last copied\n"
+          "chunk when run again. A running daemon does this by itself for a new sink, or a\n"
+          "table added to a sink.\n") +
+      kExitHelp);
 
   CLI11_PARSE(app, argc, argv);
   SetUpLogging(log_level, log_format);
@@ -119,6 +204,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (*run) return pgfanout::RunDaemon(config.value());
+  if (*check) {
+    const auto& c = config.value();
+    fmt::print("{}: OK: slot {} on publication {}, {} table(s), {} sink(s): ", c.path,
+               c.source.slot, c.source.publication, c.tables.size(), c.sinks.size());
+    for (size_t i = 0; i < c.sinks.size(); ++i) {
+      fmt::print("{}{} ({})", i ? ", " : "", c.sinks[i].id, c.sinks[i].type);
+    }
+    fmt::print("; http {}\n", c.http_listen.empty() ? "off" : c.http_listen);
+    return 0;
+  }
   if (*status) return pgfanout::ShowStatus(config.value());
   if (*checkpoint) return pgfanout::ShowCheckpoints(config.value());
   if (*verify) return pgfanout::VerifySink(config.value(), verify_sink_id, verify_table);

@@ -2,12 +2,14 @@
 // in a real browser), the bearer token, SIGHUP reloads, a shutdown bounded in time.
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -342,6 +344,95 @@ TEST_F(OperateTest, SigtermExitsWithinShutdownTimeoutWhileASinkIsStuck) {
   StartDaemon();
   EXPECT_TRUE(Eventually([&] { return Poll("SELECT count(*) FROM teams", "stuck") == "2"; }))
       << DaemonLog();
+  StopDaemon();
+}
+
+}  // namespace
+}  // namespace pgfanout::testing
+
+namespace pgfanout::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class OperateSlotTest : public OperateTest {};
+
+// Every line of --log-format json is one JSON object, messages with quotes included.
+TEST_F(OperateSlotTest, JsonLogLinesAreJson) {
+  ASSERT_TRUE(daemon_.Start({"--log-format", "json", "run", "--config", config_path_}, log_path_));
+  WaitStreaming();
+  pg_->Exec("INSERT INTO teams VALUES (1, '7', 'x')");
+  ExpectSinkEqualsSource();
+  StopDaemon();
+  std::istringstream lines(DaemonLog());
+  size_t n = 0, quoted = 0;
+  for (std::string l; std::getline(lines, l); ++n) {
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << l;
+    ASSERT_TRUE(j.contains("msg") && j.contains("level") && j.contains("time")) << l;
+    quoted += j["msg"].get<std::string>().find('"') != std::string::npos;
+  }
+  EXPECT_GT(n, 3u);
+  EXPECT_GT(quoted, 0u) << "no message with a quote was tested";
+}
+
+// Another client holds the slot (it started replication and never lets go): pgfanout says
+// who holds it, keeps retrying, and streams once the slot is free.
+TEST_F(OperateSlotTest, WaitsWhileAnotherClientHoldsTheSlot) {
+  StartDaemon();  // creates the slot
+  StopDaemon();
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    PGconn* c = PQconnectdb((pg_->Dsn() + " replication=database").c_str());
+    PGresult* r = PQexec(c, "START_REPLICATION SLOT pgfanout_test LOGICAL 0/0 "
+                            "(proto_version '1', publication_names 'pgfanout_test')");
+    holding = PQresultStatus(r) == PGRES_COPY_BOTH;
+    PQclear(r);
+    std::this_thread::sleep_for(5s);  // never reads, never confirms
+    PQfinish(c);
+  });
+  ASSERT_TRUE(Eventually([&] { return holding.load(); }, 10s));
+  StartDaemon({}, /*wait=*/false);
+  EXPECT_TRUE(Eventually([&] { return DaemonLog().find("is active for PID") != std::string::npos; },
+                         10s))
+      << DaemonLog();
+  EXPECT_TRUE(daemon_.running()) << "a held slot is worth waiting for, not a halt";
+  holder.join();
+  WaitStreaming();
+  pg_->Exec("INSERT INTO teams VALUES (1, '7', 'after the wait')");
+  ExpectSinkEqualsSource();
+  StopDaemon();
+}
+
+// source.heartbeat_interval writes a non-transactional logical message on a schedule (seen
+// here through a second, test_decoding slot), and the slot is confirmed past it while no
+// tracked table changes. retained_wal_warn: 1 byte, so the warning must show.
+TEST_F(OperateSlotTest, HeartbeatsMoveTheSlotOfAQuietDatabase) {
+  pg_->Exec("SELECT pg_create_logical_replication_slot('peek', 'test_decoding')");
+  std::string text = ReadFile(config_path_);
+  text = std::regex_replace(text, std::regex("  status_interval: 1s"),
+                            "  status_interval: 1s\n  heartbeat_interval: 1s\n  retained_wal_warn: 1");
+  std::ofstream(config_path_) << text;
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 500ms\n");
+  StartDaemon();
+  const std::string started = pg_->Scalar("SELECT pg_current_wal_lsn()::text");
+  std::string first_beat;
+  EXPECT_TRUE(Eventually([&] {
+    auto rows = pg_->Query(
+        "SELECT lsn::text FROM pg_logical_slot_peek_changes('peek', NULL, NULL) "
+        "WHERE data LIKE 'message: transactional: 0 prefix: pgfanout.heartbeat%'");
+    if (rows.size() < 2) return false;
+    first_beat = *rows[0][0];
+    return true;
+  })) << "fewer than two heartbeats";
+  EXPECT_TRUE(Eventually([&] {
+    return pg_->Scalar(fmt::format("SELECT confirmed_flush_lsn > '{}' FROM pg_replication_slots "
+                                   "WHERE slot_name = 'pgfanout_test'",
+                                   first_beat)) == "t";
+  })) << "the slot was not confirmed past a heartbeat (started at " << started << ")";
+  EXPECT_TRUE(Eventually([&] { return DaemonLog().find("of WAL for it") != std::string::npos; }))
+      << "no retained-WAL warning";
+  pg_->Exec("SELECT pg_drop_replication_slot('peek')");
   StopDaemon();
 }
 
