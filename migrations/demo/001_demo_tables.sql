@@ -7,5 +7,4 @@ INSERT INTO users (tenant_id, email, name) VALUES ('acme', 'ann@acme.test', 'Ann
 -- Rows may move between tenants; per-tenant sinks learn the old tenant from the old row.
 ALTER TABLE users REPLICA IDENTITY FULL;
 ALTER TABLE contact_channels REPLICA IDENTITY FULL;
--- Tenant acme's own database, kept in sync by the acme-db sink.
-CREATE DATABASE acme;
+-- Tenant acme's own database is the tenant-acme service (docker-compose.yml).

@@ -1,5 +1,7 @@
 #include "src/config/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -93,6 +95,47 @@ TEST(ConfigTest, LoadsTheDockerComposeConfig) {
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   ASSERT_NE(loaded.value().FindSink("acme-db"), nullptr);
   EXPECT_EQ(loaded.value().FindSink("acme-db")->type, "postgres");
+}
+
+// docker-compose.yml cannot run here (no Docker engine), so check what can go wrong in it:
+// the pgfanout service mounts, at the path its command names, a config the loader accepts,
+// whose DSNs name services of the file; the primary runs with wal_level=logical; the HTTP
+// port the config listens on is published.
+TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) {
+  const std::string root = PGFANOUT_SOURCE_ROOT;
+  YAML::Node compose = YAML::LoadFile(root + "/docker-compose.yml");
+  YAML::Node services = compose["services"];
+  ASSERT_TRUE(services && services["pgfanout"] && services["postgres"]);
+  YAML::Node pgfanout = services["pgfanout"];
+  std::vector<std::string> command;
+  for (const auto& c : pgfanout["command"]) command.push_back(c.as<std::string>());
+  auto at = std::find(command.begin(), command.end(), "--config");
+  ASSERT_NE(at, command.end());
+  ASSERT_NE(at + 1, command.end());
+  std::string host_path;
+  for (const auto& v : pgfanout["volumes"]) {
+    std::string spec = v.as<std::string>();
+    auto colon = spec.find(':');
+    if (spec.substr(colon + 1, (at + 1)->size()) == *(at + 1)) host_path = spec.substr(0, colon);
+  }
+  ASSERT_FALSE(host_path.empty()) << "no volume mounts " << *(at + 1);
+  auto config = LoadConfig(root + "/" + host_path.substr(host_path.rfind("./") == 0 ? 2 : 0));
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  auto host_of = [](const std::string& dsn) {
+    std::smatch m;
+    return std::regex_search(dsn, m, std::regex("host=([^ ]+)")) ? std::string(m[1]) : "";
+  };
+  EXPECT_TRUE(services[host_of(config.value().source.dsn)]) << config.value().source.dsn;
+  for (const auto& sink : config.value().sinks) {
+    if (!sink.dsn.empty()) EXPECT_TRUE(services[host_of(sink.dsn)]) << sink.id << ": " << sink.dsn;
+  }
+  std::string args;
+  for (const auto& c : services["postgres"]["command"]) args += c.as<std::string>() + " ";
+  EXPECT_NE(args.find("wal_level=logical"), std::string::npos) << args;
+  const std::string port = config.value().http_listen.substr(config.value().http_listen.rfind(':') + 1);
+  bool published = false;
+  for (const auto& p : pgfanout["ports"]) published = published || p.as<std::string>() == port + ":" + port;
+  EXPECT_TRUE(published) << "the HTTP port " << port << " is not published";
 }
 
 TEST(ConfigTest, UnreadableFileIsNamedInTheError) {
