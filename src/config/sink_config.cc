@@ -1,0 +1,201 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "src/config/yaml_reader.h"
+
+namespace pgfanout::config_internal {
+namespace {
+
+Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
+                                       const std::string& where, const SinkConfig& sink,
+                                       const Config& config) {
+  PGF_TRY(r.OnlyKeys(
+      node, where,
+      {"source", "target", "columns", "rename", "computed", "delete", "soft_delete_column"}));
+  if (sink.type != "postgres") {
+    for (const char* key : {"columns", "rename", "computed", "delete", "soft_delete_column"}) {
+      if (node[key]) {
+        return r.Fail(node, where, "columns, rename, computed and delete are for postgres sinks");
+      }
+    }
+  }
+  SinkTableConfig t;
+  PGF_TRY(auto source, r.String(node, where, "source", true));
+  auto src = ParseQualifiedName(source, "public");
+  if (!src) return r.Fail(node["source"], where + ".source", kNameHelp);
+  t.source = src->first + "." + src->second;
+  const TableConfig* table = config.FindTable(src->first, src->second);
+  if (!table) {
+    return r.Fail(node["source"], where + ".source",
+                  "table " + t.source + " is not in the top-level tables list");
+  }
+  PGF_TRY(auto target, r.String(node, where, "target", false));
+  if (target.empty()) {
+    t.target_schema = sink.schema;
+    t.target = src->second;
+  } else {
+    auto tgt = ParseQualifiedName(target, sink.schema);
+    if (!tgt) return r.Fail(node["target"], where + ".target", kNameHelp);
+    std::tie(t.target_schema, t.target) = *tgt;
+  }
+  if (auto cols = node["columns"]) {
+    PGF_TRY(t.columns, Columns(r, cols, where + ".columns"));
+  }
+  auto listed = [&](const std::string& c) {
+    return t.columns.empty() || std::find(t.columns.begin(), t.columns.end(), c) != t.columns.end();
+  };
+  std::set<std::string> targets;
+  if (auto rename = node["rename"]) {
+    if (!rename.IsMap()) return r.Fail(rename, where + ".rename", "expected source: target pairs");
+    for (const auto& kv : rename) {
+      auto from = kv.first.as<std::string>();
+      if (!kv.second.IsScalar() || kv.second.as<std::string>().empty()) {
+        return r.Fail(kv.second, where + ".rename." + from, "expected a target column name");
+      }
+      if (!listed(from)) {
+        return r.Fail(kv.first, where + ".rename." + from, "column is not in columns:");
+      }
+      t.rename.emplace_back(from, kv.second.as<std::string>());
+    }
+  }
+  for (const auto& c : t.columns) {
+    if (!targets.insert(t.TargetColumn(c)).second) {
+      return r.Fail(node, where, "two columns map to target column '" + t.TargetColumn(c) + "'");
+    }
+  }
+  if (auto computed = node["computed"]) {
+    if (!computed.IsMap()) {
+      return r.Fail(computed, where + ".computed", "expected target_column: SQL expression");
+    }
+    for (const auto& kv : computed) {
+      auto name = kv.first.as<std::string>();
+      if (!kv.second.IsScalar() || kv.second.as<std::string>().empty()) {
+        return r.Fail(kv.second, where + ".computed." + name, "expected a SQL expression");
+      }
+      if (!targets.insert(name).second) {
+        return r.Fail(kv.first, where + ".computed." + name,
+                      "target column '" + name + "' is already mapped");
+      }
+      t.computed.push_back({name, kv.second.as<std::string>()});
+    }
+  }
+  PGF_TRY(auto mode, r.String(node, where, "delete", false, "hard"));
+  if (mode != "hard" && mode != "soft") {
+    return r.Fail(node["delete"], where + ".delete", "expected hard or soft");
+  }
+  t.delete_mode = mode == "soft" ? DeleteMode::kSoft : DeleteMode::kHard;
+  PGF_TRY(t.soft_delete_column, r.String(node, where, "soft_delete_column", false));
+  if (t.delete_mode == DeleteMode::kSoft && t.soft_delete_column.empty()) {
+    return r.Fail(node, where + ".soft_delete_column",
+                  "missing: delete: soft needs the column to mark (a boolean such as "
+                  "is_deleted, or a timestamp such as deleted_at)");
+  }
+  if (t.delete_mode == DeleteMode::kHard && !t.soft_delete_column.empty()) {
+    return r.Fail(node["soft_delete_column"], where + ".soft_delete_column",
+                  "only with delete: soft");
+  }
+  if (!t.soft_delete_column.empty() && !targets.insert(t.soft_delete_column).second) {
+    return r.Fail(node["soft_delete_column"], where + ".soft_delete_column",
+                  "column '" + t.soft_delete_column + "' is already mapped");
+  }
+  // A per-tenant sink turns TRUNCATE into "delete my tenants' rows", which needs the
+  // tenant column in the target.
+  if (!sink.AllTenants() && !table->tenant_column.empty() && !listed(table->tenant_column)) {
+    return r.Fail(node["columns"], where + ".columns",
+                  "must include the tenant column '" + table->tenant_column +
+                      "': this sink serves only some tenants, and needs it to delete theirs "
+                      "on TRUNCATE");
+  }
+  return t;
+}
+
+}  // namespace
+
+Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
+                             const Config& config) {
+  PGF_TRY(r.OnlyKeys(node, where,
+                     {"id", "type", "tenants", "tables", "path", "batch_size", "backfill", "dsn",
+                      "password_file", "schema", "create_tables", "version_column"}));
+  SinkConfig sink;
+  PGF_TRY(sink.id, r.String(node, where, "id", true));
+  static const std::regex id_re("[A-Za-z0-9_.-]{1,64}");
+  if (!std::regex_match(sink.id, id_re)) {
+    return r.Fail(node["id"], where + ".id", "letters, digits, '_', '-', '.', at most 64");
+  }
+  PGF_TRY(sink.type, r.String(node, where, "type", true));
+  if (sink.type != "jsonl" && sink.type != "postgres") {
+    return r.Fail(node["type"], where + ".type",
+                  "unknown sink type '" + sink.type + "' (expected one of: jsonl, postgres)");
+  }
+  // Keys of the other sink kind are mistakes, not silently ignored settings.
+  const bool pg = sink.type == "postgres";
+  for (const char* key : {"dsn", "password_file", "schema", "create_tables", "version_column"}) {
+    if (!pg && node[key]) return r.Fail(node[key], where + "." + key, "only for postgres sinks");
+  }
+  if (pg && node["path"]) return r.Fail(node["path"], where + ".path", "only for jsonl sinks");
+  auto tenants = node["tenants"];
+  if (!tenants || !tenants.IsSequence() || tenants.size() == 0) {
+    return r.Fail(tenants ? tenants : node, where + ".tenants",
+                  "expected a non-empty list of tenant values, or [\"*\"] for every tenant");
+  }
+  for (const auto& t : tenants) {
+    if (!t.IsScalar()) return r.Fail(t, where + ".tenants", "expected tenant values");
+    sink.tenants.push_back(t.as<std::string>());
+  }
+  if (sink.tenants.size() > 1 && std::count(sink.tenants.begin(), sink.tenants.end(), "*")) {
+    return r.Fail(tenants, where + ".tenants", "\"*\" cannot be combined with other tenants");
+  }
+  if (pg) {
+    PGF_TRY(sink.dsn, r.String(node, where, "dsn", true));
+    PGF_TRY(NoInlinePassword(r, node["dsn"], where + ".dsn"));
+    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(auto schema, r.String(node, where, "schema", false, "public"));
+    size_t at = 0;
+    auto ident = NextIdentifier(schema, at);
+    if (!ident || at != schema.size()) return r.Fail(node["schema"], where + ".schema", kNameHelp);
+    sink.schema = *ident;
+    if (auto ct = node["create_tables"]) {
+      bool value = false;
+      if (!ct.IsScalar() || !YAML::convert<bool>::decode(ct, value)) {
+        return r.Fail(ct, where + ".create_tables", "expected true or false");
+      }
+      sink.create_tables = value;
+    }
+    PGF_TRY(sink.version_column,
+            r.String(node, where, "version_column", false, sink.version_column));
+  }
+  if (auto tables = node["tables"]) {
+    if (!tables.IsSequence()) return r.Fail(tables, where + ".tables", "expected a list");
+    std::set<std::string> sources, targets;
+    for (size_t i = 0; i < tables.size(); ++i) {
+      std::string twhere = fmt::format("{}.tables[{}]", where, i);
+      PGF_TRY(auto t, ParseSinkTable(r, tables[i], twhere, sink, config));
+      if (!sources.insert(t.source).second) {
+        return r.Fail(tables[i], twhere + ".source", "table " + t.source + " mapped twice");
+      }
+      if (!targets.insert(t.target_schema + "." + t.target).second) {
+        return r.Fail(tables[i], twhere + ".target", "two tables map to " + t.target);
+      }
+      sink.tables.push_back(std::move(t));
+    }
+  }
+  PGF_TRY(sink.batch_size, r.Count(node, where, "batch_size", sink.batch_size, 1, 1'000'000));
+  // A JSONL sink is a change log: by default it starts with the changes, not with lines for
+  // the rows that exist already. A database sink needs those rows to be a copy.
+  sink.backfill = sink.type != "jsonl";
+  if (auto bf = node["backfill"]) {
+    if (!bf.IsScalar() || !YAML::convert<bool>::decode(bf, sink.backfill)) {
+      return r.Fail(bf, where + ".backfill", "expected true or false");
+    }
+  }
+  if (sink.type == "jsonl") {
+    PGF_TRY(sink.path, r.String(node, where, "path", true));
+  }
+  return sink;
+}
+
+
+}  // namespace pgfanout::config_internal
