@@ -25,8 +25,8 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
   auto node = root["source"];
   if (!node) return r.Fail(root, "source", "missing (required): the database to tail");
   PGF_TRY(r.OnlyKeys(node, "source",
-                     {"dsn", "password_file", "slot", "publication", "status_interval",
-                      "heartbeat_interval", "retained_wal_warn"}));
+                     {"dsn", "password_file", "slot", "publication", "decoder",
+                      "status_interval", "heartbeat_interval", "retained_wal_warn"}));
   PGF_TRY(out.dsn, r.String(node, "source", "dsn", true));
   PGF_TRY(NoInlinePassword(r, node["dsn"], "source.dsn"));
   PGF_TRY(out.password, r.SecretFile(node, "source", "password_file"));
@@ -43,6 +43,11 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
   PGF_TRY(out.retained_wal_warn, r.Size(node, "source", "retained_wal_warn", out.retained_wal_warn));
   PGF_TRY(out.slot, r.String(node, "source", "slot", false, out.slot));
   PGF_TRY(out.publication, r.String(node, "source", "publication", false, out.publication));
+  PGF_TRY(out.decoder, r.String(node, "source", "decoder", false, out.decoder));
+  if (out.decoder != "pgoutput" && out.decoder != "wal2json") {
+    return r.Fail(node["decoder"], "source.decoder",
+                  "expected pgoutput (the default) or wal2json");
+  }
   PGF_TRY(out.status_interval, r.Duration(node, "source", "status_interval", out.status_interval));
   if (!IsIdentifier(out.slot)) {
     return r.Fail(node["slot"], "source.slot",

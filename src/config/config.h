@@ -18,6 +18,10 @@ struct SourceConfig {
   // How often a standby status update is sent when the server does not ask for one.
   // Must stay well inside the server's wal_sender_timeout (60 s by default).
   std::chrono::milliseconds status_interval{10'000};
+  // The output plugin the slot uses: pgoutput (default; protocol v2, streams large
+  // transactions) or wal2json (format-version 2; the server must allow it in
+  // output_plugin_libraries on hardened builds).
+  std::string decoder = "pgoutput";
   // Write a non-transactional logical message this often (0: never), so the slot moves
   // even when neither the tracked tables nor anything else on the server writes.
   std::chrono::milliseconds heartbeat_interval{0};
@@ -77,21 +81,36 @@ struct SinkTableConfig {
 
 struct SinkConfig {
   std::string id;
-  std::string type;                     // "jsonl" or "postgres"
+  std::string type;                     // jsonl, postgres, clickhouse, webhook, nats
   std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
   size_t batch_size = 1000;             // events read from the log per delivery
   // Copy the rows that exist already (of its tenants) when the sink is new, or a table is
   // added to it, before it follows the stream. false: it gets only changes from now on.
-  // Default: true for postgres, false for jsonl (a change log).
+  // Default: true for postgres and clickhouse, false for jsonl, webhook and nats (change
+  // streams).
   bool backfill = true;
   // postgres:
   std::string dsn;                                  // target database
   std::string schema = "public";                    // default target schema; sink state lives here
   bool create_tables = false;                       // create missing target tables
   std::string version_column = "pgfanout_version";  // BIGINT: commit LSN of the row's last change
-  std::string password;  // from `password_file`; handed to libpq apart from the DSN
+  // postgres, clickhouse, nats: from `password_file` (postgres: handed to libpq apart from
+  // the DSN; clickhouse: HTTP basic auth with `user`; nats: CONNECT with `user`).
+  std::string password;
+  // clickhouse (http://host:8123), webhook (the endpoint), nats (nats://host:4222).
+  std::string url;
+  std::vector<std::string> servers;  // nats: more URLs of the same cluster (failover)
+  std::string database = "default";  // clickhouse
+  std::string user;                  // clickhouse, nats
+  std::string secret;                // webhook: signing secret, from `secret_file`
+  std::chrono::milliseconds timeout{10'000};  // clickhouse, webhook, nats: per request
+  bool allow_private = false;        // webhook: allow loopback, private, link-local targets
+  std::string envelope = "pgfanout";  // webhook: pgfanout or debezium
+  std::string stream = "PGFANOUT";    // nats: the JetStream stream
+  std::string subject_prefix = "pgfanout";  // nats: <prefix>.<tenant>.<schema>.<table>
+  size_t replicas = 1;                // nats: replicas of the stream when pgfanout creates it
 
   bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
   // The mapping for `qualified_source`, or nullptr when `tables` is non-empty and omits it.

@@ -112,13 +112,65 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
   return t;
 }
 
+
+// Which keys each sink kind takes besides the common ones; a key of another kind is a
+// mistake, not a silently ignored setting.
+struct KindKeys {
+  const char* type;
+  std::vector<std::string_view> keys;
+};
+const std::vector<KindKeys>& Kinds() {
+  static const std::vector<KindKeys> kinds = {
+      {"jsonl", {"path"}},
+      {"postgres",
+       {"dsn", "password_file", "schema", "create_tables", "version_column"}},
+      {"clickhouse",
+       {"url", "database", "user", "password_file", "create_tables", "timeout"}},
+      {"webhook", {"url", "secret_file", "timeout", "allow_private", "envelope"}},
+      {"nats",
+       {"url", "servers", "user", "password_file", "stream", "subject_prefix", "replicas",
+        "timeout"}},
+  };
+  return kinds;
+}
+
+Result<bool> Bool(const Reader& r, const YAML::Node& node, const std::string& where, bool fallback) {
+  if (!node) return fallback;
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    return r.Fail(node, where, "expected true or false");
+  }
+  return value;
+}
+
+// An http(s):// or nats:// URL as the sink will use it: scheme, host, optional port and
+// path. Credentials in it are refused (like a password in a DSN).
+Result<std::string> Url(const Reader& r, const YAML::Node& parent, const std::string& where,
+                        const char* key, std::initializer_list<std::string_view> schemes) {
+  PGF_TRY(auto url, r.String(parent, where, key, true));
+  const std::string name = where + "." + key;
+  auto colon = url.find("://");
+  std::string scheme = colon == std::string::npos ? "" : url.substr(0, colon);
+  if (std::find(schemes.begin(), schemes.end(), scheme) == schemes.end()) {
+    std::string list;
+    for (auto s : schemes) list += (list.empty() ? "" : ", ") + std::string(s) + "://";
+    return r.Fail(parent[key], name, "expected a URL starting with " + list);
+  }
+  const std::string rest = url.substr(colon + 3);
+  const std::string authority = rest.substr(0, rest.find('/'));
+  if (authority.empty()) return r.Fail(parent[key], name, "the URL names no host");
+  if (authority.find('@') != std::string::npos) {
+    return r.Fail(parent[key], name,
+                  "holds credentials; keep them out of the config: user and password_file");
+  }
+  return url;
+}
+
 }  // namespace
 
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config) {
-  PGF_TRY(r.OnlyKeys(node, where,
-                     {"id", "type", "tenants", "tables", "path", "batch_size", "backfill", "dsn",
-                      "password_file", "schema", "create_tables", "version_column"}));
+  if (!node.IsMap()) return r.Fail(node, where, "expected a mapping");
   SinkConfig sink;
   PGF_TRY(sink.id, r.String(node, where, "id", true));
   static const std::regex id_re("[A-Za-z0-9_.-]{1,64}");
@@ -126,16 +178,35 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     return r.Fail(node["id"], where + ".id", "letters, digits, '_', '-', '.', at most 64");
   }
   PGF_TRY(sink.type, r.String(node, where, "type", true));
-  if (sink.type != "jsonl" && sink.type != "postgres") {
+  const KindKeys* kind = nullptr;
+  for (const auto& k : Kinds()) {
+    if (sink.type == k.type) kind = &k;
+  }
+  if (!kind) {
     return r.Fail(node["type"], where + ".type",
-                  "unknown sink type '" + sink.type + "' (expected one of: jsonl, postgres)");
+                  "unknown sink type '" + sink.type +
+                      "' (expected one of: jsonl, postgres, clickhouse, webhook, nats)");
   }
-  // Keys of the other sink kind are mistakes, not silently ignored settings.
+  for (const auto& k : Kinds()) {
+    for (auto key : k.keys) {
+      const std::string ks(key);
+      if (!node[ks] || std::find(kind->keys.begin(), kind->keys.end(), key) != kind->keys.end()) {
+        continue;
+      }
+      std::string owners;
+      for (const auto& o : Kinds()) {
+        if (std::find(o.keys.begin(), o.keys.end(), key) != o.keys.end()) {
+          owners += (owners.empty() ? "" : ", ") + std::string(o.type);
+        }
+      }
+      return r.Fail(node[ks], where + "." + ks, "only for " + owners + " sinks");
+    }
+  }
+  std::vector<std::string_view> keys = {"id",     "type",       "tenants",
+                                        "tables", "batch_size", "backfill"};
+  keys.insert(keys.end(), kind->keys.begin(), kind->keys.end());
+  PGF_TRY(r.OnlyKeys(node, where, keys));
   const bool pg = sink.type == "postgres";
-  for (const char* key : {"dsn", "password_file", "schema", "create_tables", "version_column"}) {
-    if (!pg && node[key]) return r.Fail(node[key], where + "." + key, "only for postgres sinks");
-  }
-  if (pg && node["path"]) return r.Fail(node["path"], where + ".path", "only for jsonl sinks");
   auto tenants = node["tenants"];
   if (!tenants || !tenants.IsSequence() || tenants.size() == 0) {
     return r.Fail(tenants ? tenants : node, where + ".tenants",
@@ -183,9 +254,10 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     }
   }
   PGF_TRY(sink.batch_size, r.Count(node, where, "batch_size", sink.batch_size, 1, 1'000'000));
-  // A JSONL sink is a change log: by default it starts with the changes, not with lines for
-  // the rows that exist already. A database sink needs those rows to be a copy.
-  sink.backfill = sink.type != "jsonl";
+  // JSONL, webhook and NATS sinks are change streams: by default they start with the
+  // changes, not with an insert for every row that exists already. A database sink needs
+  // those rows to be a copy.
+  sink.backfill = sink.type == "postgres" || sink.type == "clickhouse";
   if (auto bf = node["backfill"]) {
     if (!bf.IsScalar() || !YAML::convert<bool>::decode(bf, sink.backfill)) {
       return r.Fail(bf, where + ".backfill", "expected true or false");
@@ -193,6 +265,60 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   }
   if (sink.type == "jsonl") {
     PGF_TRY(sink.path, r.String(node, where, "path", true));
+  }
+  if (sink.type == "clickhouse" || sink.type == "webhook" || sink.type == "nats") {
+    PGF_TRY(sink.timeout, r.Duration(node, where, "timeout", sink.timeout));
+    if (sink.timeout < std::chrono::milliseconds(100)) {
+      return r.Fail(node["timeout"], where + ".timeout", "expected at least 100ms");
+    }
+  }
+  if (sink.type == "clickhouse") {
+    PGF_TRY(sink.url, Url(r, node, where, "url", {"http", "https"}));
+    PGF_TRY(sink.database, r.String(node, where, "database", false, sink.database));
+    PGF_TRY(sink.user, r.String(node, where, "user", false));
+    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(sink.create_tables, Bool(r, node["create_tables"], where + ".create_tables", true));
+  }
+  if (sink.type == "webhook") {
+    PGF_TRY(sink.url, Url(r, node, where, "url", {"http", "https"}));
+    PGF_TRY(sink.secret, r.SecretFile(node, where, "secret_file"));
+    if (sink.secret.empty()) {
+      return r.Fail(node, where + ".secret_file",
+                    "missing (required): the file with the signing secret (whsec_<base64>, "
+                    "as Standard Webhooks define it)");
+    }
+    PGF_TRY(sink.allow_private, Bool(r, node["allow_private"], where + ".allow_private", false));
+    PGF_TRY(sink.envelope, r.String(node, where, "envelope", false, sink.envelope));
+    if (sink.envelope != "pgfanout" && sink.envelope != "debezium") {
+      return r.Fail(node["envelope"], where + ".envelope", "expected pgfanout or debezium");
+    }
+  }
+  if (sink.type == "nats") {
+    PGF_TRY(sink.url, Url(r, node, where, "url", {"nats"}));
+    if (auto list = node["servers"]) {
+      if (!list.IsSequence()) return r.Fail(list, where + ".servers", "expected a list of URLs");
+      for (size_t i = 0; i < list.size(); ++i) {
+        YAML::Node holder;
+        holder["u"] = list[i];
+        PGF_TRY(auto u, Url(r, holder, fmt::format("{}.servers[{}]", where, i), "u", {"nats"}));
+        sink.servers.push_back(std::move(u));
+      }
+    }
+    PGF_TRY(sink.user, r.String(node, where, "user", false));
+    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(sink.stream, r.String(node, where, "stream", false, sink.stream));
+    static const std::regex stream_re("[A-Za-z0-9_-]{1,64}");
+    if (!std::regex_match(sink.stream, stream_re)) {
+      return r.Fail(node["stream"], where + ".stream", "letters, digits, '_', '-', at most 64");
+    }
+    PGF_TRY(sink.subject_prefix,
+            r.String(node, where, "subject_prefix", false, sink.subject_prefix));
+    static const std::regex prefix_re("[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*");
+    if (!std::regex_match(sink.subject_prefix, prefix_re)) {
+      return r.Fail(node["subject_prefix"], where + ".subject_prefix",
+                    "dot-separated tokens of letters, digits, '_', '-' (no wildcards)");
+    }
+    PGF_TRY(sink.replicas, r.Count(node, where, "replicas", sink.replicas, 1, 5));
   }
   return sink;
 }

@@ -45,6 +45,10 @@ class Reader {
   // Rejects keys outside `known`, so a typo is an error rather than a silent default.
   Result<void> OnlyKeys(const YAML::Node& map, const std::string& where,
                         std::initializer_list<std::string_view> known) const {
+    return OnlyKeys(map, where, std::vector<std::string_view>(known));
+  }
+  Result<void> OnlyKeys(const YAML::Node& map, const std::string& where,
+                        const std::vector<std::string_view>& known) const {
     if (!map.IsMap()) return Fail(map, where, "expected a mapping");
     for (const auto& kv : map) {
       auto key = kv.first.as<std::string>();

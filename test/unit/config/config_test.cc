@@ -300,8 +300,7 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
 }
 
 const char* kSinkKeys =
-    "(expected one of: id, type, tenants, tables, path, batch_size, backfill, dsn, "
-    "password_file, schema, create_tables, version_column)";
+    "(expected one of: id, type, tenants, tables, batch_size, backfill, path)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
@@ -311,7 +310,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
                   "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, password_file, "
-                  "slot, publication, status_interval, heartbeat_interval, retained_wal_warn)"},
+                  "slot, publication, decoder, status_interval, heartbeat_interval, "
+                  "retained_wal_warn)"},
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
                   "tables, sinks, shutdown_timeout)"},
@@ -349,7 +349,31 @@ INSTANTIATE_TEST_SUITE_P(
                   Cat({kSource, kTables,
                        "sinks:\n  - id: out\n    type: jsonll\n    tenants: [\"7\"]\n"}),
                   "cfg.yaml:9: sinks[0].type: unknown sink type 'jsonll' (expected one of: "
-                  "jsonl, postgres)"},
+                  "jsonl, postgres, clickhouse, webhook, nats)"},
+        BadConfig{"KeyOfAnotherSinkKind",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"
+                       "    path: x\n    url: http://h\n"}),
+                  "cfg.yaml:12: sinks[0].url: only for clickhouse, webhook, nats sinks"},
+        BadConfig{"CredentialsInAUrl",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: ch\n    type: clickhouse\n    tenants: [\"*\"]\n"
+                       "    url: http://app:hunter2@ch:8123\n"}),
+                  "cfg.yaml:11: sinks[0].url: holds credentials; keep them out of the config: "
+                  "user and password_file"},
+        BadConfig{"WebhookWithoutSecret",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: hook\n    type: webhook\n    tenants: [\"7\"]\n"
+                       "    url: https://example.com/in\n"}),
+                  "cfg.yaml:8: sinks[0].secret_file: missing (required): the file with the "
+                  "signing secret (whsec_<base64>, as Standard Webhooks define it)"},
+        BadConfig{"NatsUrlScheme",
+                  Cat({kSource, kTables,
+                       "sinks:\n  - id: bus\n    type: nats\n    tenants: [\"*\"]\n"
+                       "    url: http://nats:4222\n"}),
+                  "cfg.yaml:11: sinks[0].url: expected a URL starting with nats://"},
+        BadConfig{"UnknownDecoder", Cat({kSource, "  decoder: test_decoding\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.decoder: expected pgoutput (the default) or wal2json"},
         BadConfig{"MissingTenants",
                   Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    path: a\n"}),
                   std::string("cfg.yaml:8: sinks[0].tenants: ") + kTenantsHint},
@@ -515,6 +539,45 @@ TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
   EXPECT_EQ(c.http_token, "tok");
   EXPECT_EQ(c.sample_interval, milliseconds(1000));
   EXPECT_EQ(c.shutdown_timeout, milliseconds(5000));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigTest, ClickHouseWebhookAndNatsSinksTakeTheirKeysWithDefaults) {
+  char dir[] = "/tmp/pgfanout-config-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string secret = std::string(dir) + "/whsec";
+  std::ofstream(secret) << "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n";
+  auto config = ParseConfig(
+      Cat({"source:\n  dsn: \"host=db\"\n  decoder: wal2json\n", kTables,
+           "sinks:\n"
+           "  - id: ch\n    type: clickhouse\n    tenants: [\"*\"]\n    url: http://ch:8123\n"
+           "  - id: hook\n    type: webhook\n    tenants: [\"7\"]\n"
+           "    url: https://hooks.example.com/in\n    secret_file: ", secret.c_str(),
+           "\n    envelope: debezium\n    timeout: 3s\n"
+           "  - id: bus\n    type: nats\n    tenants: [\"*\"]\n    url: nats://n1:4222\n"
+           "    servers: [nats://n2:4222, nats://n3:4222]\n    replicas: 3\n"}),
+      "cfg.yaml");
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  const Config& c = config.value();
+  EXPECT_EQ(c.source.decoder, "wal2json");
+  const SinkConfig* ch = c.FindSink("ch");
+  ASSERT_NE(ch, nullptr);
+  EXPECT_EQ(ch->url, "http://ch:8123");
+  EXPECT_EQ(ch->database, "default");
+  EXPECT_TRUE(ch->create_tables) << "a ClickHouse sink creates its tables unless told not to";
+  EXPECT_TRUE(ch->backfill);
+  const SinkConfig* hook = c.FindSink("hook");
+  ASSERT_NE(hook, nullptr);
+  EXPECT_EQ(hook->secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  EXPECT_EQ(hook->envelope, "debezium");
+  EXPECT_EQ(hook->timeout, milliseconds(3000));
+  EXPECT_FALSE(hook->allow_private);
+  const SinkConfig* bus = c.FindSink("bus");
+  ASSERT_NE(bus, nullptr);
+  EXPECT_EQ(bus->servers, (std::vector<std::string>{"nats://n2:4222", "nats://n3:4222"}));
+  EXPECT_EQ(bus->stream, "PGFANOUT");
+  EXPECT_EQ(bus->subject_prefix, "pgfanout");
+  EXPECT_EQ(bus->replicas, 3u);
   std::filesystem::remove_all(dir);
 }
 
