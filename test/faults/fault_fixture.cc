@@ -68,6 +68,11 @@ bool FaultTest::Full() {
 }
 
 int64_t PeakRss(pid_t pid) {
+  // The pid may be gone and reused (pid_max is 32768 here, and every polling query forks a
+  // backend): count it only while it still runs a pgfanout binary, never a Postgres one.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink(fmt::format("/proc/{}/exe", pid), ec);
+  if (ec || exe.filename().string().rfind("pgfanout", 0) != 0) return 0;
   std::ifstream in(fmt::format("/proc/{}/status", pid));
   std::string line;
   int64_t peak = 0;

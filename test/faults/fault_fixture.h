@@ -122,7 +122,8 @@ class FaultTest : public ::testing::Test {
   std::thread sampler_;
 };
 
-// Peak and current resident set of a process from /proc, in bytes (0 if gone).
+// Peak resident set of a pgfanout process from /proc, in bytes (0 if gone, or if the pid
+// now belongs to another program).
 int64_t PeakRss(pid_t pid);
 
 }  // namespace pgfanout::faults
