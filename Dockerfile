@@ -3,14 +3,14 @@
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends meson ninja-build \
       pkg-config g++ libpq-dev libboost-dev librocksdb-dev libspdlog-dev libfmt-dev \
-      libyaml-cpp-dev libcli11-dev nlohmann-json3-dev && rm -rf /var/lib/apt/lists/*
+      libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libssl-dev && rm -rf /var/lib/apt/lists/*
 COPY . /src
 RUN meson setup /build /src -Dtests=false -Dbuildtype=release -Dprefix=/usr \
     && ninja -C /build && DESTDIR=/out meson install -C /build --no-rebuild
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libpq5 librocksdb7.8 \
-      libspdlog1.10 libfmt9 libyaml-cpp0.7 ca-certificates && rm -rf /var/lib/apt/lists/* \
+      libspdlog1.10 libfmt9 libyaml-cpp0.7 libssl3 ca-certificates && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/pgfanout --create-home pgfanout
 COPY --from=build /out/ /
 USER pgfanout
