@@ -1,7 +1,10 @@
 #include "src/sinks/sink.h"
 
+#include "src/sinks/clickhouse/clickhouse_sink.h"
 #include "src/sinks/jsonl/jsonl_sink.h"
+#include "src/sinks/nats/nats_sink.h"
 #include "src/sinks/postgres/postgres_sink.h"
+#include "src/sinks/webhook/webhook_sink.h"
 
 namespace pgfanout {
 
@@ -17,6 +20,9 @@ Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
     }
     return std::unique_ptr<Sink>(new PostgresSink(config, tables));
   }
+  if (config.type == "clickhouse") return std::unique_ptr<Sink>(new ClickHouseSink(config, tables));
+  if (config.type == "webhook") return std::unique_ptr<Sink>(new WebhookSink(config, tables));
+  if (config.type == "nats") return std::unique_ptr<Sink>(new NatsSink(config, tables));
   return MakeError(ErrorKind::kInvalidArgument,
                    "sink " + config.id + ": unknown type '" + config.type + "'");
 }
