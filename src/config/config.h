@@ -107,6 +107,7 @@ struct SinkConfig {
   std::string secret;                // webhook: signing secret, from `secret_file`
   std::chrono::milliseconds timeout{10'000};  // clickhouse, webhook, nats: per request
   bool allow_private = false;        // webhook: allow loopback, private, link-local targets
+  std::string ca_file;               // webhook: PEM CA bundle for https; empty: the system's
   std::string envelope = "pgfanout";  // webhook: pgfanout or debezium
   std::string stream = "PGFANOUT";    // nats: the JetStream stream
   std::string subject_prefix = "pgfanout";  // nats: <prefix>.<tenant>.<schema>.<table>

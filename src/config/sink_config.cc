@@ -126,7 +126,7 @@ const std::vector<KindKeys>& Kinds() {
        {"dsn", "password_file", "schema", "create_tables", "version_column"}},
       {"clickhouse",
        {"url", "database", "user", "password_file", "create_tables", "timeout"}},
-      {"webhook", {"url", "secret_file", "timeout", "allow_private", "envelope"}},
+      {"webhook", {"url", "secret_file", "timeout", "allow_private", "envelope", "ca_file"}},
       {"nats",
        {"url", "servers", "user", "password_file", "stream", "subject_prefix", "replicas",
         "timeout"}},
@@ -288,6 +288,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
                     "as Standard Webhooks define it)");
     }
     PGF_TRY(sink.allow_private, Bool(r, node["allow_private"], where + ".allow_private", false));
+    PGF_TRY(sink.ca_file, r.String(node, where, "ca_file", false));
     PGF_TRY(sink.envelope, r.String(node, where, "envelope", false, sink.envelope));
     if (sink.envelope != "pgfanout" && sink.envelope != "debezium") {
       return r.Fail(node["envelope"], where + ".envelope", "expected pgfanout or debezium");
