@@ -168,6 +168,25 @@ void EncodeEvent(const ChangeEvent& event, uint64_t schema_fingerprint, std::str
   PutRow(out, event.old_row);
 }
 
+Result<uint64_t> RestampEvent(std::string_view bytes, Xid xid, int64_t commit_time_us,
+                              std::string& out) {
+  Reader r(bytes, "event");
+  uint8_t format, op, flags, truncate_flags;
+  uint32_t old_xid;
+  uint64_t old_time, fingerprint;
+  if (!r.Byte(format) || format != kEventFormat) return r.Fail("unknown event format");
+  if (!r.Byte(op) || !r.Byte(flags) || !r.Byte(truncate_flags)) return r.Fail("truncated header");
+  if (!r.Varint32(old_xid)) return r.Fail("bad xid");
+  if (!r.Varint(old_time)) return r.Fail("bad commit time");
+  const size_t rest = bytes.size() - r.remaining();  // the fingerprint and what follows
+  if (!r.Fixed64(fingerprint)) return r.Fail("truncated schema fingerprint");
+  out.append(bytes.data(), 4);
+  PutVarint(out, xid.value);
+  PutVarint(out, ZigZag(commit_time_us));
+  out.append(bytes.data() + rest, bytes.size() - rest);
+  return fingerprint;
+}
+
 Result<uint64_t> DecodeEvent(std::string_view bytes, ChangeEvent& event) {
   Reader r(bytes, "event");
   uint8_t format, op, flags, truncate_flags;

@@ -27,6 +27,12 @@ void EncodeEvent(const ChangeEvent& event, uint64_t schema_fingerprint, std::str
 // unknown enum values and trailing bytes give kStorage; never reads past `bytes`.
 Result<uint64_t> DecodeEvent(std::string_view bytes, ChangeEvent& event);
 
+// Rewrites an encoded event's xid and commit time (the two fields a spilled change gets
+// only at commit) into `out` without decoding its rows, and returns its schema
+// fingerprint. kStorage when the bytes are not an event.
+Result<uint64_t> RestampEvent(std::string_view bytes, Xid xid, int64_t commit_time_us,
+                              std::string& out);
+
 // Appends the encoding of `schema` to `out`.
 void EncodeSchema(const TableSchema& schema, std::string& out);
 

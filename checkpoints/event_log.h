@@ -113,6 +113,12 @@ class EventLog {
       Xid xid, const std::function<Result<void>(const ChangeEvent&)>& fn) const = 0;
   // Drops changes of `subxid` (all of `xid` when subxid == xid).
   virtual Result<void> SpillDrop(Xid xid, Xid subxid) = 0;
+  // Top-level transaction `xid` committed at `commit_lsn`: its spilled changes become its
+  // events (ids (commit_lsn, 0..n-1) in seq order, xid `xid`, `commit_time_us`), written
+  // ahead as AppendPartial() writes them (not synced, not visible until an Append() moves
+  // the durable position past commit_lsn), and the spill of `xid` is dropped. Returns n.
+  // commit_lsn must be above LastDurableEvent() (kInvalidArgument otherwise).
+  virtual Result<uint32_t> SpillCommit(Xid xid, Lsn commit_lsn, int64_t commit_time_us) = 0;
 };
 
 // RocksDB-backed log in `dir` (created if missing). Fails with kStorage if another

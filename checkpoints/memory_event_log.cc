@@ -189,6 +189,27 @@ Result<void> MemoryEventLog::SpillDrop(Xid xid, Xid subxid) {
   return boost::outcome_v2::success();
 }
 
+Result<uint32_t> MemoryEventLog::SpillCommit(Xid xid, Lsn commit_lsn, int64_t commit_time_us) {
+  std::lock_guard lock(mu_);
+  if (last_event_ && commit_lsn <= last_event_->commit_lsn) {
+    return Error{ErrorKind::kInvalidArgument,
+                 "spill commit at " + commit_lsn.ToString() + ": not above the durable event " +
+                     last_event_->ToString()};
+  }
+  uint32_t ordinal = 0;
+  auto it = spill_.lower_bound(SpillKey{xid.value, 0});
+  while (it != spill_.end() && it->first.first == xid.value) {
+    ChangeEvent e = std::move(it->second.event);
+    e.id = EventId{commit_lsn, ordinal++};
+    e.xid = xid;
+    e.commit_time_us = commit_time_us;
+    partial_.Add(e.id);
+    events_.insert_or_assign(e.id, std::move(e));
+    it = spill_.erase(it);
+  }
+  return ordinal;
+}
+
 std::unique_ptr<EventLog> NewMemoryEventLog() { return std::make_unique<MemoryEventLog>(); }
 
 }  // namespace pgfanout

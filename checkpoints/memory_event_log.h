@@ -39,6 +39,7 @@ class MemoryEventLog final : public EventLog {
   Result<void> SpillScan(Xid xid,
                          const std::function<Result<void>(const ChangeEvent&)>& fn) const override;
   Result<void> SpillDrop(Xid xid, Xid subxid) override;
+  Result<uint32_t> SpillCommit(Xid xid, Lsn commit_lsn, int64_t commit_time_us) override;
 
  private:
   struct Spilled {

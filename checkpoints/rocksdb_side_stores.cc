@@ -147,6 +147,78 @@ Result<void> RocksDbEventLog::SpillScan(
   return boost::outcome_v2::success();
 }
 
+Result<uint32_t> RocksDbEventLog::SpillCommit(Xid xid, Lsn commit_lsn, int64_t commit_time_us) {
+  std::lock_guard write_lock(write_mu_);
+  if (auto last = LastDurableEvent(); last && commit_lsn <= last->commit_lsn) {
+    return Error{ErrorKind::kInvalidArgument,
+                 fmt::format("spill commit of xid {} at {}: not above the durable event {}",
+                             xid.value, commit_lsn.ToString(), last->ToString())};
+  }
+  // Values move as they are, only their xid and commit time rewritten: no row is decoded
+  // or encoded again (this is the cost of committing a streamed transaction).
+  constexpr size_t kBatchEvents = 8192;
+  std::string lower = keys::SpillPrefix(xid);
+  std::string upper = keys::SpillPrefixEnd(xid);
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_lower_bound = &lower_slice;
+  options.iterate_upper_bound = &upper_slice;
+  options.fill_cache = false;
+  options.readahead_size = size_t{2} << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, spill_cf_));
+  rocksdb::WriteBatch batch;
+  std::string value;
+  std::vector<CachedSchema> new_schemas;
+  uint64_t last_fp = 0;
+  bool any = false;
+  uint32_t ordinal = 0;
+  auto flush = [&]() -> Result<void> {
+    if (batch.Count() == 0) return boost::outcome_v2::success();
+    PGF_TRY(Write(fmt::format("moving streamed xid {} into the log", xid.value),
+                  rocksdb::WriteOptions(), batch));
+    MarkStored(new_schemas);
+    new_schemas.clear();
+    batch.Clear();
+    return boost::outcome_v2::success();
+  };
+  for (it->Seek(lower_slice); it->Valid(); it->Next()) {
+    std::string_view spilled = ToView(it->value());
+    if (spilled.size() < kSubxidSize) {
+      return Error{ErrorKind::kStorage,
+                   fmt::format("corrupt spilled change of xid {} in {}", xid.value, dir_)};
+    }
+    value.clear();
+    auto fp = RestampEvent(spilled.substr(kSubxidSize), xid, commit_time_us, value);
+    if (!fp) return fp.error().Wrap(fmt::format("spilled change of xid {} in {}", xid.value, dir_));
+    if (!any || fp.value() != last_fp) {
+      // The spill keeps its schemas in memory only: store one the log has not seen.
+      PGF_TRY(auto schema, FindSchema(fp.value()));
+      bool stored;
+      {
+        std::lock_guard lock(schema_mu_);
+        auto s = schemas_.find(fp.value());
+        stored = s != schemas_.end() && s->second.stored;
+      }
+      if (!stored) {
+        encode_buf_.clear();
+        EncodeSchema(*schema, encode_buf_);
+        batch.Put(schemas_cf_, keys::SchemaKey(fp.value()), encode_buf_);
+        new_schemas.push_back(CachedSchema{schema, true});
+      }
+      last_fp = fp.value();
+      any = true;
+    }
+    batch.Put(events_cf_, keys::EventKey(EventId{commit_lsn, ordinal}), value);
+    if (++ordinal % kBatchEvents == 0) PGF_TRY(flush());
+  }
+  if (!it->status().ok()) return StorageError("scanning the spill", it->status());
+  batch.DeleteRange(spill_cf_, lower, upper);
+  PGF_TRY(flush());
+  if (ordinal > 0) partial_.Add(EventId{commit_lsn, ordinal - 1});
+  return ordinal;
+}
+
 Result<void> RocksDbEventLog::SpillDrop(Xid xid, Xid subxid) {
   rocksdb::WriteBatch batch;
   std::string lower = keys::SpillPrefix(xid);

@@ -11,9 +11,8 @@
 namespace pgfanout {
 namespace {
 
-// Slice size when a streamed transaction moves from the spill into the log: bounds the
-// memory a large transaction takes at commit.
-constexpr size_t kStreamSliceEvents = 8192;
+// A streamed transaction at least this large logs how long its move into the log took.
+constexpr uint32_t kReportMoveAtEvents = 8192;
 
 Error ProtocolError(std::string message) {
   return MakeError(ErrorKind::kProtocol, std::move(message));
@@ -140,27 +139,11 @@ Result<void> TransactionAssembler::FinishStream(const pgoutput::StreamCommit& co
   }
   const int64_t commit_time = commit.commit_time + kPostgresEpochOffsetUs;
   const auto started = std::chrono::steady_clock::now();
-  uint32_t ordinal = 0;
-  std::vector<ChangeEvent> slice;
-  slice.reserve(kStreamSliceEvents);
-  PGF_TRY(log_.SpillScan(commit.xid, [&](const ChangeEvent& spilled) -> Result<void> {
-    ChangeEvent ev = spilled;
-    ev.id = EventId{commit.commit_lsn, ordinal++};
-    ev.xid = commit.xid;
-    ev.commit_time_us = commit_time;
-    slice.push_back(std::move(ev));
-    if (slice.size() == kStreamSliceEvents) {
-      PGF_TRY(log_.AppendPartial(slice));
-      slice.clear();
-    }
-    return boost::outcome_v2::success();
-  }));
-  if (!slice.empty()) PGF_TRY(log_.AppendPartial(slice));
-  PGF_TRY(log_.SpillDrop(commit.xid, commit.xid));
+  PGF_TRY(const uint32_t ordinal, log_.SpillCommit(commit.xid, commit.commit_lsn, commit_time));
   if (it != streams_.end()) streams_.erase(it);
   // The events are in the log already; this record only moves the durable position.
   ready.push_back(TransactionRecord{.commit_lsn = commit.commit_lsn, .end_lsn = commit.end_lsn});
-  if (ordinal >= kStreamSliceEvents) {
+  if (ordinal >= kReportMoveAtEvents) {
     spdlog::info("streamed transaction {} committed at {}: {} events moved into the log in {} ms",
                  commit.xid.value, commit.commit_lsn.ToString(), ordinal,
                  std::chrono::duration_cast<std::chrono::milliseconds>(

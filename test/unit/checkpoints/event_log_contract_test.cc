@@ -115,6 +115,41 @@ TYPED_TEST(EventLogContractTest, CountAfterCountsDurableEventsUpToTheLimit) {
   EXPECT_EQ(this->log_->CountAfter(EventId{Lsn(0x200), 2}, 100).value(), 0u);
 }
 
+TYPED_TEST(EventLogContractTest, SpillCommitMovesTheSpillInvisiblyUntilAppend) {
+  this->Append({Tx(0x100, 1, this->users_)});
+  TransactionRecord big = Tx(0x900, 3, this->users_);
+  for (uint64_t seq = 0; seq < 3; ++seq) {
+    ChangeEvent e = big.events[seq];
+    e.xid = Xid{0};
+    e.commit_time_us = 0;  // unknown while streaming
+    ASSERT_TRUE(this->log_->SpillPut(Xid{77}, seq, Xid{77}, e).has_value());
+  }
+  EXPECT_FALSE(this->log_->SpillCommit(Xid{77}, Lsn(0x100), 5).has_value())
+      << "not above the durable event";
+  auto moved = this->log_->SpillCommit(Xid{77}, Lsn(0x900), 1'700'000'000'000'000);
+  ASSERT_TRUE(moved.has_value()) << moved.error().message;
+  EXPECT_EQ(moved.value(), 3u);
+  EXPECT_EQ(ReadAll(*this->log_).size(), 1u) << "invisible until Append moves the position";
+  int spilled = 0;
+  ASSERT_TRUE(this->log_->SpillScan(Xid{77}, [&](const ChangeEvent&) -> Result<void> {
+    ++spilled;
+    return boost::outcome_v2::success();
+  }).has_value());
+  EXPECT_EQ(spilled, 0) << "the spill of the transaction is gone";
+  this->Append({TransactionRecord{.commit_lsn = Lsn(0x900), .end_lsn = Lsn(0x928)}});
+  auto events = ReadAll(*this->log_);
+  ASSERT_EQ(events.size(), 4u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    const ChangeEvent& e = events[1 + i];
+    EXPECT_EQ(e.id, (EventId{Lsn(0x900), i}));
+    EXPECT_EQ(e.xid.value, 77u);
+    EXPECT_EQ(e.commit_time_us, 1'700'000'000'000'000);
+    EXPECT_EQ(e.new_row, big.events[i].new_row) << "rows move unchanged";
+    EXPECT_EQ(e.table->Fingerprint(), this->users_->Fingerprint());
+  }
+  EXPECT_EQ(this->log_->LastDurableEvent(), (EventId{Lsn(0x900), 2}));
+}
+
 TYPED_TEST(EventLogContractTest, AppendRejectsANonIncreasingCommitLsn) {
   this->Append({Tx(0x200, 2, this->users_)});
   std::vector<std::vector<TransactionRecord>> bad = {
