@@ -34,14 +34,15 @@ std::string Lower(std::string_view s) {
 }
 
 // What an -ERR means for the sink: the server closes the connection after most of them.
-Error ServerError(std::string_view text, const std::string& address, bool have_user) {
+Error ServerError(std::string_view text, const std::string& address, bool have_credentials) {
   const std::string lower = Lower(text);
   const std::string said = fmt::format("NATS server {} said -ERR '{}'", address, text);
   if (lower.find("authorization violation") != std::string::npos) {
-    return MakeError(ErrorKind::kMismatch,
-                     said + (have_user ? ": it refused the credentials (check user and "
-                                         "password_file)"
-                                       : ": it requires credentials (set user and password_file)"));
+    return MakeError(
+        ErrorKind::kMismatch,
+        said + (have_credentials ? ": it refused the credentials (check user and "
+                                   "password_file)"
+                                 : ": it requires credentials (set user and password_file)"));
   }
   if (lower.find("permissions violation") != std::string::npos) {
     return MakeError(ErrorKind::kMismatch,
@@ -124,8 +125,8 @@ std::string ConnectLine(const NatsClient::Options& options) {
 // is guarded by mu_; the socket, parser and write buffer in flight belong to the I/O thread.
 class NatsClient::Connection {
  public:
-  Connection(std::string address, bool have_user)
-      : address_(std::move(address)), have_user_(have_user) {
+  Connection(std::string address, bool have_credentials)
+      : address_(std::move(address)), have_credentials_(have_credentials) {
     thread_ = std::thread([this] { io_.run(); });
   }
   ~Connection() {
@@ -303,7 +304,7 @@ class NatsClient::Connection {
           break;
         case ServerOpKind::kErr:
           lock.unlock();
-          return Fail(ServerError(o.text, address_, have_user_));
+          return Fail(ServerError(o.text, address_, have_credentials_));
       }
     }
     if (notify) cv_.notify_all();
@@ -335,7 +336,7 @@ class NatsClient::Connection {
   }
 
   const std::string address_;
-  const bool have_user_;
+  const bool have_credentials_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
       io_.get_executor()};
@@ -414,7 +415,8 @@ Result<void> NatsClient::ConnectTo(size_t index) {
   const NatsAddress& a = addresses_[index];
   address_ = a.ToString();
   const auto deadline = Clock::now() + options_.timeout;
-  conn_ = std::make_unique<Connection>(address_, !options_.user.empty());
+  conn_ =
+      std::make_unique<Connection>(address_, !options_.user.empty() || !options_.password.empty());
   PGF_TRY(conn_->Open(a, deadline));
   auto j = nlohmann::json::parse(conn_->Info(), nullptr, false);
   try {

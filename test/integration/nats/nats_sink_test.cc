@@ -161,6 +161,20 @@ TEST_F(NatsSinkTest, SubjectsAnotherStreamHoldsStopTheSink) {
   EXPECT_NE(opened.error().message.find("overlaps"), std::string::npos) << opened.error().message;
 }
 
+TEST_F(NatsSinkTest, ASecondSinkOnTheSameStreamIsRefused) {
+  // A moved row is a delete for one sink and an insert for the other under one event id:
+  // in one stream the server would drop one of them as a duplicate.
+  auto first = Make(Config());
+  ASSERT_TRUE(first->Open(std::nullopt));
+  auto config = Config();
+  config.id = "other";
+  auto second = Make(config)->Open(std::nullopt);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().kind, ErrorKind::kMismatch);
+  EXPECT_NE(second.error().message.find("another pgfanout sink"), std::string::npos)
+      << second.error().message;
+}
+
 TEST_F(NatsSinkTest, ReplicasBeyondASingleServerStopTheSink) {
   auto config = Config();
   config.replicas = 3;
