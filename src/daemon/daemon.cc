@@ -298,9 +298,12 @@ class Daemon {
     // pointers into this vector, so it changes only while no Ingest exists.
     tables_ = config_.tables;
     for (auto& t : tables_) t.key = identity.keys[t.QualifiedName()];
-    ingest_ = std::make_unique<Ingest>(log_, tables_, [this] {
-      for (auto& r : runners_) r->Notify();
-    });
+    ingest_ = std::make_unique<Ingest>(
+        log_, tables_,
+        [this] {
+          for (auto& r : runners_) r->Notify();
+        },
+        identity.wal2json);
     ingest_->SetMetrics(metrics_);
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
@@ -311,6 +314,8 @@ class Daemon {
         io_, std::move(repl),
         ReplicationStream::Options{.slot = config_.source.slot,
                                    .publication = config_.source.publication,
+                                   .decoder = config_.source.decoder,
+                                   .tables = tables_,
                                    .start_lsn = log_.DurableLsn(),
                                    .status_interval = config_.source.status_interval},
         std::move(handlers));

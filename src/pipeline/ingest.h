@@ -1,25 +1,38 @@
 #pragma once
 
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "checkpoints/event_log.h"
+#include "decoders/wal2json/options.h"
 #include "src/metrics/metrics.h"
 #include "src/pipeline/transaction_assembler.h"
 
+namespace pgfanout::wal2json {
+class Reader;
+}
+
 namespace pgfanout {
 
-// Source side of the pipeline: decodes pgoutput payloads, assembles transactions, and
+// Source side of the pipeline: decodes the payloads, assembles transactions, and
 // group-commits them to the event log. The replication stream calls OnData for every
 // message and Flush when its socket is drained; Flush's result is the only LSN the slot
 // is ever confirmed to.
+//
+// Decoders: pgoutput (default), or wal2json when `wal2json` is given (its reader turns each
+// format-version 2 document into the pgoutput messages of the same change, so the
+// assembler and everything after it see the same messages either way).
 //
 // Threads: driven by the replication loop's thread only. `on_durable` is called on that
 // thread after each group commit (the sink runners are woken from it).
 class Ingest {
  public:
-  Ingest(EventLog& log, const std::vector<TableConfig>& tables, std::function<void()> on_durable);
+  Ingest(EventLog& log, const std::vector<TableConfig>& tables, std::function<void()> on_durable,
+         const std::optional<wal2json::ReaderOptions>& wal2json = std::nullopt);
+  ~Ingest();
 
   Result<void> OnData(Lsn wal_start, std::string_view payload);
   // Group-commits the complete transactions. When nothing is in flight and
@@ -27,13 +40,20 @@ class Ingest {
   // sent every transaction committed before it, so the slot may move there.
   Result<Lsn> Flush(Lsn keepalive_lsn = Lsn());
   // Forgets unfinished transactions after the connection dropped (see the assembler).
-  Result<void> DiscardOpen() { return assembler_.DiscardOpen(); }
+  Result<void> DiscardOpen();
   // Counts decoded row changes and logged transactions into `metrics` from now on.
   void SetMetrics(MetricsRegistry& metrics);
 
  private:
+  // Hands one decoded message to the assembler.
+  Result<void> Apply(pgoutput::Message&& message);
+  // Nothing is held between a Begin and its Commit, by the assembler or the wal2json reader.
+  bool Idle() const;
+
   EventLog& log_;
   TransactionAssembler assembler_;
+  std::unique_ptr<wal2json::Reader> wal2json_;  // null: pgoutput
+  std::vector<pgoutput::Message> decoded_;      // scratch for the wal2json reader's output
   std::function<void()> on_durable_;
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;

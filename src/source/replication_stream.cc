@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <cctype>
 
 #include "src/core/failpoint.h"
 
@@ -36,6 +37,52 @@ int64_t NowPostgresMicros() {
          kPostgresEpochUnixSeconds * 1'000'000;
 }
 
+// add-tables takes "schema.table" items separated by commas; a backslash escapes the
+// next character, and '*' alone means every schema or table (wal2json's
+// string_to_SelectTable), so those, the separators and white space get a backslash.
+std::string Wal2JsonTableName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '\\' || c == ',' || c == '.' || c == '*' ||
+        std::isspace(static_cast<unsigned char>(c))) {
+      out.push_back('\\');
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+// A replication command's option value: a plain SQL string literal (the replication
+// grammar knows no E'' strings, so backslashes stay as they are).
+std::string OptionLiteral(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out.push_back('\'');
+    out.push_back(c);
+  }
+  return out + "'";
+}
+
+// START_REPLICATION's plugin options. For wal2json: what the reader needs
+// (decoders/wal2json/reader.h) and only the tracked tables.
+std::string PluginOptions(const PgConnection& conn, const ReplicationStream::Options& o) {
+  if (o.decoder != "wal2json") {
+    // publication_names is a string literal holding a list of identifiers
+    return fmt::format("proto_version '2', streaming 'on', publication_names {}",
+                       "'" + conn.QuoteIdent(o.publication) + "'");
+  }
+  std::string tables;
+  for (const auto& t : o.tables) {
+    if (!tables.empty()) tables += ',';
+    tables += Wal2JsonTableName(t.schema) + "." + Wal2JsonTableName(t.name);
+  }
+  return "\"format-version\" '2', \"include-xids\" '1', \"include-timestamp\" '1', "
+         "\"include-lsn\" '1', \"include-types\" '1', \"include-typmod\" '1', "
+         "\"include-type-oids\" '1', \"include-pk\" '1', \"include-column-positions\" '1', "
+         "\"include-transaction\" '1', \"add-tables\" " +
+         OptionLiteral(tables);
+}
+
 Error StreamError(const PgConnection& conn, std::string_view what) {
   return MakeError(ErrorKind::kConnection,
                    fmt::format("replication stream: {}: {}", what, conn.LastError()));
@@ -59,12 +106,9 @@ ReplicationStream::~ReplicationStream() {
 
 void ReplicationStream::Start(std::function<void(Result<void>)> done) {
   done_ = std::move(done);
-  std::string cmd = fmt::format(
-      "START_REPLICATION SLOT {} LOGICAL {} (proto_version '2', streaming 'on', "
-      "publication_names {})",
-      conn_.QuoteIdent(options_.slot), options_.start_lsn.ToString(),
-      // publication_names is a string literal holding a list of identifiers
-      "'" + conn_.QuoteIdent(options_.publication) + "'");
+  std::string cmd =
+      fmt::format("START_REPLICATION SLOT {} LOGICAL {} ({})", conn_.QuoteIdent(options_.slot),
+                  options_.start_lsn.ToString(), PluginOptions(conn_, options_));
   auto started = conn_.ExecSimple("START_REPLICATION", cmd);
   if (!started) {
     Error e = started.error();

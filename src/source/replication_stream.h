@@ -7,7 +7,9 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
+#include "src/config/config.h"
 #include "src/core/error.h"
 #include "src/core/lsn.h"
 #include "src/pgclient/pg_connection.h"
@@ -39,7 +41,12 @@ class ReplicationStream {
  public:
   struct Options {
     std::string slot;
-    std::string publication;
+    std::string publication;  // pgoutput only
+    // The slot's output plugin: "pgoutput" (protocol v2, streaming) or "wal2json"
+    // (format-version 2, with the options decoders/wal2json/reader.h needs, and add-tables
+    // naming `tables`).
+    std::string decoder = "pgoutput";
+    std::vector<TableConfig> tables;
     Lsn start_lsn;  // 0/0: the slot's confirmed position
     std::chrono::milliseconds status_interval{10'000};
   };

@@ -193,6 +193,88 @@ Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
   return boost::outcome_v2::success();
 }
 
+// wal2json prints a quoted type name without its outer quotes (the quoted identifier
+// becomes the JSON string); everything else as format_type wrote it.
+std::string AsWal2JsonPrintsIt(std::string type_text) {
+  if (type_text.size() >= 2 && type_text.front() == '"' && type_text.back() == '"') {
+    return type_text.substr(1, type_text.size() - 2);
+  }
+  return type_text;
+}
+
+// The catalog of one tracked table as the wal2json reader needs it (options.h).
+Result<wal2json::TableHint> ReadWal2JsonHint(const PgConnection& sql, const TableConfig& t) {
+  PGF_TRY(auto r,
+          sql.Exec("reading the columns of " + t.QualifiedName() + " for wal2json",
+                   "SELECT c.oid::bigint, c.relreplident, a.attnum, a.attname, "
+                   "  a.atttypid::bigint, a.atttypmod, format_type(a.atttypid, a.atttypmod), "
+                   "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
+                   "          AND i.indisprimary AND a.attnum = ANY (i.indkey)), "
+                   "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
+                   "          AND i.indisreplident AND a.attnum = ANY (i.indkey)), "
+                   "  a.attgenerated <> '' "
+                   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                   "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+                   "  AND NOT a.attisdropped "
+                   "WHERE n.nspname = $1 AND c.relname = $2 ORDER BY a.attnum",
+                   {t.schema, t.name}));
+  wal2json::TableHint hint{.schema = t.schema, .table = t.name};
+  auto number = [&](int row, int col) { return std::stoll(GetValue(r, row, col).value_or("0")); };
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    hint.relation_id = static_cast<uint32_t>(number(i, 0));
+    hint.replica_identity = GetValue(r, i, 1).value_or("d")[0];
+    hint.columns.push_back(
+        wal2json::TableHint::Column{.attnum = static_cast<int32_t>(number(i, 2)),
+                                    .name = GetValue(r, i, 3).value_or(""),
+                                    .type_oid = static_cast<uint32_t>(number(i, 4)),
+                                    .type_modifier = static_cast<int32_t>(number(i, 5)),
+                                    .type_text = AsWal2JsonPrintsIt(GetValue(r, i, 6).value_or("")),
+                                    .in_primary_key = GetValue(r, i, 7) == "t",
+                                    .in_identity_index = GetValue(r, i, 8) == "t",
+                                    .generated = GetValue(r, i, 9) == "t"});
+  }
+  return hint;
+}
+
+// What the wal2json reader needs from the server, and the checks only wal2json needs.
+Result<wal2json::ReaderOptions> PrepareWal2Json(const Config& config, const PgConnection& sql) {
+  // wal2json prints bytea as its text output minus the first two characters, the "\x" of
+  // the hex form; under bytea_output = escape those would be two bytes of the value.
+  PGF_TRY(auto bytea, sql.ExecSimple("reading bytea_output", "SHOW bytea_output"));
+  if (GetValue(bytea, 0, 0).value_or("") != "hex") {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     fmt::format("source.decoder wal2json needs bytea_output = hex for the role "
+                                 "and database of source.dsn (it is '{}'): wal2json would cut "
+                                 "two characters off every bytea value. Run: ALTER ROLE ... SET "
+                                 "bytea_output = hex;",
+                                 GetValue(bytea, 0, 0).value_or("")));
+  }
+  wal2json::ReaderOptions options;
+  PGF_TRY(auto mem, sql.ExecSimple("reading logical_decoding_work_mem",
+                                   "SELECT setting::bigint * 1024 FROM pg_settings "
+                                   "WHERE name = 'logical_decoding_work_mem'"));
+  if (auto bytes = GetValue(mem, 0, 0)) options.stream_threshold_bytes = std::stoull(*bytes);
+  for (const auto& t : config.tables) {
+    PGF_TRY(auto hint, ReadWal2JsonHint(sql, t));
+    std::string lossy;
+    for (const auto& c : hint.columns) {
+      // float4, float8, numeric: wal2json 2.x prints NaN and +-Infinity as JSON null.
+      if (c.type_oid == 700 || c.type_oid == 701 || c.type_oid == 1700) {
+        lossy += (lossy.empty() ? "" : ", ") + c.name;
+      }
+    }
+    if (!lossy.empty()) {
+      spdlog::warn(
+          "decoder wal2json: table {} has float or numeric columns ({}); wal2json "
+          "prints NaN and Infinity in them as JSON null, so those values arrive as "
+          "NULL (pgoutput keeps them)",
+          t.QualifiedName(), lossy);
+    }
+    options.tables.push_back(std::move(hint));
+  }
+  return options;
+}
+
 Result<void> RecordOrCheck(EventLog& log, const char* key, const std::string& actual,
                            std::string_view what) {
   PGF_TRY(auto recorded, log.GetMeta(key));
@@ -223,7 +305,12 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
   PGF_TRY(RecordOrCheck(log, kMetaSystemId, id.system_id, "cluster (system identifier)"));
 
   PGF_TRY(id.keys, CheckTables(config, sql));
-  PGF_TRY(EnsurePublication(config, sql));
+  const std::string& plugin_wanted = config.source.decoder;
+  if (plugin_wanted == "wal2json") {
+    PGF_TRY(id.wal2json, PrepareWal2Json(config, sql));
+  } else {
+    PGF_TRY(EnsurePublication(config, sql));
+  }
 
   const std::string& slot = config.source.slot;
   PGF_TRY(auto r, sql.Exec("looking up slot " + slot,
@@ -245,9 +332,9 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
     }
     PGF_TRY(auto created,
             replication.ExecSimple("creating replication slot " + slot,
-                                   fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL pgoutput "
+                                   fmt::format("CREATE_REPLICATION_SLOT {} LOGICAL {} "
                                                "(SNAPSHOT 'nothing')",
-                                               replication.QuoteIdent(slot))));
+                                               replication.QuoteIdent(slot), plugin_wanted)));
     id.slot_confirmed_lsn = Lsn::Parse(GetValue(created, 0, 1).value_or("")).value_or(Lsn());
     id.slot_created = true;
     spdlog::info("created replication slot {} at {}", slot, id.slot_confirmed_lsn.ToString());
@@ -260,11 +347,11 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
     return id;
   }
   auto plugin = GetValue(r, 0, 0).value_or("");
-  if (GetValue(r, 0, 1).value_or("") != "logical" || plugin != "pgoutput") {
+  if (GetValue(r, 0, 1).value_or("") != "logical" || plugin != plugin_wanted) {
     return MakeError(ErrorKind::kMismatch,
-                     fmt::format("slot {} exists but is not a logical pgoutput slot (plugin "
+                     fmt::format("slot {} exists but is not a logical {} slot (plugin "
                                  "'{}'); choose another source.slot",
-                                 slot, plugin));
+                                 slot, plugin_wanted, plugin));
   }
   if (GetValue(r, 0, 2).value_or("f") != "t") {
     return MakeError(
