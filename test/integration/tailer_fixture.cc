@@ -52,6 +52,7 @@ source:
   dsn: "{}"
   slot: pgfanout_test
   publication: pgfanout_test
+  decoder: {}
   status_interval: 1s
 state_dir: {}/state
 http:
@@ -70,7 +71,7 @@ sinks:
     path: {}
     batch_size: 500
 {})yaml",
-                     pg_->Dsn(), work_dir_, jsonl_path_, extra_sink_yaml);
+                     pg_->Dsn(), Decoder(), work_dir_, jsonl_path_, extra_sink_yaml);
   return path;
 }
 

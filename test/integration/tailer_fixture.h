@@ -24,6 +24,9 @@ class TailerTest : public ::testing::Test {
 
   // Extra postgresql.conf lines; override per suite.
   virtual std::vector<std::string> ServerSettings() const { return {}; }
+  // The config's source.decoder ("pgoutput" or "wal2json"); override per suite (the
+  // end-to-end scenarios in tailer_test.cc run once with each).
+  virtual std::string Decoder() const { return "pgoutput"; }
 
   std::string WriteConfig(const std::string& extra_sink_yaml = "");
   // Starts `pgfanout run`; with `wait`, returns once it streams from the slot (changes
