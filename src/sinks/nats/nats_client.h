@@ -13,6 +13,8 @@
 
 namespace pgfanout::nats {
 
+class NatsConnection;
+
 // host and port of a nats:// URL. Errors: kInvalidArgument.
 struct NatsAddress {
   std::string host;
@@ -100,15 +102,14 @@ class NatsClient {
                               std::chrono::milliseconds timeout);
 
  private:
-  class Connection;
   Result<void> ConnectTo(size_t index);
 
   Options options_;
   std::vector<NatsAddress> addresses_;
   std::optional<Error> bad_url_;
-  size_t next_server_ = 0;  // where the next Connect() starts
-  size_t current_ = 0;      // the server connected to
-  std::unique_ptr<Connection> conn_;
+  size_t next_server_ = 0;                // where the next Connect() starts
+  size_t current_ = 0;                    // the server connected to
+  std::unique_ptr<NatsConnection> conn_;  // nats_connection.h
   ServerInfo info_;
   std::string address_;
   std::string inbox_;  // "_INBOX.<random>." (with the trailing dot)
