@@ -1,27 +1,83 @@
 #pragma once
 
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "src/sinks/clickhouse/change_plan.h"
+#include "src/sinks/clickhouse/clickhouse_http.h"
+#include "src/sinks/clickhouse/row_encoder.h"
+#include "src/sinks/clickhouse/sink_state.h"
+#include "src/sinks/clickhouse/table_target.h"
+#include "src/sinks/clickhouse/type_mapping.h"
 #include "src/sinks/sink.h"
 
 namespace pgfanout {
 
 // Batches into ClickHouse tables over its HTTP interface (see README.md).
-// SKELETON: being written; Open() refuses until the implementation lands.
+//
+// Every change becomes an inserted row: ReplacingMergeTree(pgfanout_version) keeps, per
+// key, the row with the highest commit LSN, and a delete inserts the key with
+// pgfanout_is_deleted = 1; readers use `FINAL WHERE pgfanout_is_deleted = 0`. Applying a
+// batch again inserts rows with the same versions, which FINAL collapses, so at-least-once
+// delivery has an exactly-once effect there. Write() returns only after ClickHouse answered
+// 200 to every statement of the batch, and then records the batch's last event in
+// <database>.pgfanout_sink_state; Open() resumes from that when it is ahead of the cursor.
+//
+// Threads: one owner (its SinkRunner).
 class ClickHouseSink final : public Sink {
+  using ServerFeatures = clickhouse::ServerFeatures;
+  using TableTarget = clickhouse::TableTarget;
+  using RowEncoder = clickhouse::RowEncoder;
+
  public:
-  ClickHouseSink(SinkConfig config, std::vector<TableConfig> tables)
-      : config_(std::move(config)), tables_(std::move(tables)) {}
+  // `tables`: the tracked tables (keys, tenant columns).
+  ClickHouseSink(SinkConfig config, std::vector<TableConfig> tables);
+  ~ClickHouseSink() override;
 
   Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
-  void Stop() override {}
+  Result<void> Rewind(const SinkCursor& to) override;
+  void SetBackfillRequest(BackfillRequest request) override {
+    backfill_request_ = std::move(request);
+  }
+  void Stop() override;
+
+  // What Open() found the server able to do (tests and status).
+  const ServerFeatures& features() const { return features_; }
 
  private:
+  using ShapeKey = std::pair<std::string, uint64_t>;  // qualified name, fingerprint
+
+  Error Fail(ErrorKind kind, const std::string& what) const;
+  Result<void> Connect();
+  Result<void> DetectFeatures();
+  Result<void> EnsureDatabase(const std::string& database);
+  Result<const TableTarget*> TargetOf(const TableSchema& schema);  // nullptr: not mapped
+  Result<const RowEncoder*> Prepare(const std::shared_ptr<const TableSchema>& schema);
+  Result<void> ApplyBatch(std::span<const ChangeEvent> events);
+  Result<void> InsertRows(const RowEncoder& encoder, const clickhouse::PlannedTable& table,
+                          size_t step);
+  Result<void> Truncate(const RowEncoder& encoder, const clickhouse::PlannedTruncate& truncate);
+  Result<void> WaitForMutations(const TableTarget& target);
+
   SinkConfig config_;
   std::vector<TableConfig> tables_;
+  BackfillRequest backfill_request_;
+  // Per source table shape; nullopt: not mapped. Depends on the config only.
+  std::map<ShapeKey, std::optional<TableTarget>> targets_;
+  // Per Open(): the server's state of each target; dropped when a batch fails.
+  std::map<ShapeKey, RowEncoder> prepared_;
+  std::set<std::string> databases_;  // known to exist
+  std::unique_ptr<clickhouse::ClickHouseHttp> ch_;
+  std::optional<clickhouse::SinkStateStore> state_;
+  ServerFeatures features_;
+  std::string body_;
 };
 
 }  // namespace pgfanout
