@@ -269,6 +269,34 @@ TEST_F(WebhookE2ETest, RetriesServerErrorsTimeoutsAndRateLimitsWithTheSameReques
   EXPECT_EQ(r[seen].answered, 429u);
   EXPECT_EQ(r[seen].Header("webhook-id"), r[seen + 1].Header("webhook-id"));
   EXPECT_GE(r[seen + 1].at - r[seen].at, 2900ms) << "Retry-After: 3 was not honoured";
+
+  // A batch over 8 MiB goes as several requests. When a later one fails, the retry sends
+  // only that one again, with the same id and body.
+  const size_t before_big = r.size();
+  const size_t duplicates = consumer_.stats("/hook-all").duplicates;
+  receiver_->AnswerNext(1, {.status = 200}, "/hook-all");
+  receiver_->AnswerNext(1, {.status = 503, .body = "overloaded"}, "/hook-all");
+  pg_->Exec(
+      "INSERT INTO events SELECT i, 't2', (SELECT string_agg(md5(random()::text), '') "
+      "FROM generate_series(1, 3200)), NULL FROM generate_series(300, 399) i");
+  ExpectSinkEqualsSource("hook-all", {}, 60s);
+  r = receiver_->Requests("/hook-all");
+  ASSERT_EQ(r.size(), before_big + 3);
+  const auto& first = r[before_big];
+  const auto& second = r[before_big + 1];
+  const auto& again = r[before_big + 2];
+  EXPECT_EQ(first.answered, 200u);
+  EXPECT_EQ(second.answered, 503u);
+  EXPECT_NE(first.Header("webhook-id"), second.Header("webhook-id"));
+  EXPECT_EQ(again.Header("webhook-id"), second.Header("webhook-id"));
+  EXPECT_EQ(again.body, second.body);
+  for (const auto* q : {&first, &second}) {
+    EXPECT_LE(q->body.size(), size_t{8} << 20);
+    EXPECT_GT(q->body.size(), size_t{100} << 10);
+  }
+  ExpectBatchIds({first, second});
+  EXPECT_EQ(consumer_.stats("/hook-all").duplicates, duplicates)
+      << "the acknowledged request was not sent again";
   StopDaemon();
   ExpectCleanDeliveries("hook-all");
 }
