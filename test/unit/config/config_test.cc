@@ -105,7 +105,7 @@ TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) 
   const std::string root = PGFANOUT_SOURCE_ROOT;
   YAML::Node compose = YAML::LoadFile(root + "/docker-compose.yml");
   YAML::Node services = compose["services"];
-  ASSERT_TRUE(services && services["pgfanout"] && services["postgres"]);
+  ASSERT_TRUE(services && services["pgfanout"] && services["postgres"] && services["clickhouse"]);
   YAML::Node pgfanout = services["pgfanout"];
   std::vector<std::string> command;
   for (const auto& c : pgfanout["command"]) command.push_back(c.as<std::string>());
@@ -127,7 +127,14 @@ TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) 
   };
   EXPECT_TRUE(services[host_of(config.value().source.dsn)]) << config.value().source.dsn;
   for (const auto& sink : config.value().sinks) {
-    if (!sink.dsn.empty()) EXPECT_TRUE(services[host_of(sink.dsn)]) << sink.id << ": " << sink.dsn;
+    if (!sink.dsn.empty()) {
+      EXPECT_TRUE(services[host_of(sink.dsn)]) << sink.id << ": " << sink.dsn;
+    }
+    if (!sink.url.empty()) {
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(sink.url, m, std::regex("://([^:/]+)"))) << sink.url;
+      EXPECT_TRUE(services[std::string(m[1])]) << sink.id << ": " << sink.url;
+    }
   }
   std::string args;
   for (const auto& c : services["postgres"]["command"]) args += c.as<std::string>() + " ";
