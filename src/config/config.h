@@ -81,7 +81,7 @@ struct SinkTableConfig {
 
 struct SinkConfig {
   std::string id;
-  std::string type;                     // jsonl, postgres, clickhouse, webhook, nats
+  std::string type;  // jsonl, postgres, clickhouse, webhook, nats, discard
   std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
