@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <memory>
 #include <mutex>
@@ -102,6 +103,15 @@ class RocksDbEventLog final : public EventLog {
   // The schema of the last SpillPut, so a run of spilled changes hashes it once.
   std::shared_ptr<const TableSchema> spill_schema_;  // guarded by schema_mu_
   uint64_t spill_fingerprint_ = 0;                   // guarded by schema_mu_
+
+  // Spilled changes not yet written: SpillPut() collects them and writes them in one
+  // batch (a spill is scratch, not synced); every spill read or drop writes them first.
+  // Writing them out changes nothing a reader of the spill can tell: hence const.
+  mutable std::mutex spill_mu_;
+  mutable rocksdb::WriteBatch spill_batch_;  // guarded by spill_mu_
+  std::string spill_value_;                 // guarded by spill_mu_
+  Result<void> FlushSpill() const;          // takes spill_mu_
+  Result<void> FlushSpillLocked() const;    // spill_mu_ held
 
   std::mutex cursor_mu_;
 };
