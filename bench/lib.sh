@@ -20,9 +20,12 @@ port = $port
 unix_socket_directories = '$dir'
 wal_level = logical
 max_wal_size = 4GB
+track_commit_timestamp = on
+max_connections = 300
 CONF
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
   psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1)
+  export PGOPTIONS="-c client_min_messages=warning"  # no NOTICE for every DROP … IF EXISTS
 }
 
 cleanup_cluster() {

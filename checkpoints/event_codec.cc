@@ -152,6 +152,21 @@ bool IsKnownOp(uint8_t op) {
   return false;
 }
 
+// Steps over one encoded row without copying its values.
+bool SkipRow(Reader& r) {
+  uint64_t n;
+  if (!r.Count(n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t header;
+    std::string_view ignored;
+    if (!r.Varint(header)) return false;
+    if ((header & 3) == static_cast<uint8_t>(ValueKind::kText) && !r.Bytes(header >> 2, ignored)) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 void EncodeEvent(const ChangeEvent& event, uint64_t schema_fingerprint, std::string& out) {
@@ -166,6 +181,32 @@ void EncodeEvent(const ChangeEvent& event, uint64_t schema_fingerprint, std::str
   if (event.tenant) PutBytes(out, *event.tenant);
   PutRow(out, event.new_row);
   PutRow(out, event.old_row);
+}
+
+Result<EventHeader> PeekEvent(std::string_view bytes) {
+  Reader r(bytes, "event");
+  uint8_t format, op, flags, truncate_flags;
+  uint32_t xid;
+  uint64_t commit_time;
+  EventHeader h;
+  if (!r.Byte(format) || format != kEventFormat) return r.Fail("unknown event format");
+  if (!r.Byte(op) || !IsKnownOp(op)) return r.Fail("unknown op");
+  if (!r.Byte(flags) || (flags & ~kKnownFlags) != 0) return r.Fail("unknown flags");
+  if (!r.Byte(truncate_flags) || !r.Varint32(xid) || !r.Varint(commit_time)) {
+    return r.Fail("truncated header");
+  }
+  if (!r.Fixed64(h.schema_fingerprint)) return r.Fail("truncated schema fingerprint");
+  h.op = static_cast<Op>(op);
+  if (flags & kFlagHasTenant) {
+    uint64_t n;
+    std::string_view tenant;
+    if (!r.Varint(n) || !r.Bytes(n, tenant)) return r.Fail("bad tenant");
+    h.tenant = tenant;
+  }
+  uint64_t old_columns;
+  if (!SkipRow(r) || !r.Count(old_columns)) return r.Fail("bad row");
+  h.has_old_row = old_columns > 0;
+  return h;
 }
 
 Result<uint64_t> RestampEvent(std::string_view bytes, Xid xid, int64_t commit_time_us,

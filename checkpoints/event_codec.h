@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,18 @@ Result<uint64_t> DecodeEvent(std::string_view bytes, ChangeEvent& event);
 // fingerprint. kStorage when the bytes are not an event.
 Result<uint64_t> RestampEvent(std::string_view bytes, Xid xid, int64_t commit_time_us,
                               std::string& out);
+
+// What an encoded event says before its rows: enough to decide whether to decode it.
+struct EventHeader {
+  Op op = Op::kInsert;
+  uint64_t schema_fingerprint = 0;
+  std::optional<std::string_view> tenant;  // a view into the bytes
+  bool has_old_row = false;
+};
+
+// Reads an encoded event's header and whether it carries an old row, without decoding
+// (or allocating for) its values. kStorage when the bytes are not an event.
+Result<EventHeader> PeekEvent(std::string_view bytes);
 
 // Appends the encoding of `schema` to `out`.
 void EncodeSchema(const TableSchema& schema, std::string& out);

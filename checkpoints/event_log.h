@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/core/change_event.h"
@@ -79,6 +80,33 @@ class EventLog {
 
   // Up to `max_events` durable events with id > `after`, ascending. Empty when caught up.
   virtual Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const = 0;
+
+  // What a filtered read knows of an event before it decodes the event's rows. `tenant`
+  // views the log's storage: valid during the filter's call only.
+  struct EventPeek {
+    Op op = Op::kInsert;
+    const TableSchema* table = nullptr;
+    std::optional<std::string_view> tenant;
+    bool has_old_row = false;
+  };
+  using EventFilter = std::function<bool(const EventPeek&)>;
+  struct FilteredRead {
+    std::vector<ChangeEvent> events;         // those `keep` accepted, ascending
+    std::optional<EventId> scanned_through;  // the last event looked at; nullopt: none
+  };
+  // Read() for a reader that wants few of the events (a sink of one tenant among many):
+  // events `keep` refuses are passed over without their rows being decoded. Stops after
+  // `max_events` accepted, `max_bytes` of accepted events' encoded size (at least one is
+  // returned: this bounds a reader's memory whatever its rows' size), or `max_scanned`
+  // looked at; `scanned_through` lets the reader move past refused events. `keep` runs on
+  // the calling thread.
+  struct ReadLimits {
+    size_t max_events = 1000;
+    size_t max_bytes = 8u << 20;
+    size_t max_scanned = 65536;
+  };
+  virtual Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
+                                            const EventFilter& keep) const = 0;
 
   // How many durable events have id > `after`, counting at most `limit` (keys only, no
   // decoding: cheap enough for a lag gauge).

@@ -68,6 +68,33 @@ Result<std::vector<ChangeEvent>> MemoryEventLog::Read(EventId after, size_t max_
   return out;
 }
 
+Result<EventLog::FilteredRead> MemoryEventLog::ReadFiltered(EventId after,
+                                                           const ReadLimits& limits,
+                                                           const EventFilter& keep) const {
+  std::lock_guard lock(mu_);
+  FilteredRead out;
+  if (!last_event_ || limits.max_events == 0) return out;
+  size_t scanned = 0, bytes = 0;
+  for (auto it = events_.upper_bound(after);
+       it != events_.end() && it->first <= *last_event_ && out.events.size() < limits.max_events &&
+       bytes < limits.max_bytes && scanned < limits.max_scanned;
+       ++it) {
+    ++scanned;
+    out.scanned_through = it->first;
+    const ChangeEvent& e = it->second;
+    if (!keep(EventPeek{.op = e.op,
+                        .table = e.table.get(),
+                        .tenant = e.tenant ? std::optional<std::string_view>(*e.tenant) : std::nullopt,
+                        .has_old_row = !e.old_row.empty()})) {
+      continue;
+    }
+    out.events.push_back(e);
+    for (const auto& d : e.new_row) bytes += d.text.size() + 1;
+    for (const auto& d : e.old_row) bytes += d.text.size() + 1;
+  }
+  return out;
+}
+
 Result<uint64_t> MemoryEventLog::CountAfter(EventId after, uint64_t limit) const {
   std::lock_guard lock(mu_);
   uint64_t n = 0;

@@ -24,6 +24,8 @@ class MemoryEventLog final : public EventLog {
   Result<std::optional<EventId>> FirstRetainedEvent() const override;
   Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const override;
   Result<uint64_t> CountAfter(EventId after, uint64_t limit) const override;
+  Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
+                                    const EventFilter& keep) const override;
   Result<void> Trim(EventId through) override;
   uint64_t ApproximateSize() const override;
 

@@ -341,6 +341,53 @@ Result<std::vector<ChangeEvent>> RocksDbEventLog::Read(EventId after, size_t max
   return out;
 }
 
+Result<EventLog::FilteredRead> RocksDbEventLog::ReadFiltered(EventId after,
+                                                             const ReadLimits& limits,
+                                                             const EventFilter& keep) const {
+  FilteredRead out;
+  std::optional<EventId> last = LastDurableEvent();
+  if (!last || after >= *last || limits.max_events == 0) return out;
+  std::string upper = keys::KeyAfter(*last);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = &upper_slice;
+  if (last->commit_lsn.value() - after.commit_lsn.value() > kCatchUpLsnDistance) {
+    options.fill_cache = false;
+    options.readahead_size = size_t{2} << 20;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
+  uint64_t memo_fp = 0;
+  std::shared_ptr<const TableSchema> memo_schema;
+  size_t scanned = 0, bytes = 0;
+  for (it->Seek(keys::KeyAfter(after)); it->Valid() && out.events.size() < limits.max_events &&
+                                        bytes < limits.max_bytes && scanned < limits.max_scanned;
+       it->Next()) {
+    std::optional<EventId> id = keys::DecodeEventKey(ToView(it->key()));
+    if (!id) return Error{ErrorKind::kStorage, fmt::format("corrupt event key in {}", dir_)};
+    ++scanned;
+    out.scanned_through = id;
+    const std::string_view value = ToView(it->value());
+    PGF_TRY(auto header, PeekEvent(value));
+    if (!memo_schema || header.schema_fingerprint != memo_fp) {
+      PGF_TRY(memo_schema, FindSchema(header.schema_fingerprint));
+      memo_fp = header.schema_fingerprint;
+    }
+    if (!keep(EventPeek{.op = header.op,
+                        .table = memo_schema.get(),
+                        .tenant = header.tenant,
+                        .has_old_row = header.has_old_row})) {
+      continue;
+    }
+    ChangeEvent& e = out.events.emplace_back();
+    e.id = *id;
+    PGF_TRY(DecodeEvent(value, e));
+    e.table = memo_schema;
+    bytes += value.size();
+  }
+  if (!it->status().ok()) return StorageError("reading events", it->status());
+  return out;
+}
+
 Result<uint64_t> RocksDbEventLog::CountAfter(EventId after, uint64_t limit) const {
   std::optional<EventId> last = LastDurableEvent();
   if (!last || after >= *last || limit == 0) return uint64_t{0};

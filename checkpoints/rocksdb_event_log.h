@@ -1,6 +1,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <memory>
 #include <mutex>
@@ -37,6 +38,8 @@ class RocksDbEventLog final : public EventLog {
   Result<std::optional<EventId>> FirstRetainedEvent() const override;
   Result<std::vector<ChangeEvent>> Read(EventId after, size_t max_events) const override;
   Result<uint64_t> CountAfter(EventId after, uint64_t limit) const override;
+  Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
+                                    const EventFilter& keep) const override;
   Result<void> Trim(EventId through) override;
   uint64_t ApproximateSize() const override;
 
@@ -102,6 +105,15 @@ class RocksDbEventLog final : public EventLog {
   // The schema of the last SpillPut, so a run of spilled changes hashes it once.
   std::shared_ptr<const TableSchema> spill_schema_;  // guarded by schema_mu_
   uint64_t spill_fingerprint_ = 0;                   // guarded by schema_mu_
+
+  // Spilled changes not yet written: SpillPut() collects them and writes them in one
+  // batch (a spill is scratch, not synced); every spill read or drop writes them first.
+  // Writing them out changes nothing a reader of the spill can tell: hence const.
+  mutable std::mutex spill_mu_;
+  mutable rocksdb::WriteBatch spill_batch_;  // guarded by spill_mu_
+  std::string spill_value_;                 // guarded by spill_mu_
+  Result<void> FlushSpill() const;          // takes spill_mu_
+  Result<void> FlushSpillLocked() const;    // spill_mu_ held
 
   std::mutex cursor_mu_;
 };

@@ -112,16 +112,33 @@ Result<void> RocksDbEventLog::SpillPut(Xid xid, uint64_t seq, Xid subxid,
     }
     fp = spill_fingerprint_;
   }
-  std::string value;
-  keys::PutBe(value, subxid.value, kSubxidSize);
-  EncodeEvent(event, fp, value);
-  rocksdb::Status s = db_->Put(Unlogged(), spill_cf_, keys::SpillKey(xid, seq), value);
-  if (!s.ok()) return StorageError(fmt::format("spilling change {} of xid {}", seq, xid.value), s);
+  std::lock_guard lock(spill_mu_);
+  spill_value_.clear();
+  keys::PutBe(spill_value_, subxid.value, kSubxidSize);
+  EncodeEvent(event, fp, spill_value_);
+  spill_batch_.Put(spill_cf_, keys::SpillKey(xid, seq), spill_value_);
+  // A few MiB per write: few calls into RocksDB, and bounded memory.
+  constexpr size_t kSpillBatchBytes = 4 << 20;
+  if (spill_batch_.GetDataSize() >= kSpillBatchBytes) return FlushSpillLocked();
+  return boost::outcome_v2::success();
+}
+
+Result<void> RocksDbEventLog::FlushSpill() const {
+  std::lock_guard lock(spill_mu_);
+  return FlushSpillLocked();
+}
+
+Result<void> RocksDbEventLog::FlushSpillLocked() const {
+  if (spill_batch_.Count() == 0) return boost::outcome_v2::success();
+  rocksdb::Status s = db_->Write(Unlogged(), &spill_batch_);
+  spill_batch_.Clear();
+  if (!s.ok()) return StorageError("spilling changes", s);
   return boost::outcome_v2::success();
 }
 
 Result<void> RocksDbEventLog::SpillScan(
     Xid xid, const std::function<Result<void>(const ChangeEvent&)>& fn) const {
+  PGF_TRY(FlushSpill());
   std::string lower = keys::SpillPrefix(xid);
   std::string upper = keys::SpillPrefixEnd(xid);
   rocksdb::Slice lower_slice(lower);
@@ -148,6 +165,7 @@ Result<void> RocksDbEventLog::SpillScan(
 }
 
 Result<uint32_t> RocksDbEventLog::SpillCommit(Xid xid, Lsn commit_lsn, int64_t commit_time_us) {
+  PGF_TRY(FlushSpill());
   std::lock_guard write_lock(write_mu_);
   if (auto last = LastDurableEvent(); last && commit_lsn <= last->commit_lsn) {
     return Error{ErrorKind::kInvalidArgument,
@@ -220,6 +238,7 @@ Result<uint32_t> RocksDbEventLog::SpillCommit(Xid xid, Lsn commit_lsn, int64_t c
 }
 
 Result<void> RocksDbEventLog::SpillDrop(Xid xid, Xid subxid) {
+  PGF_TRY(FlushSpill());
   rocksdb::WriteBatch batch;
   std::string lower = keys::SpillPrefix(xid);
   std::string upper = keys::SpillPrefixEnd(xid);

@@ -220,11 +220,14 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   config.path = std::string(file_name);
   try {
     PGF_TRY(r.OnlyKeys(root, "",
-                       {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout"}));
+                       {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
+                        "backfill_concurrency"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
     PGF_TRY(config.shutdown_timeout,
             r.Duration(root, "", "shutdown_timeout", config.shutdown_timeout));
+    PGF_TRY(config.backfill_concurrency,
+            r.Count(root, "", "backfill_concurrency", config.backfill_concurrency, 1, 64));
     if (auto http = root["http"]) {
       PGF_TRY(r.OnlyKeys(http, "http", {"listen", "token_file", "sample_interval"}));
       PGF_TRY(config.sample_interval,

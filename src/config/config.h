@@ -81,7 +81,7 @@ struct SinkTableConfig {
 
 struct SinkConfig {
   std::string id;
-  std::string type;                     // jsonl, postgres, clickhouse, webhook, nats
+  std::string type;  // jsonl, postgres, clickhouse, webhook, nats, discard
   std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
@@ -148,6 +148,10 @@ struct Config {
   std::string http_token;  // from http.token_file; empty: no token asked
   // How often the slot and every sink's lag are sampled (/status, /metrics, the lag page).
   std::chrono::milliseconds sample_interval{5000};
+  // How many sinks may copy existing rows (backfill) at the same time. Each copy takes a
+  // temporary replication slot and several source connections (max_replication_slots,
+  // max_connections): a hundred new tenants' sinks must not all start at once.
+  size_t backfill_concurrency = 2;
   // SIGTERM/SIGINT: how long in-flight batches get before pgfanout exits anyway.
   std::chrono::milliseconds shutdown_timeout{30'000};
   LogConfig log;

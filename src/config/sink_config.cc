@@ -122,6 +122,7 @@ struct KindKeys {
 const std::vector<KindKeys>& Kinds() {
   static const std::vector<KindKeys> kinds = {
       {"jsonl", {"path"}},
+      {"discard", {}},
       {"postgres",
        {"dsn", "password_file", "schema", "create_tables", "version_column"}},
       {"clickhouse",
@@ -185,7 +186,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   if (!kind) {
     return r.Fail(node["type"], where + ".type",
                   "unknown sink type '" + sink.type +
-                      "' (expected one of: jsonl, postgres, clickhouse, webhook, nats)");
+                      "' (expected one of: jsonl, postgres, clickhouse, webhook, nats, discard)");
   }
   for (const auto& k : Kinds()) {
     for (auto key : k.keys) {

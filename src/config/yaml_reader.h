@@ -121,7 +121,7 @@ class Reader {
                        size_t fallback, size_t min, size_t max) const {
     auto node = parent[key];
     if (!node) return fallback;
-    std::string name = where + "." + key;
+    std::string name = where.empty() ? key : where + "." + key;
     size_t value = 0;
     auto text = node.IsScalar() ? node.as<std::string>() : std::string();
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

@@ -160,6 +160,10 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     }
     table_configs.push_back(*t);
   }
+  std::shared_ptr<void> admitted;
+  if (options.admit) {
+    PGF_TRY(admitted, options.admit());
+  }
   // The main slot must exist first: the stream has to cover everything after the snapshot.
   while (true) {
     PGF_TRY(auto slot, log.GetMeta("source.slot"));

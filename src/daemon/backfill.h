@@ -17,6 +17,9 @@ struct BackfillOptions {
   // Qualified tables to copy; empty: decide from the sink's state (see BackfillSink).
   std::vector<std::string> tables;
   std::function<bool()> stopping;  // checked between chunks; true: give up (kCancelled)
+  // Called once there is something to copy, before the snapshot is taken; the copy holds
+  // what it returns until it ends (the daemon bounds how many sinks copy at once).
+  std::function<Result<std::shared_ptr<void>>()> admit;
 };
 
 // Copies the existing rows of a sink's tenants into the sink (already Open()ed), as of one

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <mutex>
+#include <semaphore>
 #include <thread>
 
 #include "checkpoints/event_log.h"
@@ -42,6 +43,7 @@ class Daemon {
         retry_timer_(io_),
         retention_timer_(io_),
         retention_(config_.log, log_),
+        backfill_slots_(static_cast<std::ptrdiff_t>(config_.backfill_concurrency)),
         monitor_(config_, log_, metrics_, [this] { return SinkStatuses(); },
                  config_.sample_interval) {}
 
@@ -88,8 +90,20 @@ class Daemon {
     // sink's config is copied: a reload may replace config_.sinks.
     runner->SetBackfill([this, sc](Sink& s, const std::function<bool()>& stopping,
                                    const std::vector<std::string>& tables) {
+      auto admit = [this, &sc, &stopping]() -> Result<std::shared_ptr<void>> {
+        bool said = false;
+        while (!backfill_slots_.try_acquire_for(std::chrono::milliseconds(100))) {
+          if (stopping()) return MakeError(ErrorKind::kCancelled, "backfill interrupted by shutdown");
+          if (!said) {
+            spdlog::info("sink {}: waiting for a backfill slot (backfill_concurrency: {})", sc.id,
+                         config_.backfill_concurrency);
+            said = true;
+          }
+        }
+        return std::shared_ptr<void>(nullptr, [this](void*) { backfill_slots_.release(); });
+      };
       return BackfillSink(config_, sc, s, log_,
-                          BackfillOptions{.tables = tables, .stopping = stopping});
+                          BackfillOptions{.tables = tables, .stopping = stopping, .admit = admit});
     });
     return runner;
   }
@@ -372,6 +386,8 @@ class Daemon {
   boost::asio::steady_timer retention_timer_;
   MetricsRegistry metrics_;
   Retention retention_;
+  // Copies of existing rows in progress at once (backfill_concurrency).
+  std::counting_semaphore<64> backfill_slots_;
   // Changed only on the loop's thread, under runners_mu_; the monitor reads it under it.
   std::vector<std::unique_ptr<SinkRunner>> runners_;
   mutable std::mutex runners_mu_;

@@ -37,6 +37,16 @@ bool Router::Accepts(const ChangeEvent& event) const {
   return Serves(event.tenant) || Serves(OldTenant(event));
 }
 
+bool Router::MayAccept(const EventLog::EventPeek& peek) const {
+  const std::string name = peek.table->QualifiedName();
+  if (!tables_.empty() && !tables_.count(name)) return false;
+  if (all_tenants_) return true;
+  const bool has_tenant_column = tenant_columns_.count(name) > 0;
+  if (peek.op == Op::kTruncate) return has_tenant_column;
+  if (peek.tenant && tenants_.find(*peek.tenant) != tenants_.end()) return true;
+  return peek.op == Op::kUpdate && peek.has_old_row && has_tenant_column;
+}
+
 bool Router::Route(ChangeEvent& event) const {
   if (!Accepts(event)) return false;
   if (all_tenants_ || event.op != Op::kUpdate) return true;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoints/event_log.h"
 #include "src/config/config.h"
 #include "src/core/change_event.h"
 
@@ -31,6 +32,10 @@ class Router {
   bool Route(ChangeEvent& event) const;
   // Route() without rewriting: whether any form of `event` reaches this sink.
   bool Accepts(const ChangeEvent& event) const;
+  // From an event's header alone, before its rows are decoded: false only when Accepts()
+  // would be false (an update with an old row may be a move from one of this sink's
+  // tenants, so it is kept for Route() to decide).
+  bool MayAccept(const EventLog::EventPeek& peek) const;
 
  private:
   bool Serves(const std::optional<std::string>& tenant) const;

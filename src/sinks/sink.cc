@@ -1,6 +1,7 @@
 #include "src/sinks/sink.h"
 
 #include "src/sinks/clickhouse/clickhouse_sink.h"
+#include "src/sinks/discard/discard_sink.h"
 #include "src/sinks/jsonl/jsonl_sink.h"
 #include "src/sinks/nats/nats_sink.h"
 #include "src/sinks/postgres/postgres_sink.h"
@@ -20,6 +21,7 @@ Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
     }
     return std::unique_ptr<Sink>(new PostgresSink(config, tables));
   }
+  if (config.type == "discard") return std::unique_ptr<Sink>(new DiscardSink());
   if (config.type == "clickhouse") return std::unique_ptr<Sink>(new ClickHouseSink(config, tables));
   if (config.type == "webhook") return std::unique_ptr<Sink>(new WebhookSink(config, tables));
   if (config.type == "nats") return std::unique_ptr<Sink>(new NatsSink(config, tables));

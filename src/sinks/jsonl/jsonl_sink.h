@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "src/sinks/jsonl/jsonl_formatter.h"
 #include "src/sinks/sink.h"
 
 namespace pgfanout {
@@ -37,6 +38,7 @@ class JsonlSink final : public Sink {
   int fd_ = -1;
   uint64_t offset_ = 0;  // file length covered by what has been written and synced
   fmt::memory_buffer buffer_;
+  JsonlFormatter formatter_;
 };
 
 }  // namespace pgfanout

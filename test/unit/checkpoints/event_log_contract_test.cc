@@ -115,6 +115,51 @@ TYPED_TEST(EventLogContractTest, CountAfterCountsDurableEventsUpToTheLimit) {
   EXPECT_EQ(this->log_->CountAfter(EventId{Lsn(0x200), 2}, 100).value(), 0u);
 }
 
+TYPED_TEST(EventLogContractTest, ReadFilteredPassesOverRefusedEventsAndSaysHowFarItLooked) {
+  std::vector<TransactionRecord> txs = {Tx(0x100, 4, this->users_), Tx(0x200, 4, this->users_)};
+  this->Append(txs);
+  struct Seen {
+    Op op;
+    uint64_t fingerprint;
+    std::optional<std::string> tenant;  // the peek's view is valid during the call only
+  };
+  std::vector<Seen> seen;
+  auto odd = [&](const EventLog::EventPeek& p) {
+    seen.push_back({p.op, p.table->Fingerprint(),
+                    p.tenant ? std::optional<std::string>(*p.tenant) : std::nullopt});
+    return seen.size() % 2 == 0;  // every second event
+  };
+  auto read = this->log_->ReadFiltered(EventId{}, {.max_events = 100, .max_scanned = 100}, odd);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  ASSERT_EQ(read.value().events.size(), 4u);
+  ExpectSameEvent(read.value().events[0], txs[0].events[1]);
+  ExpectSameEvent(read.value().events[3], txs[1].events[3]);
+  EXPECT_EQ(read.value().scanned_through, (EventId{Lsn(0x200), 3}));
+  ASSERT_EQ(seen.size(), 8u);
+  EXPECT_EQ(seen[0].op, txs[0].events[0].op);
+  EXPECT_EQ(seen[0].fingerprint, this->users_->Fingerprint());
+  EXPECT_EQ(seen[0].tenant, txs[0].events[0].tenant);
+
+  seen.clear();
+  auto limited =
+      this->log_->ReadFiltered(EventId{}, {.max_events = 100, .max_scanned = 3}, odd).value();
+  EXPECT_EQ(limited.scanned_through, (EventId{Lsn(0x100), 2})) << "stops after max_scanned";
+  EXPECT_EQ(limited.events.size(), 1u);
+  auto none = this->log_
+                  ->ReadFiltered(EventId{Lsn(0x100), 1}, {.max_events = 100, .max_scanned = 100},
+                                 [](const EventLog::EventPeek&) { return false; })
+                  .value();
+  EXPECT_TRUE(none.events.empty());
+  EXPECT_EQ(none.scanned_through, (EventId{Lsn(0x200), 3})) << "a reader moves past refusals";
+  EXPECT_FALSE(this->log_->ReadFiltered(EventId{Lsn(0x200), 3}, {}, odd).value()
+                   .scanned_through.has_value())
+      << "caught up";
+  auto small = this->log_->ReadFiltered(EventId{}, {.max_bytes = 1},
+                                        [](const EventLog::EventPeek&) { return true; })
+                   .value();
+  EXPECT_EQ(small.events.size(), 1u) << "the byte limit still lets one event through";
+}
+
 TYPED_TEST(EventLogContractTest, SpillCommitMovesTheSpillInvisiblyUntilAppend) {
   this->Append({Tx(0x100, 1, this->users_)});
   TransactionRecord big = Tx(0x900, 3, this->users_);

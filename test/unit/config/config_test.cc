@@ -356,7 +356,7 @@ INSTANTIATE_TEST_SUITE_P(
                   Cat({kSource, kTables,
                        "sinks:\n  - id: out\n    type: jsonll\n    tenants: [\"7\"]\n"}),
                   "cfg.yaml:9: sinks[0].type: unknown sink type 'jsonll' (expected one of: "
-                  "jsonl, postgres, clickhouse, webhook, nats)"},
+                  "jsonl, postgres, clickhouse, webhook, nats, discard)"},
         BadConfig{"KeyOfAnotherSinkKind",
                   Cat({kSource, kTables,
                        "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"

@@ -180,5 +180,48 @@ TEST_F(RouterTest, TenantAndTableFiltersBothApply) {
   EXPECT_FALSE(router.Accepts(On(teams_, "7")));
 }
 
+// The header-only filter never refuses what Route() would take: compared over every
+// kind of event the router tests use.
+TEST_F(RouterTest, MayAcceptIsFalseOnlyWhereAcceptsIsFalse) {
+  auto users_tenant_key = Table("public", "users", /*tenant_key=*/true);
+  std::vector<ChangeEvent> events;
+  for (const auto& table : {users_, teams_, billing_users_, users_tenant_key}) {
+    for (Op op : {Op::kInsert, Op::kUpdate, Op::kDelete, Op::kTruncate}) {
+      for (std::optional<std::string> tenant : {std::optional<std::string>("7"),
+                                                std::optional<std::string>("8"), std::nullopt}) {
+        ChangeEvent e = On(table, op == Op::kTruncate ? std::nullopt : tenant, op);
+        if (op != Op::kTruncate && op != Op::kDelete) e.new_row = {T("1"), T(tenant.value_or("")), T("n")};
+        events.push_back(e);
+        if (op == Op::kUpdate) {  // a move: the old row names another tenant
+          e.old_row = {T("1"), T(tenant == "7" ? "8" : "7"), T("n")};
+          events.push_back(e);
+          e.old_is_key_only = true;
+          events.push_back(e);
+        }
+      }
+    }
+  }
+  size_t refused = 0;
+  for (const auto& sink : {Sink({"7"}), Sink({"*"}), Sink({"7"}, {"public.users"}),
+                           Sink({"8", "9"}, {"billing.users"})}) {
+    Router router(sink, kTables);
+    for (const auto& e : events) {
+      EventLog::EventPeek peek{.op = e.op,
+                               .table = e.table.get(),
+                               .tenant = e.tenant ? std::optional<std::string_view>(*e.tenant)
+                                                  : std::nullopt,
+                               .has_old_row = !e.old_row.empty()};
+      if (!router.MayAccept(peek)) {
+        ++refused;
+        EXPECT_FALSE(router.Accepts(e)) << "refused by its header, but Route() takes it: op "
+                                        << static_cast<char>(e.op) << " table "
+                                        << e.table->QualifiedName() << " tenant "
+                                        << e.tenant.value_or("(none)");
+      }
+    }
+  }
+  EXPECT_GT(refused, events.size()) << "the filter refuses something, or it saves nothing";
+}
+
 }  // namespace
 }  // namespace pgfanout

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# End to end into per-tenant Postgres targets: rows/s from a backlog in the slot to every
+# tenant's database holding its rows, for 1, 10 and 100 tenants (one postgres sink and one
+# target database per tenant), beside pg_recvlogical reading the same WAL (the decode
+# limit) in the same round.
+#   bench/e2e_postgres.sh [ROUNDS] [TENANTS] [WORKLOADS]
+#     defaults: 3, "1 10 100", "single batch1k"
+#     single:  100k single-row transactions    batch1k: 1M rows in 1000-row transactions
+# Writes bench/results/e2e_postgres.csv: workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+TENANT_COUNTS=${2:-1 10 100}
+WORKLOADS=${3:-single batch1k}
+source bench/lib.sh
+start_cluster
+http_port=$((port + 1))
+"${psql[@]}" -d postgres <<'SQL'
+CREATE TABLE items (tenant_id text NOT NULL, id bigint NOT NULL, name text, qty int,
+                    price numeric(12,2), updated_at timestamptz, PRIMARY KEY (tenant_id, id));
+CREATE PUBLICATION bench FOR TABLE items;
+CREATE PROCEDURE load(total int, per_tx int, tenants int) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR start IN 0..total - 1 BY per_tx LOOP
+    INSERT INTO items SELECT 't' || (i % tenants), i, 'item ' || i, i % 1000, i * 0.01, now()
+      FROM generate_series(start + 1, least(start + per_tx, total)) i;
+    COMMIT;
+  END LOOP;
+END $$;
+SQL
+mkdir -p bench/results
+csv=bench/results/e2e_postgres.csv
+echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib" >"$csv"
+
+delivered_total() {
+  { curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null || true; } |
+    awk '/^pgfanout_sink_events_delivered_total\{/ {s += $2} END {print s + 0}'
+}
+
+for workload in $WORKLOADS; do
+  case $workload in
+    single) rows=100000; per_tx=1 ;;
+    batch1k) rows=1000000; per_tx=1000 ;;
+    *) echo "unknown workload $workload" >&2; exit 2 ;;
+  esac
+  for tenants in $TENANT_COUNTS; do
+    for round in $(seq 1 "$ROUNDS"); do
+      rm -rf "$dir/state"
+      "${psql[@]}" -d postgres -c "TRUNCATE items" \
+        -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
+      sinks=""
+      for t in $(seq 0 $((tenants - 1))); do
+        "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS tenant_$t" -c "CREATE DATABASE tenant_$t" >/dev/null
+        sinks+="  - id: tenant-$t
+    type: postgres
+    tenants: [\"t$t\"]
+    dsn: \"host=127.0.0.1 port=$port dbname=tenant_$t user=postgres\"
+    create_tables: true
+    batch_size: 10000
+"
+      done
+      cat >"$dir/pgfanout.yaml" <<YAML
+source:
+  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
+  slot: bench_fanout
+  publication: bench
+state_dir: $dir/state
+http:
+  listen: "127.0.0.1:$http_port"
+  sample_interval: 60s
+tables:
+  - name: public.items
+    tenant_column: tenant_id
+sinks:
+$sinks
+YAML
+      # Slot and sinks' tables exist before the load: the sinks then stream, not backfill.
+      "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
+      daemon=$!
+      until [ "$(grep -c 'backfill done' "$dir/fanout-setup.log" 2>/dev/null || true)" -ge "$tenants" ]; do
+        kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout-setup.log"; exit 1; }
+        sleep 0.2
+      done
+      sleep 1
+      kill "$daemon"; wait "$daemon" || true; daemon=
+      "${psql[@]}" -d postgres -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+      "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($rows, $per_tx, $tenants)"
+      end=$("${psql[@]}" -d postgres -c "SELECT pg_current_wal_lsn()")
+
+      t0=$(now)
+      "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$port" -U postgres -d postgres --slot bench_recv \
+        --start --endpos "$end" -o proto_version=2 -o streaming=on -o publication_names=bench -f /dev/null
+      recv=$(echo "$(now) - $t0" | bc)
+
+      t0=$(now)
+      "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
+      daemon=$!
+      while [ "$(delivered_total)" -lt "$rows" ]; do
+        kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
+        sleep 0.05
+      done
+      t1=$(now)
+      rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$daemon/status")
+      kill "$daemon"; wait "$daemon" || true; daemon=
+      fan=$(echo "$t1 - $t0" | bc)
+      # Every tenant's database holds exactly its rows.
+      got=0
+      for t in $(seq 0 $((tenants - 1))); do
+        got=$((got + $("${psql[@]}" -d "tenant_$t" -c "SELECT count(*) FROM items WHERE tenant_id = 't$t'")))
+      done
+      [ "$got" -eq "$rows" ] || { echo "targets hold $got rows, expected $rows" >&2; exit 1; }
+      "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot('bench_recv')" >/dev/null
+      echo "$workload,$tenants,$round,$rows,$recv,$fan,$rss" >>"$csv"
+      printf '  %-8s %3d tenant(s) round %d: pg_recvlogical %.2f s, pgfanout into the targets %.2f s (%d rows/s), peak RSS %d MiB\n' \
+        "$workload" "$tenants" "$round" "$recv" "$fan" "$(echo "$rows / $fan" | bc)" "$rss"
+    done
+  done
+done
+echo "raw: $csv"

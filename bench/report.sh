@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Writes BENCHMARKS.md from bench/results/*.csv (as left by bench/run_all.sh). Every figure
+# is the median of its rounds with [min – max]; ratios are of medians measured in the
+# same run. No number here is typed by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=bench/results
+out=BENCHMARKS.md
+
+# stats FILE AWK-CONDITION COLUMN -> "median [min – max]" (or "-" when no row matches)
+stats() {
+  awk -F, -v col="$3" "NR > 1 && ($2) {print \$col}" "$1" | sort -g | awk '
+    {v[NR] = $1}
+    END {
+      if (NR == 0) { print "-"; exit }
+      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%s [%s – %s]", fmt(m), fmt(v[1]), fmt(v[NR])
+    }
+    function fmt(x) { return (x >= 100) ? sprintf("%.0f", x) : sprintf("%.2f", x) }'
+}
+# median FILE AWK-CONDITION COLUMN -> the median alone (a number)
+median() {
+  awk -F, -v col="$3" "NR > 1 && ($2) {print \$col}" "$1" | sort -g | awk '
+    {v[NR] = $1} END { if (NR == 0) print ""; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
+rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "Measured on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo),"
+  echo "$(. /etc/os-release && echo "$PRETTY_NAME"), PostgreSQL $("${PG_BIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}'),"
+  echo "pgfanout $(git rev-parse --short HEAD), by \`bench/run_all.sh\` ($(date -u +%Y-%m-%d))."
+  echo "Every figure is the median of its rounds, with [min – max]; raw numbers in"
+  echo "\`bench/results/*.csv\`. Everything runs on this one machine: the source, its walsender,"
+  echo "pgfanout and the targets share two cores."
+  echo
+
+  f=$R/decode_limit.csv
+  if [ -f "$f" ]; then
+    echo "## 1. Decode limit (seconds until caught up, $(rounds "$f") rounds)"
+    echo
+    echo "The same WAL read by each reader alone. pg_recvlogical writes to /dev/null: the"
+    echo "walsender's pace. pgfanout's time runs from its start until its sink has taken every"
+    echo "change (decode, group commit to the fsynced event log, delivery). Ratio: pgfanout's"
+    echo "time ÷ pg_recvlogical's (text pgoutput); below 1.00 pgfanout is not the limit."
+    echo
+    echo "| workload | changes | pg_recvlogical | binary mode | wal2json | pgfanout, discard sink | pgfanout, JSONL sink | ratio discard | ratio JSONL | pgfanout peak RSS (MiB) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for w in big single batch1k mix toast; do
+      grep -q "^$w," "$f" || continue
+      c=$(median "$f" "\$1 == \"$w\" && \$2 == \"recvlogical\"" 4)
+      r=$(median "$f" "\$1 == \"$w\" && \$2 == \"recvlogical\"" 5)
+      d=$(median "$f" "\$1 == \"$w\" && \$2 == \"pgfanout_discard\"" 5)
+      j=$(median "$f" "\$1 == \"$w\" && \$2 == \"pgfanout_jsonl\"" 5)
+      echo "| $w | $c | $(stats "$f" "\$1 == \"$w\" && \$2 == \"recvlogical\"" 5) | $(stats "$f" "\$1 == \"$w\" && \$2 == \"recvlogical_binary\"" 5) | $(stats "$f" "\$1 == \"$w\" && \$2 == \"recvlogical_wal2json\"" 5) | $(stats "$f" "\$1 == \"$w\" && \$2 == \"pgfanout_discard\"" 5) | $(stats "$f" "\$1 == \"$w\" && \$2 == \"pgfanout_jsonl\"" 5) | $(ratio "$d" "$r") | $(ratio "$j" "$r") | $(stats "$f" "\$1 == \"$w\" && \$2 ~ /pgfanout/" 6) |"
+    done
+    echo
+    echo "Workloads: big = one 1M-row INSERT transaction (streamed by the server);"
+    echo "single = 100k single-row transactions; batch1k = 1M rows in 1000-row transactions;"
+    echo "mix = 100k single-statement transactions, 60 % insert, 30 % update, 10 % delete"
+    echo "(changes: those the WAL holds); toast = 20k rows with an 8 kB out-of-line value,"
+    echo "100 per transaction."
+    echo
+  fi
+
+  f=$R/e2e_postgres.csv
+  if [ -f "$f" ]; then
+    echo "## 2. End to end into per-tenant Postgres targets ($(awk -F, 'NR > 1 {print $3}' "$f" | sort -u | wc -l) rounds)"
+    echo
+    echo "A backlog in the slot, then pgfanout starts with one Postgres sink and one target"
+    echo "database per tenant (on the same server); the clock stops when every target holds"
+    echo "its rows. Ratio: pgfanout's rows/s ÷ pg_recvlogical's on the same WAL."
+    echo
+    echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout into targets (s) | rows/s | ratio to decode limit | peak RSS (MiB) |"
+    echo "|---|---|---|---|---|---|---|---|"
+    for w in single batch1k; do
+      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
+        cond="\$1 == \"$w\" && \$2 == $t"
+        rows=$(median "$f" "$cond" 4)
+        r=$(median "$f" "$cond" 5)
+        p=$(median "$f" "$cond" 6)
+        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$r" "$p") | $(stats "$f" "$cond" 7) |"
+      done
+    done
+    echo
+  fi
+
+  f=$R/latency.csv
+  if [ -f "$f" ]; then
+    echo "## 3. Latency, commit to visible in the tenant's database ($(awk -F, 'NR > 1 {print $2}' "$f" | sort -u | wc -l) rounds)"
+    echo
+    echo "pgbench offers single-row INSERTs at a fixed rate for the run's duration into 10"
+    echo "tenants, each with its own Postgres sink and database. Per row: its commit time in"
+    echo "the target minus its commit time on the source (track_commit_timestamp, same"
+    echo "clock); percentiles over every row. Nothing probes during the load."
+    echo
+    echo "| offered tx/s | achieved tx/s | rows | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |"
+    echo "|---|---|---|---|---|---|---|"
+    for rate in $(awk -F, 'NR > 1 {print $1}' "$f" | sort -n -u); do
+      cond="\$1 == $rate"
+      echo "| $rate | $(stats "$f" "$cond" 4) | $(median "$f" "$cond" 3) | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(stats "$f" "$cond" 7) | $(stats "$f" "$cond" 8) |"
+    done
+    echo
+  fi
+
+  f=$R/polling.csv
+  if [ -f "$f" ]; then
+    echo "## 4. pgfanout beside the polling design it replaces ($(awk -F, 'NR > 1 {print $3}' "$f" | sort -u | wc -l) rounds)"
+    echo
+    echo "The polling design rebuilt in \`bench/polling/\` (dirty-flag triggers, a 50 ms"
+    echo "sequencer stamping up to 1000 rows with FOR UPDATE SKIP LOCKED, a tombstone table, a"
+    echo "50 ms per-tenant sync engine upserting 1000 rows at a time with a sequence guard),"
+    echo "against pgfanout with one Postgres sink per tenant, same table (100k rows, 10"
+    echo "tenants), same machine. Primary TPS: pgbench, single-row UPDATEs, 4 clients."
+    echo
+    none=$(median "$f" '$1 == "tps" && $2 == "none"' 4)
+    fan=$(median "$f" '$1 == "tps" && $2 == "pgfanout"' 4)
+    pol=$(median "$f" '$1 == "tps" && $2 == "polling"' 4)
+    echo "| measure | no capture | pgfanout | polling design |"
+    echo "|---|---|---|---|"
+    echo "| primary TPS | $(stats "$f" '$1 == "tps" && $2 == "none"' 4) | $(stats "$f" '$1 == "tps" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "tps" && $2 == "polling"' 4) |"
+    echo "| TPS ÷ no capture | 1.00 | $(ratio "$fan" "$none") | $(ratio "$pol" "$none") |"
+    echo "| latency p50 at 500 updates/s (ms) | | $(stats "$f" '$1 == "latency_p50_ms" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "latency_p50_ms" && $2 == "polling"' 4) |"
+    echo "| latency p99 at 500 updates/s (ms) | | $(stats "$f" '$1 == "latency_p99_ms" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "latency_p99_ms" && $2 == "polling"' 4) |"
+    echo "| backlog of 100k updates, rows/s | | $(stats "$f" '$1 == "rows_per_s" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "rows_per_s" && $2 == "polling"' 4) |"
+    echo
+    echo "Latency here is the tenant database's commit time minus the application's"
+    echo "\`clock_timestamp()\` in the UPDATE (the polling design rewrites source rows, so the"
+    echo "source's commit time of the application's change is gone): the same for both."
+    echo
+  fi
+
+  f=$R/memory_restart.csv
+  if [ -f "$f" ]; then
+    echo "## 5. Memory and restart ($(awk -F, 'NR > 1 {print $2}' "$f" | sort -u | wc -l) rounds)"
+    echo
+    echo "| measure | value |"
+    echo "|---|---|"
+    echo "| peak RSS, one 10M-row transaction (MiB) | $(stats "$f" '$1 == "big_tx_peak_rss"' 3) |"
+    echo "| peak RSS, one sink 10M events behind (MiB) | $(stats "$f" '$1 == "lagging_sink_peak_rss"' 3) |"
+    echo "| kill -9 to streaming again (s) | $(stats "$f" '$1 == "restart_to_streaming"' 3) |"
+    echo "| start to caught up, 1M events of backlog (s) | $(stats "$f" '$1 == "restart_to_caught_up_1m"' 3) |"
+    echo
+  fi
+
+  f=$R/micro.csv
+  if [ -f "$f" ]; then
+    echo "## 6. Per-event cost on one core (Google Benchmark; callgrind)"
+    echo
+    echo "Messages built in memory, no server or disk (\`bench/micro/decoder_bench.cc\`)."
+    echo "Instructions per event: callgrind's instruction count for decoding and assembling"
+    echo "2N events minus that for N, divided by N (setup cancels out; repeatable whatever"
+    echo "else the machine does)."
+    echo
+    echo "| measure | value |"
+    echo "|---|---|"
+    awk -F, 'NR > 1 {printf "| %s | %s %s |\n", $1, $2, $3}' "$f"
+    echo
+  fi
+} >"$out"
+echo "wrote $out"

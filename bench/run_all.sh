@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every benchmark, then BENCHMARKS.md from their results. One command:
+#   ./dev bench            (installs what is missing, builds, runs this)
+#   bench/run_all.sh [ROUNDS]   default 3; about 1.5 hours on 2 cores
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+started=$(date +%s)
+step() { echo; echo "==> $* ($(( ($(date +%s) - started) / 60 )) min in)"; }
+step "1. decode limit";            bench/decode_limit.sh "$ROUNDS"
+step "2. end to end into Postgres"; bench/e2e_postgres.sh "$ROUNDS"
+step "3. latency";                 bench/latency.sh "$ROUNDS"
+step "4. beside the polling design"; bench/polling.sh "$ROUNDS"
+step "5. memory and restart";      bench/memory_restart.sh "$ROUNDS"
+step "6. per-event cost";          bench/micro.sh
+step "report";                     bench/report.sh
+echo "done in $(( ($(date +%s) - started) / 60 )) min: BENCHMARKS.md"
