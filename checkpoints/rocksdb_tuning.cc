@@ -57,6 +57,10 @@ rocksdb::DBOptions DbOptions() {
   // One writer (the pipeline) appends: concurrent memtable writes buy nothing, and turning
   // them off lets ascending inserts use the memtable hint below.
   db.allow_concurrent_memtable_write = false;
+  // All memtables together stay under this (the largest is flushed when they pass it), so
+  // a 10M-row transaction spilling while the events CF fills does not hold both CFs' full
+  // write buffers (64 MiB x 4 + 64 MiB x 3) in memory at once.
+  db.db_write_buffer_size = 96 * kMiB;
   return db;
 }
 
