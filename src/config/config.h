@@ -86,6 +86,9 @@ struct SinkConfig {
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
   std::string path;                     // jsonl: output file
   size_t batch_size = 1000;             // events read from the log per delivery
+  // and at most about this many bytes of them (encoded), so that a hundred tenant sinks of
+  // large rows do not each hold batch_size of them; a batch has at least one event.
+  uint64_t batch_bytes = uint64_t{4} << 20;
   // Copy the rows that exist already (of its tenants) when the sink is new, or a table is
   // added to it, before it follows the stream. false: it gets only changes from now on.
   // Default: true for postgres and clickhouse, false for jsonl, webhook and nats (change

@@ -203,8 +203,8 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
       return r.Fail(node[ks], where + "." + ks, "only for " + owners + " sinks");
     }
   }
-  std::vector<std::string_view> keys = {"id",     "type",       "tenants",
-                                        "tables", "batch_size", "backfill"};
+  std::vector<std::string_view> keys = {"id",         "type",        "tenants", "tables",
+                                        "batch_size", "batch_bytes", "backfill"};
   keys.insert(keys.end(), kind->keys.begin(), kind->keys.end());
   PGF_TRY(r.OnlyKeys(node, where, keys));
   const bool pg = sink.type == "postgres";
@@ -255,6 +255,10 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     }
   }
   PGF_TRY(sink.batch_size, r.Count(node, where, "batch_size", sink.batch_size, 1, 1'000'000));
+  PGF_TRY(sink.batch_bytes, r.Size(node, where, "batch_bytes", sink.batch_bytes));
+  if (sink.batch_bytes < (uint64_t{64} << 10) || sink.batch_bytes > (uint64_t{1} << 30)) {
+    return r.Fail(node["batch_bytes"], where + ".batch_bytes", "expected a size from 64kB to 1GB");
+  }
   // JSONL, webhook and NATS sinks are change streams: by default they start with the
   // changes, not with an insert for every row that exists already. A database sink needs
   // those rows to be a copy.

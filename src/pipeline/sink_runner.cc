@@ -16,7 +16,6 @@ namespace {
 constexpr auto kIdleWait = std::chrono::seconds(1);
 constexpr auto kBackoffBase = std::chrono::milliseconds(200);
 constexpr auto kBackoffCap = std::chrono::milliseconds(30'000);
-constexpr size_t kMaxBatchBytes = 1u << 20;  // of encoded events read for one batch
 
 }  // namespace
 
@@ -190,10 +189,9 @@ Result<bool> SinkRunner::Step() {
   if (cursor_) PGF_TRY(CheckNotTrimmedPast(after));
   // Events of other tenants and tables are passed over undecoded: with a sink per tenant,
   // each reads the whole log but decodes only its own.
-  // A batch is bounded in bytes too: a hundred sinks of large rows must not each hold
-  // batch_size of them.
+  // A batch is bounded in bytes too (batch_bytes).
   const EventLog::ReadLimits limits{.max_events = config_.batch_size,
-                                    .max_bytes = kMaxBatchBytes,
+                                    .max_bytes = config_.batch_bytes,
                                     .max_scanned = std::max<size_t>(config_.batch_size * 64, 65536)};
   PGF_TRY(auto read, log_.ReadFiltered(after, limits, [this](const EventLog::EventPeek& peek) {
     return router_.MayAccept(peek);

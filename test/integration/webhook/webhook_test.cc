@@ -221,10 +221,11 @@ TEST_F(WebhookE2ETest, KillNineLoopLosesNothingAndDuplicatesHaveNoEffect) {
 }
 
 TEST_F(WebhookE2ETest, RetriesServerErrorsTimeoutsAndRateLimitsWithTheSameRequest) {
-  // A 1 s timeout and the default batch_size (one batch per insert below).
+  // A 1 s timeout, the default batch_size and batches of up to 64MB (one batch per insert
+  // below, the 10 MB one included).
   sinks_yaml_ = fmt::format(
       "  - id: hook-all\n    type: webhook\n    tenants: [\"*\"]\n    url: {}\n"
-      "    secret_file: {}\n    allow_private: true\n    timeout: 1s\n",
+      "    secret_file: {}\n    allow_private: true\n    timeout: 1s\n    batch_bytes: 64MB\n",
       receiver_->Url("/hook-all"), secret_file_);
   StartDaemon();
   auto insert = [&](int from, int n) {

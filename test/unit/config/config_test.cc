@@ -164,6 +164,8 @@ TEST(ConfigTest, MinimalConfigGetsDocumentedDefaults) {
   EXPECT_EQ(c.sinks[0].tenants, std::vector<std::string>{"7"});
   EXPECT_FALSE(c.sinks[0].AllTenants());
   EXPECT_EQ(c.sinks[0].batch_size, 1000u);
+  EXPECT_EQ(c.sinks[0].batch_bytes, 4u << 20);
+  EXPECT_EQ(c.backfill_concurrency, 2u);
   EXPECT_TRUE(c.sinks[0].tables.empty()) << "no tables key: every tracked table";
   EXPECT_FALSE(c.sinks[0].backfill) << "a jsonl sink is a change log: no backfill by default";
   EXPECT_TRUE(
@@ -197,6 +199,7 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
                      "  retain: 24h\n",
                      kTables,
                      SinkWith("    batch_size: 5\n"
+                              "    batch_bytes: 512kB\n"
                               "    tables:\n"
                               "      - source: billing.invoices\n"
                               "        target: inv\n")}));
@@ -207,6 +210,7 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
   EXPECT_EQ(c.http_listen, "0.0.0.0:9000");
   EXPECT_EQ(c.log.retain, seconds(24 * 3600));
   EXPECT_EQ(c.sinks[0].batch_size, 5u);
+  EXPECT_EQ(c.sinks[0].batch_bytes, 512u << 10);
   ASSERT_EQ(c.sinks[0].tables.size(), 1u);
   EXPECT_EQ(c.sinks[0].tables[0].source, "billing.invoices");
   EXPECT_EQ(c.sinks[0].tables[0].target, "inv");
@@ -307,7 +311,7 @@ TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
 }
 
 const char* kSinkKeys =
-    "(expected one of: id, type, tenants, tables, batch_size, backfill, path)";
+    "(expected one of: id, type, tenants, tables, batch_size, batch_bytes, backfill, path)";
 const char* kTenantsHint =
     "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
 const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
@@ -321,7 +325,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "retained_wal_warn)"},
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
-                  "tables, sinks, shutdown_timeout)"},
+                  "tables, sinks, shutdown_timeout, "
+                  "backfill_concurrency)"},
         BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
                   std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
         BadConfig{"MissingSource", Cat({kTables, kSinks}),
@@ -403,6 +408,11 @@ INSTANTIATE_TEST_SUITE_P(
             "cfg.yaml:8: sinks[0].path: missing (required)"},
         BadConfig{"ZeroBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 0\n")}),
                   "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
+        BadConfig{"ZeroBackfillConcurrency",
+                  Cat({kSource, "backfill_concurrency: 0\n", kTables, SinkWith("")}),
+                  "cfg.yaml:3: backfill_concurrency: expected a whole number from 1 to 64"},
+        BadConfig{"TinyBatchBytes", Cat({kSource, kTables, SinkWith("    batch_bytes: 1kB\n")}),
+                  "cfg.yaml:12: sinks[0].batch_bytes: expected a size from 64kB to 1GB"},
         BadConfig{"HugeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 1000001\n")}),
                   "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
         BadConfig{"NegativeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: -5\n")}),

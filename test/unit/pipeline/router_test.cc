@@ -188,7 +188,7 @@ TEST_F(RouterTest, MayAcceptIsFalseOnlyWhereAcceptsIsFalse) {
   for (const auto& table : {users_, teams_, billing_users_, users_tenant_key}) {
     for (Op op : {Op::kInsert, Op::kUpdate, Op::kDelete, Op::kTruncate}) {
       for (std::optional<std::string> tenant : {std::optional<std::string>("7"),
-                                                std::optional<std::string>("8"), std::nullopt}) {
+                                                std::optional<std::string>("8"), std::optional<std::string>()}) {
         ChangeEvent e = On(table, op == Op::kTruncate ? std::nullopt : tenant, op);
         if (op != Op::kTruncate && op != Op::kDelete) e.new_row = {T("1"), T(tenant.value_or("")), T("n")};
         events.push_back(e);
