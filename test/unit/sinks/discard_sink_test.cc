@@ -1,0 +1,42 @@
+#include "src/sinks/discard/discard_sink.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "src/sinks/sink.h"
+
+namespace pgfanout {
+namespace {
+
+std::vector<ChangeEvent> Events(size_t n) {
+  std::vector<ChangeEvent> events(n);
+  for (size_t i = 0; i < n; ++i) events[i].id = EventId{Lsn(0x100), static_cast<uint32_t>(i)};
+  return events;
+}
+
+TEST(DiscardSinkTest, IsMadeForItsTypeAndItsTokenCountsEventsAcrossARestart) {
+  SinkConfig config;
+  config.id = "null";
+  config.type = "discard";
+  config.tenants = {"*"};
+  auto made = MakeSink(config, {});
+  ASSERT_TRUE(made.has_value()) << made.error().message;
+  Sink& sink = *made.value();
+  auto opened = sink.Open(std::nullopt);
+  ASSERT_TRUE(opened.has_value());
+  EXPECT_FALSE(opened.value().has_value()) << "a new sink has no cursor";
+  auto events = Events(3);
+  EXPECT_EQ(sink.Write(events).value(), "3");
+  EXPECT_EQ(sink.Write(std::span(events).first(2)).value(), "5");
+
+  DiscardSink again;
+  SinkCursor stored{.applied = events.back().id, .token = "5"};
+  auto resumed = again.Open(stored);
+  ASSERT_TRUE(resumed.has_value() && resumed.value().has_value());
+  EXPECT_EQ(resumed.value()->applied, stored.applied) << "resumes where it was stored";
+  EXPECT_EQ(again.Write(std::span(events).first(1)).value(), "6");
+}
+
+}  // namespace
+}  // namespace pgfanout
