@@ -239,6 +239,12 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
   ASSERT_TRUE(std::filesystem::exists(png));
   EXPECT_GT(std::filesystem::file_size(png), 10'000u) << "a blank screenshot";
   std::cout << "lag page screenshot: " << png << "\n";
+  // What the page was drawn from, kept beside it for a person to read.
+  for (const char* route : {"/status", "/metrics"}) {
+    auto r = HttpGet(address, route);
+    EXPECT_EQ(r.status, 200) << route;
+    std::ofstream(dir + route + (route[1] == 's' ? ".json" : ".txt")) << r.body;
+  }
   StopDaemon();
 }
 
