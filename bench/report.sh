@@ -159,5 +159,26 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     awk -F, 'NR > 1 {printf "| %s | %s %s |\n", $1, $2, $3}' "$f"
     echo
   fi
+
+  if compgen -G "$R/*_1m.csv" >/dev/null; then
+    echo "## 7. Each sink kind, 1M rows (one run each)"
+    echo
+    echo "A backlog of 1M inserts in the slot, as single-row and as 1000-row transactions;"
+    echo "pgfanout starts with one sink of the kind (the Postgres, ClickHouse and NATS runs"
+    echo "beside a JSONL sink of the same daemon) and the clock stops when the destination"
+    echo "holds every row: a local Postgres database, clickhouse-server $(awk -F, 'NR == 2 {print $9}' $R/clickhouse_1m.csv 2>/dev/null),"
+    echo "a local HTTP receiver verifying signatures, nats-server -js (file storage). Scripts:"
+    echo "\`bench/<kind>_1m.sh\`."
+    echo
+    echo "| sink | workload | rows | seconds | rows/s | pgfanout peak RSS (MiB) |"
+    echo "|---|---|---|---|---|---|"
+    for kind in postgres_sink clickhouse webhook nats; do
+      f=$R/${kind}_1m.csv
+      [ -f "$f" ] || continue
+      if [ "$kind" = webhook ]; then cols='$5, $6, $8'; else cols='$6, $7, $8'; fi
+      awk -F, -v k="${kind%_sink}" "NR > 1 {printf \"| %s | %s | %s | %.2f | %.0f | %s |\\n\", k, \$1, \$2, $cols}" "$f"
+    done
+    echo
+  fi
 } >"$out"
 echo "wrote $out"

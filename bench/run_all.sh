@@ -13,5 +13,6 @@ step "3. latency";                 bench/latency.sh "$ROUNDS"
 step "4. beside the polling design"; bench/polling.sh "$ROUNDS"
 step "5. memory and restart";      bench/memory_restart.sh "$ROUNDS"
 step "6. per-event cost";          bench/micro.sh
+step "7. each sink kind, 1M rows"; for k in postgres_sink clickhouse webhook nats; do bench/${k}_1m.sh; done
 step "report";                     bench/report.sh
 echo "done in $(( ($(date +%s) - started) / 60 )) min: BENCHMARKS.md"
