@@ -44,10 +44,10 @@ reset_tables() {  # $1: none | pgfanout | polling
       PRIMARY KEY (tenant_id, id));
     INSERT INTO items SELECT 't' || (i % $TENANTS), i, 'item ' || i, 0, i * 0.01, now(), clock_timestamp()
       FROM generate_series(1, $ROWS) i;
-    CREATE PUBLICATION bench FOR TABLE items; VACUUM ANALYZE items" >/dev/null
+    CREATE PUBLICATION bench FOR TABLE items" -c "VACUUM ANALYZE items" >/dev/null
   [ "$1" = polling ] && "${psql[@]}" -d postgres -f bench/polling/schema.sql >/dev/null
   for t in $(seq 0 $((TENANTS - 1))); do
-    "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS tenant_$t" -c "CREATE DATABASE tenant_$t" >/dev/null
+    "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS tenant_t$t" -c "CREATE DATABASE tenant_t$t" >/dev/null
   done
   rm -rf "$dir/state"
 }
@@ -58,7 +58,7 @@ pgfanout_config() {
     sinks+="  - id: tenant-$t
     type: postgres
     tenants: [\"t$t\"]
-    dsn: \"host=127.0.0.1 port=$port dbname=tenant_$t user=postgres\"
+    dsn: \"host=127.0.0.1 port=$port dbname=tenant_t$t user=postgres\"
     create_tables: true
 "
   done
@@ -82,9 +82,14 @@ YAML
 start_consumer() {  # $1: pgfanout | polling; returns once the targets hold the source's rows
   if [ "$1" = pgfanout ]; then
     pgfanout_config
+    # The log is appended to across phases: count only this start's "backfill done" lines.
+    local done_before
+    done_before=$(grep -c 'backfill done' "$dir/fanout.log" 2>/dev/null || true)
     "$BIN" run --config "$dir/pgfanout.yaml" >>"$dir/fanout.log" 2>&1 &
     daemon=$!
-    until [ "$(grep -c 'backfill done' "$dir/fanout.log" 2>/dev/null || true)" -ge "$TENANTS" ]; do sleep 0.2; done
+    until [ "$(grep -c 'backfill done' "$dir/fanout.log" 2>/dev/null || true)" -ge $((${done_before:-0} + TENANTS)) ]; do
+      sleep 0.2
+    done
   else
     targets=()
     for t in $(seq 0 $((TENANTS - 1))); do targets+=("t$t"); done
@@ -99,6 +104,7 @@ start_consumer() {  # $1: pgfanout | polling; returns once the targets hold the 
 stop_consumer() {
   [ -n "${daemon:-}" ] && { kill "$daemon"; wait "$daemon" || true; daemon=; }
   [ -n "$driver" ] && { kill "$driver"; wait "$driver" || true; driver=; }
+  return 0
 }
 
 # Polls until every tenant database reflects the source: pgfanout's counter of delivered
@@ -112,13 +118,14 @@ wait_synced() {
     done
   else
     while true; do
+      kill -0 "$driver" 2>/dev/null || { echo "the polling driver exited: $(tail -n 3 "$dir/driver.log")" >&2; exit 1; }
       local flagged behind=0
       flagged=$("${psql[@]}" -d postgres -c "SELECT count(*) FROM items WHERE should_update_sequence_id")
       if [ "$flagged" = 0 ]; then
         for t in $(seq 0 $((TENANTS - 1))); do
           local want have
           want=$("${psql[@]}" -d postgres -c "SELECT coalesce(max(sequence_id), 0) FROM items WHERE tenant_id = 't$t'")
-          have=$("${psql[@]}" -d "tenant_$t" -c "SELECT coalesce(max(last_sequence_id), 0) FROM sync_state" 2>/dev/null || echo 0)
+          have=$("${psql[@]}" -d "tenant_t$t" -c "SELECT coalesce(max(last_sequence_id), 0) FROM sync_state" 2>/dev/null || echo 0)
           [ "$have" -ge "$want" ] || behind=1
         done
         [ $behind = 0 ] && break
@@ -151,7 +158,7 @@ for round in $(seq 1 "$ROUNDS"); do
     "${psql[@]}" -d postgres -c "DROP TABLE IF EXISTS lat" \
       -c "CREATE UNLOGGED TABLE lat (tenant_id text, id bigint, ts timestamptz, dst timestamptz)" >/dev/null
     for t in $(seq 0 $((TENANTS - 1))); do
-      "${psql[@]}" -d "tenant_$t" -c "COPY (SELECT tenant_id, id, ts, pg_xact_commit_timestamp(xmin)
+      "${psql[@]}" -d "tenant_t$t" -c "COPY (SELECT tenant_id, id, ts, pg_xact_commit_timestamp(xmin)
           FROM items WHERE ts > to_timestamp($before)) TO STDOUT" |
         "${psql[@]}" -d postgres -c "COPY lat FROM STDIN" >/dev/null
     done

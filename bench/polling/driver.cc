@@ -77,7 +77,8 @@ void Sync(std::string source_dsn, std::string target_dsn, std::string tenant) {
   PQclear(Must(dst,
                "CREATE TABLE IF NOT EXISTS items (tenant_id text NOT NULL, id bigint NOT NULL, "
                "name text, qty int, price numeric(12,2), updated_at timestamptz, ts timestamptz, "
-               "sequence_id bigint NOT NULL, PRIMARY KEY (tenant_id, id));"
+               "sequence_id bigint NOT NULL, PRIMARY KEY (tenant_id, id))"));
+  PQclear(Must(dst,
                "CREATE TABLE IF NOT EXISTS sync_state (tenant_id text PRIMARY KEY, "
                "last_sequence_id bigint NOT NULL)"));
   std::string last = "0";
