@@ -62,8 +62,9 @@ delivered() {
 }
 start() { "$BIN" run --config "$dir/pgfanout.yaml" >>"$dir/fanout.log" 2>&1 & daemon=$!; }
 stop() { kill "$daemon"; wait "$daemon" || true; daemon=; }
-wait_delivered() {
-  while [ "$(delivered || echo 0)" -lt "$1" ] 2>/dev/null; do
+wait_delivered() {  # until the discard sink has taken $1 events since this start
+  local n
+  while n=$(delivered); [ "${n:-0}" -lt "$1" ]; do
     kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
     sleep 0.1
   done
