@@ -3,7 +3,7 @@
 # every signature and parses every body, for a backlog of ROWS inserts committed as
 # 1000-row transactions (and, with SHAPES="batch1k single", as one-row transactions).
 #   bench/webhook_1m.sh [ROWS] [SHAPES] [BATCH]   (defaults 1000000, "batch1k", 1000)
-# Needs a built tree with the bench receiver: ninja -C build src/pgfanout bench_receiver
+# Needs a built tree; the bench receiver is built when missing (ninja -C build bench_receiver)
 # (BUILD=build-x picks another build dir). Prints a table and writes
 # bench/results/webhook_1m.csv.
 #
@@ -18,7 +18,8 @@ BATCH=${3:-1000}
 BUILD=${BUILD:-build}
 PGFANOUT_BIN=${PGFANOUT_BIN:-$PWD/$BUILD/src/pgfanout}
 RECEIVER=${RECEIVER:-$PWD/$BUILD/test/integration/webhook/bench_receiver}
-[ -x "$RECEIVER" ] || { echo "build the receiver first: ninja -C $BUILD bench_receiver" >&2; exit 2; }
+[ -x "$RECEIVER" ] || ninja -C "$BUILD" test/integration/webhook/bench_receiver >/dev/null ||
+  { echo "build the receiver first: ninja -C $BUILD bench_receiver" >&2; exit 2; }
 source bench/lib.sh
 start_cluster
 receiver=
