@@ -23,6 +23,10 @@ max_wal_size = 4GB
 track_commit_timestamp = on
 max_connections = 300
 CONF
+  # Debian's hardened builds load only the output plugins this list names (wal2json here).
+  if as_pg "$PG_BIN/postgres" --describe-config 2>/dev/null | grep -q '^output_plugin_libraries'; then
+    echo "output_plugin_libraries = 'pgoutput, wal2json'" >>"$dir/data/postgresql.conf"
+  fi
   as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w start >/dev/null
   psql=(psql -X -q -At -h 127.0.0.1 -p "$port" -U postgres -v ON_ERROR_STOP=1)
   export PGOPTIONS="-c client_min_messages=warning"  # no NOTICE for every DROP … IF EXISTS

@@ -79,6 +79,13 @@ std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
          << "max_replication_slots = 10\n"
          << "fsync = off\n"  // the tests kill pgfanout, not the machine
          << "shared_buffers = 64MB\n";
+    // Debian's hardened builds only load the output plugins this list names; where the
+    // server has the setting, the tests' servers also serve wal2json.
+    if (RunCommand(AsPostgres(fmt::format("{}/postgres --describe-config 2>/dev/null | "
+                                          "grep -q '^output_plugin_libraries'",
+                                          kBinDir))) == 0) {
+      conf << "output_plugin_libraries = 'pgoutput, wal2json, test_decoding'\n";
+    }
     for (const auto& line : options.settings) conf << line << "\n";
   }
   if (!s->RunCtl("-w -t 60 start")) {
