@@ -93,7 +93,9 @@ class Daemon {
       auto admit = [this, &sc, &stopping]() -> Result<std::shared_ptr<void>> {
         bool said = false;
         while (!backfill_slots_.try_acquire_for(std::chrono::milliseconds(100))) {
-          if (stopping()) return MakeError(ErrorKind::kCancelled, "backfill interrupted by shutdown");
+          if (stopping()) {
+            return MakeError(ErrorKind::kCancelled, "backfill interrupted by shutdown");
+          }
           if (!said) {
             spdlog::info("sink {}: waiting for a backfill slot (backfill_concurrency: {})", sc.id,
                          config_.backfill_concurrency);

@@ -190,9 +190,10 @@ Result<bool> SinkRunner::Step() {
   // Events of other tenants and tables are passed over undecoded: with a sink per tenant,
   // each reads the whole log but decodes only its own.
   // A batch is bounded in bytes too (batch_bytes).
-  const EventLog::ReadLimits limits{.max_events = config_.batch_size,
-                                    .max_bytes = config_.batch_bytes,
-                                    .max_scanned = std::max<size_t>(config_.batch_size * 64, 65536)};
+  const EventLog::ReadLimits limits{
+      .max_events = config_.batch_size,
+      .max_bytes = config_.batch_bytes,
+      .max_scanned = std::max<size_t>(config_.batch_size * 64, 65536)};
   PGF_TRY(auto read, log_.ReadFiltered(after, limits, [this](const EventLog::EventPeek& peek) {
     return router_.MayAccept(peek);
   }));
