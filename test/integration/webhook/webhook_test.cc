@@ -158,7 +158,10 @@ TEST_F(WebhookE2ETest, MixedWorkloadReachesEachReceiverAsTheSourceHasIt) {
   }
   // Tenant isolation: a tenant's endpoint sees its own rows only.
   for (const auto& r : receiver_->Requests("/hook-t1")) {
-    for (const auto& e : json::parse(r.body)["data"]["events"]) {
+    // The parsed body is held by name: a range-for over a member of a temporary reads
+    // freed memory (the temporary dies before the loop runs).
+    const json body = json::parse(r.body);
+    for (const auto& e : body.at("data").at("events")) {
       if (e["op"] == "truncate") {
         EXPECT_EQ(e["only_tenants"], json::parse(R"(["t1"])"));
       } else {
