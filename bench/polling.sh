@@ -3,13 +3,17 @@
 # tombstones, sync engine), on the same table, tenants and machine, in one run:
 #   1. primary write TPS: pgbench, single-row UPDATEs of random rows, 4 clients, for
 #      SECONDS, with no capture / with pgfanout streaming into 10 tenant databases / with
-#      the polling design syncing the same 10;
+#      the polling design syncing the same 10; and, to split pgfanout's cost into its
+#      parts, with only pg_recvlogical reading the slot (pgoutput to /dev/null: the
+#      walsender's decoding alone) and with pgfanout delivering to a `discard` sink (the
+#      walsender, pgfanout's decode and event log, no targets);
 #   2. latency at a fixed 500 updates/s: per updated row, its commit time in the tenant's
 #      database minus the time the application wrote it (`ts = clock_timestamp()` in the
 #      UPDATE: the same for both designs, since the sequencer rewrites rows on the source);
 #   3. rows/s: a backlog of 100k single-row updates committed with the consumer stopped,
 #      then the time until every tenant's database has them.
 #   bench/polling.sh [ROUNDS] [SECONDS]      defaults: 3, 30
+#   DESIGNS="none pgfanout" bench/polling.sh 1 15   only those designs (a quick look)
 # Writes bench/results/polling.csv: measure,design,round,value
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,9 +56,16 @@ reset_tables() {  # $1: none | pgfanout | polling
   rm -rf "$dir/state"
 }
 
-pgfanout_config() {
+pgfanout_config() {  # $1: postgres (one sink per tenant, the default) | discard
   local sinks=""
+  if [ "${1:-postgres}" = discard ]; then
+    sinks="  - id: out
+    type: discard
+    tenants: [\"*\"]
+"
+  fi
   for t in $(seq 0 $((TENANTS - 1))); do
+    [ "${1:-postgres}" = discard ] && break
     sinks+="  - id: tenant-$t
     type: postgres
     tenants: [\"t$t\"]
@@ -79,8 +90,19 @@ $sinks
 YAML
 }
 
-start_consumer() {  # $1: pgfanout | polling; returns once the targets hold the source's rows
-  if [ "$1" = pgfanout ]; then
+start_consumer() {  # $1: design; returns once the targets hold the source's rows
+  if [ "$1" = recvlogical ]; then
+    "${psql[@]}" -d postgres -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+    "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$port" -U postgres -d postgres --slot bench_recv \
+      --start -o proto_version=2 -o publication_names=bench -f /dev/null &
+    driver=$!
+    wait_slot_active
+  elif [ "$1" = discard ]; then
+    pgfanout_config discard
+    "$BIN" run --config "$dir/pgfanout.yaml" >>"$dir/fanout.log" 2>&1 &
+    daemon=$!
+    wait_slot_active
+  elif [ "$1" = pgfanout ]; then
     pgfanout_config
     # The log is appended to across phases: count only this start's "backfill done" lines.
     local done_before
@@ -105,6 +127,12 @@ stop_consumer() {
   [ -n "${daemon:-}" ] && { kill "$daemon"; wait "$daemon" || true; daemon=; }
   [ -n "$driver" ] && { kill "$driver"; wait "$driver" || true; driver=; }
   return 0
+}
+
+wait_slot_active() {
+  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do
+    sleep 0.1
+  done
 }
 
 # Polls until every tenant database reflects the source: pgfanout's counter of delivered
@@ -136,7 +164,7 @@ wait_synced() {
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for design in none pgfanout polling; do
+  for design in ${DESIGNS:-none recvlogical discard pgfanout polling}; do
     reset_tables "$design"
     [ "$design" != none ] && start_consumer "$design"
     out=$("$PG_BIN/pgbench" -n -h 127.0.0.1 -p "$port" -U postgres -c 4 -j 2 -T "$SECONDS_EACH" \
@@ -146,7 +174,8 @@ for round in $(seq 1 "$ROUNDS"); do
     printf '  round %d %-8s primary TPS %s\n' "$round" "$design" "$tps"
     stop_consumer
 
-    [ "$design" = none ] && continue
+    # The split designs measure only the primary's TPS.
+    case $design in none | recvlogical | discard) continue ;; esac
     # Latency at 500 updates/s, measured from the rows afterwards.
     reset_tables "$design"
     start_consumer "$design"

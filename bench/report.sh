@@ -126,6 +126,16 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     echo "| latency p99 at 500 updates/s (ms) | | $(stats "$f" '$1 == "latency_p99_ms" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "latency_p99_ms" && $2 == "polling"' 4) |"
     echo "| backlog of 100k updates, rows/s | | $(stats "$f" '$1 == "rows_per_s" && $2 == "pgfanout"' 4) | $(stats "$f" '$1 == "rows_per_s" && $2 == "polling"' 4) |"
     echo
+    echo "Where pgfanout's share of the primary's TPS goes, same rounds (each capture alone):"
+    echo
+    rec=$(median "$f" '$1 == "tps" && $2 == "recvlogical"' 4)
+    dis=$(median "$f" '$1 == "tps" && $2 == "discard"' 4)
+    echo "| capture | primary TPS | ÷ no capture | ÷ pg_recvlogical |"
+    echo "|---|---|---|---|"
+    echo "| pg_recvlogical, pgoutput to /dev/null (the walsender alone) | $(stats "$f" '$1 == "tps" && $2 == "recvlogical"' 4) | $(ratio "$rec" "$none") | 1.00 |"
+    echo "| pgfanout, \`discard\` sink (walsender + decode + event log) | $(stats "$f" '$1 == "tps" && $2 == "discard"' 4) | $(ratio "$dis" "$none") | $(ratio "$dis" "$rec") |"
+    echo "| pgfanout, 10 Postgres tenant sinks on this server | $(stats "$f" '$1 == "tps" && $2 == "pgfanout"' 4) | $(ratio "$fan" "$none") | $(ratio "$fan" "$rec") |"
+    echo
     echo "Latency here is the tenant database's commit time minus the application's"
     echo "\`clock_timestamp()\` in the UPDATE (the polling design rewrites source rows, so the"
     echo "source's commit time of the application's change is gone): the same for both."
