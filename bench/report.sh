@@ -37,6 +37,53 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
   echo "pgfanout and the targets share two cores."
   echo
 
+  # The issue's targets, each checked against this run's medians (computed below from the
+  # same CSVs as the sections).
+  echo "## Against the targets"
+  echo
+  echo "| measure | this run | target | met |"
+  echo "|---|---|---|---|"
+  check() {  # label value op bound target-text
+    [ -z "$2" ] || [ "$2" = "-" ] && { echo "| $1 | - | $5 | not measured |"; return; }
+    local ok
+    ok=$(awk -v v="$2" -v b="$4" -v op="$3" 'BEGIN {print (op == "<=" ? v <= b : op == "<" ? v < b : v >= b) ? "yes" : "**no**"}')
+    echo "| $1 | $2 | $5 | $ok |"
+  }
+  f=$R/decode_limit.csv
+  if [ -f "$f" ]; then
+    for sink in discard jsonl; do
+      for w in big single batch1k mix toast; do
+        r=$(median "$f" "\$1 == \"$w\" && \$2 == \"recvlogical\"" 5)
+        d=$(median "$f" "\$1 == \"$w\" && \$2 == \"pgfanout_$sink\"" 5)
+        check "decode time ÷ pg_recvlogical, $sink sink, $w" "$(ratio "$d" "$r")" "<" 1.0 "< 1.0"
+      done
+    done
+  fi
+  f=$R/e2e_postgres.csv
+  if [ -f "$f" ]; then
+    for w in single batch1k; do
+      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
+        cond="\$1 == \"$w\" && \$2 == $t"
+        check "end to end ÷ decode limit, $w, $t tenant(s)" \
+          "$(ratio "$(median "$f" "$cond" 5)" "$(median "$f" "$cond" 6)")" ">=" 0.7 "≥ 0.7"
+      done
+    done
+  fi
+  f=$R/latency.csv
+  [ -f "$f" ] && check "latency p99 at 2000 tx/s (ms)" "$(median "$f" '$1 == 2000' 7)" "<" 50 "< 50"
+  f=$R/polling.csv
+  if [ -f "$f" ]; then
+    none=$(median "$f" '$1 == "tps" && $2 == "none"' 4)
+    check "primary TPS ÷ no capture, pgfanout" "$(ratio "$(median "$f" '$1 == "tps" && $2 == "pgfanout"' 4)" "$none")" ">=" 0.9 "≥ 0.9"
+    echo "| primary TPS ÷ no capture, polling design | $(ratio "$(median "$f" '$1 == "tps" && $2 == "polling"' 4)" "$none") | (the baseline) | |"
+  fi
+  f=$R/memory_restart.csv
+  if [ -f "$f" ]; then
+    check "peak RSS, 10M-row transaction (MiB)" "$(median "$f" '$1 == "big_tx_peak_rss"' 3)" "<" 191 "< 200 MB (190.7 MiB)"
+    check "peak RSS, a sink 10M events behind (MiB)" "$(median "$f" '$1 == "lagging_sink_peak_rss"' 3)" "<" 191 "< 200 MB (190.7 MiB)"
+  fi
+  echo
+
   f=$R/decode_limit.csv
   if [ -f "$f" ]; then
     echo "## 1. Decode limit (seconds until caught up, $(rounds "$f") rounds)"
