@@ -121,8 +121,11 @@ YAML
       t_jsonl=$(now)
     fi
     # Without FINAL: cheap, and every row is inserted once here (no retries in a clean run).
-    if [ -z "$t_ch" ] && [ "$(ch "SELECT count() FROM bench.users" 2>/dev/null || echo 0)" -ge "$ROWS" ]; then
-      t_ch=$(now)
+    # Until the sink has made its table the server answers with an error text, not a count.
+    if [ -z "$t_ch" ]; then
+      n=$(ch "SELECT count() FROM bench.users" 2>/dev/null || true)
+      [[ "$n" =~ ^[0-9]+$ ]] || n=0
+      [ "$n" -ge "$ROWS" ] && t_ch=$(now)
     fi
     kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
   done
