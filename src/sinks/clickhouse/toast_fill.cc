@@ -33,33 +33,6 @@ std::string KeyText(const std::vector<Datum>& key) {
 }
 
 // One pass: every row still waiting reads its values at its `toast_from` key.
-Result<void> FillFrom(ClickHouseHttp& ch, const RowEncoder& encoder, PlannedTable& table);
-
-}  // namespace
-
-Result<void> FillUnchangedValues(ClickHouseHttp& ch, const RowEncoder& encoder,
-                                 PlannedTable& table) {
-  PGF_TRY(FillFrom(ch, encoder, table));
-  // A batch applied again after a crash between its rows and its position: a row it moved
-  // has, at its old key, the delete marker this batch wrote the first time, and its values
-  // are already at its new key (same version). Read them there.
-  bool again = false;
-  const std::vector<size_t>& key = encoder.target().key;
-  for (PlannedRow& r : table.rows) {
-    if (!Unchanged(r)) continue;
-    std::vector<Datum> own;
-    own.reserve(key.size());
-    for (size_t k : key) own.push_back(r.row[k]);
-    if (KeyText(own) == KeyText(r.toast_from)) continue;
-    r.toast_from = std::move(own);
-    again = true;
-  }
-  if (again) PGF_TRY(FillFrom(ch, encoder, table));
-  return boost::outcome_v2::success();
-}
-
-namespace {
-
 Result<void> FillFrom(ClickHouseHttp& ch, const RowEncoder& encoder, PlannedTable& table) {
   // Distinct target keys to read, the rows waiting on each, and the columns wanted.
   std::map<std::string, size_t> index_of;
@@ -117,4 +90,26 @@ Result<void> FillFrom(ClickHouseHttp& ch, const RowEncoder& encoder, PlannedTabl
 }
 
 }  // namespace
+
+Result<void> FillUnchangedValues(ClickHouseHttp& ch, const RowEncoder& encoder,
+                                 PlannedTable& table) {
+  PGF_TRY(FillFrom(ch, encoder, table));
+  // A batch applied again after a crash between its rows and its position: a row it moved
+  // has, at its old key, the delete marker this batch wrote the first time, and its values
+  // are already at its new key (same version). Read them there.
+  bool again = false;
+  const std::vector<size_t>& key = encoder.target().key;
+  for (PlannedRow& r : table.rows) {
+    if (!Unchanged(r)) continue;
+    std::vector<Datum> own;
+    own.reserve(key.size());
+    for (size_t k : key) own.push_back(r.row[k]);
+    if (own == r.toast_from) continue;
+    r.toast_from = std::move(own);
+    again = true;
+  }
+  if (again) PGF_TRY(FillFrom(ch, encoder, table));
+  return boost::outcome_v2::success();
+}
+
 }  // namespace pgfanout::clickhouse
