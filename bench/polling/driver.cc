@@ -113,13 +113,14 @@ void Sync(std::string source_dsn, std::string target_dsn, std::string tenant) {
                      3, d));
       } else {
         const char* u[] = {tenant.c_str(), v(2), v(3), v(4), v(5), v(6), v(7), v(0)};
-        PQclear(Must(dst,
-                     "INSERT INTO items VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                     "ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, "
-                     "qty = EXCLUDED.qty, price = EXCLUDED.price, updated_at = EXCLUDED.updated_at, "
-                     "ts = EXCLUDED.ts, sequence_id = EXCLUDED.sequence_id "
-                     "WHERE items.sequence_id < EXCLUDED.sequence_id",
-                     8, u));
+        PQclear(
+            Must(dst,
+                 "INSERT INTO items VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                 "ON CONFLICT (tenant_id, id) DO UPDATE SET name = EXCLUDED.name, "
+                 "qty = EXCLUDED.qty, price = EXCLUDED.price, updated_at = EXCLUDED.updated_at, "
+                 "ts = EXCLUDED.ts, sequence_id = EXCLUDED.sequence_id "
+                 "WHERE items.sequence_id < EXCLUDED.sequence_id",
+                 8, u));
       }
     }
     last = PQgetvalue(r, n - 1, 0);

@@ -44,8 +44,8 @@ class Daemon {
         retention_timer_(io_),
         retention_(config_.log, log_),
         backfill_slots_(static_cast<std::ptrdiff_t>(config_.backfill_concurrency)),
-        monitor_(config_, log_, metrics_, [this] { return SinkStatuses(); },
-                 config_.sample_interval) {}
+        monitor_(
+            config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 
   Result<void> Init() {
     for (const auto& sc : config_.sinks) {
@@ -131,9 +131,9 @@ class Daemon {
     };
     routes["/status"] = [this](const std::string&) {
       RefreshSourceState();
-      return HttpResponse{.content_type = "application/json",
-                          .body = StatusJson(config_, source_, monitor_.snapshot(),
-                                             SinkStatuses())};
+      return HttpResponse{
+          .content_type = "application/json",
+          .body = StatusJson(config_, source_, monitor_.snapshot(), SinkStatuses())};
     };
     routes["/lag.json"] = [this](const std::string&) {
       return HttpResponse{.content_type = "application/json",
@@ -167,8 +167,8 @@ class Daemon {
   void SetState(std::string state, std::string reason) {
     source_.state = std::move(state);
     source_.reason = std::move(reason);
-    metrics_.GaugeOf("source_streaming", "1 while the slot is being streamed").Set(
-        source_.state == "streaming" ? 1 : 0);
+    metrics_.GaugeOf("source_streaming", "1 while the slot is being streamed")
+        .Set(source_.state == "streaming" ? 1 : 0);
   }
 
   void OnFatal(const Error& e) {
@@ -350,8 +350,9 @@ class Daemon {
 
   void OnStreamEnded(const Error& e) {
     if (stopping_) return;
-    metrics_.CounterOf("errors_total", "Errors, by component and kind",
-                       {{"component", "source"}, {"kind", ToString(e.kind)}})
+    metrics_
+        .CounterOf("errors_total", "Errors, by component and kind",
+                   {{"component", "source"}, {"kind", ToString(e.kind)}})
         .Add();
     if (DecideRetry(e.kind, /*in_sink=*/false) != Directive::kRetry) return Halt(e);
     auto wait = Backoff(attempt_++, std::chrono::milliseconds(500), std::chrono::seconds(30));

@@ -2,9 +2,8 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
 #include <pthread.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 
@@ -127,7 +126,8 @@ Result<void> SinkRunner::RunRefills() {
                                    "--sink {} --table T",
                                    fmt::join(tables, ", "), config_.id));
     }
-    PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables));
+    PGF_TRY(auto copied_at, backfill_(
+                                *sink_, [this] { return Stopping(); }, tables));
     for (const auto& t : tables) {
       if (copied_at) refilled_at_[t] = *copied_at;
     }
@@ -247,9 +247,10 @@ Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, s
     ++out;
   }
   if (out < kept) {
-    spdlog::debug("sink {}: {} moved-in row(s) no longer on the source at their key; a later "
-                  "event settles them",
-                  config_.id, kept - out);
+    spdlog::debug(
+        "sink {}: {} moved-in row(s) no longer on the source at their key; a later "
+        "event settles them",
+        config_.id, kept - out);
   }
   return out;
 }
@@ -257,11 +258,12 @@ Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, s
 void SinkRunner::SetMetrics(MetricsRegistry& metrics) {
   const Labels sink = {{"sink", config_.id}};
   metrics_.registry = &metrics;
-  metrics_.delivered = &metrics.CounterOf(
-      "sink_events_delivered_total", "Events a sink has made durable", sink);
-  metrics_.batches = &metrics.CounterOf("sink_batches_total", "Batches a sink has made durable", sink);
-  metrics_.batch_events = &metrics.HistogramOf("sink_batch_events", "Events per batch written",
-                                               SizeBuckets(), sink);
+  metrics_.delivered =
+      &metrics.CounterOf("sink_events_delivered_total", "Events a sink has made durable", sink);
+  metrics_.batches =
+      &metrics.CounterOf("sink_batches_total", "Batches a sink has made durable", sink);
+  metrics_.batch_events =
+      &metrics.HistogramOf("sink_batch_events", "Events per batch written", SizeBuckets(), sink);
   metrics_.apply_seconds = &metrics.HistogramOf(
       "sink_apply_seconds", "Time a sink's Write() took to make a batch durable", LatencyBuckets(),
       sink);
@@ -269,15 +271,15 @@ void SinkRunner::SetMetrics(MetricsRegistry& metrics) {
       "sink_delivery_seconds",
       "From the source commit of a batch's last event to the batch being durable in the sink",
       LatencyBuckets(), sink);
-  metrics_.up = &metrics.GaugeOf("sink_up", "1 while the sink delivers, 0 while it fails or stopped",
-                                 sink);
+  metrics_.up =
+      &metrics.GaugeOf("sink_up", "1 while the sink delivers, 0 while it fails or stopped", sink);
   metrics_.up->Set(1);
   if (!config_.AllTenants()) {
     for (const auto& t : config_.tenants) {
-      metrics_.per_tenant[t] = &metrics.CounterOf(
-          "sink_tenant_events_delivered_total",
-          "Events a sink with a tenant list has made durable, per tenant",
-          {{"sink", config_.id}, {"tenant", t}});
+      metrics_.per_tenant[t] =
+          &metrics.CounterOf("sink_tenant_events_delivered_total",
+                             "Events a sink with a tenant list has made durable, per tenant",
+                             {{"sink", config_.id}, {"tenant", t}});
     }
   }
 }
