@@ -57,10 +57,14 @@ rocksdb::DBOptions DbOptions() {
   // One writer (the pipeline) appends: concurrent memtable writes buy nothing, and turning
   // them off lets ascending inserts use the memtable hint below.
   db.allow_concurrent_memtable_write = false;
-  // All memtables together stay under this (the largest is flushed when they pass it), so
-  // a 10M-row transaction spilling while the events CF fills does not hold both CFs' full
-  // write buffers (64 MiB x 4 + 64 MiB x 3) in memory at once.
-  db.db_write_buffer_size = 96 * kMiB;
+  // All memtables together: past this the largest is flushed, so a 10M-row transaction
+  // moving from the spill into the events CF does not hold both CFs' write buffers
+  // (32 MiB x 4 + 32 MiB x 3) at once. Memtables being flushed still count until their
+  // flush ends, so the peak is above this (heaptrack, 1M-row transaction: 120 MiB of
+  // memtable arenas with 64 MiB buffers); small buffers keep that overshoot small.
+  // Measured (bench/memory_restart.sh's 10M-row transaction): 96 MiB cap and 64 MiB
+  // buffers peaked at 198-223 MiB RSS; this, at 127-136 MiB.
+  db.db_write_buffer_size = 64 * kMiB;
   return db;
 }
 
@@ -69,14 +73,14 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::string& name) {
   cf.level_compaction_dynamic_level_bytes = true;
   cf.compression = rocksdb::kNoCompression;
   if (name == kEvents) {
-    // The hot CF: write-heavy, keys strictly ascending. Big memtables mean fewer, larger
-    // L0 files; ascending keys make the flushed files non-overlapping, so compaction is
-    // mostly trivial moves (little write amplification). LZ4 (linked into
+    // The hot CF: write-heavy, keys strictly ascending. Ascending keys make the flushed
+    // files non-overlapping, so compaction is mostly trivial moves (little write
+    // amplification) even with the many smaller L0 files of 32 MiB memtables. LZ4 (linked into
     // Debian's librocksdb 7.8) roughly halves text rows at a CPU cost far below the
     // encoding's; where it is missing, fall back to Snappy, then to none.
-    cf.write_buffer_size = 64 * kMiB;
+    cf.write_buffer_size = 32 * kMiB;
     cf.max_write_buffer_number = 4;
-    cf.target_file_size_base = 64 * kMiB;
+    cf.target_file_size_base = 64 * kMiB;  // compaction output
     // Keys of one transaction share their first 8 bytes (the commit LSN) and arrive in
     // order: the skip list resumes from the last insert instead of searching from the top.
     cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(8));
@@ -88,8 +92,8 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::string& name) {
     SetTable(cf, 32 * 1024);  // larger blocks: sequential scans, fewer index entries
   } else if (name == kSpill) {
     // Scratch for one big transaction, written once, scanned once, dropped: not worth
-    // compressing. Large memtables keep a typical spill from ever reaching disk.
-    cf.write_buffer_size = 64 * kMiB;
+    // compressing. A spill under 32 MiB never reaches disk.
+    cf.write_buffer_size = 32 * kMiB;
     cf.max_write_buffer_number = 3;
     SetTable(cf, 32 * 1024);
   } else {
