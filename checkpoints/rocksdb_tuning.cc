@@ -75,8 +75,8 @@ rocksdb::ColumnFamilyOptions CfOptions(const std::string& name) {
   if (name == kEvents) {
     // The hot CF: write-heavy, keys strictly ascending. Ascending keys make the flushed
     // files non-overlapping, so compaction is mostly trivial moves (little write
-    // amplification) even with the many smaller L0 files of 32 MiB memtables. LZ4 (linked into
-    // Debian's librocksdb 7.8) roughly halves text rows at a CPU cost far below the
+    // amplification) even with the many smaller L0 files of 32 MiB memtables. LZ4 (linked
+    // into Debian's librocksdb 7.8) roughly halves text rows at a CPU cost far below the
     // encoding's; where it is missing, fall back to Snappy, then to none.
     cf.write_buffer_size = 32 * kMiB;
     cf.max_write_buffer_number = 4;
