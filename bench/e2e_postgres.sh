@@ -6,7 +6,12 @@
 #   bench/e2e_postgres.sh [ROUNDS] [TENANTS] [WORKLOADS]
 #     defaults: 3, "1 10 100", "single batch1k"
 #     single:  100k single-row transactions    batch1k: 1M rows in 1000-row transactions
-# Writes bench/results/e2e_postgres.csv: workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib
+# Then the targets alone, as a ceiling: the same rows written again into each tenant's
+# database the way the postgres sink writes them (COPY into a staging table, one INSERT …
+# ON CONFLICT with the version guard and a cursor-row upsert, one transaction per 10000
+# rows, one psql per tenant in parallel), with nothing decoding meanwhile.
+# Writes bench/results/e2e_postgres.csv:
+#   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -30,11 +35,52 @@ END $$;
 SQL
 mkdir -p bench/results
 csv=bench/results/e2e_postgres.csv
-echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib" >"$csv"
+echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s" >"$csv"
 
 delivered_total() {
   { curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null || true; } |
     awk '/^pgfanout_sink_events_delivered_total\{/ {s += $2} END {print s + 0}'
+}
+
+# The rows each tenant's database now holds, written again by psql alone into a copy of its
+# table, in the sink's statements and batch size; sets alone (seconds, all tenants).
+targets_alone() {  # $1: tenants
+  local t f n pids=()
+  for t in $(seq 0 $(($1 - 1))); do
+    local d="$dir/alone_$t"
+    rm -rf "$d" && mkdir -p "$d"
+    "${psql[@]}" -d "tenant_$t" -c "COPY (SELECT * FROM items) TO STDOUT" | split -l 10000 - "$d/rows_"
+    "${psql[@]}" -d "tenant_$t" -c "DROP TABLE IF EXISTS items_alone, cursor_alone" \
+      -c "CREATE TABLE items_alone (LIKE items INCLUDING ALL)" \
+      -c "CREATE TABLE cursor_alone (sink_id text PRIMARY KEY, batch int)"
+    n=0
+    { echo "CREATE TEMP TABLE stage (LIKE items) ON COMMIT DELETE ROWS;"
+      for f in "$d"/rows_*; do
+        n=$((n + 1))
+        echo "BEGIN;"
+        echo "\\copy stage FROM '$f'"
+        echo "INSERT INTO items_alone AS t SELECT * FROM stage ON CONFLICT (tenant_id, id) DO UPDATE
+  SET name = EXCLUDED.name, qty = EXCLUDED.qty, price = EXCLUDED.price,
+      updated_at = EXCLUDED.updated_at, pgfanout_version = EXCLUDED.pgfanout_version
+  WHERE t.pgfanout_version <= EXCLUDED.pgfanout_version;"
+        echo "INSERT INTO cursor_alone VALUES ('alone', $n) ON CONFLICT (sink_id) DO UPDATE SET batch = EXCLUDED.batch;"
+        echo "COMMIT;"
+      done; } >"$d/load.sql"
+  done
+  local t0
+  t0=$(now)
+  for t in $(seq 0 $(($1 - 1))); do
+    "${psql[@]}" -d "tenant_$t" -f "$dir/alone_$t/load.sql" >/dev/null &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+  alone=$(echo "$(now) - $t0" | bc)
+  got=0
+  for t in $(seq 0 $(($1 - 1))); do
+    got=$((got + $("${psql[@]}" -d "tenant_$t" -c "SELECT count(*) FROM items_alone")))
+    rm -rf "$dir/alone_$t"
+  done
+  [ "$got" -eq "$rows" ] || { echo "the targets alone wrote $got rows, expected $rows" >&2; exit 1; }
 }
 
 for workload in $WORKLOADS; do
@@ -110,9 +156,10 @@ YAML
       done
       [ "$got" -eq "$rows" ] || { echo "targets hold $got rows, expected $rows" >&2; exit 1; }
       "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot('bench_recv')" >/dev/null
-      echo "$workload,$tenants,$round,$rows,$recv,$fan,$rss" >>"$csv"
-      printf '  %-8s %3d tenant(s) round %d: pg_recvlogical %.2f s, pgfanout into the targets %.2f s (%d rows/s), peak RSS %d MiB\n' \
-        "$workload" "$tenants" "$round" "$recv" "$fan" "$(echo "$rows / $fan" | bc)" "$rss"
+      targets_alone "$tenants"
+      echo "$workload,$tenants,$round,$rows,$recv,$fan,$rss,$alone" >>"$csv"
+      printf '  %-8s %3d tenant(s) round %d: pg_recvlogical %.2f s, pgfanout into the targets %.2f s (%d rows/s), peak RSS %d MiB; the targets alone %.2f s\n' \
+        "$workload" "$tenants" "$round" "$recv" "$fan" "$(echo "$rows / $fan" | bc)" "$rss" "$alone"
     done
   done
 done

@@ -43,11 +43,11 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
   echo
   echo "| measure | this run | target | met |"
   echo "|---|---|---|---|"
-  check() {  # label value op bound target-text
+  check() {  # label value op bound target-text [note after the value]
     [ -z "$2" ] || [ "$2" = "-" ] && { echo "| $1 | - | $5 | not measured |"; return; }
     local ok
     ok=$(awk -v v="$2" -v b="$4" -v op="$3" 'BEGIN {print (op == "<=" ? v <= b : op == "<" ? v < b : v >= b) ? "yes" : "**no**"}')
-    echo "| $1 | $2 | $5 | $ok |"
+    echo "| $1 | $2${6:-} | $5 | $ok |"
   }
   f=$R/decode_limit.csv
   if [ -f "$f" ]; then
@@ -64,8 +64,11 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     for w in single batch1k; do
       for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
         cond="\$1 == \"$w\" && \$2 == $t"
+        alone=$(median "$f" "$cond" 8)
+        note=""
+        [ -n "$alone" ] && note=" (the targets alone: $(ratio "$(median "$f" "$cond" 5)" "$alone"))"
         check "end to end ÷ decode limit, $w, $t tenant(s)" \
-          "$(ratio "$(median "$f" "$cond" 5)" "$(median "$f" "$cond" 6)")" ">=" 0.7 "≥ 0.7"
+          "$(ratio "$(median "$f" "$cond" 5)" "$(median "$f" "$cond" 6)")" ">=" 0.7 "≥ 0.7" "$note"
       done
     done
   fi
@@ -118,17 +121,23 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     echo
     echo "A backlog in the slot, then pgfanout starts with one Postgres sink and one target"
     echo "database per tenant (on the same server); the clock stops when every target holds"
-    echo "its rows. Ratio: pgfanout's rows/s ÷ pg_recvlogical's on the same WAL."
+    echo "its rows. Ratio: pgfanout's rows/s ÷ pg_recvlogical's on the same WAL. Then, as a"
+    echo "ceiling, the targets alone: the same rows written again into each tenant's database"
+    echo "by psql in the sink's own statements (COPY into a staging table, INSERT … ON CONFLICT"
+    echo "with the version guard, a cursor row; 10000 rows per transaction), all tenants in"
+    echo "parallel, nothing decoding meanwhile. Where the targets alone take longer than"
+    echo "pg_recvlogical, the ratio to the decode limit cannot reach 1 on this machine."
     echo
-    echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout into targets (s) | rows/s | ratio to decode limit | peak RSS (MiB) |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout into targets (s) | rows/s | ratio to decode limit | the targets alone (s) | ratio to the targets alone | peak RSS (MiB) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
     for w in single batch1k; do
       for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
         cond="\$1 == \"$w\" && \$2 == $t"
         rows=$(median "$f" "$cond" 4)
         r=$(median "$f" "$cond" 5)
         p=$(median "$f" "$cond" 6)
-        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$r" "$p") | $(stats "$f" "$cond" 7) |"
+        a=$(median "$f" "$cond" 8)
+        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$r" "$p") | $(stats "$f" "$cond" 8) | $(ratio "$a" "$p") | $(stats "$f" "$cond" 7) |"
       done
     done
     echo
