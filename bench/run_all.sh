@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark, then BENCHMARKS.md from their results. One command:
 #   ./dev bench            (installs what is missing, builds, runs this)
-#   bench/run_all.sh [ROUNDS]   default 3; about 1.5 hours on 2 cores
+#   bench/run_all.sh [ROUNDS]   default 3; about 45 minutes on 2 cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
