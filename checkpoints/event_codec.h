@@ -43,7 +43,9 @@ struct EventHeader {
 };
 
 // Reads an encoded event's header and whether it carries an old row, without decoding
-// (or allocating for) its values. kStorage when the bytes are not an event.
+// (or allocating for) its values. kStorage when the bytes are not an event. An insert's
+// rows are not looked at (inserts carry no old row): its bytes past the tenant are checked
+// only when it is decoded.
 Result<EventHeader> PeekEvent(std::string_view bytes);
 
 // Appends the encoding of `schema` to `out`.

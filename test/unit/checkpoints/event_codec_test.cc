@@ -89,6 +89,37 @@ TEST(EventCodecTest, RoundTripsSchemas) {
   EXPECT_EQ(DecodeSchema(bytes).value(), empty);
 }
 
+// What a filtered read decides from: op, schema, tenant, and whether an old row came.
+TEST(EventCodecTest, PeekReadsTheHeaderOfEveryOp) {
+  const std::vector<ChangeEvent> ops = EveryOp();
+  ChangeEvent update_without_old = ops[1];
+  update_without_old.old_row.clear();
+  update_without_old.old_is_key_only = false;
+  struct Case {
+    const ChangeEvent& event;
+    bool has_old_row;
+  };
+  for (Case c : {Case{ops[0], false}, Case{ops[1], true}, Case{update_without_old, false},
+                 Case{ops[2], true}, Case{ops[3], false}}) {
+    SCOPED_TRACE(static_cast<char>(c.event.op));
+    std::string bytes;
+    EncodeEvent(c.event, 0x1234, bytes);
+    auto h = PeekEvent(bytes);
+    ASSERT_TRUE(h.has_value()) << h.error().message;
+    EXPECT_EQ(h.value().op, c.event.op);
+    EXPECT_EQ(h.value().schema_fingerprint, 0x1234u);
+    EXPECT_EQ(h.value().tenant, c.event.tenant);
+    EXPECT_EQ(h.value().has_old_row, c.has_old_row);
+    // A prefix that cuts the header (4 bytes, two varints, the 8-byte fingerprint) is
+    // refused, whatever the op.
+    for (size_t n = 0; n < 4 + 1 + 1 + 8; ++n) {
+      auto cut = PeekEvent(std::string_view(bytes).substr(0, n));
+      ASSERT_FALSE(cut.has_value()) << "prefix of " << n << " bytes";
+      EXPECT_EQ(cut.error().kind, ErrorKind::kStorage);
+    }
+  }
+}
+
 TEST(EventCodecTest, RejectsEveryTruncation) {
   for (const ChangeEvent& e : EveryOp()) {
     std::string bytes;
