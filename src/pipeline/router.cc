@@ -38,13 +38,17 @@ bool Router::Accepts(const ChangeEvent& event) const {
 }
 
 bool Router::MayAccept(const EventLog::EventPeek& peek) const {
-  const std::string name = peek.table->QualifiedName();
-  if (!tables_.empty() && !tables_.count(name)) return false;
+  // Runs for every event a sink looks at: the table's name is built only where needed (a
+  // sink of one tenant among many refuses most events on their tenant alone).
+  if (!tables_.empty() && !tables_.count(peek.table->QualifiedName())) return false;
   if (all_tenants_) return true;
-  const bool has_tenant_column = tenant_columns_.count(name) > 0;
-  if (peek.op == Op::kTruncate) return has_tenant_column;
-  if (peek.tenant && tenants_.find(*peek.tenant) != tenants_.end()) return true;
-  return peek.op == Op::kUpdate && peek.has_old_row && has_tenant_column;
+  if (peek.op != Op::kTruncate && peek.tenant && tenants_.find(*peek.tenant) != tenants_.end()) {
+    return true;
+  }
+  if (peek.op == Op::kTruncate || (peek.op == Op::kUpdate && peek.has_old_row)) {
+    return tenant_columns_.count(peek.table->QualifiedName()) > 0;
+  }
+  return false;
 }
 
 bool Router::Route(ChangeEvent& event) const {
