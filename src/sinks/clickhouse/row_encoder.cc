@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "src/sinks/clickhouse/value_encoder.h"
+#include "src/sinks/json_text.h"
 
 namespace pgfanout::clickhouse {
 
@@ -14,13 +15,13 @@ RowEncoder::RowEncoder(const TableTarget& target, const TableSchema& schema,
     names_.push_back(c.name);
     oids_.push_back(c.type_oid);
     std::string key;
-    AppendJsonString(c.name, key);
+    json_text::AppendString(c.name, key);
     json_keys_.push_back(key + ":");
     columns += QuoteName(c.name) + ", ";
   }
-  AppendJsonString(target_.version_column, version_key_);
+  json_text::AppendString(target_.version_column, version_key_);
   version_key_ += ":";
-  AppendJsonString(kDeletedColumn, deleted_key_);
+  json_text::AppendString(kDeletedColumn, deleted_key_);
   deleted_key_ += ":";
   insert_ = fmt::format("INSERT INTO {} ({}{}, {}) FORMAT JSONEachRow", target_.Qualified(),
                         columns, QuoteName(target_.version_column), QuoteName(kDeletedColumn));

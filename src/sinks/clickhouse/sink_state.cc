@@ -7,6 +7,7 @@
 
 #include "src/sinks/clickhouse/tsv_reader.h"
 #include "src/sinks/clickhouse/value_encoder.h"
+#include "src/sinks/json_text.h"
 
 namespace pgfanout::clickhouse {
 namespace {
@@ -79,7 +80,7 @@ Result<void> SinkStateStore::Write(EventId applied, uint32_t generation) {
                                                 .count());
   const uint64_t seq = std::max(seq_ + 1, now_us);
   std::string row = "{\"sink_id\":";
-  AppendJsonString(sink_id_, row);
+  json_text::AppendString(sink_id_, row);
   row += fmt::format(
       ",\"commit_lsn\":{},\"ordinal\":{},\"event_id\":\"{}\",\"generation\":{},\"seq\":{},"
       "\"updated_at\":{}}}\n",

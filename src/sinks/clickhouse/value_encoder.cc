@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "src/sinks/json_text.h"
+
 namespace pgfanout::clickhouse {
 namespace {
 
@@ -160,41 +162,6 @@ bool IsJsonNumber(std::string_view s) {
   return at == s.size();
 }
 
-void AppendJsonString(std::string_view text, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;  // start of the bytes not yet copied
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        out.append("\\u00");
-        out.push_back(kHex[c >> 4]);
-        out.push_back(kHex[c & 15]);
-    }
-  }
-  out.append(text.data() + run, text.size() - run);
-  out.push_back('"');
-}
-
 Result<ChValue> ConvertValue(const Datum& d, uint32_t source_oid, const ChType& target) {
   using Form = ChValue::Form;
   if (d.kind != ValueKind::kText) {
@@ -275,7 +242,7 @@ void AppendJsonValue(const ChValue& v, std::string& out) {
       out.append(v.text);
       return;
     case ChValue::Form::kString:
-      AppendJsonString(v.text, out);
+      json_text::AppendString(v.text, out);
       return;
     case ChValue::Form::kTrue:
       out.append("true");

@@ -31,10 +31,6 @@ std::optional<UtcTime> ParsePgTimestamp(std::string_view text, bool with_offset)
 // Whether `text` is a JSON number (-?int[.frac][e[+-]exp]): safe to write unquoted.
 bool IsJsonNumber(std::string_view text);
 
-// Appends `text` as a JSON string literal. Quote, backslash and control characters are
-// escaped; other bytes pass as they are (ClickHouse strings are bytes, not UTF-8).
-void AppendJsonString(std::string_view text, std::string& out);
-
 // A value converted for a column, before it is written as JSON or as SQL.
 struct ChValue {
   enum class Form : uint8_t { kNull, kNumber, kString, kTrue, kFalse };

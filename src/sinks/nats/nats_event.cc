@@ -3,88 +3,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <ctime>
 #include <iterator>
+
+#include "src/sinks/json_text.h"
 
 namespace pgfanout::nats {
 namespace {
 
-// Type OIDs from pg_type.dat whose text form maps to a JSON kind other than string (the
-// JSONL sink's rules; a sink does not include another, so they are repeated here).
-constexpr uint32_t kBoolOid = 16, kInt8Oid = 20, kInt2Oid = 21, kInt4Oid = 23, kOidOid = 26,
-                   kJsonOid = 114, kFloat4Oid = 700, kFloat8Oid = 701, kNumericOid = 1700,
-                   kJsonbOid = 3802;
+using json_text::AppendString;
+using json_text::AppendTime;
+using json_text::AppendValue;
+using json_text::OpName;
 
 bool SafeSubjectByte(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
          c == '-';
-}
-
-// JSON string escaping (RFC 8259), hand-written for the hot path.
-void AppendString(std::string_view s, std::string& out) {
-  out.push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      default:
-        fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
-}
-
-bool IsJsonNumber(std::string_view s) {
-  // Postgres prints NaN and Infinity for float and numeric; JSON has no such numbers.
-  return !s.empty() && s != "NaN" && s != "Infinity" && s != "-Infinity";
-}
-
-void AppendValue(const ColumnSchema& col, const Datum& d, std::string& out) {
-  if (d.kind == ValueKind::kNull) {
-    out.append("null");
-    return;
-  }
-  switch (col.type_oid) {
-    case kBoolOid:
-      out.append(d.text == "t" ? "true" : "false");
-      return;
-    case kInt2Oid:
-    case kInt4Oid:
-    case kInt8Oid:
-    case kOidOid:
-    case kFloat4Oid:
-    case kFloat8Oid:
-    case kNumericOid:
-      if (IsJsonNumber(d.text)) {
-        out.append(d.text);
-        return;
-      }
-      break;
-    case kJsonOid:
-    case kJsonbOid:
-      out.append(d.text);  // already JSON
-      return;
-  }
-  AppendString(d.text, out);
 }
 
 enum class Columns { kAll, kReplicaIdentity, kKey };
@@ -118,34 +51,6 @@ void AppendRow(const TableSchema& table, const std::vector<Datum>& row, Columns 
     AppendValue(col, row[i], out);
   }
   out.push_back('}');
-}
-
-void AppendTime(int64_t unix_us, std::string& out) {
-  std::time_t secs = static_cast<std::time_t>(unix_us / 1'000'000);
-  int64_t micros = unix_us % 1'000'000;
-  if (micros < 0) {
-    micros += 1'000'000;
-    --secs;
-  }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  fmt::format_to(std::back_inserter(out), "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z\"",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 micros);
-}
-
-const char* OpName(Op op) {
-  switch (op) {
-    case Op::kInsert:
-      return "insert";
-    case Op::kUpdate:
-      return "update";
-    case Op::kDelete:
-      return "delete";
-    case Op::kTruncate:
-      return "truncate";
-  }
-  return "?";
 }
 
 void AppendToken(std::string_view value, std::string& out) {

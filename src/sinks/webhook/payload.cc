@@ -2,7 +2,7 @@
 
 #include <iterator>
 
-#include "src/sinks/webhook/json_text.h"
+#include "src/sinks/json_text.h"
 
 namespace pgfanout::webhook {
 namespace {
@@ -10,18 +10,33 @@ namespace {
 // The version in Debezium's source block: this connector's own.
 constexpr std::string_view kConnectorVersion = "pgfanout-0.1";
 
-const char* OpName(Op op) {
-  switch (op) {
-    case Op::kInsert:
-      return "insert";
-    case Op::kUpdate:
-      return "update";
-    case Op::kDelete:
-      return "delete";
-    case Op::kTruncate:
-      return "truncate";
+using json_text::AppendString;
+using json_text::AppendTime;
+using json_text::AppendValue;
+using json_text::OpName;
+
+// {"col": value, …} over `row`'s columns for which `want(column)` holds. Unchanged TOAST
+// values are written as `toast_placeholder` when it is non-empty, else left out.
+template <class Want>
+void AppendRow(const TableSchema& table, const std::vector<Datum>& row, Want want,
+               std::string_view toast_placeholder, fmt::memory_buffer& out) {
+  out.push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < row.size() && i < table.columns.size(); ++i) {
+    const ColumnSchema& col = table.columns[i];
+    const bool toast = row[i].kind == ValueKind::kUnchangedToast;
+    if ((toast && toast_placeholder.empty()) || !want(col)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    AppendString(col.name, out);
+    out.push_back(':');
+    if (toast) {
+      AppendString(toast_placeholder, out);
+    } else {
+      AppendValue(col, row[i], out);
+    }
   }
-  return "?";
+  out.push_back('}');
 }
 
 const char* DebeziumOp(Op op) {

@@ -16,16 +16,6 @@ std::string Json(const Datum& d, uint32_t oid, const std::string& type) {
   return out;
 }
 
-TEST(ClickHouseValueEncoding, StringsAreEscapedForJsonAndKeepTheirBytes) {
-  std::string out;
-  AppendJsonString("a \"q\" \\ \n\t\r \x01 ü \x7f", out);
-  EXPECT_EQ(out, R"("a \"q\" \\ \n\t\r \u0001 ü )"
-                 "\x7f\"");
-  out.clear();
-  AppendJsonString(std::string("nul\0byte \xff", 10), out);
-  EXPECT_EQ(out, "\"nul\\u0000byte \xff\"") << "bytes that are not UTF-8 pass unchanged";
-}
-
 TEST(ClickHouseValueEncoding, NullIsNullOnlyWhereTheColumnIsNullable) {
   EXPECT_EQ(Json(Datum{}, 25, "Nullable(String)"), "null");
   EXPECT_EQ(Json(Datum{ValueKind::kUnchangedToast}, 25, "Nullable(String)"), "null");
