@@ -1,27 +1,15 @@
 #include "src/sinks/clickhouse/change_plan.h"
 
-#include <fmt/format.h>
-
 #include <string>
 #include <unordered_map>
+
+#include "src/sinks/row_key.h"
 
 namespace pgfanout::clickhouse {
 namespace {
 
-bool AnyUnchanged(const std::vector<Datum>& row) {
-  for (const auto& d : row) {
-    if (d.kind == ValueKind::kUnchangedToast) return true;
-  }
-  return false;
-}
-
-// Length-prefixed, so that no two different keys encode alike.
-void EncodeDatum(const Datum& d, std::string& out) {
-  out.push_back(static_cast<char>(d.kind));
-  out.append(std::to_string(d.text.size()));
-  out.push_back(':');
-  out.append(d.text);
-}
+using row_key::AnyUnchanged;
+using row_key::OldValue;
 
 // Collects one step; Close() hands it over at a cut.
 class StepBuilder {
@@ -74,13 +62,6 @@ class StepBuilder {
   std::unordered_map<std::string, TableState> tables_;
 };
 
-Error MissingKey(const ChangeEvent& e, const std::string& column, const char* what) {
-  return MakeError(ErrorKind::kMismatch,
-                   fmt::format("table {}: {} at {} carries no value for key column \"{}\" (the "
-                               "table's replica identity must cover the key)",
-                               e.table->QualifiedName(), what, e.id.ToString(), column));
-}
-
 }  // namespace
 
 Result<std::vector<PlanStep>> PlanChanges(std::span<const ChangeEvent> events,
@@ -92,7 +73,8 @@ Result<std::vector<PlanStep>> PlanChanges(std::span<const ChangeEvent> events,
     uint64_t fingerprint = 0;
   };
   std::unordered_map<const TableSchema*, Shape> shapes;
-  std::string new_key, old_key;
+  std::string deleted_key;
+  row_key::NewRowKey row;
 
   for (const ChangeEvent& e : events) {
     auto [shape_it, fresh] = shapes.try_emplace(e.table.get());
@@ -115,49 +97,26 @@ Result<std::vector<PlanStep>> PlanChanges(std::span<const ChangeEvent> events,
     PlannedRow change{.version = e.id.commit_lsn, .event = e.id};
 
     if (e.op == Op::kDelete) {
-      new_key.clear();
-      for (size_t k : key) {
-        if (k >= e.old_row.size() || e.old_row[k].kind != ValueKind::kText) {
-          return MissingKey(e, e.table->columns[k].name, "DELETE");
-        }
-        EncodeDatum(e.old_row[k], new_key);
-      }
+      PGF_TRY(row_key::OfDelete(e, key, deleted_key));
       change.deleted = true;
       change.row.assign(width, Datum{});
       for (size_t i = 0; i < width && i < e.old_row.size(); ++i) {
         if (e.old_row[i].kind == ValueKind::kText) change.row[i] = e.old_row[i];
       }
-      current.Put(e, shape.fingerprint, new_key, std::move(change));
+      current.Put(e, shape.fingerprint, deleted_key, std::move(change));
       continue;
     }
 
     // Insert or update: the new key, and whether an update moved the row to it.
     change.row = e.new_row;
-    const bool has_old = e.op == Op::kUpdate && e.old_row.size() == e.new_row.size();
-    bool moved = false;
-    new_key.clear();
-    old_key.clear();
+    PGF_TRY(row_key::OfNewRow(e, key, change.row, row));
+    const bool moved = row.moved;
+    const std::string& new_key = row.encoded;
+    const std::string& old_key = row.old_encoded;
     std::vector<Datum> old_key_values, new_key_values;
     for (size_t k : key) {
-      Datum& now = change.row[k];
-      const Datum* before = has_old ? &e.old_row[k] : nullptr;
-      if (now.kind == ValueKind::kUnchangedToast) {
-        if (before == nullptr || before->kind != ValueKind::kText) {
-          return MissingKey(e, e.table->columns[k].name, "UPDATE");
-        }
-        now = *before;
-      }
-      // A NULL or unsent value in an old key says nothing: only a different value moves.
-      if (before != nullptr && before->kind == ValueKind::kText && *before != now) moved = true;
-      EncodeDatum(now, new_key);
-      new_key_values.push_back(now);
-    }
-    if (moved) {
-      for (size_t k : key) {
-        const Datum& v = e.old_row[k].kind == ValueKind::kText ? e.old_row[k] : change.row[k];
-        EncodeDatum(v, old_key);
-        old_key_values.push_back(v);
-      }
+      new_key_values.push_back(change.row[k]);
+      if (moved) old_key_values.push_back(OldValue(e, change.row, k));
     }
 
     if (AnyUnchanged(change.row)) {

@@ -1,27 +1,15 @@
 #include "src/sinks/postgres/batch_plan.h"
 
-#include <fmt/format.h>
-
 #include <string>
 #include <unordered_map>
+
+#include "src/sinks/row_key.h"
 
 namespace pgfanout {
 namespace {
 
-bool AnyUnchanged(const std::vector<Datum>& row) {
-  for (const auto& d : row) {
-    if (d.kind == ValueKind::kUnchangedToast) return true;
-  }
-  return false;
-}
-
-// Length-prefixed so that no two different keys encode alike.
-void EncodeDatum(const Datum& d, std::string& out) {
-  out.push_back(static_cast<char>(d.kind));
-  out.append(std::to_string(d.text.size()));
-  out.push_back(':');
-  out.append(d.text);
-}
+using row_key::AnyUnchanged;
+using row_key::OldValue;
 
 // Builds one segment; Close() hands it over when a cut comes.
 class SegmentBuilder {
@@ -73,13 +61,6 @@ class SegmentBuilder {
   std::unordered_map<std::string, TableState> tables_;
 };
 
-Error MissingKey(const ChangeEvent& e, const std::string& column, const char* what) {
-  return MakeError(ErrorKind::kMismatch,
-                   fmt::format("table {}: {} at {} carries no value for key column \"{}\" (the "
-                               "table's replica identity must cover the key)",
-                               e.table->QualifiedName(), what, e.id.ToString(), column));
-}
-
 }  // namespace
 
 Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup& keys) {
@@ -90,7 +71,8 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
     uint64_t fingerprint = 0;
   };
   std::unordered_map<const TableSchema*, Shape> shapes;
-  std::string new_key, old_key;
+  std::string deleted_key;
+  row_key::NewRowKey row;
 
   for (const ChangeEvent& e : events) {
     auto [shape_it, fresh] = shapes.try_emplace(e.table.get());
@@ -119,15 +101,9 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
     };
 
     if (e.op == Op::kDelete) {
-      new_key.clear();
-      for (size_t k : key) {
-        if (k >= e.old_row.size() || e.old_row[k].kind != ValueKind::kText) {
-          return MissingKey(e, e.table->columns[k].name, "DELETE");
-        }
-        EncodeDatum(e.old_row[k], new_key);
-      }
+      PGF_TRY(row_key::OfDelete(e, key, deleted_key));
       change.kind = RowChange::Kind::kDelete;
-      const RowChange* earlier = current.Find(e, new_key);
+      const RowChange* earlier = current.Find(e, deleted_key);
       if (earlier != nullptr && earlier->kind == RowChange::Kind::kUpsert) {
         change.row = earlier->row;
         change.moved_from = earlier->moved_from;
@@ -139,37 +115,17 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
       } else {
         change.row = key_only(e.old_row);
       }
-      current.Put(e, shape.fingerprint, new_key, std::move(change));
+      current.Put(e, shape.fingerprint, deleted_key, std::move(change));
       continue;
     }
 
     // Insert or update: the new row's key, and whether an update moved the row.
     change.row = e.new_row;
-    bool moved = false;
-    const bool has_old = e.op == Op::kUpdate && e.old_row.size() == e.new_row.size();
-    new_key.clear();
-    old_key.clear();
-    for (size_t k : key) {
-      Datum& now = change.row[k];
-      const Datum* before = has_old ? &e.old_row[k] : nullptr;
-      if (now.kind == ValueKind::kUnchangedToast) {
-        if (before == nullptr || before->kind != ValueKind::kText) {
-          return MissingKey(e, e.table->columns[k].name, "UPDATE");
-        }
-        now = *before;
-      }
-      // A NULL or unsent value in an old key says nothing: only a different value moves.
-      if (before != nullptr && before->kind == ValueKind::kText && *before != now) moved = true;
-      EncodeDatum(now, new_key);
-    }
-    if (moved) {
-      for (size_t k : key) {
-        EncodeDatum(e.old_row[k].kind == ValueKind::kText ? e.old_row[k] : change.row[k], old_key);
-      }
-    }
+    PGF_TRY(row_key::OfNewRow(e, key, change.row, row));
+    const bool moved = row.moved;
 
     if (AnyUnchanged(change.row)) {
-      const RowChange* earlier = current.Find(e, moved ? old_key : new_key);
+      const RowChange* earlier = current.Find(e, moved ? row.old_encoded : row.encoded);
       if (earlier != nullptr && earlier->kind == RowChange::Kind::kUpsert) {
         for (size_t i = 0; i < change.row.size(); ++i) {
           if (change.row[i].kind == ValueKind::kUnchangedToast) change.row[i] = earlier->row[i];
@@ -178,16 +134,10 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
         // the key it came from if it moved, else at its own key (our old key).
         if (AnyUnchanged(change.row)) change.moved_from = earlier->moved_from;
         if (AnyUnchanged(change.row) && moved && change.moved_from.empty()) {
-          for (size_t k : key) {
-            change.moved_from.push_back(e.old_row[k].kind == ValueKind::kText ? e.old_row[k]
-                                                                              : change.row[k]);
-          }
+          for (size_t k : key) change.moved_from.push_back(OldValue(e, change.row, k));
         }
       } else if (moved) {
-        for (size_t k : key) {
-          change.moved_from.push_back(e.old_row[k].kind == ValueKind::kText ? e.old_row[k]
-                                                                            : change.row[k]);
-        }
+        for (size_t k : key) change.moved_from.push_back(OldValue(e, change.row, k));
       }
     }
     if (moved) {
@@ -195,12 +145,10 @@ Result<BatchPlan> PlanBatch(std::span<const ChangeEvent> events, const KeyLookup
                      .row = std::vector<Datum>(e.table->columns.size()),
                      .version = change.version,
                      .commit_time_us = change.commit_time_us};
-      for (size_t k : key) {
-        gone.row[k] = e.old_row[k].kind == ValueKind::kText ? e.old_row[k] : change.row[k];
-      }
-      current.Put(e, shape.fingerprint, old_key, std::move(gone));
+      for (size_t k : key) gone.row[k] = OldValue(e, change.row, k);
+      current.Put(e, shape.fingerprint, row.old_encoded, std::move(gone));
     }
-    current.Put(e, shape.fingerprint, new_key, std::move(change));
+    current.Put(e, shape.fingerprint, row.encoded, std::move(change));
   }
   if (!current.empty()) plan.segments.push_back(current.Close());
   return plan;
