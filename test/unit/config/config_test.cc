@@ -1,10 +1,9 @@
+// Loading configs: the shipped examples, defaults, every optional key, each sink kind's keys.
 #include "src/config/config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <gtest/gtest.h>
-
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <filesystem>
@@ -12,44 +11,13 @@
 #include <regex>
 #include <string>
 
-namespace pgfanout {
+#include "test/unit/config/config_pieces.h"
+
+namespace pgfanout::config_test {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// Pieces of a valid config, so each error case changes one thing. Line numbers in the
-// expected messages count from the first line of the concatenated text.
-constexpr const char* kSource =  // lines 1-2
-    "source:\n"
-    "  dsn: \"host=db\"\n";
-constexpr const char* kTables =  // 4 lines
-    "tables:\n"
-    "  - name: users\n"
-    "    tenant_column: tenant_id\n"
-    "  - name: billing.invoices\n";
-constexpr const char* kSinks =  // 5 lines
-    "sinks:\n"
-    "  - id: out\n"
-    "    type: jsonl\n"
-    "    tenants: [\"7\"]\n"
-    "    path: out/7.jsonl\n";
-
-std::string Cat(std::initializer_list<std::string> parts) {
-  std::string out;
-  for (const auto& p : parts) out += p;
-  return out;
-}
-
-// The first sink of kSinks with `extra` lines added to it (from line 12 on when it follows
-// kSource and kTables).
-std::string SinkWith(const std::string& extra) { return std::string(kSinks) + extra; }
-
-Config MustParse(const std::string& yaml) {
-  auto config = ParseConfig(yaml, "cfg.yaml");
-  EXPECT_TRUE(config.has_value()) << config.error().message;
-  return config.has_value() ? std::move(config).value() : Config{};
-}
 
 TEST(ConfigTest, LoadsTheShippedExample) {
   auto loaded = LoadConfig(PGFANOUT_EXAMPLE_CONFIG);
@@ -139,9 +107,11 @@ TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) 
   std::string args;
   for (const auto& c : services["postgres"]["command"]) args += c.as<std::string>() + " ";
   EXPECT_NE(args.find("wal_level=logical"), std::string::npos) << args;
-  const std::string port = config.value().http_listen.substr(config.value().http_listen.rfind(':') + 1);
+  const std::string port =
+      config.value().http_listen.substr(config.value().http_listen.rfind(':') + 1);
   bool published = false;
-  for (const auto& p : pgfanout["ports"]) published = published || p.as<std::string>() == port + ":" + port;
+  for (const auto& p : pgfanout["ports"])
+    published = published || p.as<std::string>() == port + ":" + port;
   EXPECT_TRUE(published) << "the HTTP port " << port << " is not published";
 }
 
@@ -216,20 +186,6 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
   EXPECT_EQ(c.sinks[0].tables[0].target, "inv");
 }
 
-// A config with one postgres sink whose tables: list is `mapping` (lines from 13 on).
-std::string PostgresSink(const std::string& mapping, const char* tenants = "[\"7\"]") {
-  return Cat({kSource, kTables,
-              "sinks:\n"
-              "  - id: db7\n"
-              "    type: postgres\n"
-              "    tenants: ",
-              tenants,
-              "\n"
-              "    dsn: \"host=t7\"\n"
-              "    tables:\n",
-              mapping});
-}
-
 TEST(ConfigTest, ReadsAPostgresMapping) {
   Config c = MustParse(
       PostgresSink("      - source: users\n"
@@ -293,259 +249,18 @@ TEST(ConfigTest, LaggingSinkPolicyIsHoldUnlessSaid) {
       LaggingSinkPolicy::kDrop);
 }
 
-// One invalid config and the exact message a person sees: file:line: key path: what was
-// expected.
-struct BadConfig {
-  const char* name;
-  std::string yaml;
-  std::string message;
-};
-
-class ConfigErrorTest : public ::testing::TestWithParam<BadConfig> {};
-
-TEST_P(ConfigErrorTest, NamesFileLineKeyAndExpectation) {
-  auto config = ParseConfig(GetParam().yaml, "cfg.yaml");
-  ASSERT_FALSE(config.has_value()) << "accepted:\n" << GetParam().yaml;
-  EXPECT_EQ(config.error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_EQ(config.error().message, GetParam().message);
-}
-
-const char* kSinkKeys =
-    "(expected one of: id, type, tenants, tables, batch_size, batch_bytes, backfill, path)";
-const char* kTenantsHint =
-    "expected a non-empty list of tenant values, or [\"*\"] for every tenant";
-const char* kDurationHint = "expected a duration such as 500ms, 10s, 5m or 24h";
-
-INSTANTIATE_TEST_SUITE_P(
-    Errors, ConfigErrorTest,
-    ::testing::Values(
-        BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, password_file, "
-                  "slot, publication, decoder, status_interval, heartbeat_interval, "
-                  "retained_wal_warn)"},
-        BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
-                  "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
-                  "tables, sinks, shutdown_timeout, "
-                  "backfill_concurrency)"},
-        BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
-                  std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
-        BadConfig{"MissingSource", Cat({kTables, kSinks}),
-                  "cfg.yaml:1: source: missing (required): the database to tail"},
-        BadConfig{"MissingDsn", Cat({"source:\n  slot: pgfanout\n", kTables, kSinks}),
-                  "cfg.yaml:2: source.dsn: missing (required)"},
-        BadConfig{"EmptyDsn", Cat({"source:\n  dsn: \"\"\n", kTables, kSinks}),
-                  "cfg.yaml:2: source.dsn: must not be empty"},
-        BadConfig{"BadSlotName", Cat({kSource, "  slot: My-Slot\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.slot: a slot name is lower-case letters, digits and '_', "
-                  "at most 63"},
-        BadConfig{"BadDuration", Cat({kSource, "  status_interval: 10 seconds\n", kTables, kSinks}),
-                  std::string("cfg.yaml:3: source.status_interval: ") + kDurationHint},
-        BadConfig{"StatusIntervalBeyondSenderTimeout",
-                  Cat({kSource, "  status_interval: 90s\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.status_interval: expected 100ms to 30s (it must stay well "
-                  "inside wal_sender_timeout)"},
-        BadConfig{"BadRetention", Cat({kSource, "log:\n  retain: 1d\n", kTables, kSinks}),
-                  std::string("cfg.yaml:4: log.retain: ") + kDurationHint},
-        BadConfig{"EmptyTables", Cat({kSource, "tables: []\n", kSinks}),
-                  "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
-        BadConfig{"MissingTables", Cat({kSource, kSinks}),
-                  "cfg.yaml:1: tables: expected a non-empty list of tables to track"},
-        BadConfig{"BadTableName", Cat({kSource, "tables:\n  - name: public.Users-x\n", kSinks}),
-                  "cfg.yaml:4: tables[0].name: expected [schema.]table; unquoted names fold "
-                  "to lower case, write \"Mixed Case\" in double quotes to keep it"},
-        BadConfig{"DuplicateSinkId",
-                  Cat({kSource, kTables, kSinks,
-                       "  - id: out\n    type: jsonl\n    tenants: [\"9\"]\n    path: b.jsonl\n"}),
-                  "cfg.yaml:12: sinks[1].id: sink id 'out' is used twice"},
-        BadConfig{"UnknownSinkType",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: out\n    type: jsonll\n    tenants: [\"7\"]\n"}),
-                  "cfg.yaml:9: sinks[0].type: unknown sink type 'jsonll' (expected one of: "
-                  "jsonl, postgres, clickhouse, webhook, nats, discard)"},
-        BadConfig{"KeyOfAnotherSinkKind",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"
-                       "    path: x\n    url: http://h\n"}),
-                  "cfg.yaml:12: sinks[0].url: only for clickhouse, webhook, nats sinks"},
-        BadConfig{"CredentialsInAUrl",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: ch\n    type: clickhouse\n    tenants: [\"*\"]\n"
-                       "    url: http://app:hunter2@ch:8123\n"}),
-                  "cfg.yaml:11: sinks[0].url: holds credentials; keep them out of the config: "
-                  "user and password_file"},
-        BadConfig{"WebhookWithoutSecret",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: hook\n    type: webhook\n    tenants: [\"7\"]\n"
-                       "    url: https://example.com/in\n"}),
-                  "cfg.yaml:8: sinks[0].secret_file: missing (required): the file with the "
-                  "signing secret (whsec_<base64>, as Standard Webhooks define it)"},
-        BadConfig{"NatsUrlScheme",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: bus\n    type: nats\n    tenants: [\"*\"]\n"
-                       "    url: http://nats:4222\n"}),
-                  "cfg.yaml:11: sinks[0].url: expected a URL starting with nats://"},
-        BadConfig{"UnknownDecoder", Cat({kSource, "  decoder: test_decoding\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.decoder: expected pgoutput (the default) or wal2json"},
-        BadConfig{"MissingTenants",
-                  Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    path: a\n"}),
-                  std::string("cfg.yaml:8: sinks[0].tenants: ") + kTenantsHint},
-        BadConfig{"EmptyTenants",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: []\n    path: a\n"}),
-                  std::string("cfg.yaml:10: sinks[0].tenants: ") + kTenantsHint},
-        BadConfig{"StarMixedWithTenants",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"*\", \"7\"]\n"
-                       "    path: a\n"}),
-                  "cfg.yaml:10: sinks[0].tenants: \"*\" cannot be combined with other tenants"},
-        BadConfig{"SinkTableNotTracked",
-                  Cat({kSource, kTables, SinkWith("    tables:\n      - source: orders\n")}),
-                  "cfg.yaml:13: sinks[0].tables[0].source: table public.orders is not in the "
-                  "top-level tables list"},
-        BadConfig{
-            "JsonlSinkWithoutPath",
-            Cat({kSource, kTables, "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"}),
-            "cfg.yaml:8: sinks[0].path: missing (required)"},
-        BadConfig{"ZeroBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 0\n")}),
-                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
-        BadConfig{"ZeroBackfillConcurrency",
-                  Cat({kSource, "backfill_concurrency: 0\n", kTables, SinkWith("")}),
-                  "cfg.yaml:3: backfill_concurrency: expected a whole number from 1 to 64"},
-        BadConfig{"TinyBatchBytes", Cat({kSource, kTables, SinkWith("    batch_bytes: 1kB\n")}),
-                  "cfg.yaml:12: sinks[0].batch_bytes: expected a size from 64kB to 1GB"},
-        BadConfig{"HugeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: 1000001\n")}),
-                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
-        BadConfig{"NegativeBatchSize", Cat({kSource, kTables, SinkWith("    batch_size: -5\n")}),
-                  "cfg.yaml:12: sinks[0].batch_size: expected a whole number from 1 to 1000000"},
-        BadConfig{"PostgresWithoutDsn",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"7\"]\n"}),
-                  "cfg.yaml:8: sinks[0].dsn: missing (required)"},
-        BadConfig{"PathOnPostgresSink",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: db\n    type: postgres\n    tenants: [\"7\"]\n"
-                       "    dsn: x\n    path: a.jsonl\n"}),
-                  "cfg.yaml:12: sinks[0].path: only for jsonl sinks"},
-        BadConfig{"DsnOnJsonlSink", Cat({kSource, kTables, SinkWith("    dsn: x\n")}),
-                  "cfg.yaml:12: sinks[0].dsn: only for postgres sinks"},
-        BadConfig{"MappingOnJsonlSink",
-                  Cat({kSource, kTables,
-                       SinkWith("    tables:\n      - source: users\n        columns: [id]\n")}),
-                  "cfg.yaml:13: sinks[0].tables[0]: columns, rename, computed and delete are "
-                  "for postgres sinks"},
-        BadConfig{"SoftDeleteWithoutColumn",
-                  PostgresSink("      - source: users\n        delete: soft\n"),
-                  "cfg.yaml:13: sinks[0].tables[0].soft_delete_column: missing: delete: soft "
-                  "needs the column to mark (a boolean such as is_deleted, or a timestamp such "
-                  "as deleted_at)"},
-        BadConfig{"UnknownDeleteMode",
-                  PostgresSink("      - source: users\n        delete: purge\n"),
-                  "cfg.yaml:14: sinks[0].tables[0].delete: expected hard or soft"},
-        BadConfig{"RenameOfUnlistedColumn",
-                  PostgresSink("      - source: users\n        columns: [id, tenant_id]\n"
-                               "        rename: {email: mail}\n"),
-                  "cfg.yaml:15: sinks[0].tables[0].rename.email: column is not in columns:"},
-        BadConfig{"TwoColumnsOneTarget",
-                  PostgresSink("      - source: users\n        columns: [id, tenant_id, email]\n"
-                               "        rename: {email: id}\n"),
-                  "cfg.yaml:13: sinks[0].tables[0]: two columns map to target column 'id'"},
-        BadConfig{"ComputedOverMappedColumn",
-                  PostgresSink("      - source: users\n        columns: [id, tenant_id]\n"
-                               "        computed: {id: \"1\"}\n"),
-                  "cfg.yaml:15: sinks[0].tables[0].computed.id: target column 'id' is already "
-                  "mapped"},
-        BadConfig{"TenantSinkWithoutTenantColumn",
-                  PostgresSink("      - source: users\n        columns: [id, email]\n"),
-                  "cfg.yaml:14: sinks[0].tables[0].columns: must include the tenant column "
-                  "'tenant_id': this sink serves only some tenants, and needs it to delete "
-                  "theirs on TRUNCATE"},
-        BadConfig{"UnknownLaggingPolicy",
-                  Cat({kSource, "log:\n  lagging_sinks: maybe\n", kTables, kSinks}),
-                  "cfg.yaml:4: log.lagging_sinks: expected hold (keep events for a sink "
-                  "behind log.retain, the state dir grows) or drop (trim them, the sink stops "
-                  "and needs a re-snapshot)"},
-        BadConfig{"PasswordInSourceDsn",
-                  Cat({"source:\n  dsn: \"host=db password=hunter2\"\n", kTables, kSinks}),
-                  "cfg.yaml:2: source.dsn: holds a password; keep it out of the config: "
-                  "password_file (a file with the password), PGPASSWORD in the environment, or "
-                  "a passfile (~/.pgpass, PGPASSFILE)"},
-        BadConfig{"PasswordInSinkUri",
-                  Cat({kSource, kTables,
-                       "sinks:\n  - id: t\n    type: postgres\n    tenants: [\"*\"]\n"
-                       "    dsn: \"postgresql://app:hunter2@db/x\"\n"}),
-                  "cfg.yaml:11: sinks[0].dsn: holds a password; keep it out of the config: "
-                  "password_file (a file with the password), PGPASSWORD in the environment, or "
-                  "a passfile (~/.pgpass, PGPASSFILE)"},
-        BadConfig{"MissingPasswordFile",
-                  Cat({kSource, "  password_file: /nonexistent/pw\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.password_file: cannot read /nonexistent/pw: No such file "
-                  "or directory"},
-        BadConfig{"BadRetainedWalWarn",
-                  Cat({kSource, "  retained_wal_warn: lots\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.retained_wal_warn: expected a size such as 0, 512MB or 1GB"},
-        BadConfig{"HeartbeatTooOften",
-                  Cat({kSource, "  heartbeat_interval: 10ms\n", kTables, kSinks}),
-                  "cfg.yaml:3: source.heartbeat_interval: expected 0 (off) or at least 1s"},
-        BadConfig{"NotAMapping", "- just\n- a list\n",
-                  "cfg.yaml: expected a mapping with source, tables and sinks"}),
-    [](const ::testing::TestParamInfo<BadConfig>& info) { return std::string(info.param.name); });
-
-TEST(ConfigTest, InvalidYamlNamesTheLineOfTheSyntaxError) {
-  auto config = ParseConfig(Cat({kSource, kTables, "sinks: [\n  {id: out\n"}), "cfg.yaml");
-  ASSERT_FALSE(config.has_value());
-  EXPECT_EQ(config.error().kind, ErrorKind::kInvalidArgument);
-  // The flow list opened on line 7 is never closed; yaml-cpp reports where it noticed.
-  EXPECT_TRUE(std::regex_match(config.error().message,
-                               std::regex(R"(cfg\.yaml:(7|8|9): not valid YAML: .+)")))
-      << config.error().message;
-}
-
-TEST(RedactDsnTest, HidesBarePassword) {
-  EXPECT_EQ(RedactDsn("host=db password=s3cret user=app"), "host=db password=******** user=app");
-}
-
-TEST(RedactDsnTest, HidesQuotedPasswordWithSpacesAndEscapedQuote) {
-  EXPECT_EQ(RedactDsn(R"(host=db password='s3 cr\'et' user=app)"),
-            "host=db password=******** user=app");
-}
-
-TEST(RedactDsnTest, HidesPasswordWithSpacesAroundEquals) {
-  EXPECT_EQ(RedactDsn("host=db password = s3cret user=app"),
-            "host=db password = ******** user=app");
-  EXPECT_EQ(RedactDsn("host=db password = 's3 cret'"), "host=db password = ********");
-}
-
-TEST(RedactDsnTest, HidesPasswordInUri) {
-  EXPECT_EQ(RedactDsn("postgresql://app:s3cret@db:5432/x?sslmode=require"),
-            "postgresql://app:********@db:5432/x?sslmode=require");
-  EXPECT_EQ(RedactDsn("postgres://app:s3%40cret@db/x"), "postgres://app:********@db/x");
-}
-
-TEST(RedactDsnTest, HidesPasswordInUriQuery) {
-  EXPECT_EQ(RedactDsn("postgresql://app@db/x?password=s3cret"),
-            "postgresql://app@db/x?password=********");
-}
-
-TEST(RedactDsnTest, LeavesPasswordFreeDsnsUnchanged) {
-  for (const char* dsn :
-       {"host=127.0.0.1 port=5432 dbname=app user=pgfanout", "passfile=/etc/pgpass host=db",
-        "postgresql://app@db:5432/x?sslmode=require", "postgresql://db:5432/x", ""}) {
-    EXPECT_EQ(RedactDsn(dsn), dsn);
-  }
-}
-
 TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
   char dir[] = "/tmp/pgfanout-config-test-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
   const std::string pw = std::string(dir) + "/pw", token = std::string(dir) + "/token";
   std::ofstream(pw) << "s3cret with spaces\r\nsecond line ignored\n";
   std::ofstream(token) << "tok\n";
-  auto config = ParseConfig(
-      Cat({kSource, "  password_file: ", pw.c_str(),
-           "\n  heartbeat_interval: 30s\n  retained_wal_warn: 512MB\n", "http:\n  listen: off\n",
-           "  token_file: ", token.c_str(), "\n  sample_interval: 1s\nshutdown_timeout: 5s\n",
-           kTables, kSinks}),
-      "cfg.yaml");
+  auto config =
+      ParseConfig(Cat({kSource, "  password_file: ", pw.c_str(),
+                       "\n  heartbeat_interval: 30s\n  retained_wal_warn: 512MB\n",
+                       "http:\n  listen: off\n", "  token_file: ", token.c_str(),
+                       "\n  sample_interval: 1s\nshutdown_timeout: 5s\n", kTables, kSinks}),
+                  "cfg.yaml");
   ASSERT_TRUE(config.has_value()) << config.error().message;
   const Config& c = config.value();
   EXPECT_EQ(c.source.password, "s3cret with spaces") << "the first line, without CR LF";
@@ -569,7 +284,8 @@ TEST(ConfigTest, ClickHouseWebhookAndNatsSinksTakeTheirKeysWithDefaults) {
            "sinks:\n"
            "  - id: ch\n    type: clickhouse\n    tenants: [\"*\"]\n    url: http://ch:8123\n"
            "  - id: hook\n    type: webhook\n    tenants: [\"7\"]\n"
-           "    url: https://hooks.example.com/in\n    secret_file: ", secret.c_str(),
+           "    url: https://hooks.example.com/in\n    secret_file: ",
+           secret.c_str(),
            "\n    envelope: debezium\n    timeout: 3s\n"
            "  - id: bus\n    type: nats\n    tenants: [\"*\"]\n    url: nats://n1:4222\n"
            "    servers: [nats://n2:4222, nats://n3:4222]\n    replicas: 3\n"}),
@@ -598,32 +314,5 @@ TEST(ConfigTest, ClickHouseWebhookAndNatsSinksTakeTheirKeysWithDefaults) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(ParseSizeTest, ReadsPostgresStyleUnits) {
-  EXPECT_EQ(ParseSize("0"), 0u);
-  EXPECT_EQ(ParseSize("4096"), 4096u);
-  EXPECT_EQ(ParseSize("64kB"), 64u << 10);
-  EXPECT_EQ(ParseSize("512MB"), 512u << 20);
-  EXPECT_EQ(ParseSize("1GiB"), uint64_t{1} << 30);
-  EXPECT_EQ(ParseSize("2TB"), uint64_t{2} << 40);
-  for (const char* bad : {"", "MB", "1.5GB", "1 GB", "1gb", "-1", "99999999999TB"}) {
-    EXPECT_EQ(ParseSize(bad), std::nullopt) << "'" << bad << "'";
-  }
-}
-
-TEST(ParseDurationTest, AcceptsEachUnit) {
-  EXPECT_EQ(ParseDuration("250ms"), milliseconds(250));
-  EXPECT_EQ(ParseDuration("10s"), milliseconds(10'000));
-  EXPECT_EQ(ParseDuration("5m"), milliseconds(300'000));
-  EXPECT_EQ(ParseDuration("24h"), milliseconds(86'400'000));
-  EXPECT_EQ(ParseDuration("0s"), milliseconds(0));
-}
-
-TEST(ParseDurationTest, RejectsAnythingElse) {
-  for (const char* text : {"", "10", "ms", "10 s", " 10s", "-5s", "1.5s", "10sec", "5M", "1d",
-                           "1h30m", "9999999999999h"}) {
-    EXPECT_EQ(ParseDuration(text), std::nullopt) << "'" << text << "'";
-  }
-}
-
 }  // namespace
-}  // namespace pgfanout
+}  // namespace pgfanout::config_test
