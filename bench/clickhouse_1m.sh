@@ -56,89 +56,30 @@ ch() { curl -sS --fail-with-body "http://127.0.0.1:$ch_port/" --data-binary "$1"
 until ch "SELECT 1" >/dev/null 2>&1; do sleep 0.1; done
 ch_version=$(ch "SELECT version()")
 
-"${psql[@]}" -d postgres -c "
-  CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
-  CREATE PROCEDURE load(total int, per_tx int) LANGUAGE plpgsql AS \$\$
-  BEGIN
-    FOR start IN 0..total - 1 BY per_tx LOOP
-      INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i
-        FROM generate_series(start + 1, least(start + per_tx, total)) i;
-      COMMIT;
-    END LOOP;
-  END \$\$;"
+create_users_table
 mkdir -p bench/results
 csv=bench/results/clickhouse_1m.csv
 echo "shape,rows,rows_per_tx,jsonl_s,jsonl_rows_per_s,clickhouse_s,clickhouse_rows_per_s,peak_rss_mib,clickhouse_version" >"$csv"
 
-for shape in $SHAPES; do
-  case $shape in
-    single) per_tx=1 ;;
-    batch1k) per_tx=1000 ;;
-    *) echo "unknown shape $shape (single, batch1k)" >&2; exit 2 ;;
-  esac
-  rm -rf "$dir/state" "$dir/out"
-  "${psql[@]}" -d postgres -c "TRUNCATE users" \
-    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
-  ch "DROP DATABASE IF EXISTS bench" >/dev/null
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench_fanout
-state_dir: $dir/state
-http:
-  listen: "off"
-tables:
-  - name: public.users
-    tenant_column: tenant_id
-sinks:
-  - id: jsonl
-    type: jsonl
-    tenants: ["*"]
-    path: $dir/out/events.jsonl
-    batch_size: 10000
-  - id: clickhouse
-    type: clickhouse
-    tenants: ["*"]
-    url: "http://127.0.0.1:$ch_port"
-    database: bench
-    batch_size: 10000
-YAML
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
-  daemon=$!
-  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  echo "loading $ROWS rows, $per_tx per transaction…"
-  "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($ROWS, $per_tx)"
+# Without FINAL: cheap, and every row is inserted once here (no retries in a clean run).
+# Until the sink has made its table the server answers with an error text, not a count.
+clickhouse_rows() { ch "SELECT count() FROM bench.users"; }
 
-  t0=$(now)
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
-  daemon=$!
-  t_jsonl= t_ch=
-  while [ -z "$t_jsonl" ] || [ -z "$t_ch" ]; do
-    sleep 0.1
-    if [ -z "$t_jsonl" ] && [ "$(wc -l <"$dir/out/events.jsonl" 2>/dev/null || echo 0)" -ge "$ROWS" ]; then
-      t_jsonl=$(now)
-    fi
-    # Without FINAL: cheap, and every row is inserted once here (no retries in a clean run).
-    # Until the sink has made its table the server answers with an error text, not a count.
-    if [ -z "$t_ch" ]; then
-      n=$(ch "SELECT count() FROM bench.users" 2>/dev/null || true)
-      [[ "$n" =~ ^[0-9]+$ ]] || n=0
-      [ "$n" -ge "$ROWS" ] && t_ch=$(now)
-    fi
-    kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
-  done
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
-  kill "$daemon"; wait "$daemon" || true; daemon=
+for shape in $SHAPES; do
+  per_tx=$(shape_rows_per_tx "$shape")
+  ch "DROP DATABASE IF EXISTS bench" >/dev/null
+  run_sink_shape "  - id: clickhouse
+    type: clickhouse
+    tenants: [\"*\"]
+    url: \"http://127.0.0.1:$ch_port\"
+    database: bench
+    batch_size: 10000" clickhouse_rows
   live=$(ch "SELECT count() FROM bench.users FINAL WHERE pgfanout_is_deleted = 0")
   [ "$live" = "$ROWS" ] || { echo "ClickHouse shows $live live rows under FINAL, not $ROWS"; exit 1; }
-  js=$(echo "$t_jsonl - $t0" | bc)
-  cs=$(echo "$t_ch - $t0" | bc)
-  js_rate=$(echo "$ROWS / $js" | bc)
-  cs_rate=$(echo "$ROWS / $cs" | bc)
-  echo "$shape,$ROWS,$per_tx,$js,$js_rate,$cs,$cs_rate,$((rss_kib / 1024)),$ch_version" >>"$csv"
+  js_rate=$(echo "$ROWS / $jsonl_s" | bc)
+  cs_rate=$(echo "$ROWS / $sink_s" | bc)
+  echo "$shape,$ROWS,$per_tx,$jsonl_s,$js_rate,$sink_s,$cs_rate,$rss_mib,$ch_version" >>"$csv"
   printf '%-8s %d rows: JSONL %.2f s (%d rows/s), ClickHouse sink %.2f s (%d rows/s), peak RSS %d MiB\n' \
-    "$shape" "$ROWS" "$js" "$js_rate" "$cs" "$cs_rate" "$((rss_kib / 1024))"
+    "$shape" "$ROWS" "$jsonl_s" "$js_rate" "$sink_s" "$cs_rate" "$rss_mib"
 done
 echo "raw: $csv (ClickHouse $ch_version)"

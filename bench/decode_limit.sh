@@ -70,21 +70,7 @@ csv=bench/results/decode_limit.csv
 echo "workload,reader,round,changes,seconds,peak_rss_mib" >"$csv"
 
 write_config() {  # $1: sink yaml
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench
-state_dir: $dir/state
-http:
-  listen: "127.0.0.1:$http_port"
-  sample_interval: 60s
-tables:
-  - name: public.items
-    tenant_column: tenant_id
-sinks:
-$1
-YAML
+  { config_head public.items; echo "sinks:"; printf '%s\n' "$1"; } >"$dir/pgfanout.yaml"
 }
 
 delivered() {  # "" until the endpoint answers
@@ -96,18 +82,17 @@ run_pgfanout() {  # $1 reader name, $2 sink yaml, $3 expected changes; sets secs
   write_config "$2"
   local t0 t1
   t0=$(now)
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
-  daemon=$!
+  start_pgfanout "$dir/fanout.log"
   while true; do
     local n
     n=$(delivered)
     [ -n "$n" ] && [ "$n" -ge "$3" ] && break
-    kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
+    pgfanout_alive "$dir/fanout.log"
     sleep 0.02
   done
   t1=$(now)
-  rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$daemon/status")
-  kill "$daemon"; wait "$daemon" || true; daemon=
+  rss=$(pgfanout_peak_mib)
+  stop_pgfanout
   secs=$(echo "$t1 - $t0" | bc)
 }
 
@@ -130,10 +115,7 @@ for workload in $WORKLOADS; do
     write_config "  - id: out
     type: discard
     tenants: [\"*\"]"
-    "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
-    daemon=$!
-    until [ "$("${psql[@]}" -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
-    kill "$daemon"; wait "$daemon" || true; daemon=
+    make_slot
     # A spare copy of its slot and state dir, so the JSONL run reads the same WAL afresh.
     cp -a "$dir/state" "$dir/state.empty"
     "${psql[@]}" -c "SELECT pg_copy_logical_replication_slot('bench_fanout', 'bench_spare')" >/dev/null

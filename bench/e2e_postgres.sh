@@ -105,21 +105,7 @@ for workload in $WORKLOADS; do
     batch_size: 10000
 "
       done
-      cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench
-state_dir: $dir/state
-http:
-  listen: "127.0.0.1:$http_port"
-  sample_interval: 60s
-tables:
-  - name: public.items
-    tenant_column: tenant_id
-sinks:
-$sinks
-YAML
+      { config_head public.items; echo "sinks:"; printf '%s' "$sinks"; } >"$dir/pgfanout.yaml"
       # Slot and sinks' tables exist before the load: the sinks then stream, not backfill.
       "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
       daemon=$!

@@ -49,21 +49,7 @@ for rate in $RATES; do
     create_tables: true
 "
     done
-    cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench
-state_dir: $dir/state
-http:
-  listen: "127.0.0.1:$http_port"
-  sample_interval: 60s
-tables:
-  - name: public.orders
-    tenant_column: tenant_id
-sinks:
-$sinks
-YAML
+    { config_head public.orders; echo "sinks:"; printf '%s' "$sinks"; } >"$dir/pgfanout.yaml"
     "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
     daemon=$!
     until [ "$(grep -c 'backfill done' "$dir/fanout.log" 2>/dev/null || true)" -ge "$TENANTS" ]; do

@@ -36,25 +36,17 @@ echo "measure,round,value,unit" >"$csv"
 dead_port=$(( port + 2 ))  # nothing listens there: the lagging sink's server is down
 
 config() {  # $1: extra sinks yaml
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench
-state_dir: $dir/state
-http:
-  listen: "127.0.0.1:$http_port"
-  sample_interval: 60s
-tables:
-  - name: public.items
-    tenant_column: tenant_id
-sinks:
+  {
+    config_head public.items
+    echo "sinks:"
+    cat <<YAML
   - id: out
     type: discard
     tenants: ["*"]
     batch_size: 10000
 $1
 YAML
+  } >"$dir/pgfanout.yaml"
 }
 delivered() {
   { curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null || true; } |

@@ -35,86 +35,29 @@ stream_messages() {
   curl -sf "http://127.0.0.1:$nats_mon/jsz" | grep -o '"messages": *[0-9]*' | head -1 | grep -o '[0-9]*$' || echo 0
 }
 
-"${psql[@]}" -d postgres -c "
-  CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
-  CREATE PROCEDURE load(total int, per_tx int) LANGUAGE plpgsql AS \$\$
-  BEGIN
-    FOR start IN 0..total - 1 BY per_tx LOOP
-      INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i
-        FROM generate_series(start + 1, least(start + per_tx, total)) i;
-      COMMIT;
-    END LOOP;
-  END \$\$;"
+create_users_table
 mkdir -p bench/results
 csv=bench/results/nats_1m.csv
 echo "shape,rows,rows_per_tx,jsonl_s,jsonl_rows_per_s,nats_s,nats_rows_per_s,peak_rss_mib,nats_server_rss_mib" >"$csv"
 
 for shape in $SHAPES; do
-  case $shape in
-    single) per_tx=1 ;;
-    batch1k) per_tx=1000 ;;
-    *) echo "unknown shape $shape (single, batch1k)" >&2; exit 2 ;;
-  esac
-  rm -rf "$dir/state" "$dir/out"
+  per_tx=$(shape_rows_per_tx "$shape")
   start_nats
-  "${psql[@]}" -d postgres -c "TRUNCATE users" \
-    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench_fanout
-state_dir: $dir/state
-tables:
-  - name: public.users
-    tenant_column: tenant_id
-sinks:
-  - id: jsonl
-    type: jsonl
-    tenants: ["*"]
-    path: $dir/out/events.jsonl
-    batch_size: 10000
-  - id: nats
+  run_sink_shape "  - id: nats
     type: nats
-    tenants: ["*"]
-    url: "nats://127.0.0.1:$nats_port"
+    tenants: [\"*\"]
+    url: \"nats://127.0.0.1:$nats_port\"
     stream: BENCH
     subject_prefix: bench
-    batch_size: 10000
-YAML
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
-  daemon=$!
-  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  echo "loading $ROWS rows, $per_tx per transaction…"
-  "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($ROWS, $per_tx)"
-
-  t0=$(now)
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
-  daemon=$!
-  t_jsonl= t_nats=
-  while [ -z "$t_jsonl" ] || [ -z "$t_nats" ]; do
-    sleep 0.1
-    if [ -z "$t_jsonl" ] && [ "$(wc -l <"$dir/out/events.jsonl" 2>/dev/null || echo 0)" -ge "$ROWS" ]; then
-      t_jsonl=$(now)
-    fi
-    if [ -z "$t_nats" ] && [ "$(stream_messages)" -ge "$ROWS" ]; then
-      t_nats=$(now)
-    fi
-    kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
-  done
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
-  nats_kib=$(awk '/VmHWM/ {print $2}' "/proc/$nats/status")
-  kill "$daemon"; wait "$daemon" || true; daemon=
+    batch_size: 10000" stream_messages
+  nats_mib=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$nats/status")
   got=$(stream_messages)
   [ "$got" -eq "$ROWS" ] || { echo "the stream holds $got messages, not $ROWS"; exit 1; }
-  js=$(echo "$t_jsonl - $t0" | bc)
-  ns=$(echo "$t_nats - $t0" | bc)
-  js_rate=$(echo "$ROWS / $js" | bc)
-  ns_rate=$(echo "$ROWS / $ns" | bc)
-  echo "$shape,$ROWS,$per_tx,$js,$js_rate,$ns,$ns_rate,$((rss_kib / 1024)),$((nats_kib / 1024))" >>"$csv"
+  js_rate=$(echo "$ROWS / $jsonl_s" | bc)
+  ns_rate=$(echo "$ROWS / $sink_s" | bc)
+  echo "$shape,$ROWS,$per_tx,$jsonl_s,$js_rate,$sink_s,$ns_rate,$rss_mib,$nats_mib" >>"$csv"
   printf '%-8s %d rows: JSONL %.2f s (%d rows/s), NATS sink %.2f s (%d rows/s), peak RSS %d MiB (nats-server %d MiB)\n' \
-    "$shape" "$ROWS" "$js" "$js_rate" "$ns" "$ns_rate" "$((rss_kib / 1024))" "$((nats_kib / 1024))"
+    "$shape" "$ROWS" "$jsonl_s" "$js_rate" "$sink_s" "$ns_rate" "$rss_mib" "$nats_mib"
 done
 stop_nats
 echo "raw: $csv"

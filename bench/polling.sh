@@ -73,21 +73,7 @@ pgfanout_config() {  # $1: postgres (one sink per tenant, the default) | discard
     create_tables: true
 "
   done
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench
-state_dir: $dir/state
-http:
-  listen: "127.0.0.1:$http_port"
-  sample_interval: 60s
-tables:
-  - name: public.items
-    tenant_column: tenant_id
-sinks:
-$sinks
-YAML
+  { config_head public.items; echo "sinks:"; printf '%s' "$sinks"; } >"$dir/pgfanout.yaml"
 }
 
 start_consumer() {  # $1: design; returns once the targets hold the source's rows

@@ -15,81 +15,26 @@ ROWS=${1:-1000000}
 SHAPES=${2:-single batch1k}
 source bench/lib.sh
 start_cluster
-"${psql[@]}" -d postgres -c "
-  CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
-  CREATE PROCEDURE load(total int, per_tx int) LANGUAGE plpgsql AS \$\$
-  BEGIN
-    FOR start IN 0..total - 1 BY per_tx LOOP
-      INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i
-        FROM generate_series(start + 1, least(start + per_tx, total)) i;
-      COMMIT;
-    END LOOP;
-  END \$\$;"
+create_users_table
 mkdir -p bench/results
 csv=bench/results/postgres_sink_1m.csv
 echo "shape,rows,rows_per_tx,jsonl_s,jsonl_rows_per_s,postgres_s,postgres_rows_per_s,peak_rss_mib" >"$csv"
 
-for shape in $SHAPES; do
-  case $shape in
-    single) per_tx=1 ;;
-    batch1k) per_tx=1000 ;;
-    *) echo "unknown shape $shape (single, batch1k)" >&2; exit 2 ;;
-  esac
-  rm -rf "$dir/state" "$dir/out"
-  "${psql[@]}" -d postgres -c "TRUNCATE users" \
-    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
-  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS target" -c "CREATE DATABASE target" >/dev/null
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_fanout
-  publication: bench_fanout
-state_dir: $dir/state
-tables:
-  - name: public.users
-    tenant_column: tenant_id
-sinks:
-  - id: jsonl
-    type: jsonl
-    tenants: ["*"]
-    path: $dir/out/events.jsonl
-    batch_size: 10000
-  - id: postgres
-    type: postgres
-    tenants: ["*"]
-    dsn: "host=127.0.0.1 port=$port dbname=target user=postgres"
-    create_tables: true
-    batch_size: 10000
-YAML
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
-  daemon=$!
-  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  echo "loading $ROWS rows, $per_tx per transaction…"
-  "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($ROWS, $per_tx)"
+target_rows() { "${psql[@]}" -d target -c "SELECT count(*) FROM users"; }
 
-  t0=$(now)
-  "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
-  daemon=$!
-  t_jsonl= t_pg=
-  while [ -z "$t_jsonl" ] || [ -z "$t_pg" ]; do
-    sleep 0.1
-    if [ -z "$t_jsonl" ] && [ "$(wc -l <"$dir/out/events.jsonl" 2>/dev/null || echo 0)" -ge "$ROWS" ]; then
-      t_jsonl=$(now)
-    fi
-    if [ -z "$t_pg" ] && [ "$("${psql[@]}" -d target -c "SELECT count(*) FROM users" 2>/dev/null || echo 0)" -ge "$ROWS" ]; then
-      t_pg=$(now)
-    fi
-    kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
-  done
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  js=$(echo "$t_jsonl - $t0" | bc)
-  pg=$(echo "$t_pg - $t0" | bc)
-  js_rate=$(echo "$ROWS / $js" | bc)
-  pg_rate=$(echo "$ROWS / $pg" | bc)
-  echo "$shape,$ROWS,$per_tx,$js,$js_rate,$pg,$pg_rate,$((rss_kib / 1024))" >>"$csv"
+for shape in $SHAPES; do
+  per_tx=$(shape_rows_per_tx "$shape")
+  "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS target" -c "CREATE DATABASE target" >/dev/null
+  run_sink_shape "  - id: postgres
+    type: postgres
+    tenants: [\"*\"]
+    dsn: \"host=127.0.0.1 port=$port dbname=target user=postgres\"
+    create_tables: true
+    batch_size: 10000" target_rows
+  js_rate=$(echo "$ROWS / $jsonl_s" | bc)
+  pg_rate=$(echo "$ROWS / $sink_s" | bc)
+  echo "$shape,$ROWS,$per_tx,$jsonl_s,$js_rate,$sink_s,$pg_rate,$rss_mib" >>"$csv"
   printf '%-8s %d rows: JSONL %.2f s (%d rows/s), Postgres sink %.2f s (%d rows/s), peak RSS %d MiB\n' \
-    "$shape" "$ROWS" "$js" "$js_rate" "$pg" "$pg_rate" "$((rss_kib / 1024))"
+    "$shape" "$ROWS" "$jsonl_s" "$js_rate" "$sink_s" "$pg_rate" "$rss_mib"
 done
 echo "raw: $csv"

@@ -25,78 +25,32 @@ start_cluster
 receiver=
 stop_receiver() { [ -n "$receiver" ] && kill "$receiver" 2>/dev/null || true; cleanup_cluster; }
 trap stop_receiver EXIT
-"${psql[@]}" -d postgres -c "
-  CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int);
-  CREATE PROCEDURE load(total int, per_tx int) LANGUAGE plpgsql AS \$\$
-  BEGIN
-    FOR start IN 0..total - 1 BY per_tx LOOP
-      INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i
-        FROM generate_series(start + 1, least(start + per_tx, total)) i;
-      COMMIT;
-    END LOOP;
-  END \$\$;"
+create_users_table
 echo "whsec_$(head -c 32 /dev/urandom | base64)" >"$dir/whsec"
 mkdir -p bench/results
 csv=bench/results/webhook_1m.csv
 echo "shape,rows,rows_per_tx,batch_size,seconds,rows_per_s,requests_bad,peak_rss_mib" >"$csv"
 
+received() { cut -d' ' -f1 "$dir/count"; }
+
 for shape in $SHAPES; do
-  case $shape in
-    single) per_tx=1 ;;
-    batch1k) per_tx=1000 ;;
-    *) echo "unknown shape $shape (single, batch1k)" >&2; exit 2 ;;
-  esac
-  rm -rf "$dir/state" "$dir/port" "$dir/count"
-  "${psql[@]}" -d postgres -c "TRUNCATE users" \
-    -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
+  per_tx=$(shape_rows_per_tx "$shape")
+  rm -f "$dir/port" "$dir/count"
   [ -n "$receiver" ] && kill "$receiver" 2>/dev/null; receiver=
   "$RECEIVER" "$dir/whsec" "$dir/port" "$dir/count" &
   receiver=$!
   until [ -s "$dir/port" ]; do sleep 0.05; done
-  cat >"$dir/pgfanout.yaml" <<YAML
-source:
-  dsn: "host=127.0.0.1 port=$port dbname=postgres user=postgres"
-  slot: bench_webhook
-  publication: bench_webhook
-state_dir: $dir/state
-http:
-  listen: "off"
-tables:
-  - name: public.users
-    tenant_column: tenant_id
-sinks:
-  - id: hook
+  run_sink_shape "  - id: hook
     type: webhook
-    tenants: ["*"]
+    tenants: [\"*\"]
     url: http://127.0.0.1:$(cat "$dir/port")/bench
     secret_file: $dir/whsec
     allow_private: true
-    batch_size: $BATCH
-YAML
-  "$PGFANOUT_BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
-  daemon=$!
-  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE active")" = 1 ]; do sleep 0.1; done
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  echo "loading $ROWS rows, $per_tx per transaction…"
-  "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($ROWS, $per_tx)"
-
-  t0=$(now)
-  "$PGFANOUT_BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout.log" 2>&1 &
-  daemon=$!
-  while :; do
-    sleep 0.1
-    got=$(cut -d' ' -f1 "$dir/count" 2>/dev/null || echo 0)
-    [ "${got:-0}" -ge "$ROWS" ] && break
-    kill -0 "$daemon" 2>/dev/null || { echo "pgfanout exited:"; tail -20 "$dir/fanout.log"; exit 1; }
-  done
-  t1=$(now)
+    batch_size: $BATCH" received no-jsonl
   bad=$(cut -d' ' -f2 "$dir/count")
-  rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
-  kill "$daemon"; wait "$daemon" || true; daemon=
-  secs=$(echo "$t1 - $t0" | bc)
-  rate=$(echo "$ROWS / $secs" | bc)
-  echo "$shape,$ROWS,$per_tx,$BATCH,$secs,$rate,$bad,$((rss_kib / 1024))" >>"$csv"
+  rate=$(echo "$ROWS / $sink_s" | bc)
+  echo "$shape,$ROWS,$per_tx,$BATCH,$sink_s,$rate,$bad,$rss_mib" >>"$csv"
   printf '%-8s %d rows: webhook sink %.2f s (%d rows/s), batch_size %d, %d bad requests, peak RSS %d MiB\n' \
-    "$shape" "$ROWS" "$secs" "$rate" "$BATCH" "$bad" "$((rss_kib / 1024))"
+    "$shape" "$ROWS" "$sink_s" "$rate" "$BATCH" "$bad" "$rss_mib"
 done
 echo "raw: $csv"
