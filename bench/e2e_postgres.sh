@@ -7,9 +7,10 @@
 #     defaults: 3, "1 10 100", "single batch1k"
 #     single:  100k single-row transactions    batch1k: 1M rows in 1000-row transactions
 # Then the targets alone, as a ceiling: the same rows written again into each tenant's
-# database the way the postgres sink writes them (COPY into a staging table, one INSERT …
-# ON CONFLICT with the version guard and a cursor-row upsert, one transaction per 10000
-# rows, one psql per tenant in parallel), with nothing decoding meanwhile.
+# database with the postgres sink's kind of statements (COPY into a staging table, one
+# INSERT … ON CONFLICT with the version guard and a cursor-row upsert, one transaction per
+# 10000 rows; not the sink's casts and move bookkeeping), one psql per tenant in parallel,
+# with nothing decoding meanwhile.
 # Writes bench/results/e2e_postgres.csv:
 #   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s
 set -euo pipefail
@@ -43,7 +44,7 @@ delivered_total() {
 }
 
 # The rows each tenant's database now holds, written again by psql alone into a copy of its
-# table, in the sink's statements and batch size; sets alone (seconds, all tenants).
+# table, in the sink's batch size; sets alone (seconds, all tenants).
 targets_alone() {  # $1: tenants
   local t f n pids=()
   for t in $(seq 0 $(($1 - 1))); do
