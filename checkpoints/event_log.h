@@ -126,7 +126,8 @@ class EventLog {
   virtual Result<void> RewindCursor(const std::string& sink_id, const SinkCursor& cursor) = 0;
   virtual Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const = 0;
 
-  // Small durable key/value metadata (system identifier, slot name). Synced.
+  // Small durable key/value metadata (system identifier, slot name). Synced. A log holds
+  // a random id under meta_keys::kLogId (log_identity.h) from the moment it is created.
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
   virtual Result<void> PutMeta(const std::string& key, const std::string& value) = 0;
 

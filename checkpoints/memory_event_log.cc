@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "checkpoints/log_identity.h"
+
 namespace pgfanout {
 namespace {
 
@@ -12,6 +14,8 @@ uint64_t RowBytes(const std::vector<Datum>& row) {
 }
 
 }  // namespace
+
+MemoryEventLog::MemoryEventLog() { meta_.emplace(meta_keys::kLogId, NewLogId()); }
 
 Result<void> MemoryEventLog::Append(std::span<const TransactionRecord> transactions) {
   if (transactions.empty()) return boost::outcome_v2::success();

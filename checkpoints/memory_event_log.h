@@ -15,7 +15,8 @@ namespace pgfanout {
 // (SpillScan's `fn`) run without it held, so they may call back into the log.
 class MemoryEventLog final : public EventLog {
  public:
-  MemoryEventLog() = default;
+  // Made with a new log id (log_identity.h), as a new RocksDB log is.
+  MemoryEventLog();
 
   Result<void> Append(std::span<const TransactionRecord> transactions) override;
   Result<void> AppendPartial(std::span<const ChangeEvent> events) override;

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "checkpoints/event_codec.h"
+#include "checkpoints/log_identity.h"
 #include "checkpoints/rocksdb_keys.h"
 #include "checkpoints/rocksdb_tuning.h"
 
@@ -74,6 +75,9 @@ Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, 
   PGF_TRY(log->Recover());
   if (!read_only) {
     PGF_TRY(log->DiscardUnfinishedWrites());
+    // A new log gets its id; so does one made before logs had ids.
+    PGF_TRY(auto id, log->GetMeta(meta_keys::kLogId));
+    if (!id) PGF_TRY(log->PutMeta(meta_keys::kLogId, NewLogId()));
   }
   return std::unique_ptr<EventLog>(std::move(log));
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "checkpoints/log_identity.h"
 #include "test/unit/checkpoints/test_events.h"
 
 namespace pgfanout::checkpoints_test {
@@ -296,6 +297,18 @@ TYPED_TEST(EventLogContractTest, MetaRoundTrips) {
   ASSERT_TRUE(this->log_->PutMeta("slot", "").has_value());
   EXPECT_EQ(this->log_->GetMeta("system_id").value(), "7301234567890");
   EXPECT_EQ(this->log_->GetMeta("slot").value(), "");
+}
+
+// Positions stored outside the log (a sink's destination) name the log by this id.
+TYPED_TEST(EventLogContractTest, ANewLogHasItsOwnRandomId) {
+  auto id = this->log_->GetMeta(meta_keys::kLogId);
+  ASSERT_TRUE(id.has_value() && id.value().has_value());
+  EXPECT_EQ(id.value()->size(), 32u) << *id.value();
+  EXPECT_EQ(id.value()->find_first_not_of("0123456789abcdef"), std::string::npos);
+  TypeParam other_backend;
+  auto other = other_backend.Open();
+  ASSERT_NE(other, nullptr);
+  EXPECT_NE(other->GetMeta(meta_keys::kLogId).value(), id.value()) << "two logs, two ids";
 }
 
 TYPED_TEST(EventLogContractTest, SpillScansInSeqOrderPerXid) {

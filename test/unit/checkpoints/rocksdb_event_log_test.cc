@@ -9,6 +9,7 @@
 
 #include <random>
 
+#include "checkpoints/log_identity.h"
 #include "test/unit/checkpoints/test_events.h"
 
 namespace pgfanout::checkpoints_test {
@@ -50,6 +51,9 @@ TEST_F(RocksDbEventLogTest, PositionEventsCursorsAndMetaSurviveReopen) {
   ExpectSameEvent(events[1], tx.events[1]);
   EXPECT_EQ(log_->LoadCursor("pg").value()->token, "t");
   EXPECT_EQ(log_->GetMeta("slot").value(), "pgfanout");
+  const auto id = log_->GetMeta(meta_keys::kLogId).value();
+  Reopen();
+  EXPECT_EQ(log_->GetMeta(meta_keys::kLogId).value(), id) << "the log keeps its id";
   auto stale = log_->Append(std::vector{Tx(0x100, 1, users_)});
   EXPECT_FALSE(stale.has_value()) << "the commit LSN check uses the reopened position";
 }
