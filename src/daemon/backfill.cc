@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "checkpoints/log_identity.h"
 #include "src/core/failpoint.h"
 #include "src/source/snapshot_reader.h"
 
@@ -46,6 +47,8 @@ struct Progress {
   std::vector<std::string> tables;
   std::vector<TableCopyState> states;
   std::vector<uint64_t> rows_done;
+  bool replace = false;        // the copy replaces the destination's rows (BeginReplace)
+  bool replace_begun = false;  // BeginReplace has been done
 
   std::string Encode() const {
     std::string out;
@@ -57,6 +60,7 @@ struct Progress {
       AppendField(states[i].Encode(), out);
       AppendField(std::to_string(rows_done[i]), out);
     }
+    AppendField(replace ? (replace_begun ? "2" : "1") : "0", out);
     return out;
   }
 
@@ -83,6 +87,13 @@ struct Progress {
       p.states.push_back(std::move(*decoded));
       p.rows_done.push_back(std::stoull(*rows));
     }
+    // Written by pgfanout 0.1 without it: a copy that replaced nothing.
+    if (!in.empty()) {
+      auto replace = TakeField(in);
+      if (!replace || (*replace != "0" && *replace != "1" && *replace != "2")) return std::nullopt;
+      p.replace = *replace != "0";
+      p.replace_begun = *replace == "2";
+    }
     if (!in.empty()) return std::nullopt;
     return p;
   }
@@ -107,7 +118,7 @@ Result<std::vector<std::string>> TablesToCopy(const Config& config, const SinkCo
   if (!options.tables.empty()) return options.tables;
   PGF_TRY(auto known_text, log.GetMeta(TablesKey(sink.id)));
   std::vector<std::string> copy;
-  if (!has_cursor) {
+  if (!has_cursor || options.replace) {
     copy = mapped;
   } else if (known_text && !known_text->empty()) {
     auto known = DecodeList(*known_text).value_or(std::vector<std::string>{});
@@ -121,6 +132,15 @@ Result<std::vector<std::string>> TablesToCopy(const Config& config, const SinkCo
     return std::vector<std::string>{};
   }
   return copy;
+}
+
+// Whether `tables` holds every table the sink maps.
+bool CoversAll(const Config& config, const SinkConfig& sink,
+               const std::vector<std::string>& tables) {
+  for (const auto& t : MappedTables(config, sink)) {
+    if (std::find(tables.begin(), tables.end(), t) == tables.end()) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -166,7 +186,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   }
   // The main slot must exist first: the stream has to cover everything after the snapshot.
   while (true) {
-    PGF_TRY(auto slot, log.GetMeta("source.slot"));
+    PGF_TRY(auto slot, log.GetMeta(meta_keys::kSourceSlot));
     if (slot) break;
     if (stopping()) return Cancelled();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -177,12 +197,19 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   PGF_TRY(auto reader, SnapshotReader::Begin(config.source.dsn, config.source.password, slot));
   const Lsn snapshot = reader->consistent_lsn();
   if (!progress) {
+    // The stream resumes just before the snapshot's point when the copy gives the sink all
+    // its rows (a new sink; a copy that replaces every table it maps); otherwise the copied
+    // tables ride on the sink's cursor, which stays.
+    const EventId snapshot_point{Lsn(snapshot.value() - 1), UINT32_MAX};
+    const bool whole = !stored || (options.replace && CoversAll(config, sink_config, tables));
     progress = Progress{
         .first = snapshot,
-        .resume_at = stored ? stored->applied : EventId{Lsn(snapshot.value() - 1), UINT32_MAX},
+        .resume_at = whole && (!stored || stored->applied < snapshot_point) ? snapshot_point
+                                                                          : stored->applied,
         .tables = tables,
         .states = std::vector<TableCopyState>(tables.size()),
-        .rows_done = std::vector<uint64_t>(tables.size(), 0)};
+        .rows_done = std::vector<uint64_t>(tables.size(), 0),
+        .replace = options.replace};
   }
   const std::vector<std::string> tenants =
       sink_config.AllTenants() ? std::vector<std::string>{} : sink_config.tenants;
@@ -192,6 +219,13 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   }
   PGF_TRY(reader->DonePlanning());
   PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+  std::vector<std::shared_ptr<const TableSchema>> schemas;
+  for (const auto& t : described) schemas.push_back(t.schema);
+  if (progress->replace && !progress->replace_begun) {
+    PGF_TRY(sink.BeginReplace(schemas));
+    progress->replace_begun = true;
+    PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+  }
 
   uint64_t total = 0, done_before = 0;
   for (size_t i = 0; i < described.size(); ++i) {
@@ -282,9 +316,14 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   PGF_TRY(reader->Read(described, tenants, progress->states, options.connections,
                        options.chunk_rows, on_chunk));
 
+  // Rows of the sink's tenants the copy did not write are not on the source (any more).
+  if (progress->replace) {
+    PGF_TRY(sink.FinishReplace(schemas, Lsn(progress->first.value() - 1)));
+  }
   // Done: the stream resumes where the first snapshot began (or where the sink was).
   SinkCursor final{.applied = progress->resume_at, .token = cursor.token};
-  PGF_TRY(sink.Rewind(final));
+  PGF_TRY(auto lineage, LoadLineage(log));
+  PGF_TRY(sink.Rewind(final, lineage.value_or(Lineage{})));
   PGF_TRY(log.RewindCursor(id, final));
   PGF_TRY(log.PutMeta(TablesKey(id), EncodeList(MappedTables(config, sink_config))));
   PGF_TRY(log.PutMeta(ProgressKey(id), ""));

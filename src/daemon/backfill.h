@@ -16,6 +16,10 @@ struct BackfillOptions {
   size_t chunk_rows = 10000;  // rows per COPY chunk, and per sink write
   // Qualified tables to copy; empty: decide from the sink's state (see BackfillSink).
   std::vector<std::string> tables;
+  // The copy replaces what the destination holds of the sink's tenants' rows in the
+  // copied tables (Sink::BeginReplace/FinishReplace); with `tables` empty it copies every
+  // table the sink maps. Else it only brings rows up to the source (versioned upserts).
+  bool replace = false;
   std::function<bool()> stopping;  // checked between chunks; true: give up (kCancelled)
   // Called once there is something to copy, before the snapshot is taken; the copy holds
   // what it returns until it ends (the daemon bounds how many sinks copy at once).
@@ -26,18 +30,25 @@ struct BackfillOptions {
 // snapshot of the source, and leaves the sink's cursor where its stream must resume.
 //
 // What is copied, when `options.tables` is empty:
-// - a sink without a cursor (new, or new with the state dir): every table it maps;
+// - a sink without a cursor (new, or new with the state dir), or `options.replace`: every
+//   table it maps;
 // - a sink with a cursor: the tables it maps that were not there at its last backfill
 //   (a table added to its config); none on the first run with this bookkeeping.
 // - an interrupted backfill (kill -9) resumes: same tables, from each range's last chunk.
+// A sink with `backfill: false` gets no copy unless `options.tables` names tables.
+//
+// Replace: rows of the sink's tenants that the snapshot does not have are gone from the
+// destination when the copy ends (the copy makes the destination equal to the source).
 //
 // Consistency: the snapshot comes from a temporary slot's exported snapshot at LSN C.
 // Rows are written as inserts with version C-1; the cursor of a new sink is set just
 // before C, so the event log delivers every transaction committed from C on. A resumed
 // copy takes a new snapshot C2 > C for the remaining chunks, and the cursor still goes to
 // just before the first C: events between C and C2 are delivered again and, by the sinks'
-// versioned upserts, change only rows older than them. A table added to an existing sink
-// keeps the sink's cursor; the Postgres sink's own position is rewound to it.
+// versioned upserts, change only rows older than them. A copy that replaces every table
+// the sink maps moves its cursor to just before C too (it then holds all its rows as of C:
+// the way out for a sink retention dropped). A table added to an existing sink keeps the
+// sink's cursor; the Postgres sink's own position is rewound to it.
 //
 // Progress is kept in the log's metadata after every chunk (resume), and shown as log lines
 // and by `pgfanout status`. Returns, when it copied anything, the first snapshot's

@@ -7,9 +7,11 @@
 #include <csignal>
 
 #include "checkpoints/event_log.h"
+#include "checkpoints/log_identity.h"
 #include "src/daemon/backfill.h"
 #include "src/pgclient/pg_connection.h"
 #include "src/pipeline/sink_runner.h"
+#include "src/pipeline/target_position.h"
 #include "src/source/source_row_fetcher.h"
 
 namespace pgfanout {
@@ -146,7 +148,9 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
     spdlog::error("{}: no sink with id '{}'", config.path, sink_id);
     return 2;
   }
-  BackfillOptions options{.connections = connections};
+  // Asked for, a copy is made whatever the destination holds, and it replaces the sink's
+  // rows there; of every table the sink maps, it also moves the cursor to its snapshot.
+  BackfillOptions options{.connections = connections, .replace = true};
   if (!table.empty()) {
     auto name = ParseQualifiedName(table, "public");
     SinkTableConfig fallback;
@@ -157,6 +161,14 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
       return 2;
     }
     options.tables.push_back(name->first + "." + name->second);
+  } else {
+    for (const auto& t : config.tables) {
+      if (sc->Receives(t)) options.tables.push_back(t.QualifiedName());
+    }
+    if (options.tables.empty()) {
+      spdlog::error("sink {} receives no table (see tables: and the sink's tables:)", sink_id);
+      return 2;
+    }
   }
   auto opened = OpenRocksDbEventLog(config.state_dir + "/log");
   if (!opened) {
@@ -167,8 +179,8 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
     return 1;
   }
   auto& log = *opened.value();
-  auto slot = log.GetMeta("source.slot");
-  if (!slot || !slot.value()) {
+  auto lineage = LoadLineage(log);
+  if (!lineage || !lineage.value()) {
     spdlog::error(
         "the state dir has no slot yet: run `pgfanout run` once first, so that the "
         "stream covers everything after the copy");
@@ -185,9 +197,13 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
   options.stopping = [] { return interrupted.load(); };
   auto run = [&]() -> Result<std::optional<Lsn>> {
     PGF_TRY(auto stored, log.LoadCursor(sink_id));
-    PGF_TRY(auto resume, sink.value()->Open(stored));
-    if (resume && (!stored || stored->applied < resume->applied)) {
-      PGF_TRY(log.StoreCursor(sink_id, *resume));
+    PGF_TRY(auto theirs, sink.value()->Open(stored, *lineage.value()));
+    if (theirs) {
+      PGF_TRY(auto verdict, JudgeTargetPosition(*theirs, stored, *lineage.value(), log));
+      if (verdict.trusted && (!stored || stored->applied < theirs->applied)) {
+        PGF_TRY(log.StoreCursor(sink_id, SinkCursor{.applied = theirs->applied,
+                                                    .token = theirs->applied.ToString()}));
+      }
     }
     return BackfillSink(config, *sc, *sink.value(), log, options);
   };
@@ -198,7 +214,6 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
                   copied.error().message);
     return 1;
   }
-  if (!copied.value()) fmt::print("sink {}: nothing to backfill\n", sink_id);
   return 0;
 }
 
@@ -249,7 +264,12 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     spdlog::error("{}", sink.error().message);
     return 1;
   }
-  if (auto r = sink.value()->Rewind(rewound); !r) {
+  auto lineage = LoadLineage(log);
+  if (!lineage || !lineage.value()) {
+    spdlog::error("the state dir has not met its source yet: nothing to replay");
+    return 1;
+  }
+  if (auto r = sink.value()->Rewind(rewound, *lineage.value()); !r) {
     spdlog::error("cannot rewind sink {} to {}: {}", sink_id, from.ToString(), r.error().message);
     return 1;
   }

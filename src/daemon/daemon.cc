@@ -89,7 +89,7 @@ class Daemon {
     // A new sink, or one with a new table, first gets the rows that exist already. The
     // sink's config is copied: a reload may replace config_.sinks.
     runner->SetBackfill([this, sc](Sink& s, const std::function<bool()>& stopping,
-                                   const std::vector<std::string>& tables) {
+                                   const std::vector<std::string>& tables, bool replace) {
       auto admit = [this, &sc, &stopping]() -> Result<std::shared_ptr<void>> {
         bool said = false;
         while (!backfill_slots_.try_acquire_for(std::chrono::milliseconds(100))) {
@@ -104,8 +104,10 @@ class Daemon {
         }
         return std::shared_ptr<void>(nullptr, [this](void*) { backfill_slots_.release(); });
       };
-      return BackfillSink(config_, sc, s, log_,
-                          BackfillOptions{.tables = tables, .stopping = stopping, .admit = admit});
+      return BackfillSink(
+          config_, sc, s, log_,
+          BackfillOptions{
+              .tables = tables, .replace = replace, .stopping = stopping, .admit = admit});
     });
     return runner;
   }

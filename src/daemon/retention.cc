@@ -6,12 +6,21 @@ namespace pgfanout {
 
 Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
   const bool drop = config_.lagging_sinks == LaggingSinkPolicy::kDrop;
-  std::optional<EventId> min_cursor;
+  // Cursors hold events under `hold` only; a sink without a cursor yet (its first copy
+  // runs or waits) holds what comes after its start under either policy: it is not
+  // lagging, and the copy's stream resumes at a snapshot point the log has yet to reach.
+  std::optional<EventId> min_cursor, min_hold;
   for (auto* r : runners) {
-    auto c = r->status().cursor;
-    if (!c) {
-      if (!drop) return boost::outcome_v2::success();  // a sink that has not started yet
+    auto st = r->status();
+    if (!st.cursor && st.holds_after) {
+      if (!min_hold || *st.holds_after < *min_hold) min_hold = st.holds_after;
       continue;
+    }
+    std::optional<EventId> c = st.cursor;
+    if (!c) {
+      PGF_TRY(auto stored, log_.LoadCursor(r->id()));
+      if (!stored) return boost::outcome_v2::success();  // a sink that has not started yet
+      c = stored->applied;
     }
     if (!min_cursor || *c < *min_cursor) min_cursor = c;
   }
@@ -34,7 +43,8 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
     for (const auto& ev : events) {
       // Whole transactions only: the log then always starts at a transaction's first
       // event, so a replay from a retained commit LSN never gets half a transaction.
-      bool held = !drop && min_cursor && ev.id.commit_lsn >= min_cursor->commit_lsn;
+      bool held = (!drop && min_cursor && ev.id.commit_lsn >= min_cursor->commit_lsn) ||
+                  (min_hold && *min_hold < ev.id);
       if (held || ev.commit_time_us >= cutoff) {
         done = true;
         break;

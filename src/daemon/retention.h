@@ -16,7 +16,8 @@ namespace pgfanout {
 // transactions only, so a replay from a retained commit LSN never gets half of one).
 // Under log.lagging_sinks: hold, a sink's undelivered events are kept however old and a
 // warning names the sink once a minute; under drop they are trimmed, the trim point is
-// recorded first (SinkRunner::kTrimmedThroughKey) and the sink stops.
+// recorded first (SinkRunner::kTrimmedThroughKey) and the sink stops. A sink still in its
+// first copy (no cursor) is not lagging: what it needs is kept under either policy.
 class Retention {
  public:
   Retention(const LogConfig& config, EventLog& log) : config_(config), log_(log) {}

@@ -169,6 +169,15 @@ std::string QuoteLiteral(std::string_view text) {
   return out;
 }
 
+std::string TenantTextMatch(const std::string& column, const std::vector<std::string>& tenants,
+                            bool indexable) {
+  std::string list;
+  for (size_t i = 0; i < tenants.size(); ++i) list += (i ? ", " : "") + QuoteLiteral(tenants[i]);
+  std::string text = fmt::format("format('%s', {}) COLLATE \"C\" IN ({})", column, list);
+  if (!indexable) return text;
+  return fmt::format("{} IN ({}) AND {}", column, list, text);
+}
+
 std::optional<std::string> GetValue(const PgResult& r, int row, int col) {
   if (PQgetisnull(r.get(), row, col)) return std::nullopt;
   return std::string(PQgetvalue(r.get(), row, col), PQgetlength(r.get(), row, col));

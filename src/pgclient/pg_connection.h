@@ -73,6 +73,15 @@ std::string SqlStateOf(const Error& error);
 std::string QuoteIdent(std::string_view name);
 std::string QuoteLiteral(std::string_view text);
 
+// Tenant values are compared as text, byte for byte, in the form the source writes its
+// tenant column (the type's output text, as pgoutput sends it; source_setup.h refuses a
+// configured value written otherwise). `column` is a column reference:
+//   format('%s', col) COLLATE "C" IN ('7', '8')
+// With `indexable`, `col IN ('7', '8') AND …` comes first: equal values are a superset of
+// equal texts, and an index on the column can serve it.
+std::string TenantTextMatch(const std::string& column, const std::vector<std::string>& tenants,
+                            bool indexable = false);
+
 // Value of row `row`, column `col` or nullopt for SQL NULL.
 std::optional<std::string> GetValue(const PgResult& r, int row, int col);
 

@@ -11,17 +11,25 @@ namespace pgfanout {
 // Reads rows as the source holds them now, for events that reach a sink without all their
 // values.
 //
-// Why: the Router turns a row that moved in from another tenant into an insert. Unless the
-// table's replica identity is FULL, the server sends only the old key, and a TOASTed column
-// the UPDATE left alone arrives as kUnchangedToast: neither the event nor this sink's
-// target (which never held the row) has the value. Writing the insert without it would
-// leave NULL in the target for good.
+// Why: a TOASTed column an UPDATE left alone arrives as kUnchangedToast, and a row sink
+// keeps the value its target already holds. Two events carry such values for a row the
+// target may not hold:
+// - a row that moved in from another tenant, which the Router turns into an insert: unless
+//   the table's replica identity is FULL the server sends only the old key, and this sink's
+//   target never held the row;
+// - an update that changed the row's key (the server sent the old key): the sink moves the
+//   target row to the new key, but the target lacks it when an earlier insert of the row
+//   was dropped as gone (below), e.g. a row moved in and then had its key changed before
+//   this sink read the move.
+// Writing either without those values would leave NULL in the target for good.
 //
 // The value read is the row's state now, not at the event's commit; that is safe because
 // every later change of the row is still ahead in the log and is applied on top (a row
 // sink's version guard keeps the newer effect). A row no longer under that key and tenant
 // (deleted, moved on, its key changed) is reported as gone: the later event that took it
-// away settles this sink too, so the runner drops the insert.
+// away settles this sink too (a delete, a move out, or a key change, which is read here
+// again at its new key), so the runner drops such an insert and keeps such an update as it
+// came.
 //
 // One instance per SinkRunner, used only from its thread; it may hold a connection.
 class RowFetcher {
@@ -31,17 +39,23 @@ class RowFetcher {
   RowFetcher& operator=(const RowFetcher&) = delete;
   virtual ~RowFetcher() = default;
 
-  // For each event (an insert for which NeedsSourceRow() holds) fills its kUnchangedToast
-  // values from the source row with the same replica-identity key and tenant. Returns, per
-  // event, whether that row exists. On error nothing is assumed filled; kConnection errors
-  // are retried by the runner like a sink's.
+  // For each event (one for which NeedsSourceRow() holds) fills its kUnchangedToast values
+  // of the new row from the source row with the same replica-identity key and tenant.
+  // Returns, per event, whether that row exists. On error nothing is assumed filled;
+  // kConnection errors are retried by the runner like a sink's.
   virtual Result<std::vector<bool>> Fill(std::span<ChangeEvent* const> events) = 0;
 };
 
-// Whether `event` is an insert missing values that only the source has (see above). The
-// server never sends kUnchangedToast in an INSERT, so only a routed move qualifies.
+// Whether `event` (as routed to a sink) is missing values that only the source has (see
+// above): an insert with kUnchangedToast values (the server never sends those in an
+// INSERT, so only a routed move qualifies), or an update that changed the row's key (the
+// server sent the old key alone) with such values.
 inline bool NeedsSourceRow(const ChangeEvent& event) {
-  if (event.op != Op::kInsert) return false;
+  if (event.op == Op::kUpdate) {
+    if (!event.old_is_key_only || event.old_row.empty()) return false;
+  } else if (event.op != Op::kInsert) {
+    return false;
+  }
   for (const Datum& d : event.new_row) {
     if (d.kind == ValueKind::kUnchangedToast) return true;
   }

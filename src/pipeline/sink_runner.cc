@@ -7,7 +7,9 @@
 
 #include <charconv>
 
+#include "checkpoints/log_identity.h"
 #include "src/pipeline/retry_policy.h"
+#include "src/pipeline/target_position.h"
 
 namespace pgfanout {
 namespace {
@@ -66,15 +68,56 @@ SinkRunner::Status SinkRunner::status() const {
   return status_;
 }
 
+Result<Lineage> SinkRunner::AwaitLineage() {
+  while (true) {
+    PGF_TRY(auto lineage, LoadLineage(log_));
+    if (lineage) return *lineage;
+    if (Stopping()) return MakeError(ErrorKind::kCancelled, "stopped before the source was known");
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; });
+  }
+}
+
 Result<void> SinkRunner::Open() {
   PGF_TRY(auto stored, log_.LoadCursor(config_.id));
-  PGF_TRY(auto resume, sink_->Open(stored));
+  if (!stored) {
+    std::lock_guard lock(mu_);
+    if (!status_.holds_after) status_.holds_after = log_.LastDurableEvent().value_or(EventId{});
+  }
+  PGF_TRY(const Lineage lineage, AwaitLineage());
+  PGF_TRY(auto theirs, sink_->Open(stored, lineage));
   opened_ = true;
-  if (resume && (!stored || stored->applied < resume->applied)) {
-    PGF_TRY(log_.StoreCursor(config_.id, *resume));
+  std::optional<SinkCursor> resume = stored;
+  // A new sink's copy replaces whatever its destination holds of its tenants' rows.
+  bool replace = !stored;
+  if (theirs) {
+    PGF_TRY(auto verdict, JudgeTargetPosition(*theirs, stored, lineage, log_));
+    if (verdict.trusted) {
+      replace = false;
+      if (!stored || stored->applied < theirs->applied) {
+        // The destination stores its position with its rows: when it is ahead, the stored
+        // cursor merely missed the last acknowledgement.
+        resume = SinkCursor{.applied = theirs->applied, .token = theirs->applied.ToString()};
+        PGF_TRY(log_.StoreCursor(config_.id, *resume));
+      }
+    } else {
+      replace = true;
+      if (!told_untrusted_) {
+        told_untrusted_ = true;
+        spdlog::warn(
+            "sink {}: not resuming from the position its destination holds ({}): {}. {}",
+            config_.id, theirs->applied.ToString(), verdict.why_not,
+            !backfill_ || !config_.backfill
+                ? "The sink has no backfill (backfill: false), so it follows the log from "
+                  "its own cursor; run pgfanout backfill --sink " + config_.id +
+                      " to copy its rows again"
+                : "Its tenants' rows are copied again from a snapshot, replacing what the "
+                  "destination holds of them");
+      }
+    }
   }
   if (backfill_) {
-    PGF_TRY(auto copied, backfill_(*sink_, [this] { return Stopping(); }, {}));
+    PGF_TRY(auto copied, backfill_(*sink_, [this] { return Stopping(); }, {}, replace));
     if (copied) {
       PGF_TRY(resume, log_.LoadCursor(config_.id));
     }
@@ -83,6 +126,7 @@ Result<void> SinkRunner::Open() {
     std::lock_guard lock(mu_);
     cursor_ = resume;
     status_.cursor = resume ? std::optional<EventId>(resume->applied) : std::nullopt;
+    if (resume) status_.holds_after.reset();
   }
   return RunRefills();
 }
@@ -126,8 +170,8 @@ Result<void> SinkRunner::RunRefills() {
                                    "--sink {} --table T",
                                    fmt::join(tables, ", "), config_.id));
     }
-    PGF_TRY(auto copied_at, backfill_(
-                                *sink_, [this] { return Stopping(); }, tables));
+    PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables,
+                                      /*replace=*/false));
     for (const auto& t : tables) {
       if (copied_at) refilled_at_[t] = *copied_at;
     }
@@ -220,6 +264,7 @@ Result<bool> SinkRunner::Step() {
   std::lock_guard lock(mu_);
   cursor_ = next;
   status_.cursor = last;
+  status_.holds_after.reset();
   status_.events_delivered += kept;
   status_.batches += kept > 0;
   status_.last_error.clear();
@@ -236,9 +281,12 @@ Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, s
   }
   if (need.empty()) return kept;
   PGF_TRY(auto found, fetcher_->Fill(need));
+  // An insert whose row is gone is dropped; an update stays as it came (row_fetcher.h).
   std::vector<bool> drop(kept, false);
   for (size_t j = 0; j < need.size(); ++j) {
-    if (!found[j]) drop[static_cast<size_t>(need[j] - events.data())] = true;
+    if (!found[j] && need[j]->op == Op::kInsert) {
+      drop[static_cast<size_t>(need[j] - events.data())] = true;
+    }
   }
   size_t out = 0;
   for (size_t i = 0; i < kept; ++i) {

@@ -37,6 +37,10 @@ class SinkRunner {
     std::string last_error;                                         // empty when healthy
     bool stopped = false;                                           // gave up: needs a person
     std::optional<std::chrono::system_clock::time_point> retry_at;  // next attempt
+    // While the sink has no cursor yet (a first copy of existing rows runs or waits): the
+    // log's last event when it started, after which it needs every event. Retention keeps
+    // them under either lagging-sink policy.
+    std::optional<EventId> holds_after;
   };
 
   // What a runner leaves in the log's metadata for `pgfanout status` (another process):
@@ -62,9 +66,12 @@ class SinkRunner {
   // Copies existing rows into a new sink (or a sink's new tables) before it follows the log;
   // returns, when it copied anything, the snapshot point the rows are at least as new as
   // (the cursor is then reloaded). `tables` (qualified) asks for those tables again;
-  // empty: whatever the sink's state says is missing. Set before Start().
+  // empty: whatever the sink's state says is missing. `replace`: the copy replaces what
+  // the destination holds of the sink's rows (Sink::BeginReplace), of every table it maps
+  // when `tables` is empty. Set before Start().
   using Backfill = std::function<Result<std::optional<Lsn>>(
-      Sink& sink, const std::function<bool()>& stopping, const std::vector<std::string>& tables)>;
+      Sink& sink, const std::function<bool()>& stopping, const std::vector<std::string>& tables,
+      bool replace)>;
   void SetBackfill(Backfill backfill) { backfill_ = std::move(backfill); }
   // Reads from the source what a moved-in row's event lacks (row_fetcher.h). Without one,
   // such an insert is written without those values. Set before Start().
@@ -93,6 +100,8 @@ class SinkRunner {
   // is gone. Returns the new `kept`.
   Result<size_t> CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept);
   Result<void> Open();
+  // The lineage positions are written under; waits until the source has been identified.
+  Result<Lineage> AwaitLineage();
   // Records that the sink wants `table` copied again (durably, before the sink commits).
   Result<void> RequestRefill(const std::string& table);
   // Copies the tables RequestRefill() recorded, if any.
@@ -132,6 +141,7 @@ class SinkRunner {
   bool notified_ = false;
   bool opened_ = false;
   bool refill_pending_ = true;  // RefillKey may hold tables (from before a restart, too)
+  bool told_untrusted_ = false;  // the destination's position was refused, and it was logged
   // Per table copied again: its snapshot point. A batch older than that which makes the sink
   // add a column back (an event of the table's shape before a DROP COLUMN the copy already
   // saw) asks for nothing: the copy is newer than the batch.

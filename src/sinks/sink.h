@@ -10,8 +10,17 @@
 #include "src/config/config.h"
 #include "src/core/change_event.h"
 #include "src/core/error.h"
+#include "src/core/lineage.h"
 
 namespace pgfanout {
+
+// A position a sink keeps in its own destination, beside its data.
+struct TargetPosition {
+  EventId applied;
+  // The log that wrote it; nullopt for a position written before positions named their
+  // log (pgfanout 0.1).
+  std::optional<Lineage> lineage;
+};
 
 // A destination for one sink entry of the config.
 //
@@ -39,19 +48,25 @@ class Sink {
   // Prepares the sink. `stored` is the cursor the event log holds (nullopt for a new sink).
   // Its token is empty when the runner moved the cursor past events this sink's filter
   // skipped before the sink's first successful Write(): there is no sink state to restore.
-  // Returns the cursor to resume from: normally `stored`; a sink that keeps its own
-  // position durably beside its data may return a later one.
-  virtual Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) = 0;
+  // `lineage` names the log the sink runs from; a sink that keeps its own position in its
+  // destination stores it with every position it writes from now on.
+  // Returns the position the destination holds for this sink, when the sink keeps one
+  // (Postgres, ClickHouse), else nullopt. The runner decides whether to resume from it:
+  // only a position its own log wrote is trusted (src/pipeline/target_position.h).
+  virtual Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                                     const Lineage& lineage) = 0;
 
   // Applies `events` (non-empty, ascending). On success returns the token to store with
   // the cursor. On error nothing may be assumed about how much was applied; the runner
   // retries from the stored cursor after calling Open() again.
   virtual Result<std::string> Write(std::span<const ChangeEvent> events) = 0;
 
-  // `pgfanout replay`: the cursor was rewound to `to`. A sink that keeps its own position
-  // (and would resume past `to` in Open()) moves it back. Called before Open().
-  virtual Result<void> Rewind(const SinkCursor& to) {
+  // The cursor was rewound to `to` (`pgfanout replay`; the end of a copy of existing
+  // rows). A sink that keeps its own position (and would resume past `to` in Open())
+  // moves it back, stored with `lineage`. May be called before Open().
+  virtual Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) {
     (void)to;
+    (void)lineage;
     return boost::outcome_v2::success();
   }
 
@@ -65,6 +80,24 @@ class Sink {
   // it. An error from `request` fails the Write. Set once, before Open().
   using BackfillRequest = std::function<Result<void>(const std::string& source_table)>;
   virtual void SetBackfillRequest(BackfillRequest request) { (void)request; }
+
+  // A copy of the source's rows is to *replace* what the destination holds of this sink's
+  // tenants in `tables` (a new sink, a position no log can vouch for, `pgfanout
+  // backfill`): rows the copy does not write must not survive it. BeginReplace() is called
+  // before the copy's first Write(), again if the copy restarts before its first chunk
+  // was recorded; FinishReplace() after its last Write(), with `version`, the commit LSN
+  // the copy's rows carry. A sink without rows to replace (a change log, a stream) does
+  // nothing. Errors are retried like Write()'s.
+  using Tables = std::span<const std::shared_ptr<const TableSchema>>;
+  virtual Result<void> BeginReplace(Tables tables) {
+    (void)tables;
+    return boost::outcome_v2::success();
+  }
+  virtual Result<void> FinishReplace(Tables tables, Lsn version) {
+    (void)tables;
+    (void)version;
+    return boost::outcome_v2::success();
+  }
 
   virtual void Stop() = 0;
 };

@@ -120,8 +120,7 @@ state_dir: {}/state
 http:
   listen: "127.0.0.1:0"
 log:
-  retain: 24h
-tables:
+{}tables:
   - name: users
     tenant_column: tenant_id
   - name: public.contact_channels
@@ -130,7 +129,7 @@ tables:
     tenant_column: tenant_id
 sinks:{}{}
 )yaml",
-                     pg_->Dsn(), work_dir_, sinks, extra_yaml);
+                     pg_->Dsn(), work_dir_, log_section_, sinks, extra_yaml);
 }
 
 void FanoutTest::AddPeopleSink() {

@@ -74,6 +74,7 @@ class FanoutTest : public ::testing::Test {
   std::vector<Table> tables_;
   std::string work_dir_;
   std::string config_path_;
+  std::string log_section_ = "  retain: 24h\n";  // the config's log: keys
   std::string log_path_;
   DaemonProcess daemon_;
 };

@@ -3,7 +3,11 @@
 // hand, so each test controls batches, ids and TOAST markers exactly.
 #include "src/sinks/postgres/postgres_sink.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
 
 #include <string>
 #include <vector>
@@ -48,7 +52,7 @@ class PostgresSinkTest : public ::testing::Test {
                                          std::vector<TableConfig> tables = {},
                                          std::optional<SinkCursor> stored = std::nullopt) {
     auto sink = std::make_unique<PostgresSink>(config, std::move(tables));
-    auto opened = sink->Open(stored);
+    auto opened = sink->Open(stored, {});
     EXPECT_TRUE(opened.has_value()) << opened.error().message;
     return sink;
   }
@@ -372,6 +376,29 @@ TEST_F(PostgresSinkTest, CreatesTheTableAndFollowsAddAndDropColumn) {
   EXPECT_EQ(TargetScalar("SELECT count(*) FROM users"), "4");
 }
 
+// A column added and dropped again brings the table's first shape back. The sink had that
+// shape ready on its connection from before the ADD COLUMN; it must sync the target to it
+// again (drop the column), not write on as if the column were still wanted.
+TEST_F(PostgresSinkTest, AColumnAddedAndDroppedAgainIsDroppedFromTheTarget) {
+  auto v1 = Users();
+  auto sink = OpenSink(Config());
+  Deliver(*sink, {Insert(v1, User("1", "ada"))});
+  server_->Exec("ALTER TABLE users ADD COLUMN nickname text", src_);
+  auto v2 = Schema("users");
+  std::vector<Datum> with_nickname = User("2", "bob");
+  with_nickname.push_back(T("bobby"));
+  Deliver(*sink, {Insert(v2, with_nickname)});
+  server_->Exec("ALTER TABLE users DROP COLUMN nickname", src_);
+  auto v3 = Schema("users");
+  ASSERT_EQ(v3->Fingerprint(), v1->Fingerprint()) << "the first shape is back";
+  Deliver(*sink, {Update(v3, User("1", "ada2"))});
+  EXPECT_EQ(TargetScalar("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                         "'users' AND column_name = 'nickname'"),
+            "0");
+  EXPECT_EQ(Target("SELECT id::text, name FROM users ORDER BY id"),
+            (std::vector<Row>{{"1", "ada2"}, {"2", "bob"}}));
+}
+
 TEST_F(PostgresSinkTest, FollowsATypeChangeTheTargetCanTake) {
   server_->Exec("CREATE TABLE items (id int PRIMARY KEY, qty int)", src_);
   auto v1 = Schema("items");
@@ -444,33 +471,61 @@ TEST_F(PostgresSinkTest, NamesWithCaseSpacesAndQuotes) {
   EXPECT_EQ(TargetScalar("SELECT count(*) FROM \"Target Schema\".pgfanout_sink_state"), "1");
 }
 
-TEST_F(PostgresSinkTest, OpenResumesFromTheTargetWhenItIsAhead) {
+TEST_F(PostgresSinkTest, OpenReturnsThePositionTheTargetHoldsWithItsLineage) {
   auto users = Users();
-  auto sink = OpenSink(Config());
+  const Lineage ours{.system_id = "7310000000000000001",
+                     .slot = "pgfanout",
+                     .timeline = 3,
+                     .log_id = "0123456789abcdef0123456789abcdef"};
+  auto sink = std::make_unique<PostgresSink>(Config(), std::vector<TableConfig>{});
+  ASSERT_TRUE(sink->Open(std::nullopt, ours).has_value());
   std::vector<ChangeEvent> first = {Insert(users, User("1", "ada"))};
   std::vector<ChangeEvent> second = {Update(users, User("1", "bea"))};
   Deliver(*sink, first);
   Deliver(*sink, second);
   sink->Stop();
-  // The runner stored only the first batch's cursor (a crash before the second's store).
+  // The runner stored only the first batch's cursor (a crash before the second's store):
+  // the target's position is the second batch's, written under the lineage it was given.
   SinkCursor stored{.applied = first.back().id, .token = first.back().id.ToString()};
-  auto reopened = sink->Open(stored);
+  auto reopened = sink->Open(stored, Lineage{.log_id = "another"});
   ASSERT_TRUE(reopened.has_value()) << reopened.error().message;
   ASSERT_TRUE(reopened.value().has_value());
   EXPECT_EQ(reopened.value()->applied, second.back().id);
-  EXPECT_FALSE(reopened.value()->token.empty());
-  // A stored cursor ahead of the target (events this sink skipped) wins.
-  SinkCursor later{.applied = EventId{Lsn(second.back().id.commit_lsn.value() + 0x100), 3}};
-  auto ahead = sink->Open(later);
-  ASSERT_TRUE(ahead.has_value() && ahead.value().has_value());
-  EXPECT_EQ(ahead.value()->applied, later.applied);
-  // A new target knows nothing: nullopt stays nullopt.
+  ASSERT_TRUE(reopened.value()->lineage.has_value());
+  EXPECT_EQ(*reopened.value()->lineage, ours);
+  // A position written before positions named their log reads without a lineage.
+  sink->Stop();
+  server_->Exec("UPDATE pgfanout_sink_state SET log_id = NULL", tgt_);
+  auto legacy = sink->Open(stored, ours);
+  ASSERT_TRUE(legacy.has_value() && legacy.value().has_value());
+  EXPECT_FALSE(legacy.value()->lineage.has_value());
+  // A new target knows nothing.
   SinkConfig fresh = Config();
   fresh.id = "fresh";
   auto other = std::make_unique<PostgresSink>(fresh, std::vector<TableConfig>{});
-  auto none = other->Open(std::nullopt);
+  auto none = other->Open(std::nullopt, ours);
   ASSERT_TRUE(none.has_value()) << none.error().message;
   EXPECT_FALSE(none.value().has_value());
+}
+
+TEST_F(PostgresSinkTest, AStateTableWithoutLineageColumnsGetsThem) {
+  // The table as pgfanout 0.1 made it (001 only), with a position in it.
+  server_->Exec(
+      "CREATE TABLE pgfanout_sink_state (sink_id text PRIMARY KEY, commit_lsn pg_lsn NOT NULL, "
+      "ordinal bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()); "
+      "INSERT INTO pgfanout_sink_state (sink_id, commit_lsn, ordinal) "
+      "VALUES ('tenant-sink', '0/1000', 2)",
+      tgt_);
+  auto sink = std::make_unique<PostgresSink>(Config(), std::vector<TableConfig>{});
+  auto opened = sink->Open(std::nullopt, Lineage{.log_id = "x"});
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  ASSERT_TRUE(opened.value().has_value());
+  EXPECT_EQ(opened.value()->applied, (EventId{Lsn(0x1000), 2}));
+  EXPECT_FALSE(opened.value()->lineage.has_value()) << "an old row names no log";
+  EXPECT_EQ(TargetScalar("SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                         "'pgfanout_sink_state'::regclass AND attname IN ('source_system_id', "
+                         "'slot_name', 'timeline', 'log_id')"),
+            "4");
 }
 
 TEST_F(PostgresSinkTest, RewindMovesTheTargetPositionBack) {
@@ -481,11 +536,12 @@ TEST_F(PostgresSinkTest, RewindMovesTheTargetPositionBack) {
   sink->Stop();
   SinkCursor to{.applied = EventId{Lsn(batch[0].id.commit_lsn.value() - 1), UINT32_MAX},
                 .token = "x"};
-  auto rewound = PostgresSink(Config(), {}).Rewind(to);
+  auto rewound = PostgresSink(Config(), {}).Rewind(to, Lineage{.log_id = "rewinder"});
   ASSERT_TRUE(rewound.has_value()) << rewound.error().message;
-  auto reopened = sink->Open(to);
+  auto reopened = sink->Open(to, {});
   ASSERT_TRUE(reopened.has_value() && reopened.value().has_value());
-  EXPECT_EQ(reopened.value()->applied, to.applied) << "Open must not jump past the replay start";
+  EXPECT_EQ(reopened.value()->applied, to.applied) << "Open must not report past the replay start";
+  EXPECT_EQ(reopened.value()->lineage.value_or(Lineage{}).log_id, "rewinder");
   EXPECT_EQ(TargetScalar("SELECT ordinal::text FROM pgfanout_sink_state"),
             std::to_string(UINT32_MAX));
 }
@@ -559,11 +615,115 @@ TEST_F(PostgresSinkTest, AnUnreachableTargetIsAConnectionErrorWithoutThePassword
   config.dsn = "host=127.0.0.1 port=" + std::to_string(FreePort()) +
                " user=postgres password=hunter2 dbname=x connect_timeout=2";
   PostgresSink sink(config, {});
-  auto r = sink.Open(std::nullopt);
+  auto r = sink.Open(std::nullopt, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, ErrorKind::kConnection);
   EXPECT_NE(r.error().message.find("tenant-sink"), std::string::npos) << r.error().message;
   EXPECT_EQ(r.error().message.find("hunter2"), std::string::npos) << r.error().message;
+}
+
+// Per-tenant sinks of tenants 7 and 8 writing into one target table (a shared target
+// database with the tenant as a column). The review's repro: a row moves from 7 to 8 and
+// 8's sink applies first; 7's delete of the row's old tenant has the same version and used
+// to remove 8's row for good. Deletes now touch only the sink's tenants' rows, and an
+// upsert takes over another tenant's row only when newer, so every order ends with the
+// row at tenant 8.
+TEST_F(PostgresSinkTest, TenantSinksSharingATableNeverRemoveEachOthersRows) {
+  auto users = Users();
+  const std::vector<TableConfig> tracked = {
+      {.schema = "public", .name = "users", .tenant_column = "tenant_id"}};
+  SinkConfig c7 = Config({"7"}), c8 = Config({"8"});
+  c7.id = "tenant-7";
+  c8.id = "tenant-8";
+  auto s7 = OpenSink(c7, tracked);
+  auto s8 = OpenSink(c8, tracked);
+  auto at = [](ChangeEvent e, uint64_t version, uint32_t ordinal, std::string tenant) {
+    e.id = EventId{Lsn(version), ordinal};
+    e.tenant = std::move(tenant);
+    return e;
+  };
+  // Rows 1 and 2 start at tenant 7 (version 0x100); at 0x200 each moves to tenant 8: 7's
+  // sink gets a delete, 8's sink an insert, of the same version.
+  Deliver(*s7, {at(Insert(users, User("1", "a")), 0x100, 0, "7"),
+                at(Insert(users, User("2", "b")), 0x100, 1, "7")});
+  auto out7 = [&](std::string id) { return at(Delete(users, Key(id)), 0x200, 0, "7"); };
+  auto in8 = [&](std::string id) {
+    return at(Insert(users, User(id, "moved", T("bio"), "8")), 0x200, 1, "8");
+  };
+  // Row 1: the old tenant's sink first. Row 2: the new tenant's sink first.
+  Deliver(*s7, {out7("1")});
+  Deliver(*s8, {in8("1")});
+  Deliver(*s8, {in8("2")});
+  Deliver(*s7, {out7("2")});
+  // Row 3: one transaction (0x300) inserts it for 7 and moves it to 8, and 7's sink gets
+  // that transaction in two batches, the second after 8's sink wrote the row: 7's insert of
+  // the same version must not take the row back, and its delete must not remove it.
+  Deliver(*s8, {at(Insert(users, User("3", "moved", T("bio"), "8")), 0x300, 1, "8")});
+  Deliver(*s7, {at(Insert(users, User("3", "c")), 0x300, 0, "7")});
+  Deliver(*s7, {at(Delete(users, Key("3")), 0x300, 1, "7")});
+  EXPECT_EQ(Target("SELECT id::text, tenant_id, name FROM users ORDER BY id"),
+            (std::vector<Row>{{"1", "8", "moved"}, {"2", "8", "moved"}, {"3", "8", "moved"}}));
+  // A TRUNCATE of a per-tenant sink removes its tenants' rows only.
+  Deliver(*s7, {at(Insert(users, User("4", "d")), 0x400, 0, "7")});
+  ChangeEvent truncate{.id = EventId{Lsn(0x500), 0}, .op = Op::kTruncate, .table = users};
+  Deliver(*s7, {truncate});
+  EXPECT_EQ(TargetScalar("SELECT string_agg(id::text || tenant_id, ',' ORDER BY id) FROM users"),
+            "18,28,38");
+}
+
+// Sinks that share a target database start together (a thousand tenant sinks share a few
+// target servers): each prepares the state table, and CREATE TABLE IF NOT EXISTS run at
+// once can fail on pg_type's unique index. They take turns, and none fails.
+TEST_F(PostgresSinkTest, TwentySinksPreparingOneTargetAtOnceAllSucceed) {
+  constexpr int kSinks = 20;
+  std::vector<std::string> errors(kSinks);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSinks; ++i) {
+    threads.emplace_back([&, i] {
+      SinkConfig config = Config({std::to_string(i)});
+      config.id = fmt::format("tenant-{}", i);
+      PostgresSink sink(config, {});
+      ready.fetch_add(1);
+      while (ready.load() < kSinks) std::this_thread::yield();
+      auto r = sink.Open(std::nullopt, Lineage{.log_id = "l"});
+      if (!r) errors[i] = r.error().message;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kSinks; ++i) EXPECT_EQ(errors[i], "") << "sink tenant-" << i;
+  EXPECT_EQ(TargetScalar("SELECT count(*) FROM pg_attribute WHERE attrelid = "
+                         "'pgfanout_sink_state'::regclass AND attname = 'log_id'"),
+            "1");
+}
+
+// A copy that replaces (a new sink, a position no log vouches for, pgfanout backfill):
+// every row of the sink's tenants that the copy does not write is gone afterwards, also
+// one with a version from another history; other tenants' rows in the table stay.
+TEST_F(PostgresSinkTest, ACopyThatReplacesLeavesExactlyTheCopiedRowsOfItsTenants) {
+  auto users = Users();
+  const std::vector<TableConfig> tracked = {
+      {.schema = "public", .name = "users", .tenant_column = "tenant_id"}};
+  SinkConfig c8 = Config({"8"});
+  c8.id = "tenant-8";
+  auto s8 = OpenSink(c8, tracked);
+  Deliver(*s8, {Insert(users, User("80", "eight", T("bio"), "8"))});
+  auto s7 = OpenSink(Config({"7"}), tracked);
+  Deliver(*s7, {Insert(users, User("1", "stale")), Insert(users, User("2", "gone"))});
+  server_->Exec("UPDATE users SET pgfanout_version = 999999999 WHERE id = 1", tgt_);
+  const std::vector<std::shared_ptr<const TableSchema>> tables = {users};
+  ASSERT_TRUE(s7->BeginReplace(tables).has_value());
+  ChangeEvent copied = Insert(users, User("1", "fresh"));
+  copied.id = EventId{Lsn(0x5000), 0};
+  Deliver(*s7, {copied, [&] {
+                  ChangeEvent e = Insert(users, User("3", "new"));
+                  e.id = EventId{Lsn(0x5000), 1};
+                  return e;
+                }()});
+  auto done = s7->FinishReplace(tables, Lsn(0x5000));
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  EXPECT_EQ(Target("SELECT id::text, tenant_id, name FROM users ORDER BY id"),
+            (std::vector<Row>{{"1", "7", "fresh"}, {"3", "7", "new"}, {"80", "8", "eight"}}));
 }
 
 }  // namespace

@@ -2,12 +2,13 @@
 
 namespace pgfanout::testing {
 
-Result<std::optional<SinkCursor>> FaultySink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> FaultySink::Open(const std::optional<SinkCursor>& stored,
+                                                 const Lineage& lineage) {
   {
     std::lock_guard lock(mu_);
     if (open_calls_++ < faults_.fail_opens) return MakeError(faults_.open_error, kOpenMessage);
   }
-  return inner_->Open(stored);
+  return inner_->Open(stored, lineage);
 }
 
 Result<std::string> FaultySink::Write(std::span<const ChangeEvent> events) {

@@ -25,7 +25,8 @@ class FaultySink final : public Sink {
   FaultySink(Faults faults, std::unique_ptr<Sink> inner)
       : faults_(faults), inner_(std::move(inner)) {}
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   void Stop() override;
 

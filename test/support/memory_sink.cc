@@ -2,10 +2,34 @@
 
 namespace pgfanout::testing {
 
-Result<std::optional<SinkCursor>> MemorySink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> MemorySink::Open(const std::optional<SinkCursor>& stored,
+                                                 const Lineage& lineage) {
   std::lock_guard lock(mu_);
   opens_.push_back(stored);
-  return stored;
+  lineages_.push_back(lineage);
+  return position_;
+}
+
+void MemorySink::SetPosition(std::optional<TargetPosition> position) {
+  std::lock_guard lock(mu_);
+  position_ = std::move(position);
+}
+
+std::vector<Lineage> MemorySink::lineages() const {
+  std::lock_guard lock(mu_);
+  return lineages_;
+}
+
+Result<void> MemorySink::BeginReplace(Tables tables) {
+  std::lock_guard lock(mu_);
+  ++replaces_;
+  (void)tables;
+  return boost::outcome_v2::success();
+}
+
+int MemorySink::replaces() const {
+  std::lock_guard lock(mu_);
+  return replaces_;
 }
 
 Result<std::string> MemorySink::Write(std::span<const ChangeEvent> events) {

@@ -20,9 +20,18 @@ class MemorySink final : public Sink {
  public:
   MemorySink() = default;
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
+  Result<void> BeginReplace(Tables tables) override;
   void Stop() override;
+
+  // What Open() returns as the position the destination holds (default: none), as a sink
+  // that keeps its own position would.
+  void SetPosition(std::optional<TargetPosition> position);
+  // The lineage each Open() was given, in call order.
+  std::vector<Lineage> lineages() const;
+  int replaces() const;  // BeginReplace() calls
 
   std::vector<ChangeEvent> events() const;
   std::vector<EventId> ids() const;
@@ -38,6 +47,9 @@ class MemorySink final : public Sink {
   mutable std::condition_variable cv_;
   std::vector<ChangeEvent> events_;
   std::vector<std::optional<SinkCursor>> opens_;
+  std::vector<Lineage> lineages_;
+  std::optional<TargetPosition> position_;
+  int replaces_ = 0;
   int stops_ = 0;
 };
 

@@ -66,7 +66,7 @@ Result<void> ClickHouseSink::Connect() {
   ch_ = std::move(ch.value());
   PGF_TRY(DetectFeatures());
   PGF_TRY(EnsureDatabase(config_.database));
-  state_.emplace(*ch_, config_.database, config_.id);
+  state_.emplace(*ch_, config_.database, config_.id, lineage_);
   return state_->Ensure();
 }
 
@@ -111,24 +111,54 @@ Result<void> ClickHouseSink::EnsureDatabase(const std::string& database) {
   return boost::outcome_v2::success();
 }
 
-Result<std::optional<SinkCursor>> ClickHouseSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> ClickHouseSink::Open(const std::optional<SinkCursor>&,
+                                                           const Lineage& lineage) {
+  lineage_ = lineage;
   PGF_TRY(Connect());
   PGF_TRY(auto theirs, state_->Load());
-  // The position is stored after the batch's rows: when it is ahead, the stored cursor
-  // merely missed the last acknowledgement, and resuming after it applies nothing twice.
-  if (theirs && (!stored || stored->applied < theirs->applied)) {
-    return std::optional<SinkCursor>(
-        SinkCursor{.applied = theirs->applied, .token = theirs->applied.ToString()});
-  }
-  return stored;
+  // The position is stored after the batch's rows: when the runner trusts it and it is
+  // ahead, the stored cursor merely missed the last acknowledgement.
+  if (!theirs) return std::optional<TargetPosition>();
+  return std::optional<TargetPosition>(
+      TargetPosition{.applied = theirs->applied, .lineage = theirs->lineage});
 }
 
-Result<void> ClickHouseSink::Rewind(const SinkCursor& to) {
+Result<void> ClickHouseSink::Rewind(const SinkCursor& to, const Lineage& lineage) {
   const bool was_open = ch_ != nullptr;
-  if (!was_open) PGF_TRY(Connect());
+  lineage_ = lineage;
+  if (!was_open) {
+    PGF_TRY(Connect());
+  } else {
+    state_.emplace(*ch_, config_.database, config_.id, lineage_);
+  }
   PGF_TRY(state_->Load());
   PGF_TRY(state_->Rewind(to.applied));
   if (!was_open) Stop();
+  return boost::outcome_v2::success();
+}
+
+Result<void> ClickHouseSink::BeginReplace(Tables tables) {
+  if (!ch_) return Fail(ErrorKind::kSink, "copy begun before Open");
+  for (const auto& schema : tables) {
+    PGF_TRY(const TableTarget* t, TargetOf(*schema));
+    if (t == nullptr) continue;
+    PGF_TRY(const RowEncoder* encoder, Prepare(schema));
+    // Versions cannot be reset here (the version is the engine's), so the rows go first:
+    // a mutation, made only when there is something to delete (it rewrites every part).
+    std::string condition = "1";
+    if (!config_.AllTenants() && t->tenant) {
+      condition = encoder->TenantCondition(config_.tenants);
+    }
+    auto count = ch_->Query("counting the rows a copy replaces",
+                            fmt::format("SELECT count() FROM {} WHERE {} FORMAT TabSeparated",
+                                        t->Qualified(), condition));
+    if (!count) return count.error().Wrap(t->Describe());
+    if (count.value() == "0\n") continue;
+    auto r = ch_->Query("deleting the rows a copy replaces (a mutation)",
+                        fmt::format("ALTER TABLE {} DELETE WHERE {}", t->Qualified(), condition));
+    if (!r) return r.error().Wrap(t->Describe());
+    PGF_TRY(WaitForMutations(*t));
+  }
   return boost::outcome_v2::success();
 }
 

@@ -27,7 +27,8 @@ namespace pgfanout {
 // batch again inserts rows with the same versions, which FINAL collapses, so at-least-once
 // delivery has an exactly-once effect there. Write() returns only after ClickHouse answered
 // 200 to every statement of the batch, and then records the batch's last event in
-// <database>.pgfanout_sink_state; Open() resumes from that when it is ahead of the cursor.
+// <database>.pgfanout_sink_state (with the lineage of the log it runs from), which Open()
+// returns for the runner to judge.
 //
 // Threads: one owner (its SinkRunner).
 class ClickHouseSink final : public Sink {
@@ -40,9 +41,12 @@ class ClickHouseSink final : public Sink {
   ClickHouseSink(SinkConfig config, std::vector<TableConfig> tables);
   ~ClickHouseSink() override;
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
-  Result<void> Rewind(const SinkCursor& to) override;
+  Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
+  // The tenants' rows of `tables` are deleted (a mutation) before the copy writes them.
+  Result<void> BeginReplace(Tables tables) override;
   void SetBackfillRequest(BackfillRequest request) override {
     backfill_request_ = std::move(request);
   }
@@ -78,6 +82,7 @@ class ClickHouseSink final : public Sink {
   std::optional<clickhouse::SinkStateStore> state_;
   ServerFeatures features_;
   std::string body_;
+  Lineage lineage_;  // stored with every position
 };
 
 }  // namespace pgfanout

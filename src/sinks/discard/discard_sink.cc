@@ -4,12 +4,13 @@
 
 namespace pgfanout {
 
-Result<std::optional<SinkCursor>> DiscardSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> DiscardSink::Open(const std::optional<SinkCursor>& stored,
+                                                  const Lineage&) {
   events_ = 0;
   if (stored && !stored->token.empty()) {
     std::from_chars(stored->token.data(), stored->token.data() + stored->token.size(), events_);
   }
-  return stored;
+  return std::optional<TargetPosition>();
 }
 
 Result<std::string> DiscardSink::Write(std::span<const ChangeEvent> events) {

@@ -12,7 +12,8 @@ namespace pgfanout {
 // events it was given, so `status` shows it moving.
 class DiscardSink final : public Sink {
  public:
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   void Stop() override {}
 

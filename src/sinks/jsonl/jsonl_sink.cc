@@ -27,7 +27,8 @@ void JsonlSink::FormatEvent(const ChangeEvent& ev, fmt::memory_buffer& out,
   JsonlFormatter().Format(ev, out, truncate_scope);
 }
 
-Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> JsonlSink::Open(const std::optional<SinkCursor>& stored,
+                                                  const Lineage&) {
   Stop();
   std::error_code dir_error;
   auto parent = std::filesystem::path(path_).parent_path();
@@ -46,7 +47,7 @@ Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor
     // A new sink: keep what the file holds and append after it. An empty token means the
     // same: the cursor moved past events this sink's filter skipped before its first write.
     offset_ = size;
-    return stored;
+    return std::optional<TargetPosition>();
   }
   uint64_t covered = 0;
   const auto& token = stored->token;
@@ -68,7 +69,7 @@ Result<std::optional<SinkCursor>> JsonlSink::Open(const std::optional<SinkCursor
     return IoError("cannot truncate", path_);
   }
   offset_ = covered;
-  return stored;
+  return std::optional<TargetPosition>();
 }
 
 Result<std::string> JsonlSink::Write(std::span<const ChangeEvent> events) {

@@ -24,7 +24,8 @@ class JsonlSink final : public Sink {
       : path_(std::move(path)), truncate_scope_(std::move(truncate_scope)) {}
   ~JsonlSink() override;
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   void Stop() override;
 

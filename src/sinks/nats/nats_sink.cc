@@ -68,7 +68,8 @@ Result<void> NatsSink::CheckMappings() const {
   return boost::outcome_v2::success();
 }
 
-Result<std::optional<SinkCursor>> NatsSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> NatsSink::Open(const std::optional<SinkCursor>&,
+                                                  const Lineage&) {
   Stop();
   PGF_TRY(CheckMappings());
   PGF_TRY(client_.Connect());
@@ -79,7 +80,7 @@ Result<std::optional<SinkCursor>> NatsSink::Open(const std::optional<SinkCursor>
   }
   max_msg_size_ = st.value().max_msg_size;
   open_ = true;
-  return stored;
+  return std::optional<TargetPosition>();
 }
 
 Result<std::string> NatsSink::Write(std::span<const ChangeEvent> events) {

@@ -42,7 +42,8 @@ class NatsSink final : public Sink {
   NatsSink(SinkConfig config, std::vector<TableConfig> tables);
   ~NatsSink() override;
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   void Stop() override;
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <chrono>
 
 #include "sink_postgres_sql.inc"
 #include "src/core/failpoint.h"
@@ -42,78 +43,174 @@ Result<PgConnection> PostgresSink::Connect() const {
                                "target of sink " + config_.id, config_.password);
 }
 
+Result<PostgresSink::StateTableShape> PostgresSink::ReadStateTableShape(
+    const PgConnection& conn) const {
+  auto found = conn.Exec("looking up the sink state table",
+                         "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute "
+                         "WHERE attrelid = to_regclass($1) AND attname = 'log_id' "
+                         "AND NOT attisdropped), to_regnamespace($2) IS NOT NULL",
+                         {SinkStateTable(config_.schema), QuoteIdent(config_.schema)});
+  if (!found) return TargetError(found.error(), "sink " + config_.id);
+  return StateTableShape{.table = GetValue(found.value(), 0, 0) == "t",
+                         .lineage = GetValue(found.value(), 0, 1) == "t",
+                         .schema = GetValue(found.value(), 0, 2) == "t"};
+}
+
 Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
   const std::string context = fmt::format("sink {}: preparing {} in the target", config_.id,
                                           SinkStateTable(config_.schema));
-  // Run only when missing: CREATE … IF NOT EXISTS needs the CREATE right even then, and a
-  // DBA may have run the migration for a role without it.
-  auto found = conn.Exec("looking up the sink state table", "SELECT to_regclass($1) IS NOT NULL",
-                         {SinkStateTable(config_.schema)});
-  if (!found) return TargetError(found.error(), context);
-  if (GetValue(found.value(), 0, 0) == "t") return boost::outcome_v2::success();
-  auto ns = conn.Exec("looking up the sink's schema", "SELECT to_regnamespace($1) IS NOT NULL",
-                      {QuoteIdent(config_.schema)});
-  if (!ns) return TargetError(ns.error(), context);
-  std::string sql = FillSchema(kSql001SinkState, QuoteIdent(config_.schema));
-  if (GetValue(ns.value(), 0, 0) != "t") {
-    sql = "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(config_.schema) + "; " + sql;
+  // Run only what is missing: CREATE … IF NOT EXISTS needs the CREATE right even then, and
+  // a DBA may have run the migrations for a role without it.
+  PGF_TRY(auto shape, ReadStateTableShape(conn));
+  if (shape.table && shape.lineage) return boost::outcome_v2::success();
+  // Sinks sharing a target database take turns (two CREATE TABLE IF NOT EXISTS at once can
+  // fail on pg_type's unique index): one transaction holding an advisory lock, in which
+  // the shape is read again, since another sink may have just done the work.
+  auto migrate = [&]() -> Result<void> {
+    PGF_TRY(conn.ExecSimple("starting the migration", "BEGIN"));
+    PGF_TRY(conn.ExecSimple("waiting for other sinks' migrations",
+                            fmt::format("SELECT pg_advisory_xact_lock({}, {})",
+                                        kMigrationLockClass, kMigrationLockObject)));
+    PGF_TRY(shape, ReadStateTableShape(conn));
+    std::string sql;
+    if (!shape.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(config_.schema) + "; ";
+    if (!shape.table) sql += FillSchema(kSql001SinkState, QuoteIdent(config_.schema));
+    if (!shape.lineage) sql += FillSchema(kSql002SinkStateLineage, QuoteIdent(config_.schema));
+    if (!sql.empty()) PGF_TRY(conn.ExecSimple("running migrations/sink_postgres/", sql));
+    PGF_TRY(conn.ExecSimple("committing the migration", "COMMIT"));
+    return boost::outcome_v2::success();
+  };
+  auto done = migrate();
+  if (done) return boost::outcome_v2::success();
+  if (PQstatus(conn.get()) == CONNECTION_OK) (void)conn.ExecSimple("rolling back", "ROLLBACK");
+  // Lost a race with something that does not take the lock (a DBA, an older pgfanout):
+  // what it made is what was wanted.
+  const std::string state = SqlStateOf(done.error());
+  if (state == "23505" || state == "42P07" || state == "42P06" || state == "42701" ||
+      state == "42710") {
+    PGF_TRY(auto now, ReadStateTableShape(conn));
+    if (now.table && now.lineage) return boost::outcome_v2::success();
   }
-  auto done = conn.ExecSimple("running migrations/sink_postgres/001_sink_state.sql", sql);
-  if (!done) {
-    Error e = TargetError(done.error(), context);
-    if (e.kind != ErrorKind::kConnection) e.kind = ErrorKind::kMismatch;
-    return e;
+  Error e = TargetError(done.error(), context);
+  if (e.kind != ErrorKind::kConnection) {
+    e.kind = ErrorKind::kMismatch;
+    e.message +=
+        " (a DBA can run migrations/sink_postgres/*.sql in the target instead; the sink's role "
+        "then needs no CREATE right)";
   }
-  return boost::outcome_v2::success();
+  return e;
 }
 
 Result<void> PostgresSink::SaveState(const PgConnection& conn, EventId id) const {
   auto r = conn.Exec("storing the sink's position", SaveSinkStateSql(config_.schema),
-                     {config_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal)});
+                     {config_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal),
+                      lineage_.system_id, lineage_.slot, std::to_string(lineage_.timeline),
+                      lineage_.log_id});
   if (!r) return TargetError(r.error(), "sink " + config_.id);
   return boost::outcome_v2::success();
 }
 
-Result<std::optional<SinkCursor>> PostgresSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<SinkCursor>& stored,
+                                                         const Lineage& lineage) {
+  (void)stored;
   Stop();
+  lineage_ = lineage;
   PGF_TRY(auto conn, Connect());
   PGF_TRY(EnsureStateTable(conn));
   auto row = conn.Exec("reading the sink's position",
-                       fmt::format("SELECT commit_lsn::text, ordinal FROM {} WHERE sink_id = $1",
+                       fmt::format("SELECT commit_lsn::text, ordinal, source_system_id, "
+                                   "slot_name, timeline, log_id FROM {} WHERE sink_id = $1",
                                    SinkStateTable(config_.schema)),
                        {config_.id});
   if (!row) return TargetError(row.error(), "sink " + config_.id);
-  std::optional<EventId> theirs;
+  std::optional<TargetPosition> theirs;
   if (PQntuples(row.value().get()) == 1) {
     auto lsn = Lsn::Parse(GetValue(row.value(), 0, 0).value_or(""));
-    std::string ordinal_text = GetValue(row.value(), 0, 1).value_or("");
-    uint32_t ordinal = 0;
-    auto [end, ec] =
-        std::from_chars(ordinal_text.data(), ordinal_text.data() + ordinal_text.size(), ordinal);
-    if (!lsn || ec != std::errc() || end != ordinal_text.data() + ordinal_text.size()) {
+    uint32_t ordinal = 0, timeline = 0;
+    auto number = [&](int col, uint32_t& out) {
+      std::string text = GetValue(row.value(), 0, col).value_or("0");
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+      return ec == std::errc() && end == text.data() + text.size();
+    };
+    if (!lsn || !number(1, ordinal) || !number(4, timeline)) {
       return Fail(ErrorKind::kMismatch, fmt::format("{} holds an unreadable position for this sink",
                                                     SinkStateTable(config_.schema)));
     }
-    theirs = EventId{*lsn, ordinal};
+    theirs = TargetPosition{.applied = EventId{*lsn, ordinal}};
+    if (auto log_id = GetValue(row.value(), 0, 5)) {
+      theirs->lineage = Lineage{.system_id = GetValue(row.value(), 0, 2).value_or(""),
+                                .slot = GetValue(row.value(), 0, 3).value_or(""),
+                                .timeline = timeline,
+                                .log_id = *log_id};
+    }
   }
   conn_ = std::move(conn);
-  // The target commits its position with the rows, so when it is ahead the stored cursor
-  // merely missed the last acknowledgement: resume after what the target holds.
-  if (theirs && (!stored || stored->applied < *theirs)) {
-    return std::optional<SinkCursor>(SinkCursor{.applied = *theirs, .token = theirs->ToString()});
-  }
-  return stored;
+  // The target commits its position with the rows: the runner resumes after it when its
+  // log wrote it (a crash between COMMIT and the cursor store applies nothing twice).
+  return theirs;
 }
 
-Result<void> PostgresSink::Rewind(const SinkCursor& to) {
+Result<void> PostgresSink::Rewind(const SinkCursor& to, const Lineage& lineage) {
+  lineage_ = lineage;
   PGF_TRY(auto conn, Connect());
   PGF_TRY(EnsureStateTable(conn));
   return SaveState(conn, to.applied);
 }
 
+Result<void> PostgresSink::BeginReplace(Tables tables) {
+  return InTransaction("resetting the versions of the rows a copy replaces",
+                       [&](Prepared& p) -> Result<void> {
+                         const auto* tenants = MatchedTenants(*p.mapping, Tenants());
+                         return Exec(p, "resetting row versions",
+                                     ResetVersionsSql(*p.mapping, tenants));
+                       },
+                       tables);
+}
+
+Result<void> PostgresSink::FinishReplace(Tables tables, Lsn version) {
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  return InTransaction("removing rows the copy did not find on the source",
+                       [&](Prepared& p) -> Result<void> {
+                         const auto* tenants = MatchedTenants(*p.mapping, Tenants());
+                         return Exec(p, "removing rows the source no longer has",
+                                     SweepSql(*p.mapping, p.types, tenants, version, now_us));
+                       },
+                       tables);
+}
+
+Result<void> PostgresSink::InTransaction(std::string_view what,
+                                         const std::function<Result<void>(Prepared&)>& each,
+                                         Tables tables) {
+  if (!conn_) return Fail(ErrorKind::kSink, std::string(what) + " before Open");
+  auto run = [&]() -> Result<void> {
+    if (auto r = conn_->ExecSimple(what, "BEGIN"); !r) return TargetError(r.error(), config_.id);
+    for (const auto& schema : tables) {
+      PGF_TRY(const TableMapping* m, MappingOf(*schema));
+      if (m == nullptr) continue;
+      PGF_TRY(Prepared * p, Prepare(*schema));
+      PGF_TRY(each(*p));
+    }
+    if (auto r = conn_->ExecSimple(what, "COMMIT"); !r) return TargetError(r.error(), config_.id);
+    return boost::outcome_v2::success();
+  };
+  auto done = run();
+  if (!done) {
+    if (PQstatus(conn_->get()) == CONNECTION_OK) (void)conn_->ExecSimple("rolling back", "ROLLBACK");
+    prepared_.clear();
+    synced_.clear();
+    catalog_.Clear();
+    return done.error();
+  }
+  for (auto& [key, p] : prepared_) p.stage_used = false;
+  return boost::outcome_v2::success();
+}
+
 void PostgresSink::Stop() {
   conn_.reset();
   prepared_.clear();
+  synced_.clear();
   catalog_.Clear();
   next_stage_ = 0;
 }
@@ -139,7 +236,14 @@ Result<const std::vector<size_t>*> PostgresSink::KeyOf(const TableSchema& schema
 
 Result<PostgresSink::Prepared*> PostgresSink::Prepare(const TableSchema& schema) {
   ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
-  if (auto it = prepared_.find(key); it != prepared_.end()) return &it->second;
+  if (auto it = prepared_.find(key); it != prepared_.end()) {
+    // A shape seen before is ready only while the target was last synced to it: after an
+    // ADD COLUMN and a DROP COLUMN the table's old shape comes back, and the target must
+    // drop the column again.
+    auto synced = synced_.find(key.first);
+    if (synced != synced_.end() && synced->second == key.second) return &it->second;
+    prepared_.erase(it);
+  }
   PGF_TRY(const TableMapping* m, MappingOf(schema));
   if (m == nullptr) return Fail(ErrorKind::kProtocol, schema.QualifiedName() + " is not mapped");
   Prepared p{.mapping = m, .stage = StageName(next_stage_++)};
@@ -152,6 +256,7 @@ Result<PostgresSink::Prepared*> PostgresSink::Prepare(const TableSchema& schema)
   // Before this transaction commits the new column: see Sink::SetBackfillRequest. Without
   // a requester (a backfill writing the table's rows itself) there is nothing to ask.
   if (refill && backfill_request_) PGF_TRY(backfill_request_(m->config.source));
+  synced_[key.first] = key.second;
   return &prepared_.emplace(key, std::move(p)).first->second;
 }
 
@@ -172,6 +277,7 @@ Result<std::string> PostgresSink::Write(std::span<const ChangeEvent> events) {
       (void)conn_->ExecSimple("rolling back", "ROLLBACK");
     }
     prepared_.clear();
+    synced_.clear();
     catalog_.Clear();
     return applied.error();
   }
@@ -271,17 +377,21 @@ Result<void> PostgresSink::ApplyRows(Prepared& p, const TableChanges& table) {
   if (!buffer_.empty()) PGF_TRY(put());
   if (auto r = conn_->EndCopyIn(what); !r) return TargetError(r.error(), m.Describe());
 
-  if (any_move) PGF_TRY(Exec(p, "moving rows to their new keys", MoveSql(m, p.types, p.stage)));
-  if (any_delete) PGF_TRY(Exec(p, "deleting rows", DeleteSql(m, p.types, p.stage)));
+  const auto* tenants = MatchedTenants(m, Tenants());
+  if (any_move) {
+    PGF_TRY(Exec(p, "moving rows to their new keys", MoveSql(m, p.types, p.stage, tenants)));
+  }
+  if (any_delete) PGF_TRY(Exec(p, "deleting rows", DeleteSql(m, p.types, p.stage, tenants)));
   for (const auto& [left_out, group] : groups) {
-    PGF_TRY(Exec(p, "upserting rows", UpsertSql(m, p.types, p.stage, group, left_out)));
+    PGF_TRY(
+        Exec(p, "upserting rows", UpsertSql(m, p.types, p.stage, group, left_out, tenants)));
   }
   return boost::outcome_v2::success();
 }
 
 Result<void> PostgresSink::ApplyTruncate(Prepared& p, const TruncateChange& truncate) {
   const TableMapping& m = *p.mapping;
-  const std::vector<std::string>* tenants = config_.AllTenants() ? nullptr : &config_.tenants;
+  const std::vector<std::string>* tenants = Tenants();
   if (tenants != nullptr && m.tenant_target.empty()) {
     // The router sends such a table to "*" sinks only; refuse rather than wipe others' rows.
     return MakeError(ErrorKind::kInvalidArgument,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,9 +29,13 @@ class PostgresSink final : public Sink {
   PostgresSink(SinkConfig config, std::vector<TableConfig> tables);
   ~PostgresSink() override;
 
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
-  Result<void> Rewind(const SinkCursor& to) override;
+  Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
+  // Row versions set to 0, then what is still at 0 after the copy removed (or marked).
+  Result<void> BeginReplace(Tables tables) override;
+  Result<void> FinishReplace(Tables tables, Lsn version) override;
   void SetBackfillRequest(BackfillRequest request) override {
     backfill_request_ = std::move(request);
   }
@@ -48,7 +53,20 @@ class PostgresSink final : public Sink {
 
   Error Fail(ErrorKind kind, const std::string& what) const;
   Result<PgConnection> Connect() const;
+  // The advisory lock sinks take while they migrate a target's state table: 'pgfa', 1.
+  static constexpr int32_t kMigrationLockClass = 0x70676661;
+  static constexpr int32_t kMigrationLockObject = 1;
+  struct StateTableShape {
+    bool table = false;    // <schema>.pgfanout_sink_state exists
+    bool lineage = false;  // with the columns of 002_sink_state_lineage.sql
+    bool schema = false;   // <schema> exists
+  };
+  Result<StateTableShape> ReadStateTableShape(const PgConnection& conn) const;
   Result<void> EnsureStateTable(const PgConnection& conn) const;
+  // The sink's tenants, or nullptr for a "*" sink.
+  const std::vector<std::string>* Tenants() const {
+    return config_.AllTenants() ? nullptr : &config_.tenants;
+  }
   Result<void> SaveState(const PgConnection& conn, EventId id) const;
   Result<const TableMapping*> MappingOf(const TableSchema& schema);  // nullptr: not mapped
   Result<const std::vector<size_t>*> KeyOf(const TableSchema& schema);
@@ -57,6 +75,9 @@ class PostgresSink final : public Sink {
   Result<void> ApplyRows(Prepared& p, const TableChanges& changes);
   Result<void> ApplyTruncate(Prepared& p, const TruncateChange& truncate);
   Result<void> Exec(const Prepared& p, std::string_view what, const std::string& sql);
+  // Runs `each` on every mapped table of `tables` in one target transaction.
+  Result<void> InTransaction(std::string_view what,
+                             const std::function<Result<void>(Prepared&)>& each, Tables tables);
 
   SinkConfig config_;
   std::vector<TableConfig> tables_;
@@ -65,10 +86,13 @@ class PostgresSink final : public Sink {
   std::map<ShapeKey, std::optional<TableMapping>> mappings_;
   // Per connection (temp tables, catalog); dropped when a transaction fails.
   std::map<ShapeKey, Prepared> prepared_;
+  // Per source table: the shape (fingerprint) its target was last synced to.
+  std::map<std::string, uint64_t> synced_;
   TargetCatalog catalog_;
   int next_stage_ = 0;
   std::string buffer_;
   BackfillRequest backfill_request_;
+  Lineage lineage_;  // stored with every position (Open, Rewind)
 };
 
 }  // namespace pgfanout

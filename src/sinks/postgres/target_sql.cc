@@ -33,7 +33,21 @@ std::string VersionGuard(const TableMapping& m) {
   return fmt::format("{}.{} <= {}._pgf_version", kT, QuoteIdent(m.version_column), kS);
 }
 
+// " AND <the row is one of the tenants'>", or "" for every row.
+std::string TenantGuard(const TableMapping& m, const std::vector<std::string>* tenants,
+                        std::string_view alias) {
+  if (tenants == nullptr) return "";
+  const std::string column = alias.empty() ? QuoteIdent(m.tenant_target)
+                                           : fmt::format("{}.{}", alias, QuoteIdent(m.tenant_target));
+  return " AND " + TenantTextMatch(column, *tenants);
+}
+
 }  // namespace
+
+const std::vector<std::string>* MatchedTenants(const TableMapping& m,
+                                               const std::vector<std::string>* tenants) {
+  return m.tenant_target.empty() ? nullptr : tenants;
+}
 
 std::string TargetName(const TableMapping& m) {
   return QuoteIdent(m.target_schema) + "." + QuoteIdent(m.target_table);
@@ -68,7 +82,8 @@ std::string ClearStageSql(const std::string& stage) {
 }
 
 std::string UpsertSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
-                      int group, const std::vector<bool>& left_out) {
+                      int group, const std::vector<bool>& left_out,
+                      const std::vector<std::string>* tenants) {
   bool partial = false;
   for (bool b : left_out) partial = partial || b;
   std::string cols, values, set;
@@ -109,16 +124,23 @@ std::string UpsertSql(const TableMapping& m, const TargetTypes& types, const std
     conflict += (i ? ", " : "") + QuoteIdent(m.key_targets[i]);
   }
   const std::string version = QuoteIdent(m.version_column);
+  std::string guard = fmt::format("{}.{} <= EXCLUDED.{}", kT, version, version);
+  if (tenants != nullptr) {
+    guard = fmt::format("({0}.{1} < EXCLUDED.{1} OR ({0}.{1} = EXCLUDED.{1}{2}))", kT, version,
+                        TenantGuard(m, tenants, kT));
+  }
   return fmt::format(
       "INSERT INTO {} AS {} ({}{}) SELECT {}{}._pgf_version FROM {} AS {} WHERE {}._pgf_group = "
-      "{} ON CONFLICT ({}) DO UPDATE SET {}{} = EXCLUDED.{} WHERE {}.{} <= EXCLUDED.{}",
+      "{} ON CONFLICT ({}) DO UPDATE SET {}{} = EXCLUDED.{} WHERE {}",
       TargetName(m), kT, cols, version, values, kS, Stage(stage), kS, kS, group, conflict, set,
-      version, version, kT, version, version);
+      version, version, guard);
 }
 
-std::string DeleteSql(const TableMapping& m, const TargetTypes& types, const std::string& stage) {
-  const std::string where = fmt::format("{}._pgf_group = 0 AND {} AND {}", kS,
-                                        KeyMatch(m, types, kT, false), VersionGuard(m));
+std::string DeleteSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
+                      const std::vector<std::string>* tenants) {
+  const std::string where =
+      fmt::format("{}._pgf_group = 0 AND {} AND {}{}", kS, KeyMatch(m, types, kT, false),
+                  VersionGuard(m), TenantGuard(m, tenants, kT));
   if (m.config.delete_mode == DeleteMode::kHard) {
     return fmt::format("DELETE FROM {} AS {} USING {} AS {} WHERE {}", TargetName(m), kT,
                        Stage(stage), kS, where);
@@ -131,7 +153,8 @@ std::string DeleteSql(const TableMapping& m, const TargetTypes& types, const std
                      QuoteIdent(m.version_column), kS, Stage(stage), kS, where);
 }
 
-std::string MoveSql(const TableMapping& m, const TargetTypes& types, const std::string& stage) {
+std::string MoveSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
+                    const std::vector<std::string>* tenants) {
   std::string set;
   for (size_t i = 0; i < m.key.size(); ++i) {
     const MappedColumn& c = m.columns[m.key_columns[i]];
@@ -140,10 +163,10 @@ std::string MoveSql(const TableMapping& m, const TargetTypes& types, const std::
   }
   // The NOT EXISTS keeps a row that already holds the new key (a replay) from colliding.
   return fmt::format(
-      "UPDATE {} AS {} SET {}{} = {}._pgf_version FROM {} AS {} WHERE {}._pgf_moved AND {} AND {} "
+      "UPDATE {} AS {} SET {}{} = {}._pgf_version FROM {} AS {} WHERE {}._pgf_moved AND {} AND {}{} "
       "AND NOT EXISTS (SELECT 1 FROM {} AS _pgf_x WHERE {})",
       TargetName(m), kT, set, QuoteIdent(m.version_column), kS, Stage(stage), kS, kS,
-      KeyMatch(m, types, kT, true), VersionGuard(m), TargetName(m),
+      KeyMatch(m, types, kT, true), VersionGuard(m), TenantGuard(m, tenants, kT), TargetName(m),
       KeyMatch(m, types, "_pgf_x", false));
 }
 
@@ -152,19 +175,8 @@ std::string TruncateSql(const TableMapping& m, const TargetTypes& types,
                         int64_t commit_time_us) {
   const bool soft = m.config.delete_mode == DeleteMode::kSoft;
   if (tenants == nullptr && !soft) return "TRUNCATE " + TargetName(m);
-  std::string where = fmt::format("{} <= {}", QuoteIdent(m.version_column), version.value());
-  if (tenants != nullptr) {
-    std::string type;
-    for (size_t i = 0; i < m.columns.size(); ++i) {
-      if (m.columns[i].target_name == m.tenant_target) type = types.columns[i];
-    }
-    std::string list;
-    for (size_t i = 0; i < tenants->size(); ++i) {
-      fmt::format_to(std::back_inserter(list), "{}CAST({} AS {})", i ? ", " : "",
-                     QuoteLiteral((*tenants)[i]), type);
-    }
-    where += fmt::format(" AND {} IN ({})", QuoteIdent(m.tenant_target), list);
-  }
+  std::string where = fmt::format("{} <= {}{}", QuoteIdent(m.version_column), version.value(),
+                                  TenantGuard(m, tenants, ""));
   if (!soft) return fmt::format("DELETE FROM {} WHERE {}", TargetName(m), where);
   const std::string column = QuoteIdent(m.config.soft_delete_column);
   const bool boolean = IsBoolean(types.soft_delete);
@@ -176,6 +188,29 @@ std::string TruncateSql(const TableMapping& m, const TargetTypes& types,
   return fmt::format("UPDATE {} SET {} = {}, {} = {} WHERE {} AND {} {}", TargetName(m), column,
                      mark, QuoteIdent(m.version_column), version.value(), where, column,
                      boolean ? "IS NOT TRUE" : "IS NULL");
+}
+
+std::string ResetVersionsSql(const TableMapping& m, const std::vector<std::string>* tenants) {
+  return fmt::format("UPDATE {0} SET {1} = 0 WHERE {1} <> 0{2}", TargetName(m),
+                     QuoteIdent(m.version_column), TenantGuard(m, tenants, ""));
+}
+
+std::string SweepSql(const TableMapping& m, const TargetTypes& types,
+                     const std::vector<std::string>* tenants, Lsn version, int64_t now_us) {
+  const std::string where =
+      fmt::format("{} = 0{}", QuoteIdent(m.version_column), TenantGuard(m, tenants, ""));
+  if (m.config.delete_mode == DeleteMode::kHard) {
+    return fmt::format("DELETE FROM {} WHERE {}", TargetName(m), where);
+  }
+  // Rows already marked keep the time they were deleted at.
+  const std::string column = QuoteIdent(m.config.soft_delete_column);
+  const std::string mark =
+      IsBoolean(types.soft_delete)
+          ? "true"
+          : fmt::format("coalesce({}, CAST({} AS {}))", column,
+                        QuoteLiteral(FormatTimestampUtc(now_us)), types.soft_delete);
+  return fmt::format("UPDATE {} SET {} = {}, {} = {} WHERE {}", TargetName(m), column, mark,
+                     QuoteIdent(m.version_column), version.value(), where);
 }
 
 std::string CreateTableSql(const TableMapping& m, const std::vector<std::string>& column_types,
@@ -230,9 +265,12 @@ std::string SinkStateTable(const std::string& schema) {
 
 std::string SaveSinkStateSql(const std::string& schema) {
   return fmt::format(
-      "INSERT INTO {} (sink_id, commit_lsn, ordinal) VALUES ($1, $2::pg_lsn, $3::bigint) "
+      "INSERT INTO {} (sink_id, commit_lsn, ordinal, source_system_id, slot_name, timeline, "
+      "log_id) VALUES ($1, $2::pg_lsn, $3::bigint, $4, $5, $6::bigint, $7) "
       "ON CONFLICT (sink_id) DO UPDATE SET commit_lsn = EXCLUDED.commit_lsn, "
-      "ordinal = EXCLUDED.ordinal, updated_at = now()",
+      "ordinal = EXCLUDED.ordinal, source_system_id = EXCLUDED.source_system_id, "
+      "slot_name = EXCLUDED.slot_name, timeline = EXCLUDED.timeline, log_id = EXCLUDED.log_id, "
+      "updated_at = now()",
       SinkStateTable(schema));
 }
 

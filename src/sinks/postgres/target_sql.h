@@ -39,19 +39,42 @@ std::string CreateStageSql(const TableMapping& m, const TableSchema& schema,
 std::string CopyStageSql(const std::string& stage);
 std::string ClearStageSql(const std::string& stage);
 
+// Which rows of a target table a sink may change. `tenants` null: every row (a "*" sink,
+// or a table the mapping gives no tenant column, which is then the sink's own). Else the
+// sink serves only these tenants and may share the table with other tenants' sinks:
+// deletes, key moves and TRUNCATE touch only rows whose tenant column reads as one of
+// them (compared as text, byte for byte: pgclient's TenantTextMatch), and an upsert takes over a row
+// of another tenant only with a strictly newer version. At an equal version (one source
+// transaction) the row may be the other sink's newer state: a row that moved in the same
+// transaction as this sink's last write of it.
+//
+// The SQL below takes `tenants` as MatchedTenants() gives it for the mapping.
+const std::vector<std::string>* MatchedTenants(const TableMapping& m,
+                                               const std::vector<std::string>* tenants);
+
 // Upserts the rows of group `group`, leaving out the mapping columns flagged in `left_out`
 // (unchanged TOAST values: the target keeps its own); computed columns are left out too
 // when anything is.
 std::string UpsertSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
-                      int group, const std::vector<bool>& left_out);
-std::string DeleteSql(const TableMapping& m, const TargetTypes& types, const std::string& stage);
+                      int group, const std::vector<bool>& left_out,
+                      const std::vector<std::string>* tenants);
+std::string DeleteSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
+                      const std::vector<std::string>* tenants);
 // Renames the key of target rows whose source row changed key (see RowChange::moved_from),
 // so the values the stream did not resend stay with the row.
-std::string MoveSql(const TableMapping& m, const TargetTypes& types, const std::string& stage);
+std::string MoveSql(const TableMapping& m, const TargetTypes& types, const std::string& stage,
+                    const std::vector<std::string>* tenants);
 // All rows, or (with `tenants` non-null) the rows of those tenants only.
 std::string TruncateSql(const TableMapping& m, const TargetTypes& types,
                         const std::vector<std::string>* tenants, Lsn version,
                         int64_t commit_time_us);
+
+// A copy that replaces the sink's rows (Sink::BeginReplace): every row of the tenants is
+// set to version 0, which any copied row overwrites; what is still at 0 when the copy
+// ends was not in the source: SweepSql deletes it (soft: marks it deleted at `version`).
+std::string ResetVersionsSql(const TableMapping& m, const std::vector<std::string>* tenants);
+std::string SweepSql(const TableMapping& m, const TargetTypes& types,
+                     const std::vector<std::string>* tenants, Lsn version, int64_t now_us);
 
 // DDL. `column_types` are full type names (with modifier) per TableMapping::columns.
 std::string CreateTableSql(const TableMapping& m, const std::vector<std::string>& column_types,
@@ -65,7 +88,8 @@ std::string AlterColumnTypeSql(const TableMapping& m, const std::string& column,
                                const std::string& type);
 
 // The sink's position in `schema`.pgfanout_sink_state. Parameters: $1 sink id, $2 commit
-// LSN (text), $3 ordinal.
+// LSN (text), $3 ordinal, and its lineage: $4 source system id, $5 slot, $6 timeline,
+// $7 event log id.
 std::string SinkStateTable(const std::string& schema);
 std::string SaveSinkStateSql(const std::string& schema);
 

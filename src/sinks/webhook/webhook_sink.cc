@@ -56,7 +56,8 @@ Result<void> WebhookSink::CheckAddress(const boost::asio::ip::address& address) 
                                where_, address.to_string(), *reason));
 }
 
-Result<std::optional<SinkCursor>> WebhookSink::Open(const std::optional<SinkCursor>& stored) {
+Result<std::optional<TargetPosition>> WebhookSink::Open(const std::optional<SinkCursor>&,
+                                                  const Lineage&) {
   Stop();
   if (!signer_) {
     auto signer = webhook::WebhookSigner::Create(config_.secret);
@@ -76,10 +77,10 @@ Result<std::optional<SinkCursor>> WebhookSink::Open(const std::optional<SinkCurs
   auto client = HttpClient::Create(std::move(options));
   if (!client) return MakeError(ErrorKind::kInvalidArgument, Redact(client.error().message));
   client_ = std::move(client).value();
-  return stored;
+  return std::optional<TargetPosition>();
 }
 
-Result<void> WebhookSink::Rewind(const SinkCursor&) {
+Result<void> WebhookSink::Rewind(const SinkCursor&, const Lineage&) {
   // `pgfanout replay` wants the range sent again: forget what was acknowledged.
   pending_.reset();
   return boost::outcome_v2::success();

@@ -35,12 +35,13 @@ class WebhookSink final : public Sink {
 
   // Checks the secret and the URL (kInvalidArgument: the sink stops) and prepares the
   // client; connects lazily. Returns `stored`: the receiver holds the stream's state.
-  Result<std::optional<SinkCursor>> Open(const std::optional<SinkCursor>& stored) override;
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override;
   // Errors: kConnection (resolve, connect, TLS, timeout) and kSink (408, 429, 5xx; or a
   // Retry-After not yet passed) are retried by the runner; kMismatch (any other status) and
   // kInvalidArgument (an address the guard refuses) stop this sink.
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
-  Result<void> Rewind(const SinkCursor& to) override;
+  Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
   void Stop() override;
 
   static constexpr size_t kMaxBodyBytes = 8 << 20;

@@ -69,7 +69,7 @@ class ClickHouseSinkTest : public ::testing::Test {
   std::unique_ptr<ClickHouseSink> Opened(SinkConfig config,
                                          const std::optional<SinkCursor>& stored = std::nullopt) {
     auto sink = Sink(std::move(config));
-    auto r = sink->Open(stored);
+    auto r = sink->Open(stored, {});
     EXPECT_TRUE(r) << r.error().message;
     return sink;
   }
@@ -152,8 +152,13 @@ TEST_F(ClickHouseSinkTest, ABatchWrittenTwiceLeavesWhatFinalShowsUnchanged) {
       << "one row per key (the delete's included) under FINAL";
 }
 
-TEST_F(ClickHouseSinkTest, OpenResumesFromThePositionStoredBesideTheRows) {
-  auto sink = Opened(Config());
+TEST_F(ClickHouseSinkTest, OpenReturnsThePositionStoredBesideTheRowsWithItsLineage) {
+  const Lineage ours{.system_id = "7310000000000000001",
+                     .slot = "pgfanout",
+                     .timeline = 2,
+                     .log_id = "0123456789abcdef0123456789abcdef"};
+  auto sink = Sink(Config());
+  ASSERT_TRUE(sink->Open(std::nullopt, ours));
   const std::vector<ChangeEvent> batch = {Insert("t1", "1", "a"), Insert("t1", "2", "b")};
   Write(*sink, batch);
   sink->Stop();
@@ -162,19 +167,41 @@ TEST_F(ClickHouseSinkTest, OpenResumesFromThePositionStoredBesideTheRows) {
 
   // The daemon died after the rows and the position landed, before it stored its cursor.
   auto again = Sink(Config());
-  auto resumed = again->Open(behind);
+  auto resumed = again->Open(behind, ours);
   ASSERT_TRUE(resumed) << resumed.error().message;
   ASSERT_TRUE(resumed.value());
   EXPECT_EQ(resumed.value()->applied, written);
-  // A cursor ahead of the sink's position (events the sink's filter skipped) stands.
-  const SinkCursor ahead{.applied = EventId{Lsn(lsn_ + 100), 0}, .token = "y"};
-  EXPECT_EQ(again->Open(ahead).value(), ahead);
+  ASSERT_TRUE(resumed.value()->lineage.has_value());
+  EXPECT_EQ(*resumed.value()->lineage, ours);
 
-  // pgfanout replay: the position moves back, and a new sink resumes from there.
-  ASSERT_TRUE(again->Rewind(behind));
-  auto after_rewind = Sink(Config())->Open(std::nullopt);
+  // pgfanout replay: the position moves back, under the lineage the rewind names.
+  Lineage rewinder = ours;
+  rewinder.timeline = 3;
+  ASSERT_TRUE(again->Rewind(behind, rewinder));
+  auto after_rewind = Sink(Config())->Open(std::nullopt, ours);
   ASSERT_TRUE(after_rewind && after_rewind.value());
   EXPECT_EQ(after_rewind.value()->applied, behind.applied);
+  EXPECT_EQ(after_rewind.value()->lineage.value_or(Lineage{}).timeline, 3u);
+}
+
+TEST_F(ClickHouseSinkTest, AStateTableWithoutLineageColumnsGetsThem) {
+  server_->Exec(fmt::format("CREATE DATABASE IF NOT EXISTS {}", database_));
+  server_->Exec(fmt::format(
+      "CREATE TABLE {}.pgfanout_sink_state (sink_id String, commit_lsn UInt64, ordinal UInt32, "
+      "event_id String, generation UInt32, seq UInt64, updated_at DateTime) "
+      "ENGINE = ReplacingMergeTree(seq) ORDER BY sink_id",
+      database_));
+  server_->Exec(fmt::format("INSERT INTO {}.pgfanout_sink_state VALUES ('ch', 4096, 2, "
+                            "'0/1000#2', 0, 1, now())",
+                            database_));
+  SinkConfig config = Config();
+  config.id = "ch";
+  auto sink = Sink(config);
+  auto opened = sink->Open(std::nullopt, Lineage{.log_id = "x"});
+  ASSERT_TRUE(opened) << opened.error().message;
+  ASSERT_TRUE(opened.value());
+  EXPECT_EQ(opened.value()->applied, (EventId{Lsn(0x1000), 2}));
+  EXPECT_FALSE(opened.value()->lineage.has_value()) << "an old row names no log";
 }
 
 TEST_F(ClickHouseSinkTest, AnUpdateLeavingAToastedValueAloneKeepsItAlsoWhenTheKeyMoves) {
@@ -202,6 +229,24 @@ TEST_F(ClickHouseSinkTest, AnUpdateLeavingAToastedValueAloneKeepsItAlsoWhenTheKe
   // Again in one batch with the insert: the value comes from the batch itself.
   Write(*sink, {Insert("t1", "3", "c", T(big + "3")), Update("t1", "3", "c2")});
   EXPECT_EQ(Final()[1], (Row{"t1", "3", "c2", Long(big + "3")}));
+}
+
+// A copy that replaces a per-tenant sink's rows (its target's position could not be
+// trusted): its tenants' rows go first, whatever their versions (another history's
+// versions could rank above the copy's); other tenants' rows in the table stay.
+TEST_F(ClickHouseSinkTest, ACopyThatReplacesDeletesOnlyItsTenantsRowsFirst) {
+  auto all = Opened(Config({"*"}, "ch-all"));
+  lsn_ = 0x7000000000;  // versions from another history, far above the copy's
+  Write(*all, {Insert("t1", "1", "stale"), Insert("t1", "2", "gone"), Insert("t2", "3", "other")});
+  auto t1 = Opened(Config({"t1"}, "ch-t1"));
+  const std::vector<std::shared_ptr<const TableSchema>> tables = {accounts_};
+  auto begun = t1->BeginReplace(tables);
+  ASSERT_TRUE(begun) << begun.error().message;
+  lsn_ = 0x2000000;
+  Write(*t1, {Insert("t1", "1", "fresh")});
+  ASSERT_TRUE(t1->FinishReplace(tables, Lsn(lsn_)));
+  EXPECT_EQ(Final("tenant_id, id, name"),
+            (std::vector<Row>{{"t1", "1", "fresh"}, {"t2", "3", "other"}}));
 }
 
 TEST_F(ClickHouseSinkTest, TruncateOnAPerTenantSinkRemovesOnlyItsTenantsOlderRows) {
@@ -242,7 +287,7 @@ TEST_F(ClickHouseSinkTest, ANewSourceColumnIsAddedAfterAskingForABackfill) {
         database_));
     return boost::outcome_v2::success();
   });
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   Write(*sink, {Insert("t1", "1", "a")});
   EXPECT_TRUE(asked.empty()) << "creating a table asks for nothing";
   ChangeEvent wide = Event(Op::kInsert, Accounts(/*with_score=*/true));
@@ -310,7 +355,7 @@ TEST_F(ClickHouseSinkTest, CredentialsWorkAndAWrongPasswordIsNeverShown) {
   EXPECT_EQ(Final().size(), 1u);
 
   config.password = "hunter2-not-it";
-  auto refused = Sink(config)->Open(std::nullopt);
+  auto refused = Sink(config)->Open(std::nullopt, {});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::kConnection) << "retried: a person may fix it";
   EXPECT_NE(refused.error().message.find("Wrong password for user writer"), std::string::npos)
@@ -322,7 +367,7 @@ TEST_F(ClickHouseSinkTest, AServerThatDoesNotAnswerIsAConnectionError) {
   SinkConfig config = Config();
   config.url = fmt::format("http://127.0.0.1:{}", FreePort());
   config.timeout = std::chrono::milliseconds(500);
-  auto r = Sink(config)->Open(std::nullopt);
+  auto r = Sink(config)->Open(std::nullopt, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kConnection) << r.error().message;
   EXPECT_NE(r.error().message.find("no answer from ClickHouse"), std::string::npos)

@@ -97,7 +97,7 @@ class NatsSinkTest : public ::testing::Test {
 
 TEST_F(NatsSinkTest, CreatesAMissingStreamWithTheDocumentedSettings) {
   auto sink = Make(Config());
-  auto opened = sink->Open(std::nullopt);
+  auto opened = sink->Open(std::nullopt, {});
   ASSERT_TRUE(opened) << opened.error().message;
   auto info = server_->Api("$JS.API.STREAM.INFO.PGF");
   ASSERT_TRUE(info);
@@ -109,12 +109,12 @@ TEST_F(NatsSinkTest, CreatesAMissingStreamWithTheDocumentedSettings) {
   EXPECT_EQ(c["discard"], "old");
   // Opening again uses the stream as it is.
   sink->Stop();
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
 }
 
 TEST_F(NatsSinkTest, WriteReturnsWithEveryMessageStoredAndARepublishAddsNothing) {
   auto sink = Make(Config());
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   // More than the in-flight window, so the pipeline refills while acks come back.
   const auto events = Events(NatsSink::kMaxInFlight * 2 + 17);
   auto token = sink->Write(events);
@@ -143,7 +143,7 @@ TEST_F(NatsSinkTest, AStreamWhoseSubjectsMissThePrefixStopsTheSinkSayingWhatToDo
   ASSERT_TRUE(server_->Api("$JS.API.STREAM.CREATE.PGF",
                            R"({"name":"PGF","subjects":["other.>"],"storage":"file"})"));
   auto sink = Make(Config());
-  auto opened = sink->Open(std::nullopt);
+  auto opened = sink->Open(std::nullopt, {});
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().kind, ErrorKind::kMismatch);
   EXPECT_NE(opened.error().message.find("do not cover pgf.>"), std::string::npos)
@@ -155,7 +155,7 @@ TEST_F(NatsSinkTest, SubjectsAnotherStreamHoldsStopTheSink) {
   ASSERT_TRUE(server_->Api("$JS.API.STREAM.CREATE.OTHER",
                            R"({"name":"OTHER","subjects":["pgf.>"],"storage":"file"})"));
   auto sink = Make(Config());
-  auto opened = sink->Open(std::nullopt);
+  auto opened = sink->Open(std::nullopt, {});
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().kind, ErrorKind::kMismatch);
   EXPECT_NE(opened.error().message.find("overlaps"), std::string::npos) << opened.error().message;
@@ -165,10 +165,10 @@ TEST_F(NatsSinkTest, ASecondSinkOnTheSameStreamIsRefused) {
   // A moved row is a delete for one sink and an insert for the other under one event id:
   // in one stream the server would drop one of them as a duplicate.
   auto first = Make(Config());
-  ASSERT_TRUE(first->Open(std::nullopt));
+  ASSERT_TRUE(first->Open(std::nullopt, {}));
   auto config = Config();
   config.id = "other";
-  auto second = Make(config)->Open(std::nullopt);
+  auto second = Make(config)->Open(std::nullopt, {});
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().kind, ErrorKind::kMismatch);
   EXPECT_NE(second.error().message.find("another pgfanout sink"), std::string::npos)
@@ -179,7 +179,7 @@ TEST_F(NatsSinkTest, ReplicasBeyondASingleServerStopTheSink) {
   auto config = Config();
   config.replicas = 3;
   auto sink = Make(config);
-  auto opened = sink->Open(std::nullopt);
+  auto opened = sink->Open(std::nullopt, {});
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().kind, ErrorKind::kMismatch);
   EXPECT_NE(opened.error().message.find("replicas: 1"), std::string::npos)
@@ -188,7 +188,7 @@ TEST_F(NatsSinkTest, ReplicasBeyondASingleServerStopTheSink) {
 
 TEST_F(NatsSinkTest, ADeletedStreamIsRetriedAndCreatedAgainOnOpen) {
   auto sink = Make(Config());
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   ASSERT_TRUE(sink->Write(Events(10)));
   ASSERT_TRUE(server_->Api("$JS.API.STREAM.DELETE.PGF"));
   auto lost = sink->Write(Events(10, 100));
@@ -196,7 +196,7 @@ TEST_F(NatsSinkTest, ADeletedStreamIsRetriedAndCreatedAgainOnOpen) {
   EXPECT_EQ(lost.error().kind, ErrorKind::kSink);  // retried by the runner
   EXPECT_NE(lost.error().message.find("no responders"), std::string::npos) << lost.error().message;
   sink->Stop();
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   ASSERT_TRUE(sink->Write(Events(10, 100)));
   EXPECT_EQ(Messages(), 10u);
 }
@@ -207,7 +207,7 @@ TEST_F(NatsSinkTest, ALostServerIsAConnectionErrorAndTheNextServerIsTried) {
   config.url = down;
   config.servers = {server_->Url()};
   auto sink = Make(config);
-  ASSERT_TRUE(sink->Open(std::nullopt)) << "the second server of the list was not tried";
+  ASSERT_TRUE(sink->Open(std::nullopt, {})) << "the second server of the list was not tried";
   ASSERT_TRUE(sink->Write(Events(5)));
 
   ASSERT_TRUE(server_->Stop(SIGKILL));
@@ -215,13 +215,13 @@ TEST_F(NatsSinkTest, ALostServerIsAConnectionErrorAndTheNextServerIsTried) {
   ASSERT_FALSE(lost);
   EXPECT_EQ(lost.error().kind, ErrorKind::kConnection);
   sink->Stop();
-  auto none = sink->Open(std::nullopt);
+  auto none = sink->Open(std::nullopt, {});
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().kind, ErrorKind::kConnection);
   EXPECT_NE(none.error().message.find(down.substr(7)), std::string::npos) << none.error().message;
 
   ASSERT_TRUE(server_->StartAgain());
-  auto back = sink->Open(std::nullopt);
+  auto back = sink->Open(std::nullopt, {});
   ASSERT_TRUE(back) << back.error().message;
   ASSERT_TRUE(sink->Write(Events(5, 10)));
   EXPECT_EQ(Messages(), 10u);
@@ -234,7 +234,7 @@ TEST_F(NatsSinkTest, RefusedCredentialsStopTheSinkWithoutShowingThePassword) {
   config.url = secured->Url();
   config.user = "pgfanout";
   config.password = "wrong-horse";
-  auto bad = Make(config)->Open(std::nullopt);
+  auto bad = Make(config)->Open(std::nullopt, {});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().kind, ErrorKind::kMismatch);
   EXPECT_NE(bad.error().message.find("Authorization Violation"), std::string::npos)
@@ -243,7 +243,7 @@ TEST_F(NatsSinkTest, RefusedCredentialsStopTheSinkWithoutShowingThePassword) {
 
   config.password = "right-horse";
   auto sink = Make(config);
-  auto good = sink->Open(std::nullopt);
+  auto good = sink->Open(std::nullopt, {});
   ASSERT_TRUE(good) << good.error().message;
   ASSERT_TRUE(sink->Write(Events(3)));
 }
@@ -253,7 +253,7 @@ TEST_F(NatsSinkTest, AnEventOverTheStreamsMessageLimitStopsTheSinkNamingIt) {
       server_->Api("$JS.API.STREAM.CREATE.PGF",
                    R"({"name":"PGF","subjects":["pgf.>"],"storage":"file","max_msg_size":2000})"));
   auto sink = Make(Config());
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   auto events = Events(3);
   auto big = Events(1, 50, 5000);
   events.insert(events.end(), big.begin(), big.end());
@@ -272,7 +272,7 @@ TEST_F(NatsSinkTest, AnIdleSinkAnswersTheServersPings) {
   auto config = Config();
   config.url = pinging->Url();
   auto sink = Make(config);
-  ASSERT_TRUE(sink->Open(std::nullopt));
+  ASSERT_TRUE(sink->Open(std::nullopt, {}));
   std::this_thread::sleep_for(4s);  // a client that did not answer would be dropped by now
   EXPECT_EQ(pinging->LogTail(100000).find("Stale Connection"), std::string::npos)
       << pinging->LogTail();
@@ -282,7 +282,7 @@ TEST_F(NatsSinkTest, AnIdleSinkAnswersTheServersPings) {
 TEST_F(NatsSinkTest, MappingsForDatabaseSinksAreRefused) {
   auto config = Config();
   config.tables = {SinkTableConfig{.source = "public.users", .target = "users", .columns = {"id"}}};
-  auto opened = Make(config)->Open(std::nullopt);
+  auto opened = Make(config)->Open(std::nullopt, {});
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().kind, ErrorKind::kInvalidArgument);
   EXPECT_NE(opened.error().message.find("whole rows"), std::string::npos);

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "checkpoints/log_identity.h"
 #include "src/sinks/jsonl/jsonl_sink.h"
 #include "test/support/faulty_sink.h"
 #include "test/support/memory_sink.h"
@@ -46,6 +47,20 @@ bool Eventually(Pred done) {
   return true;
 }
 
+// What the daemon records when it first meets the source; runners wait for it (the lineage
+// their sinks write positions under).
+void Identify(EventLog& log) {
+  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceSystemId, "7310000000000000001").has_value());
+  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceSlot, "pgfanout").has_value());
+  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceTimeline, "1").has_value());
+}
+
+Lineage LineageOf(const EventLog& log) {
+  auto l = LoadLineage(log);
+  EXPECT_TRUE(l.has_value() && l.value().has_value());
+  return l.has_value() && l.value() ? *l.value() : Lineage{};
+}
+
 SinkConfig Config(std::string id, std::vector<std::string> tenants, size_t batch_size = 1000) {
   return SinkConfig{.id = std::move(id),
                     .type = "memory",
@@ -55,6 +70,8 @@ SinkConfig Config(std::string id, std::vector<std::string> tenants, size_t batch
 
 class SinkRunnerTest : public ::testing::Test {
  protected:
+  void SetUp() override { Identify(*log_); }
+
   // Appends one transaction with one insert per entry of `tenants` (nullopt: no tenant) and
   // returns the new events' ids.
   std::vector<EventId> Append(std::vector<std::optional<std::string>> tenants) {
@@ -289,6 +306,97 @@ TEST_F(SinkRunnerTest, JsonlSinkThatSkippedEverythingSoFarRestarts) {
   EXPECT_FALSE(std::getline(in, rest)) << "one line only, got also: " << rest;
 }
 
+// A destination that stores its position beside its rows (Postgres, ClickHouse) is ahead
+// of the cursor after a crash between its commit and the cursor store: the runner resumes
+// there, because its own log wrote that position.
+TEST_F(SinkRunnerTest, ResumesFromADestinationPositionItsOwnLogWrote) {
+  auto a = Append({"7", "7"});
+  auto b = Append({"7"});
+  ASSERT_TRUE(log_->StoreCursor("s7", SinkCursor{.applied = a[0]}).has_value());
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  sink.SetPosition(TargetPosition{.applied = a[1], .lineage = LineageOf(*log_)});
+  auto runner = Runner(Config("s7", {"7"}), std::move(owned));
+  bool replaced = true;
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
+                          bool replace) -> Result<std::optional<Lsn>> {
+    replaced = replace;
+    return std::optional<Lsn>();
+  });
+  runner->Start();
+  ASSERT_TRUE(sink.WaitForEvents(1, kDeadline)) << runner->status().last_error;
+  ASSERT_TRUE(Eventually([&] { return At(*runner, b[0]); }));
+  EXPECT_EQ(sink.ids(), std::vector<EventId>{b[0]}) << "nothing the destination holds again";
+  EXPECT_FALSE(replaced) << "a trusted position asks for no copy";
+  ASSERT_FALSE(sink.lineages().empty());
+  EXPECT_EQ(sink.lineages()[0], LineageOf(*log_)) << "the sink writes under this log's lineage";
+}
+
+// The position a destination holds was written by another event log: a new state dir (or
+// another slot, another cluster). Its numbers mean nothing here, so the runner neither
+// resumes from it nor trusts the rows: it asks for a copy that replaces them.
+TEST_F(SinkRunnerTest, APositionAnotherLogWroteIsNotTrustedAndTheRowsAreReplaced) {
+  auto a = Append({"7"});
+  Lineage foreign = LineageOf(*log_);
+  foreign.log_id = "another state dir";
+  auto check = [&](std::optional<SinkCursor> stored, TargetPosition theirs, bool want_replace,
+                   const std::string& why) {
+    SCOPED_TRACE(why);
+    auto log = NewMemoryEventLog();
+    Identify(*log);
+    if (stored) {
+      ASSERT_TRUE(log->StoreCursor("s7", *stored).has_value());
+    }
+    if (theirs.lineage && theirs.lineage->log_id == "ours") theirs.lineage = LineageOf(*log);
+    auto owned = std::make_unique<MemorySink>();
+    owned->SetPosition(theirs);
+    SinkRunner runner(Config("s7", {"7"}), tables_, std::move(owned), *log, [](const Error&) {});
+    std::optional<bool> replace;
+    runner.SetBackfill([&](Sink&, const std::function<bool()>&,
+                           const std::vector<std::string>&, bool r) -> Result<std::optional<Lsn>> {
+      replace = r;
+      return std::optional<Lsn>();
+    });
+    runner.Start();
+    ASSERT_TRUE(Eventually([&] { return replace.has_value(); })) << runner.status().last_error;
+    runner.Stop();
+    EXPECT_EQ(*replace, want_replace);
+    auto cursor = log->LoadCursor("s7");
+    ASSERT_TRUE(cursor.has_value());
+    if (!want_replace) return;
+    EXPECT_EQ(cursor.value(), stored) << "an untrusted position never becomes the cursor";
+  };
+  const EventId far{Lsn(0x900000), 5};
+  check(std::nullopt, {.applied = far, .lineage = foreign}, true, "another log, new state dir");
+  check(SinkCursor{.applied = a[0]}, {.applied = far, .lineage = foreign}, true,
+        "another log, though this state dir knows the sink");
+  check(std::nullopt, {.applied = far}, true, "no lineage (0.1) and no cursor here");
+  check(SinkCursor{.applied = a[0]}, {.applied = far}, false, "no lineage, the cursor vouches");
+  check(std::nullopt, {.applied = far, .lineage = Lineage{.log_id = "ours"}}, false,
+        "this log wrote it");
+}
+
+// This log wrote the position, but retention has since trimmed events after it: resuming
+// there would skip them.
+TEST_F(SinkRunnerTest, APositionBehindWhatRetentionTrimmedIsNotTrusted) {
+  auto a = Append({"7"});
+  auto b = Append({"7"});
+  ASSERT_TRUE(log_->PutMeta(SinkRunner::kTrimmedThroughKey, b[0].ToString()).has_value());
+  auto owned = std::make_unique<MemorySink>();
+  owned->SetPosition(TargetPosition{.applied = a[0], .lineage = LineageOf(*log_)});
+  auto runner = Runner(Config("s7", {"7"}), std::move(owned));
+  std::optional<bool> replace;
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
+                          bool r) -> Result<std::optional<Lsn>> {
+    replace = r;
+    return std::optional<Lsn>();
+  });
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return replace.has_value(); }));
+  runner->Stop();
+  EXPECT_TRUE(*replace);
+}
+
 TEST_F(SinkRunnerTest, SinkBehindWhatRetentionDroppedStopsInsteadOfSkipping) {
   auto a = Append({"7"});
   auto b = Append({"7"});
@@ -382,6 +490,7 @@ class TableFetcher final : public RowFetcher {
 // inserts alone.
 TEST(SinkRunnerMovedRowsTest, FillsMovedInRowsFromTheSourceAndDropsGoneOnes) {
   auto log = NewMemoryEventLog();
+  Identify(*log);
   auto table = std::make_shared<const TableSchema>(
       TableSchema{.relation_id = RelationId{16385},
                   .schema_name = "public",
@@ -427,6 +536,52 @@ TEST(SinkRunnerMovedRowsTest, FillsMovedInRowsFromTheSourceAndDropsGoneOnes) {
   EXPECT_EQ(events[1].new_row[2], text("inline")) << "a plain insert is not looked up";
   EXPECT_EQ(source.calls_, 2) << "one failed call, retried once, then one for the batch";
   EXPECT_EQ(runner.status().cursor, (EventId{Lsn(0x1000), 2}));
+}
+
+// A row's key changed (the server sent the old key) while a TOASTed value stayed: the
+// target may not hold the row at its old key (an insert of it was dropped as gone when it
+// moved in and then changed key before this sink read the move), so the runner reads the
+// row at its new key. Found: the update carries the value. Gone too: the update is kept as
+// it came (the event that took the row away settles it).
+TEST(SinkRunnerMovedRowsTest, AKeyChangeWithAnUnchangedToastValueIsReadAtItsNewKey) {
+  auto log = NewMemoryEventLog();
+  Identify(*log);
+  auto table = std::make_shared<const TableSchema>(
+      TableSchema{.relation_id = RelationId{16385},
+                  .schema_name = "public",
+                  .table_name = "docs",
+                  .columns = {{.name = "id", .type_oid = 23, .part_of_key = true},
+                              {.name = "tenant_id", .type_oid = 25, .part_of_key = true},
+                              {.name = "big", .type_oid = 25}}});
+  std::vector<TableConfig> tables = {
+      {.schema = "public", .name = "docs", .tenant_column = "tenant_id"}};
+  auto text = [](std::string s) { return Datum{ValueKind::kText, std::move(s)}; };
+  auto rekey = [&](std::string from, std::string to) {
+    return ChangeEvent{.op = Op::kUpdate,
+                       .table = table,
+                       .tenant = "9",
+                       .new_row = {text(to), text("9"), Datum{ValueKind::kUnchangedToast}},
+                       .old_row = {text(from), text("9"), Datum{}},
+                       .old_is_key_only = true};
+  };
+  TransactionRecord tx{.commit_lsn = Lsn(0x1000), .end_lsn = Lsn(0x1028)};
+  tx.events = {rekey("1", "2"), rekey("3", "4")};
+  for (uint32_t i = 0; i < tx.events.size(); ++i) tx.events[i].id = EventId{Lsn(0x1000), i};
+  ASSERT_TRUE(log->Append(std::span<const TransactionRecord>(&tx, 1)).has_value());
+
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  SinkRunner runner(SinkConfig{.id = "t9", .type = "memory", .tenants = {"9"}}, tables,
+                    std::move(owned), *log, [](const Error&) {});
+  runner.SetRowFetcher(std::make_unique<TableFetcher>(std::set<std::string>{"4"}, 0));
+  runner.Start();
+  ASSERT_TRUE(sink.WaitForEvents(2, kDeadline)) << runner.status().last_error;
+  runner.Stop();
+  auto events = sink.events();
+  ASSERT_EQ(events.size(), 2u) << "an update whose row is gone is not dropped";
+  EXPECT_EQ(events[0].op, Op::kUpdate);
+  EXPECT_EQ(events[0].new_row[2], text("big@2")) << "read at the new key";
+  EXPECT_EQ(events[1].new_row[2].kind, ValueKind::kUnchangedToast) << "gone: kept as it came";
 }
 
 }  // namespace

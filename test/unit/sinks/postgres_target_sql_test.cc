@@ -52,7 +52,7 @@ TEST(PostgresTargetSql, QuotesEveryIdentifierAndDoublesQuotes) {
 TEST(PostgresTargetSql, UpsertCastsStagedValuesAndGuardsTheVersion) {
   TableMapping m = Resolve(Sink());
   TargetTypes types{.columns = {"integer", "text", "text", "timestamp with time zone"}};
-  std::string sql = UpsertSql(m, types, "_pgf_stage_0", 1, {false, false, false, false});
+  std::string sql = UpsertSql(m, types, "_pgf_stage_0", 1, {false, false, false, false}, nullptr);
   EXPECT_TRUE(Has(sql,
                   "INSERT INTO \"My Schema\".\"Weird \"\"Name\"\"\" AS _pgf_t ("
                   "\"Id\", \"tenant id\", \"say \"\"hi\"\"\", \"confirmed_at\", "
@@ -82,7 +82,7 @@ TEST(PostgresTargetSql, UpsertLeavesOutUnchangedToastColumnsAndComputedOnes) {
   TargetTypes types{.columns = {"integer", "text", "text", "timestamp with time zone"},
                     .computed = {"boolean"},
                     .soft_delete = "timestamp with time zone"};
-  std::string full = UpsertSql(m, types, "st", 1, {false, false, false, false});
+  std::string full = UpsertSql(m, types, "st", 1, {false, false, false, false}, nullptr);
   EXPECT_TRUE(Has(full, "\"greeting\"")) << full;
   EXPECT_TRUE(Has(full, "CAST((confirmed_at IS NOT NULL) AS boolean)")) << full;
   EXPECT_TRUE(Has(full, "\"deleted_at\" = EXCLUDED.\"deleted_at\"")) << "upsert revives: " << full;
@@ -91,7 +91,7 @@ TEST(PostgresTargetSql, UpsertLeavesOutUnchangedToastColumnsAndComputedOnes) {
                   "with time zone) END"))
       << "a live row gets NULL, a deleted one (soft) its commit time: " << full;
 
-  std::string partial = UpsertSql(m, types, "st", 2, {false, false, true, false});
+  std::string partial = UpsertSql(m, types, "st", 2, {false, false, true, false}, nullptr);
   EXPECT_FALSE(Has(partial, "\"greeting\"")) << partial;
   EXPECT_FALSE(Has(partial, "\"confirmed\"")) << partial;
   EXPECT_TRUE(Has(partial, "_pgf_group = 2")) << partial;
@@ -100,13 +100,13 @@ TEST(PostgresTargetSql, UpsertLeavesOutUnchangedToastColumnsAndComputedOnes) {
 TEST(PostgresTargetSql, DeletesMatchTheKeyAndGuardTheVersion) {
   TableMapping m = Resolve(Sink());
   TargetTypes types{.columns = {"integer", "text", "text", "timestamp with time zone"}};
-  std::string hard = DeleteSql(m, types, "st");
+  std::string hard = DeleteSql(m, types, "st", nullptr);
   EXPECT_TRUE(Has(hard, "DELETE FROM \"My Schema\".\"Weird \"\"Name\"\"\" AS _pgf_t USING"))
       << hard;
   EXPECT_TRUE(Has(hard, "_pgf_t.\"Id\" = CAST(_pgf_s.\"Id\" AS integer)")) << hard;
   EXPECT_TRUE(Has(hard, "_pgf_t.\"pgfanout_version\" <= _pgf_s._pgf_version")) << hard;
 
-  std::string move = MoveSql(m, types, "st");
+  std::string move = MoveSql(m, types, "st", nullptr);
   EXPECT_TRUE(Has(move, "_pgf_t.\"Id\" = CAST(_pgf_s.\"_pgf_old_0\" AS integer)")) << move;
   EXPECT_TRUE(Has(move, "NOT EXISTS")) << move;
 }
@@ -119,14 +119,14 @@ TEST(PostgresTargetSql, SoftDeleteMarksByTheColumnType) {
   TableMapping m = Resolve(sink);
   TargetTypes boolean{.columns = {"integer", "text", "text", "timestamp with time zone"},
                       .soft_delete = "boolean"};
-  std::string sql = DeleteSql(m, boolean, "st");
+  std::string sql = DeleteSql(m, boolean, "st", nullptr);
   EXPECT_TRUE(Has(sql,
                   "UPDATE \"My Schema\".\"Weird \"\"Name\"\"\" AS _pgf_t SET \"is_deleted\" = "
                   "true"))
       << sql;
   TargetTypes stamp = boolean;
   stamp.soft_delete = "timestamp with time zone";
-  sql = DeleteSql(m, stamp, "st");
+  sql = DeleteSql(m, stamp, "st", nullptr);
   EXPECT_TRUE(Has(sql, "CAST(_pgf_s._pgf_commit_time AS timestamp with time zone)")) << sql;
 }
 
@@ -137,9 +137,43 @@ TEST(PostgresTargetSql, TruncateOfAPerTenantSinkTouchesOnlyItsTenants) {
   std::string sql = TruncateSql(m, types, &tenants, Lsn(0x10), 0);
   EXPECT_EQ(sql,
             "DELETE FROM \"My Schema\".\"Weird \"\"Name\"\"\" WHERE \"pgfanout_version\" <= 16 "
-            "AND \"tenant id\" IN (CAST(E'7' AS text), CAST(E'it''s' AS text))");
+            "AND format('%s', \"tenant id\") COLLATE \"C\" IN (E'7', E'it''s')")
+      << "tenants are compared in their text form, as the router compares them";
   EXPECT_EQ(TruncateSql(m, types, nullptr, Lsn(0x10), 0),
             "TRUNCATE \"My Schema\".\"Weird \"\"Name\"\"\"");
+}
+
+// Sinks of other tenants may write into the same table: a per-tenant sink deletes and
+// moves only its tenants' rows, and takes over another tenant's row only when newer.
+TEST(PostgresTargetSql, APerTenantSinkTouchesOnlyItsTenantsRowsInASharedTable) {
+  TableMapping m = Resolve(Sink({"7"}));
+  TargetTypes types{.columns = {"integer", "text", "text", "timestamp with time zone"}};
+  std::vector<std::string> tenants = {"7"};
+  const std::string mine = "format('%s', _pgf_t.\"tenant id\") COLLATE \"C\" IN (E'7')";
+  std::string del = DeleteSql(m, types, "st", MatchedTenants(m, &tenants));
+  EXPECT_TRUE(Has(del, "<= _pgf_s._pgf_version AND " + mine)) << del;
+  std::string move = MoveSql(m, types, "st", MatchedTenants(m, &tenants));
+  EXPECT_TRUE(Has(move, "<= _pgf_s._pgf_version AND " + mine)) << move;
+  std::string upsert = UpsertSql(m, types, "st", 1, {false, false, false, false},
+                                 MatchedTenants(m, &tenants));
+  EXPECT_TRUE(Has(upsert,
+                  "WHERE (_pgf_t.\"pgfanout_version\" < EXCLUDED.\"pgfanout_version\" OR "
+                  "(_pgf_t.\"pgfanout_version\" = EXCLUDED.\"pgfanout_version\" AND " +
+                      mine + "))"))
+      << upsert;
+  EXPECT_FALSE(Has(DeleteSql(m, types, "st", nullptr), "format(")) << "a \"*\" sink: every row";
+}
+
+TEST(PostgresTargetSql, AReplacingCopyResetsVersionsThenSweepsWhatItDidNotWrite) {
+  TableMapping m = Resolve(Sink({"7"}));
+  std::vector<std::string> tenants = {"7"};
+  EXPECT_EQ(ResetVersionsSql(m, &tenants),
+            "UPDATE \"My Schema\".\"Weird \"\"Name\"\"\" SET \"pgfanout_version\" = 0 WHERE "
+            "\"pgfanout_version\" <> 0 AND format('%s', \"tenant id\") COLLATE \"C\" IN (E'7')");
+  TargetTypes types{.columns = {"integer", "text", "text", "timestamp with time zone"}};
+  EXPECT_EQ(SweepSql(m, types, &tenants, Lsn(0x20), 0),
+            "DELETE FROM \"My Schema\".\"Weird \"\"Name\"\"\" WHERE \"pgfanout_version\" = 0 "
+            "AND format('%s', \"tenant id\") COLLATE \"C\" IN (E'7')");
 }
 
 TEST(PostgresTargetSql, CreatedTablesHaveTheKeyAndMarkTheirSourceColumns) {

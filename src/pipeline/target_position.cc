@@ -1,0 +1,50 @@
+#include "src/pipeline/target_position.h"
+
+#include <fmt/format.h>
+
+#include "src/pipeline/sink_runner.h"
+
+namespace pgfanout {
+
+Result<PositionVerdict> JudgeTargetPosition(const TargetPosition& theirs,
+                                            const std::optional<SinkCursor>& stored,
+                                            const Lineage& ours, const EventLog& log) {
+  auto distrust = [](std::string why) {
+    return PositionVerdict{.trusted = false, .why_not = std::move(why)};
+  };
+  if (!theirs.lineage) {
+    if (!stored) {
+      return distrust(
+          "it was written by a pgfanout that did not record which event log wrote it, and "
+          "this state dir has no cursor for the sink");
+    }
+  } else if (theirs.lineage->log_id != ours.log_id) {
+    const Lineage& l = *theirs.lineage;
+    if (l.system_id != ours.system_id) {
+      return distrust(fmt::format(
+          "it was written for another source cluster (system identifier {}; this one is {})",
+          l.system_id, ours.system_id));
+    }
+    if (l.slot != ours.slot) {
+      return distrust(fmt::format("it was written from slot {}; this state dir reads slot {}",
+                                  l.slot, ours.slot));
+    }
+    return distrust(fmt::format(
+        "it was written by another event log (another state dir: log {}; this one is {})",
+        l.log_id, ours.log_id));
+  }
+  // Resumed from the state dir's own cursor, the position only has to name this log.
+  if (stored && !(stored->applied < theirs.applied)) return PositionVerdict{.trusted = true};
+  PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::kTrimmedThroughKey));
+  if (trimmed && !trimmed->empty()) {
+    auto through = EventId::Parse(*trimmed);
+    if (through && theirs.applied < *through) {
+      return distrust(fmt::format(
+          "the event log no longer holds the events after it (retention trimmed through {})",
+          through->ToString()));
+    }
+  }
+  return PositionVerdict{.trusted = true};
+}
+
+}  // namespace pgfanout
