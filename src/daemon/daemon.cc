@@ -32,6 +32,8 @@ namespace pgfanout {
 namespace {
 
 constexpr auto kRetentionInterval = std::chrono::seconds(10);
+// A stream that ran this long before it ended was healthy: the reconnect backoff restarts.
+constexpr auto kStableStream = std::chrono::seconds(30);
 
 class Daemon {
  public:
@@ -302,7 +304,9 @@ class Daemon {
     PGF_TRY(auto repl, PgConnection::Connect(src.dsn, PgConnection::Mode::kReplication, "source",
                                              src.password));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
-    attempt_ = 0;  // connected and checked: the next loss starts its backoff afresh
+    // The backoff starts afresh only after a stream that lasted (OnStreamEnded): a server
+    // that accepts every connect and ends every stream must not be retried in a tight loop.
+    stream_started_ = std::chrono::steady_clock::now();
     spdlog::info(
         "source cluster {} timeline {}, server at {}, slot {} confirmed to {}, "
         "event log durable to {}",
@@ -357,6 +361,11 @@ class Daemon {
                    {{"component", "source"}, {"kind", ToString(e.kind)}})
         .Add();
     if (DecideRetry(e.kind, /*in_sink=*/false) != Directive::kRetry) return Halt(e);
+    if (stream_started_ &&
+        std::chrono::steady_clock::now() - *stream_started_ >= kStableStream) {
+      attempt_ = 0;
+    }
+    stream_started_.reset();
     auto wait = Backoff(attempt_++, std::chrono::milliseconds(500), std::chrono::seconds(30));
     spdlog::warn("source: {}; reconnecting in {} ms (attempt {})", e.message, wait.count(),
                  attempt_);
@@ -405,6 +414,8 @@ class Daemon {
   bool stopping_ = false;
   std::shared_ptr<std::atomic<bool>> finished_ = std::make_shared<std::atomic<bool>>(false);
   int attempt_ = 0;
+  // When the current stream started (after the source checks passed); nullopt before.
+  std::optional<std::chrono::steady_clock::time_point> stream_started_;
   int exit_code_ = 0;
 };
 

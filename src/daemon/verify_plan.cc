@@ -12,13 +12,6 @@ namespace {
 
 constexpr uint32_t kBoolOid = 16;  // pg_type.oid of boolean
 
-std::string QuoteLiteral(const PgConnection& conn, const std::string& text) {
-  char* q = PQescapeLiteral(conn.get(), text.data(), text.size());
-  std::string out = q ? q : "NULL";
-  PQfreemem(q);
-  return out;
-}
-
 }  // namespace
 
 std::string DisplayIdent(std::string_view name) {
@@ -80,9 +73,8 @@ Result<TableVerifyPlan> PlanTableVerify(const SinkConfig& sink, const TableConfi
   for (const auto& c : p.source_columns) p.source.columns.push_back(source.QuoteIdent(c));
   if (!sink.AllTenants()) {
     // As text, as the router compares tenants.
-    std::string list;
-    for (const auto& t : sink.tenants) list += (list.empty() ? "" : ", ") + QuoteLiteral(source, t);
-    p.source.where = fmt::format("{}::text IN ({})", source.QuoteIdent(table.tenant_column), list);
+    p.source.where =
+        TenantTextMatch(source.QuoteIdent(table.tenant_column), sink.tenants, /*indexable=*/true);
   }
 
   const TableConfig target_table_config{.schema = target_schema, .name = target_table};

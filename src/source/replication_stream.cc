@@ -88,6 +88,39 @@ Error StreamError(const PgConnection& conn, std::string_view what) {
                    fmt::format("replication stream: {}: {}", what, conn.LastError()));
 }
 
+// An error the walsender ended the stream with. Most are worth a reconnect (the server
+// shut down, an admin ended the backend); these cannot heal by retrying, and a reconnect
+// would only meet them again: kMismatch, with what to do.
+Error ServerEnded(const PGresult* result, const ReplicationStream::Options& o) {
+  std::string msg = result ? PQresultErrorMessage(result) : "";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string state = state_field ? state_field : "";
+  const char* primary_field = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const std::string primary = primary_field ? primary_field : msg;
+  const std::string text =
+      fmt::format("the server ended replication{}{}", msg.empty() ? "" : ": ", msg);
+  if (state == "42704" && primary.find("publication") != std::string::npos) {
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("{}. pgoutput reads publication {} as of each change's position, and slot "
+                    "{} holds changes from before it was created (the slot was made, or "
+                    "adopted, before the publication), so every reconnect fails the same way. "
+                    "Move the slot past the publication's creation (SELECT "
+                    "pg_replication_slot_advance('{}', pg_current_wal_lsn()); changes before "
+                    "that are not streamed, backfill copies the rows) or create the slot "
+                    "after the publication, with a new state_dir",
+                    text, o.publication, o.slot, o.slot));
+  }
+  if (state == "42704" || state == "55000" || state == "58P01" || state == "42501") {
+    // No such slot (dropped meanwhile); a slot invalidated or used by another plugin; WAL
+    // the slot needs was removed; no right to replicate.
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("{} (SQLSTATE {}); retrying cannot change that", text, state));
+  }
+  return MakeError(ErrorKind::kConnection, text);
+}
+
 }  // namespace
 
 ReplicationStream::ReplicationStream(boost::asio::io_context& io, PgConnection connection,
@@ -167,10 +200,7 @@ void ReplicationStream::ReadAvailable() {
     }
     if (len == -1) {
       PgResult result(PQgetResult(conn_.get()));
-      std::string msg = result ? PQresultErrorMessage(result.get()) : "";
-      return Finish(
-          MakeError(ErrorKind::kConnection,
-                    fmt::format("the server ended replication{}{}", msg.empty() ? "" : ": ", msg)));
+      return Finish(ServerEnded(result.get(), options_));
     }
     if (len < 0) return Finish(StreamError(conn_, "reading CopyData"));
     auto handled_msg = HandleCopyData(buf, len);

@@ -25,12 +25,11 @@ std::string Row(const KeyValues& values) {
   return out + ")";
 }
 
-// The WHERE clause selecting the tenants' rows (all rows when `tenants` is empty).
+// The WHERE clause selecting the tenants' rows (all rows when `tenants` is empty), by
+// their text form as the router compares them.
 std::string TenantFilter(const TableConfig& t, const std::vector<std::string>& tenants) {
   if (tenants.empty() || t.tenant_column.empty()) return "true";
-  std::string list;
-  for (size_t i = 0; i < tenants.size(); ++i) list += (i ? ", " : "") + QuoteLiteral(tenants[i]);
-  return QuoteIdent(t.tenant_column) + " IN (" + list + ")";
+  return "(" + TenantTextMatch(QuoteIdent(t.tenant_column), tenants, /*indexable=*/true) + ")";
 }
 
 std::string TableName(const TableConfig& t) {

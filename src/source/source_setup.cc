@@ -4,17 +4,19 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 
+#include "checkpoints/log_identity.h"
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
 #include "src/source/table_catalog.h"
 
 namespace pgfanout {
 namespace {
 
-constexpr const char* kMetaSystemId = "source.system_id";
-constexpr const char* kMetaSlot = "source.slot";
+constexpr const char* kMetaSystemId = meta_keys::kSourceSystemId;
+constexpr const char* kMetaSlot = meta_keys::kSourceSlot;
 
 std::string FillTemplate(std::string sql, const std::string& publication,
                          const std::string& tables) {
@@ -86,6 +88,65 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
   return boost::outcome_v2::success();
 }
 
+// Tenant values are compared as text everywhere (the router, backfill, verify, TRUNCATE
+// and every sink), in the form the source writes the tenant column's values: its type's
+// output text, which is what pgoutput sends. A configured value written otherwise ("07"
+// for an integer column, an upper-case UUID, a char(n) value without its padding) would
+// match rows one way in SQL and not at all in the stream, so it is refused here, with the
+// form to write instead.
+Result<void> CheckTenantValues(const Config& config, const PgConnection& sql,
+                               const TableConfig& t, const TableCatalog& catalog) {
+  std::vector<const SinkConfig*> sinks;
+  for (const auto& sink : config.sinks) {
+    if (!sink.AllTenants() && sink.Receives(t)) sinks.push_back(&sink);
+  }
+  if (sinks.empty()) return boost::outcome_v2::success();
+  PGF_TRY(auto described,
+          sql.Exec("reading the type of " + t.QualifiedName() + "." + t.tenant_column,
+                   "SELECT format_type(a.atttypid, a.atttypmod), "
+                   "  coalesce(co.collisdeterministic, true) AND t.typname <> 'citext' "
+                   "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                   "LEFT JOIN pg_collation co ON co.oid = a.attcollation "
+                   "WHERE a.attrelid = $1::oid AND a.attname = $2",
+                   {std::to_string(catalog.oid), t.tenant_column}));
+  const std::string type = GetValue(described, 0, 0).value_or("text");
+  if (GetValue(described, 0, 1) == "f") {
+    spdlog::warn(
+        "table {}: tenant column {} ({}) compares case-insensitively on the source; pgfanout "
+        "compares tenant values byte for byte as the source writes them, so 'Acme' and 'ACME' "
+        "are two tenants to it",
+        t.QualifiedName(), t.tenant_column, type);
+  }
+  std::map<std::string, std::string> canonical;
+  for (const SinkConfig* sink : sinks) {
+    for (const auto& tenant : sink->tenants) {
+      auto it = canonical.find(tenant);
+      if (it == canonical.end()) {
+        auto cast = sql.Exec("reading the tenant value " + tenant + " as the source writes it",
+                             fmt::format("SELECT CAST($1::text AS {})", type), {tenant});
+        if (!cast) {
+          return MakeError(ErrorKind::kInvalidArgument,
+                           fmt::format("{}: sink {}: tenants: \"{}\" is not a value of {}.{} "
+                                       "({}): {}",
+                                       config.path, sink->id, tenant, t.QualifiedName(),
+                                       t.tenant_column, type, cast.error().message));
+        }
+        it = canonical.emplace(tenant, GetValue(cast.value(), 0, 0).value_or("")).first;
+      }
+      if (it->second != tenant) {
+        return MakeError(
+            ErrorKind::kInvalidArgument,
+            fmt::format("{}: sink {}: tenants: \"{}\" is written \"{}\" by {}.{} ({}), which is "
+                        "the form its rows arrive in; tenants are compared in that form, so "
+                        "write \"{}\"",
+                        config.path, sink->id, tenant, it->second, t.QualifiedName(),
+                        t.tenant_column, type, it->second));
+      }
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
 Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config& config,
                                                                     const PgConnection& sql) {
   std::map<std::string, std::vector<std::string>> keys;
@@ -147,6 +208,7 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                         sql.QuoteIdent(t.tenant_column), QuotedName(sql, t)));
       }
     }
+    if (!t.tenant_column.empty()) PGF_TRY(CheckTenantValues(config, sql, t, catalog));
     PGF_TRY(CheckMappings(config, t, catalog, key));
     keys[t.QualifiedName()] = std::move(key);
   }
@@ -290,6 +352,88 @@ Result<void> RecordOrCheck(EventLog& log, const char* key, const std::string& ac
   return boost::outcome_v2::success();
 }
 
+// The point where timeline `tli` ended, from the history file of a later timeline (lines
+// "<parent tli>\t<switch point>\t<reason>"); nullopt when the file does not name it.
+std::optional<Lsn> SwitchPointOf(std::string_view history, uint32_t tli) {
+  while (!history.empty()) {
+    const size_t eol = history.find('\n');
+    std::string_view line = history.substr(0, eol);
+    history.remove_prefix(eol == std::string_view::npos ? history.size() : eol + 1);
+    const size_t tab1 = line.find('\t');
+    if (tab1 == std::string_view::npos) continue;
+    const size_t tab2 = line.find('\t', tab1 + 1);
+    uint32_t parent = 0;
+    auto digits = line.substr(0, tab1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), parent);
+    if (ec != std::errc() || end != digits.data() + digits.size() || parent != tli) continue;
+    return Lsn::Parse(line.substr(tab1 + 1, tab2 == std::string_view::npos
+                                                 ? std::string_view::npos
+                                                 : tab2 - tab1 - 1));
+  }
+  return std::nullopt;
+}
+
+// The event log's position was written on the timeline it recorded. A server on a later
+// timeline (a promoted standby, a point-in-time restore) shares the WAL up to the point
+// where that timeline ended: the log may go on when its durable position is at or before
+// that point, and must not when it is past it (it holds transactions this server never
+// had, and the slot's positions no longer name the same changes).
+Result<void> CheckTimeline(EventLog& log, const PgConnection& replication, uint32_t now) {
+  PGF_TRY(auto recorded_text, log.GetMeta(meta_keys::kSourceTimeline));
+  const std::string now_text = std::to_string(now);
+  if (!recorded_text) return log.PutMeta(meta_keys::kSourceTimeline, now_text);
+  uint32_t recorded = 0;
+  {
+    const std::string& t = *recorded_text;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), recorded);
+    if (ec != std::errc() || end != t.data() + t.size()) {
+      return MakeError(ErrorKind::kStorage, "the state dir holds an unreadable timeline '" + t + "'");
+    }
+  }
+  if (recorded == now) return boost::outcome_v2::success();
+  const Lsn durable = log.DurableLsn();
+  if (now < recorded) {
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("the source is on timeline {}, older than timeline {} that the state dir "
+                    "followed (durable up to {}): it is a server restored from before a "
+                    "failover, and lacks what the new primary wrote. Point source.dsn at the "
+                    "current primary; to follow this server instead, start over with a new "
+                    "state_dir and slot (sinks copy their rows again)",
+                    now, recorded, durable.ToString()));
+  }
+  PGF_TRY(auto history, replication.ExecSimple("reading the timeline history",
+                                               fmt::format("TIMELINE_HISTORY {}", now)));
+  const std::string content = GetValue(history, 0, 1).value_or("");
+  const std::optional<Lsn> switched = SwitchPointOf(content, recorded);
+  if (!switched) {
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("the source is on timeline {}, whose history does not descend from "
+                    "timeline {} that the state dir followed: it is another lineage of the "
+                    "cluster. Point source.dsn at the server pgfanout followed, or start over "
+                    "with a new state_dir and slot (sinks copy their rows again)",
+                    now, recorded));
+  }
+  if (durable > *switched) {
+    return MakeError(
+        ErrorKind::kMismatch,
+        fmt::format("the source switched from timeline {} to {} at {}, but the event log holds "
+                    "transactions up to {} from timeline {}: they never reached this server "
+                    "(an asynchronous standby was promoted before it caught up), and pgfanout "
+                    "has already delivered some of them. It stops rather than mix the two "
+                    "histories. Compare the sinks with the new primary (pgfanout verify); to "
+                    "follow it, start over with a new state_dir and slot (sinks copy their "
+                    "rows again, replacing what they hold)",
+                    recorded, now, switched->ToString(), durable.ToString(), recorded));
+  }
+  spdlog::info(
+      "the source moved from timeline {} to {} at {}, at or after the event log's durable "
+      "position {}: nothing the log holds is missing there; continuing",
+      recorded, now, switched->ToString(), durable.ToString());
+  return log.PutMeta(meta_keys::kSourceTimeline, now_text);
+}
+
 }  // namespace
 
 Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& sql,
@@ -303,6 +447,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
   id.timeline = static_cast<uint32_t>(std::stoul(GetValue(ident, 0, 1).value_or("0")));
   id.server_lsn = Lsn::Parse(GetValue(ident, 0, 2).value_or("")).value_or(Lsn());
   PGF_TRY(RecordOrCheck(log, kMetaSystemId, id.system_id, "cluster (system identifier)"));
+  PGF_TRY(CheckTimeline(log, replication, id.timeline));
 
   PGF_TRY(id.keys, CheckTables(config, sql));
   const std::string& plugin_wanted = config.source.decoder;

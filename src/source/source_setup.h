@@ -29,6 +29,10 @@ struct SourceIdentity {
 
 // Makes the source ready to stream, on every connect:
 // - IDENTIFY_SYSTEM, and a check that the server is the cluster the state dir recorded;
+// - the timeline: recorded on first success; on a later one (a failover, a point-in-time
+//   restore) TIMELINE_HISTORY must show that the old timeline ended at or after the event
+//   log's durable LSN, else kMismatch (the log holds transactions the server lacks). An
+//   older timeline is kMismatch too;
 // - every tracked table exists and has a replica identity (else UPDATE/DELETE on it would
 //   fail once it is published: the message says which ALTER TABLE fixes it); a table a
 //   per-tenant sink reads has its tenant column in the replica identity (else rows moving

@@ -96,6 +96,40 @@ std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
   return s;
 }
 
+std::unique_ptr<PgServer> PgServer::CopyStopped() const {
+  if (running_) {
+    ADD_FAILURE() << "CopyStopped: stop the cluster first";
+    return nullptr;
+  }
+  std::unique_ptr<PgServer> s(new PgServer());
+  char tmpl[] = "/tmp/pgfanout-test-pg-XXXXXX";
+  if (!::mkdtemp(tmpl)) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return nullptr;
+  }
+  s->dir_ = tmpl;
+  s->port_ = FreePort();
+  // cp -a keeps owner and modes (the data dir must be 0700 and the postgres user's).
+  if (RunCommand(fmt::format("cp -a {}/data {}/data", dir_, s->dir_)) != 0 ||
+      (geteuid() == 0 && RunCommand(fmt::format("chown postgres {}", s->dir_)) != 0)) {
+    ADD_FAILURE() << "copying " << dir_ << "/data failed";
+    return nullptr;
+  }
+  std::ofstream conf(s->dir_ + "/data/postgresql.conf", std::ios::app);
+  conf << "port = " << s->port_ << "\n"
+       << "unix_socket_directories = '" << s->dir_ << "'\n";
+  return s;
+}
+
+bool PgServer::StartAsStandbyAndPromote() {
+  { std::ofstream signal(dir_ + "/data/standby.signal"); }
+  if (geteuid() == 0) {
+    RunCommand(fmt::format("chown postgres {}/data/standby.signal", dir_));
+  }
+  if (!StartAgain()) return false;
+  return RunCtl("-w -t 60 promote");
+}
+
 bool PgServer::RunCtl(const std::string& args) const {
   return RunCommand(AsPostgres(fmt::format("{}/pg_ctl -D {}/data -l {}/postgres.log {} "
                                            ">>{}/pg_ctl.log 2>&1",

@@ -38,6 +38,14 @@ class PgServer {
   // First column of the first row, or "" when there is none.
   std::string Scalar(const std::string& sql, const std::string& dbname = "postgres") const;
 
+  // A copy of this cluster's files (stop it first: a cold copy, slots included) as a new
+  // cluster on a port of its own, not started. Nullptr (and a test failure) on error.
+  std::unique_ptr<PgServer> CopyStopped() const;
+  // Starts this cluster as a standby (standby.signal; it replays the WAL it has, with no
+  // primary to follow) and promotes it: it goes on as a primary on the next timeline, as a
+  // standby does at a failover.
+  bool StartAsStandbyAndPromote();
+
   bool Stop(const char* mode = "fast");
   bool Restart();
   // Starts the cluster again after Stop() (any mode: after "immediate" it recovers).
