@@ -1,6 +1,9 @@
 #include "src/pgclient/pg_connection.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "src/config/config.h"
 
@@ -63,16 +66,42 @@ std::string PgConnection::LastError() const {
 
 namespace {
 
+std::string Field(const PGresult* r, int code) {
+  const char* v = r ? PQresultErrorField(r, code) : nullptr;
+  return v ? v : "";
+}
+
+// Replaces the text between double quotes with "…" unless it is one of `names`: a data
+// exception's message quotes the value it could not take ("invalid input syntax for type
+// integer: \"alice@example.com\""), and names it quotes are the table's own.
+std::string ScrubQuoted(const std::string& text, const std::vector<std::string>& names) {
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    size_t open = text.find('"', at);
+    if (open == std::string::npos) break;
+    size_t close = text.find('"', open + 1);
+    if (close == std::string::npos) break;
+    const std::string inside = text.substr(open + 1, close - open - 1);
+    const bool name = std::find(names.begin(), names.end(), inside) != names.end();
+    out.append(text, at, open - at);
+    out += name ? "\"" + inside + "\"" : std::string("\"…\"");
+    at = close + 1;
+  }
+  out.append(text, at, std::string::npos);
+  return out;
+}
+
 Result<PgResult> Check(const PgConnection& c, std::string_view what, PGresult* raw) {
   PgResult r(raw);
   auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_COPY_BOTH) {
     return r;
   }
-  std::string msg = r ? PQresultErrorMessage(r.get()) : c.LastError();
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
-  const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-  std::string_view sqlstate = state ? state : "";
+  std::string msg = r ? ServerErrorText(r.get()) : "";
+  if (msg.empty()) msg = c.LastError();
+  const std::string state = Field(r.get(), PG_DIAG_SQLSTATE);
+  std::string_view sqlstate = state;
   // Lost connection, server shutting down, or out of connections: worth retrying.
   bool connection = PQstatus(c.get()) != CONNECTION_OK || sqlstate.starts_with("08") ||
                     sqlstate.starts_with("57P") || sqlstate == "53300";
@@ -130,6 +159,42 @@ Result<void> PgConnection::EndCopyIn(std::string_view what, const char* abort_re
   }
   if (failed) return *failed;
   return boost::outcome_v2::success();
+}
+
+std::string ServerErrorText(const PGresult* r) {
+  std::string primary = Field(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (primary.empty()) {
+    // A client-side failure has no fields: its text is libpq's own.
+    std::string msg = r ? PQresultErrorMessage(r) : "";
+    primary = msg.substr(0, msg.find('\n'));
+  }
+  const std::string state = Field(r, PG_DIAG_SQLSTATE);
+  const std::string table = Field(r, PG_DIAG_TABLE_NAME);
+  const std::string column = Field(r, PG_DIAG_COLUMN_NAME);
+  const std::string constraint = Field(r, PG_DIAG_CONSTRAINT_NAME);
+  const std::string schema = Field(r, PG_DIAG_SCHEMA_NAME);
+  const std::string type = Field(r, PG_DIAG_DATATYPE_NAME);
+  // Data exceptions (22xxx) quote the value they could not take.
+  if (state.starts_with("22")) {
+    primary = ScrubQuoted(primary, {table, column, constraint, schema, type});
+  }
+  std::string names;
+  auto add = [&](std::string_view label, const std::string& value) {
+    if (value.empty()) return;
+    names += fmt::format("{}{} {}", names.empty() ? " [" : ", ", label, value);
+  };
+  add("table", schema.empty() || table.empty() ? table : schema + "." + table);
+  add("column", column);
+  add("constraint", constraint);
+  if (!names.empty()) names += "]";
+  // DETAIL ("Failing row contains (…)", "Key (email)=(…) already exists") and CONTEXT (a
+  // COPY line) may hold a row's values: the debug log only, never an error's text.
+  const std::string detail = Field(r, PG_DIAG_MESSAGE_DETAIL);
+  const std::string context = Field(r, PG_DIAG_CONTEXT);
+  if (!detail.empty() || !context.empty()) {
+    spdlog::debug("server error \"{}\": detail: {}; context: {}", primary, detail, context);
+  }
+  return primary + names;
 }
 
 std::string SqlStateOf(const Error& error) {

@@ -64,6 +64,12 @@ class PgConnection {
   PGconn* conn_ = nullptr;
 };
 
+// The text of a server error without row data: the primary message (for a data exception,
+// 22xxx, with the quoted value it could not take replaced by "…"), then the table, column
+// and constraint it names. DETAIL and CONTEXT, which can hold a failing row or a COPY line,
+// go to the debug log only. Every error of this class is built with it.
+std::string ServerErrorText(const PGresult* result);
+
 // The SQLSTATE an Exec/ExecSimple/COPY error ends with ("23505"), or "" when it has none
 // (a client-side failure such as a lost connection).
 std::string SqlStateOf(const Error& error);

@@ -92,8 +92,7 @@ Error StreamError(const PgConnection& conn, std::string_view what) {
 // shut down, an admin ended the backend); these cannot heal by retrying, and a reconnect
 // would only meet them again: kMismatch, with what to do.
 Error ServerEnded(const PGresult* result, const ReplicationStream::Options& o) {
-  std::string msg = result ? PQresultErrorMessage(result) : "";
-  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  const std::string msg = result ? ServerErrorText(result) : "";
   const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = state_field ? state_field : "";
   const char* primary_field = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;

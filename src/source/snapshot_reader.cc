@@ -319,7 +319,7 @@ Result<std::vector<std::vector<Datum>>> CopyOut(const PgConnection& conn, const 
                                                 size_t columns) {
   PGresult* started = PQexec(conn.get(), sql.c_str());
   if (PQresultStatus(started) != PGRES_COPY_OUT) {
-    std::string message = started ? PQresultErrorMessage(started) : conn.LastError();
+    std::string message = started ? ServerErrorText(started) : conn.LastError();
     const char* state = started ? PQresultErrorField(started, PG_DIAG_SQLSTATE) : nullptr;
     const std::string sqlstate = state ? state : "";
     PQclear(started);
@@ -346,7 +346,7 @@ Result<std::vector<std::vector<Datum>>> CopyOut(const PgConnection& conn, const 
   while (PGresult* r = PQgetResult(conn.get())) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK && !failed) {
       failed =
-          MakeError(ErrorKind::kProtocol, std::string("snapshot copy: ") + PQresultErrorMessage(r));
+          MakeError(ErrorKind::kProtocol, std::string("snapshot copy: ") + ServerErrorText(r));
     }
     PQclear(r);
   }

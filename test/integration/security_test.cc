@@ -111,6 +111,63 @@ TEST_F(SecurityTest, MinimalRoleWithAPasswordFileWorksAndThePasswordIsNeverShown
   EXPECT_EQ(ReadFile(config_path_).find(secret), std::string::npos);
 }
 
+// A target refuses a row (a CHECK constraint). The server's DETAIL ("Failing row contains
+// (…)") holds the row's values; the sink's error, which reaches the log, `status`, /status,
+// /metrics and the state dir's record of it, names the table and constraint only.
+TEST_F(SecurityTest, ARowATargetRefusesIsNotShownInAnyErrorOutput) {
+  pg_->Exec("CREATE DATABASE tenant7");
+  pg_->Exec("CREATE DATABASE tenant8");
+  pg_->Exec(R"sql(
+    CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text,
+      score numeric, active boolean, bio text, pgfanout_version bigint NOT NULL,
+      CONSTRAINT no_ssn CHECK (bio NOT LIKE '%SSN%'));
+  )sql",
+            "tenant7");
+  // A data exception quotes the value it could not take: tenant 8's name column is int.
+  pg_->Exec(R"sql(
+    CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name int,
+      score numeric, active boolean, bio text, pgfanout_version bigint NOT NULL);
+  )sql",
+            "tenant8");
+  config_path_ = WriteConfig(fmt::format(R"yaml(
+  - id: tenant-7
+    type: postgres
+    tenants: ["7"]
+    dsn: "{}"
+    backfill: false
+  - id: tenant-8
+    type: postgres
+    tenants: ["8"]
+    dsn: "{}"
+    backfill: false
+)yaml",
+                                         pg_->Dsn("tenant7"), pg_->Dsn("tenant8")));
+  pg_->Exec("ALTER TABLE users REPLICA IDENTITY FULL; ALTER TABLE teams REPLICA IDENTITY FULL");
+  StartDaemon();
+  const std::string email = "alice.private@example.com";
+  const std::string ssn = "SSN 078-05-1120";
+  pg_->Exec(fmt::format("INSERT INTO users (id, tenant_id, name, bio) VALUES (1, '7', '{0}', "
+                        "'{1}'), (2, '8', '{0}', 'bio')",
+                        email, ssn));
+  std::string status;
+  ASSERT_TRUE(Eventually([&] {
+    RunPgfanout({"status", "--config", config_path_}, &status);
+    return status.find("no_ssn") != std::string::npos &&
+           status.find("22P02") != std::string::npos;
+  })) << status << DaemonLog();
+  const std::string address = HttpAddress();
+  ASSERT_FALSE(address.empty());
+  const std::string json = HttpGet(address, "/status").body;
+  EXPECT_NE(json.find("constraint no_ssn"), std::string::npos) << json;
+  std::string outputs = json + HttpGet(address, "/metrics").body + status;
+  StopDaemon();
+  outputs += DaemonLog();
+  EXPECT_NE(outputs.find("23514"), std::string::npos) << "the SQLSTATE stays";
+  EXPECT_EQ(outputs.find("alice.private"), std::string::npos) << outputs;
+  EXPECT_EQ(outputs.find("078-05-1120"), std::string::npos) << outputs;
+  EXPECT_EQ(outputs.find("Failing row"), std::string::npos) << outputs;
+}
+
 TEST_F(SecurityTest, APasswordInTheConfigIsRefusedWithWhereItBelongs) {
   Replace("user=postgres", "user=postgres password=hunter2");
   std::string out;

@@ -57,6 +57,39 @@ constexpr int kAuthCodes[] = {
     516,  // AUTHENTICATION_FAILED
 };
 
+// The exception text without a tenant's data: ClickHouse quotes what it could not parse
+// ("Cannot parse input: expected , before: <the row's bytes>: (at row 1)", values in single
+// quotes) and adds multi-line dumps of the row after a newline. Kept: the first line, with
+// what follows "before: " and every single-quoted text replaced by "…", at most 300 bytes.
+std::string ScrubbedLine(std::string_view text) {
+  text = text.substr(0, text.find_first_of("\r\n"));
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    if (text.compare(at, 8, "before: ") == 0) {
+      out += "before: …";
+      size_t end = text.find(": (", at + 8);
+      at = end == std::string_view::npos ? text.size() : end;
+      continue;
+    }
+    if (text[at] == '\'') {
+      size_t close = at + 1;
+      while (close < text.size() && text[close] != '\'') close += text[close] == '\\' ? 2 : 1;
+      out += "'…'";
+      at = close + 1;
+      continue;
+    }
+    out.push_back(text[at++]);
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > 300) {
+    out.resize(300);
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+    out += "…";
+  }
+  return out;
+}
+
 }  // namespace
 
 ServerError ReadServerError(unsigned status, std::string_view body, std::string_view code_header) {
@@ -76,11 +109,8 @@ ServerError ReadServerError(unsigned status, std::string_view body, std::string_
     std::string_view rest = text.substr(at + 28);
     out.column = std::string(rest.substr(0, rest.find_first_of("):")));
   }
-  std::string one_line;
-  for (char c : text.substr(0, 600)) one_line.push_back(c == '\n' || c == '\r' ? ' ' : c);
-  while (!one_line.empty() && one_line.back() == ' ') one_line.pop_back();
-  if (text.size() > 600) one_line += "…";
-  out.message = one_line.empty() ? "(no message)" : one_line;
+  out.message = ScrubbedLine(text);
+  if (out.message.empty()) out.message = "(no message)";
   return out;
 }
 

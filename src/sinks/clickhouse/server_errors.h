@@ -14,7 +14,9 @@ namespace pgfanout::clickhouse {
 struct ServerError {
   unsigned status = 0;
   std::optional<int> code;  // the ClickHouse error code, when the answer names one
-  std::string message;      // the exception text, one line, at most ~600 bytes
+  // The exception text: its first line, at most ~300 bytes, with what the server quotes of
+  // the data it could not take ("before: …", '…') left out: it reaches logs and /status.
+  std::string message;
   std::string column;       // "while read the value of key X": the column it names, or ""
 };
 

@@ -66,11 +66,12 @@ std::string StringText(const std::string& text, uint32_t source_oid) {
   return text;
 }
 
+// The value is a tenant's data: the message says how long it is, not what it says (it
+// reaches the logs and /status).
 Error Unfit(const std::string& text, const ChType& target, std::string_view why) {
-  std::string shown = text.size() > 64 ? text.substr(0, 64) + "…" : text;
-  return MakeError(
-      ErrorKind::kMismatch,
-      fmt::format("value '{}' does not fit ClickHouse type {}: {}", shown, target.text, why));
+  return MakeError(ErrorKind::kMismatch,
+                   fmt::format("a value ({} bytes) does not fit ClickHouse type {}: {}",
+                               text.size(), target.text, why));
 }
 
 }  // namespace

@@ -44,6 +44,41 @@ std::string BodyExcerpt(std::string_view body, size_t limit) {
   return out;
 }
 
+std::string ScrubbedBody(std::string_view body) {
+  if (body.empty()) return "";
+  if (body.size() > kShownBodyBytes) {
+    return fmt::format("({} bytes of body, not shown)", body.size());
+  }
+  std::string text = BodyExcerpt(body, kShownBodyBytes);
+  std::string out;
+  for (size_t at = 0; at < text.size();) {
+    const auto is_digit = [&](size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+    if (is_digit(at)) {
+      size_t end = at;
+      while (is_digit(end) || (end < text.size() && (text[end] == '-' || text[end] == '.'))) ++end;
+      size_t digits = 0;
+      for (size_t i = at; i < end; ++i) digits += is_digit(i);
+      out += digits >= 4 ? std::string("#") : text.substr(at, end - at);
+      at = end;
+      continue;
+    }
+    out.push_back(text[at++]);
+  }
+  // An address-like word (user@host) goes whole.
+  for (size_t at = out.find('@'); at != std::string::npos; at = out.find('@', at + 1)) {
+    const auto word = [](char c) { return c != ' ' && c != '"' && c != '\'' && c != ',' &&
+                                          c != ':' && c != '{' && c != '}' && c != '[' &&
+                                          c != ']' && c != '<' && c != '>' && c != '='; };
+    size_t from = at, to = at + 1;
+    while (from > 0 && word(out[from - 1])) --from;
+    while (to < out.size() && word(out[to])) ++to;
+    const std::string masked = "…@…";
+    out.replace(from, to - from, masked);
+    at = from + masked.size() - 1;
+  }
+  return out;
+}
+
 Verdict JudgeResponse(const HttpResult& r, std::string_view where,
                       std::chrono::system_clock::time_point now) {
   Verdict v;
@@ -51,7 +86,7 @@ Verdict JudgeResponse(const HttpResult& r, std::string_view where,
     v.delivered = true;
     return v;
   }
-  const std::string excerpt = BodyExcerpt(r.body);
+  const std::string excerpt = ScrubbedBody(r.body);
   const std::string said = excerpt.empty() ? "" : ": " + excerpt;
   if (r.status == 408 || r.status == 429 || (r.status >= 500 && r.status < 600)) {
     std::string wait;

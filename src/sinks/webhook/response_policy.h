@@ -24,7 +24,7 @@ struct Verdict {
 //   (delta-seconds or an HTTP date), capped at kMaxRetryAfter.
 // - any other status (3xx: redirects are not followed; 4xx): kMismatch: the receiver
 //   refuses, retrying cannot help, the sink stops until a person looks.
-// Messages name the status and a bounded, printable excerpt of the body.
+// Messages name the status and the body as ScrubbedBody() shows it.
 Verdict JudgeResponse(const HttpResult& response, std::string_view where,
                       std::chrono::system_clock::time_point now);
 
@@ -32,6 +32,14 @@ Verdict JudgeResponse(const HttpResult& response, std::string_view where,
 // GMT"); the wait from `now`, never negative; nullopt when unparsable.
 std::optional<std::chrono::seconds> ParseRetryAfter(std::string_view value,
                                                     std::chrono::system_clock::time_point now);
+
+// A receiver's error body as messages (logs, /status) show it: a receiver may echo the
+// rows it was sent, which are a tenant's data. Bodies over kShownBodyBytes are not shown
+// (their size is); a shorter one is shown with control characters as spaces, runs of four
+// digits or more as "#" and address-like words (x@y) as "…@…": {"error":"bad signature"}
+// stays readable.
+inline constexpr size_t kShownBodyBytes = 120;
+std::string ScrubbedBody(std::string_view body);
 
 // At most `limit` bytes of `body`, control characters as spaces, "…" when cut.
 std::string BodyExcerpt(std::string_view body, size_t limit = 200);

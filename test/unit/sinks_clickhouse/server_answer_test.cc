@@ -17,8 +17,9 @@ TEST(ClickHouseServerErrors, DefinitionAndTypeErrorsStopTheSink) {
   EXPECT_EQ(e.code, 27);
   EXPECT_EQ(e.column, "balance");
   EXPECT_EQ(e.message,
-            "Cannot parse input: expected , before: \"12.5\"}: (while read the value of key "
-            "balance): (at row 1)");
+            "Cannot parse input: expected , before: …: (while read the value of key balance): "
+            "(at row 1)")
+      << "what the server could not parse is a tenant's data";
   EXPECT_EQ(KindOf(e), ErrorKind::kMismatch);
   EXPECT_EQ(KindOf(ReadServerError(404,
                                    "Code: 60, e.displayText() = DB::Exception: Table x.y "
@@ -30,6 +31,21 @@ TEST(ClickHouseServerErrors, DefinitionAndTypeErrorsStopTheSink) {
                                    "x in table t, e.what() = DB::Exception",
                                    "")),
             ErrorKind::kMismatch);
+}
+
+// The message reaches the logs, /status and the state dir: no value of a row may be in it.
+TEST(ClickHouseServerErrors, TheMessageLeavesOutTheDataTheServerQuotes) {
+  auto e = ReadServerError(500,
+                           "Code: 6, e.displayText() = DB::Exception: Cannot parse string "
+                           "'alice@example.com SSN 123-45-6789' as Int32: syntax error at begin "
+                           "of string\nRow 1:\nColumn 0, name: id, parsed text: \"alice\"\n",
+                           "");
+  EXPECT_EQ(e.message, "Cannot parse string '…' as Int32: syntax error at begin of string");
+  auto escaped = ReadServerError(500, "Code: 6. DB::Exception: Cannot read 'it\\'s secret'", "");
+  EXPECT_EQ(escaped.message, "Cannot read '…'");
+  const std::string long_text(2000, 'x');
+  auto cut = ReadServerError(500, "Code: 1. DB::Exception: " + long_text, "");
+  EXPECT_EQ(cut.message.size(), 300u + std::string("…").size());
 }
 
 TEST(ClickHouseServerErrors, TransientTroubleIsRetried) {

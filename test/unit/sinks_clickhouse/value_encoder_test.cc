@@ -33,7 +33,7 @@ TEST(ClickHouseValueEncoding, NumbersGoUnquotedAndOnlyWhenTheyAreNumbers) {
   EXPECT_EQ(Json(T("t"), 16, "UInt8"), "1");
   EXPECT_EQ(Json(T("f"), 16, "Nullable(UInt8)"), "0");
   // A value that is not a number never reaches the JSON unquoted.
-  EXPECT_EQ(Json(T("1,\"x\":2"), 25, "Int32").rfind("ERROR: value '1,\"x\":2' does not fit", 0),
+  EXPECT_EQ(Json(T("1,\"x\":2"), 25, "Int32").rfind("ERROR: a value (7 bytes) does not fit", 0),
             0u);
   EXPECT_EQ(Json(T("1.5"), 701, "Int64").rfind("ERROR:", 0), 0u);
 }
@@ -43,7 +43,7 @@ TEST(ClickHouseValueEncoding, FloatSpecialsAreQuotedAsClickHouseSpellsThem) {
   EXPECT_EQ(Json(T("Infinity"), 700, "Float32"), "\"inf\"");
   EXPECT_EQ(Json(T("-Infinity"), 701, "Nullable(Float64)"), "\"-inf\"");
   EXPECT_EQ(Json(T("NaN"), 1700, "Decimal(12, 2)"),
-            "ERROR: value 'NaN' does not fit ClickHouse type Decimal(12, 2): a Decimal has no NaN "
+            "ERROR: a value (3 bytes) does not fit ClickHouse type Decimal(12, 2): a Decimal has no NaN "
             "or Infinity");
 }
 
@@ -78,7 +78,7 @@ TEST(ClickHouseValueEncoding, TimesFitEachClickHouseTimeTypeOrAreRefused) {
   EXPECT_EQ(Json(T("1960-01-01 00:00:00+00"), 1184, "DateTime").rfind("ERROR:", 0), 0u);
   EXPECT_EQ(Json(T("2026-03-01"), 1082, "Date"), "\"2026-03-01\"");
   EXPECT_EQ(Json(T("1969-12-31"), 1082, "Date"),
-            "ERROR: value '1969-12-31' does not fit ClickHouse type Date: outside 1970 to 2105")
+            "ERROR: a value (10 bytes) does not fit ClickHouse type Date: outside 1970 to 2105")
       << "Date would store 0000-00-00 silently";
 }
 

@@ -62,6 +62,18 @@ TEST(ParseRetryAfterTest, ReadsSecondsAndDatesAndNeverGoesNegative) {
   EXPECT_FALSE(ParseRetryAfter("-5", kNow).has_value());
 }
 
+// A receiver may echo what it was sent: a tenant's rows must not reach the logs and /status
+// through the error its answer becomes.
+TEST(ScrubbedBodyTest, ShowsShortErrorTextsButNoRowValues) {
+  EXPECT_EQ(ScrubbedBody("{\"error\":\"schema mismatch\"}"), "{\"error\":\"schema mismatch\"}");
+  EXPECT_EQ(ScrubbedBody("bad row: alice@example.com, ssn 123-45-6789, id 42"),
+            "bad row: …@…, ssn #, id 42");
+  const std::string echoed = "{\"data\":{\"events\":[{\"new\":{\"name\":\"Ada\"}}]}} " +
+                             std::string(200, 'x');
+  EXPECT_EQ(ScrubbedBody(echoed), "(" + std::to_string(echoed.size()) + " bytes of body, not shown)");
+  EXPECT_EQ(Judge(422, echoed).error.message.find("Ada"), std::string::npos);
+}
+
 TEST(BodyExcerptTest, BoundsTheTextAndHidesControlCharacters) {
   const std::string big(10'000, 'x');
   const std::string e = BodyExcerpt(big);
