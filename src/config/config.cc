@@ -3,6 +3,7 @@
 #include "src/config/yaml_reader.h"
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
 
 #include <algorithm>
 #include <cctype>
@@ -184,6 +185,51 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
   return value << shift;
 }
 
+namespace {
+
+// The options libpq reads from `dsn`, in libpq's order; nullopt when it cannot read it.
+// What libpq reads is the truth: a password hidden in a percent-encoded URI key
+// (`?%70assword=x`) is a password to it.
+std::optional<std::vector<std::pair<std::string, std::string>>> LibpqOptions(
+    std::string_view dsn, std::string* error = nullptr) {
+  char* message = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(std::string(dsn).c_str(), &message);
+  if (message) {
+    if (error) *error = message;
+    PQfreemem(message);
+  }
+  if (!parsed) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (PQconninfoOption* o = parsed; o->keyword; ++o) {
+    if (o->val) out.emplace_back(o->keyword, o->val);
+  }
+  PQconninfoFree(parsed);
+  return out;
+}
+
+std::string QuoteConninfoValue(const std::string& value) {
+  bool plain = !value.empty();
+  for (char c : value) plain = plain && c != ' ' && c != '\'' && c != '\\' && c != '=';
+  if (plain) return value;
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+std::optional<std::string> DsnPassword(std::string_view dsn) {
+  auto options = LibpqOptions(dsn);
+  if (!options) return std::nullopt;
+  for (const auto& [key, value] : *options) {
+    if (key == "password" && !value.empty()) return value;
+  }
+  return std::nullopt;
+}
+
 std::string RedactDsn(std::string_view dsn) {
   // libstdc++'s regex recurses once per character matched: tens of kB overflow the stack.
   // No real DSN comes near the limit, so a longer one is not shown at all.
@@ -199,7 +245,27 @@ std::string RedactDsn(std::string_view dsn) {
   // spaces included, so the pattern does too.
   static const std::regex uri(R"(((?:postgres|postgresql)://[^:/@]*:)[^@]*@)", std::regex::icase);
   out = std::regex_replace(out, uri, "$1********@");
-  return out;
+  // What libpq reads from the result decides: a password written some other way (a
+  // percent-encoded key, …) means the text cannot be shown as written; it is shown as the
+  // options libpq reads, the password masked.
+  auto after = LibpqOptions(out);
+  if (!after) {
+    if (!LibpqOptions(dsn)) return "<a connection string libpq cannot read, not shown>";
+  } else {
+    bool leaks = false;
+    for (const auto& [key, value] : *after) {
+      leaks = leaks || (key == "password" && value != "********");
+    }
+    if (!leaks) return out;
+  }
+  auto options = LibpqOptions(dsn);
+  if (!options) return "<a connection string libpq cannot read, not shown>";
+  std::string shown;
+  for (const auto& [key, value] : *options) {
+    if (!shown.empty()) shown += ' ';
+    shown += key + "=" + (key == "password" ? std::string("********") : QuoteConninfoValue(value));
+  }
+  return shown;
 }
 
 Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_name) {

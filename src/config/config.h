@@ -181,9 +181,15 @@ Result<Config> LoadConfig(const std::string& path);
 Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_name);
 
 // "host=x password=secret" -> "host=x password=********"; also hides the password part of
-// a postgresql:// URI. Everything that prints a DSN goes through this. A DSN longer than
-// 4096 bytes comes back as "<connection string of N bytes, not shown>".
+// a postgresql:// URI. Everything that prints a DSN goes through this. What libpq reads
+// decides (PQconninfoParse): when the text as written would still give libpq a password
+// (a percent-encoded key: `?%70assword=x`), it is shown as the options libpq reads, the
+// password masked. A DSN longer than 4096 bytes comes back as "<connection string of N
+// bytes, not shown>"; one libpq cannot read, as "<… not shown>".
 std::string RedactDsn(std::string_view dsn);
+
+// The password libpq would read from `dsn` (PQconninfoParse), or nullopt.
+std::optional<std::string> DsnPassword(std::string_view dsn);
 
 // Parses "250ms", "10s", "5m", "24h" into milliseconds; nullopt on anything else.
 std::optional<std::chrono::milliseconds> ParseDuration(std::string_view text);

@@ -140,7 +140,7 @@ class Reader {
 // and backups of the config: refuse it and say where it belongs.
 inline Result<void> NoInlinePassword(const Reader& r, const YAML::Node& node, const std::string& where) {
   const std::string dsn = node.as<std::string>();
-  if (RedactDsn(dsn) == dsn) return boost::outcome_v2::success();
+  if (!DsnPassword(dsn)) return boost::outcome_v2::success();
   return r.Fail(node, where,
                 "holds a password; keep it out of the config: password_file (a file with the "
                 "password), PGPASSWORD in the environment, or a passfile (~/.pgpass, PGPASSFILE)");

@@ -193,6 +193,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:11: sinks[0].dsn: holds a password; keep it out of the config: "
                   "password_file (a file with the password), PGPASSWORD in the environment, or "
                   "a passfile (~/.pgpass, PGPASSFILE)"},
+        BadConfig{"PasswordBehindAPercentEncodedUriKey",
+                  Cat({"source:\n  dsn: \"postgresql://app@db/x?%70assword=hunter2\"\n", kTables,
+                       kSinks}),
+                  "cfg.yaml:2: source.dsn: holds a password; keep it out of the config: "
+                  "password_file (a file with the password), PGPASSWORD in the environment, or "
+                  "a passfile (~/.pgpass, PGPASSFILE)"},
         BadConfig{"MissingPasswordFile",
                   Cat({kSource, "  password_file: /nonexistent/pw\n", kTables, kSinks}),
                   "cfg.yaml:3: source.password_file: cannot read /nonexistent/pw: No such file "

@@ -37,6 +37,19 @@ TEST(RedactDsnTest, HidesPasswordInUriQuery) {
             "postgresql://app@db/x?password=********");
 }
 
+// libpq decodes a URI's query keys: `%70assword` is `password` to it. The regex saw no
+// password there; what libpq reads decides.
+TEST(RedactDsnTest, HidesAPasswordBehindAPercentEncodedUriKey) {
+  const std::string dsn = "postgresql://u@h/db?%70assword=s3cret&sslmode=require";
+  const std::string shown = RedactDsn(dsn);
+  EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+  EXPECT_EQ(shown, "user=u password=******** dbname=db host=h sslmode=require");
+  EXPECT_EQ(DsnPassword(dsn), std::optional<std::string>("s3cret"));
+  EXPECT_EQ(RedactDsn("postgresql://u@h/db?pass%77ord=x").find("=x"), std::string::npos);
+  EXPECT_EQ(RedactDsn("host=db dbname='unclosed"),
+            "<a connection string libpq cannot read, not shown>");
+}
+
 TEST(RedactDsnTest, LeavesPasswordFreeDsnsUnchanged) {
   for (const char* dsn :
        {"host=127.0.0.1 port=5432 dbname=app user=pgfanout", "passfile=/etc/pgpass host=db",
