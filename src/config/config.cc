@@ -187,6 +187,16 @@ std::optional<uint64_t> ParseSize(std::string_view text) {
 
 namespace {
 
+// Whether http.listen ("host:port") binds loopback only: localhost, 127.0.0.0/8, ::1.
+bool IsLoopbackListen(std::string_view listen) {
+  auto colon = listen.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 // The options libpq reads from `dsn`, in libpq's order; nullopt when it cannot read it.
 // What libpq reads is the truth: a password hidden in a percent-encoded URI key
 // (`?%70assword=x`) is a password to it.
@@ -295,7 +305,9 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
     PGF_TRY(config.backfill_concurrency,
             r.Count(root, "", "backfill_concurrency", config.backfill_concurrency, 1, 64));
     if (auto http = root["http"]) {
-      PGF_TRY(r.OnlyKeys(http, "http", {"listen", "token_file", "sample_interval"}));
+      PGF_TRY(r.OnlyKeys(http, "http",
+                         {"listen", "token_file", "sample_interval", "allowed_hosts",
+                          "allow_unauthenticated"}));
       PGF_TRY(config.sample_interval,
               r.Duration(http, "http", "sample_interval", config.sample_interval));
       if (config.sample_interval < std::chrono::milliseconds(100)) {
@@ -304,6 +316,28 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       PGF_TRY(config.http_listen, r.String(http, "http", "listen", false, config.http_listen));
       if (config.http_listen == "off") config.http_listen.clear();
       PGF_TRY(config.http_token, r.SecretFile(http, "http", "token_file"));
+      if (auto hosts = http["allowed_hosts"]) {
+        if (!hosts.IsSequence()) {
+          return r.Fail(hosts, "http.allowed_hosts", "expected a list of host names");
+        }
+        for (const auto& h : hosts) {
+          if (!h.IsScalar() || h.as<std::string>().empty()) {
+            return r.Fail(h, "http.allowed_hosts", "expected a list of host names");
+          }
+          config.http_allowed_hosts.push_back(h.as<std::string>());
+        }
+      }
+      PGF_TRY(config.http_allow_unauthenticated,
+              Bool(r, http["allow_unauthenticated"], "http.allow_unauthenticated", false));
+      if (!config.http_listen.empty() && !IsLoopbackListen(config.http_listen) &&
+          config.http_token.empty() && !config.http_allow_unauthenticated) {
+        return r.Fail(http["listen"] ? http["listen"] : http, "http.listen",
+                      fmt::format("'{}' is reachable beyond this machine, and without "
+                                  "http.token_file anyone who reaches it reads every sink's "
+                                  "state: set http.token_file, listen on 127.0.0.1, or (behind "
+                                  "a proxy that authenticates) http.allow_unauthenticated: true",
+                                  config.http_listen));
+      }
     }
     if (auto log = root["log"]) {
       PGF_TRY(r.OnlyKeys(log, "log", {"retain", "lagging_sinks"}));
@@ -335,6 +369,7 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
     return MakeError(ErrorKind::kInvalidArgument,
                      fmt::format("{}:{}: {}", file_name, e.mark.line + 1, e.msg));
   }
+  config.warnings = r.warnings();
   return config;
 }
 

@@ -149,6 +149,12 @@ struct Config {
   std::string state_dir = "./pgfanout-state";
   std::string http_listen = "127.0.0.1:8686";  // "" or "off": no HTTP endpoint
   std::string http_token;  // from http.token_file; empty: no token asked
+  // Host names the endpoint answers to besides IP literals and localhost (its Host header
+  // check against DNS rebinding).
+  std::vector<std::string> http_allowed_hosts;
+  // Listening beyond loopback without http.token_file is refused unless this says so (a
+  // proxy in front authenticates).
+  bool http_allow_unauthenticated = false;
   // How often the slot and every sink's lag are sampled (/status, /metrics, the lag page).
   std::chrono::milliseconds sample_interval{5000};
   // How many sinks may copy existing rows (backfill) at the same time. Each copy takes a
@@ -160,6 +166,9 @@ struct Config {
   LogConfig log;
   std::vector<TableConfig> tables;
   std::vector<SinkConfig> sinks;
+  // Found while loading and let pass: `pgfanout run` logs them (a secret file other users
+  // can read, a password sent without TLS).
+  std::vector<std::string> warnings;
 
   const SinkConfig* FindSink(std::string_view id) const;
   const TableConfig* FindTable(std::string_view schema, std::string_view name) const;

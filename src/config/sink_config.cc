@@ -135,15 +135,6 @@ const std::vector<KindKeys>& Kinds() {
   return kinds;
 }
 
-Result<bool> Bool(const Reader& r, const YAML::Node& node, const std::string& where, bool fallback) {
-  if (!node) return fallback;
-  bool value = false;
-  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
-    return r.Fail(node, where, "expected true or false");
-  }
-  return value;
-}
-
 // An http(s):// or nats:// URL as the sink will use it: scheme, host, optional port and
 // path. Credentials in it are refused (like a password in a DSN).
 Result<std::string> Url(const Reader& r, const YAML::Node& parent, const std::string& where,

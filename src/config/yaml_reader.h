@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -114,8 +116,18 @@ class Reader {
     std::getline(in, secret);
     if (!secret.empty() && secret.back() == '\r') secret.pop_back();
     if (secret.empty()) return Fail(node, where + "." + key, path + " is empty");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      warnings_.push_back(fmt::format(
+          "{}: {}.{}: {} can be read by other users (mode {:o}); chmod 600 it", file_, where,
+          key, path, st.st_mode & 0777));
+    }
     return secret;
   }
+
+  // Looked at and let pass, for the daemon to log once loaded (a secret file others can
+  // read).
+  const std::vector<std::string>& warnings() const { return warnings_; }
 
   Result<size_t> Count(const YAML::Node& parent, const std::string& where, const char* key,
                        size_t fallback, size_t min, size_t max) const {
@@ -134,7 +146,18 @@ class Reader {
 
  private:
   std::string file_;
+  mutable std::vector<std::string> warnings_;
 };
+
+inline Result<bool> Bool(const Reader& r, const YAML::Node& node, const std::string& where,
+                         bool fallback) {
+  if (!node) return fallback;
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value)) {
+    return r.Fail(node, where, "expected true or false");
+  }
+  return value;
+}
 
 // A password written into a connection string ends up in shell history, process lists
 // and backups of the config: refuse it and say where it belongs.

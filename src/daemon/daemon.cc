@@ -1,8 +1,10 @@
 #include "src/daemon/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -34,6 +36,19 @@ namespace {
 constexpr auto kRetentionInterval = std::chrono::seconds(10);
 // A stream that ran this long before it ended was healthy: the reconnect backoff restarts.
 constexpr auto kStableStream = std::chrono::seconds(30);
+
+// How many HTTP connections may be open at once. The endpoint shares the process's file
+// descriptors with the replication connection, the event log and the sinks; a flood of
+// connections must never take the descriptor the next reconnect needs. So the endpoint
+// gets a quarter of what is left after a reserve, at least 4 and at most 64. (RunDaemon
+// first raises the soft limit to the hard one.)
+size_t HttpConnectionBudget() {
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) return 64;
+  constexpr rlim_t kReserve = 96;
+  const rlim_t left = nofile.rlim_cur > kReserve ? nofile.rlim_cur - kReserve : 0;
+  return static_cast<size_t>(std::clamp<rlim_t>(left / 4, 4, 64));
+}
 
 class Daemon {
  public:
@@ -127,35 +142,57 @@ class Daemon {
       return HttpResponse{.status = status, .body = std::move(body)};
     };
     std::map<std::string, HttpHandler> routes;
-    routes["/healthz"] = [text](const std::string&) { return text(200, "ok\n"); };
-    routes["/readyz"] = [this, text](const std::string&) {
+    routes["/healthz"] = [text](const IncomingRequest&) { return text(200, "ok\n"); };
+    // Open to probes: the state only. The reason (a server's error, which names hosts,
+    // databases and users) is for a request with the token, and in /status.
+    routes["/readyz"] = [this, text](const IncomingRequest& request) {
       if (source_.state == "streaming") return text(200, "ready: streaming\n");
-      return text(503, "not ready: " + source_.state +
-                           (source_.reason.empty() ? "" : ": " + source_.reason) + "\n");
+      const bool why = request.authorized && !source_.reason.empty();
+      return text(503, "not ready: " + source_.state + (why ? ": " + source_.reason : "") + "\n");
     };
-    routes["/status"] = [this](const std::string&) {
+    routes["/status"] = [this](const IncomingRequest&) {
       RefreshSourceState();
       return HttpResponse{
           .content_type = "application/json",
           .body = StatusJson(config_, source_, monitor_.snapshot(), SinkStatuses())};
     };
-    routes["/lag.json"] = [this](const std::string&) {
+    routes["/lag.json"] = [this](const IncomingRequest&) {
       return HttpResponse{.content_type = "application/json",
                           .body = LagHistoryJson(monitor_.history(), monitor_.interval())};
     };
-    routes["/metrics"] = [this](const std::string&) {
+    routes["/metrics"] = [this](const IncomingRequest&) {
       return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                           .body = metrics_.RenderPrometheus()};
     };
-    routes["/"] = [](const std::string&) {
-      return HttpResponse{.content_type = "text/html; charset=utf-8", .body = LagPageHtml()};
+    // The page, its script and its style hold no data; they are open, and the page fetches
+    // the rest with the token from its URL's fragment.
+    routes["/"] = [](const IncomingRequest&) {
+      return HttpResponse{.content_type = "text/html; charset=utf-8",
+                          .body = LagPageHtml(),
+                          .content_security_policy = kLagPageCsp};
     };
-    PGF_TRY(http_, HttpServer::Start(io_,
-                                     HttpServer::Options{.listen = config_.http_listen,
-                                                         .bearer_token = config_.http_token},
-                                     std::move(routes)));
-    spdlog::info("http: listening on {} (/healthz /readyz /status /metrics, lag page at /){}",
-                 http_->address(), config_.http_token.empty() ? "" : ", bearer token required");
+    routes["/lag.js"] = [](const IncomingRequest&) {
+      return HttpResponse{.content_type = "text/javascript; charset=utf-8",
+                          .body = LagPageScript()};
+    };
+    routes["/lag.css"] = [](const IncomingRequest&) {
+      return HttpResponse{.content_type = "text/css; charset=utf-8", .body = LagPageStyle()};
+    };
+    const size_t max_connections = HttpConnectionBudget();
+    PGF_TRY(http_, HttpServer::Start(
+                       io_,
+                       HttpServer::Options{
+                           .listen = config_.http_listen,
+                           .bearer_token = config_.http_token,
+                           .open_paths = {"/healthz", "/readyz", "/", "/lag.js", "/lag.css"},
+                           .allowed_hosts = config_.http_allowed_hosts,
+                           .max_connections = max_connections},
+                       std::move(routes)));
+    spdlog::info(
+        "http: listening on {} (/healthz /readyz /status /metrics, lag page at /){}; at most "
+        "{} connection(s) at once",
+        http_->address(), config_.http_token.empty() ? "" : ", bearer token required",
+        max_connections);
     return boost::outcome_v2::success();
   }
 
@@ -422,6 +459,14 @@ class Daemon {
 }  // namespace
 
 int RunDaemon(const Config& config) {
+  // As many file descriptors as the system lets this process have (the soft limit is
+  // often far below the hard one).
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  for (const auto& w : config.warnings) spdlog::warn("{}", w);
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
   auto log = OpenRocksDbEventLog(config.state_dir + "/log");

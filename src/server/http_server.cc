@@ -6,6 +6,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace pgfanout {
@@ -15,8 +17,10 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 constexpr size_t kMaxRequestBytes = 16 * 1024;
+constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(50);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+constexpr auto kAcceptReportEvery = std::chrono::seconds(10);
 
 // Constant-time comparison: how long it takes says nothing about where they differ.
 bool SameSecret(std::string_view a, std::string_view b) {
@@ -25,21 +29,6 @@ bool SameSecret(std::string_view a, std::string_view b) {
     diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
   }
   return diff == 0;
-}
-
-// The value of `key` in a query string (no percent-decoding: tokens are plain).
-std::string QueryValue(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (eq != std::string_view::npos && pair.substr(0, eq) == key) {
-      return std::string(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return "";
 }
 
 }  // namespace
@@ -71,7 +60,10 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(kMaxRequestBytes);
     parser_->header_limit(kMaxRequestBytes);
-    stream_.expires_after(kRequestTimeout);
+    // The first request must come quickly; a kept-alive connection may wait a little
+    // longer for the next. Either way an idle connection goes.
+    stream_.expires_after(first_ ? server_.options_.header_timeout : server_.options_.idle_timeout);
+    first_ = false;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        self->OnRead(ec);
@@ -94,8 +86,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     res->set(http::field::server, "pgfanout");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    res->set("X-Content-Type-Options", "nosniff");
+    if (!r.content_security_policy.empty()) {
+      res->set("Content-Security-Policy", r.content_security_policy);
+    }
     if (r.status == 401) res->set(http::field::www_authenticate, "Bearer");
-    res->keep_alive(req.keep_alive());
+    res->keep_alive(req.keep_alive() && r.status != 421);
     if (req.method() != http::verb::head) res->body() = std::move(r.body);
     res->prepare_payload();
     if (req.method() == http::verb::head) res->content_length(r.body.size());
@@ -110,25 +106,32 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
       return {.status = 405, .body = "only GET and HEAD\n"};
     }
+    const auto host = req[http::field::host];
+    if (!server_.HostAllowed(std::string_view(host.data(), host.size()))) {
+      return {.status = 421,
+              .body = "this server answers to IP addresses, localhost and http.allowed_hosts\n"};
+    }
     std::string_view target(req.target().data(), req.target().size());
     auto q = target.find('?');
     std::string path(target.substr(0, q));
-    std::string query(q == std::string_view::npos ? "" : target.substr(q + 1));
+    IncomingRequest request{.query = std::string(q == std::string_view::npos ? "" : target.substr(q + 1))};
     const auto& o = server_.options_;
-    const bool open =
-        std::find(o.open_paths.begin(), o.open_paths.end(), path) != o.open_paths.end();
-    if (!o.bearer_token.empty() && !open) {
+    if (!o.bearer_token.empty()) {
       std::string_view auth(req[http::field::authorization].data(),
                             req[http::field::authorization].size());
-      std::string given = auth.substr(0, 7) == "Bearer " ? std::string(auth.substr(7))
-                                                         : QueryValue(query, "access_token");
-      if (!SameSecret(given, o.bearer_token)) {
-        return {.status = 401, .body = "a bearer token is required (http.token_file)\n"};
+      request.authorized =
+          auth.substr(0, 7) == "Bearer " && SameSecret(auth.substr(7), o.bearer_token);
+      const bool open =
+          std::find(o.open_paths.begin(), o.open_paths.end(), path) != o.open_paths.end();
+      if (!open && !request.authorized) {
+        return {.status = 401,
+                .body = "a bearer token is required (http.token_file): send Authorization: "
+                        "Bearer <token>\n"};
       }
     }
     auto route = server_.routes_.find(path);
     if (route == server_.routes_.end()) return {.status = 404, .body = "not found\n"};
-    return route->second(query);
+    return route->second(request);
   }
 
   beast::tcp_stream stream_;
@@ -136,7 +139,27 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer& server_;
   std::shared_ptr<bool> alive_;
+  bool first_ = true;
 };
+
+bool HttpServer::HostAllowed(std::string_view host) const {
+  if (host.empty()) return true;  // HTTP/1.0 sends none; a browser always does
+  std::string name;
+  if (host.front() == '[') {
+    return host.find(']') != std::string_view::npos;  // an IPv6 literal
+  }
+  auto colon = host.rfind(':');
+  name = std::string(host.substr(0, colon));
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name == "localhost") return true;
+  boost::system::error_code bad;
+  boost::asio::ip::make_address_v4(name, bad);
+  if (!bad) return true;
+  for (const auto& allowed : options_.allowed_hosts) {
+    if (beast::iequals(allowed, name)) return true;
+  }
+  return false;
+}
 
 HttpServer::HttpServer(boost::asio::io_context& io, Options options,
                        std::map<std::string, HttpHandler> routes)
@@ -144,7 +167,8 @@ HttpServer::HttpServer(boost::asio::io_context& io, Options options,
       options_(std::move(options)),
       routes_(std::move(routes)),
       acceptor_(io),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(std::make_shared<bool>(true)),
+      accept_timer_(io) {}
 
 HttpServer::~HttpServer() { Stop(); }
 
@@ -186,10 +210,16 @@ void HttpServer::Accept() {
         if (!*alive) return;
         if (ec) {
           if (ec == boost::asio::error::operation_aborted) return;
-          spdlog::warn("http: accept failed: {}", ec.message());
+          return AcceptLater(ec);
+        }
+        accept_backoff_ = std::chrono::milliseconds(0);
+        std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
+        if (sessions_.size() >= options_.max_connections) {
+          // Full: this one goes at once, so a flood holds no more than the cap.
+          boost::system::error_code ignored;
+          socket.close(ignored);
         } else {
           auto s = std::make_shared<Session>(std::move(socket), *this, alive_);
-          std::erase_if(sessions_, [](const auto& w) { return w.expired(); });
           sessions_.push_back(s);
           s->Read();
         }
@@ -197,11 +227,33 @@ void HttpServer::Accept() {
       });
 }
 
+// Accept failed (EMFILE, ENFILE, ENOBUFS …): trying again at once would spin and log
+// without end. Wait, longer each time up to a second; one line per 10 s at most.
+void HttpServer::AcceptLater(boost::system::error_code ec) {
+  accept_backoff_ = std::clamp(accept_backoff_ * 2, kAcceptBackoffMin, kAcceptBackoffMax);
+  ++accept_errors_;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - accept_error_logged_ >= kAcceptReportEvery) {
+    spdlog::warn(
+        "http: accept failed: {} ({} time(s) since the last report; {} connection(s) open); "
+        "trying again in {} ms",
+        ec.message(), accept_errors_, sessions_.size(), accept_backoff_.count());
+    accept_error_logged_ = now;
+    accept_errors_ = 0;
+  }
+  accept_timer_.expires_after(accept_backoff_);
+  accept_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (ec || !*alive) return;
+    Accept();
+  });
+}
+
 void HttpServer::Stop() {
   if (!*alive_) return;
   *alive_ = false;
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  accept_timer_.cancel();
   for (auto& w : sessions_) {
     if (auto s = w.lock()) s->Close();
   }

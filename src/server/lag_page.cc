@@ -8,22 +8,7 @@ const char* LagPageHtml() {
 <head>
 <meta charset="utf-8">
 <title>pgfanout</title>
-<style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d232b; background: #fafbfc; }
-  h1 { font-size: 20px; margin: 0 0 4px; }
-  .sub { color: #5b6675; margin-bottom: 16px; }
-  .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; }
-  .ok { background: #d9f2e3; color: #136c3a; } .warn { background: #fff1c7; color: #7a5600; }
-  .bad { background: #fbdcdc; color: #9b1c1c; }
-  table { border-collapse: collapse; background: #fff; margin: 8px 0 20px; }
-  th, td { border: 1px solid #dde2e8; padding: 4px 10px; text-align: left; vertical-align: top; }
-  th { background: #eef1f5; font-weight: 600; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
-  .err { color: #9b1c1c; max-width: 520px; word-break: break-word; }
-  svg { background: #fff; border: 1px solid #dde2e8; }
-  .legend span { display: inline-block; margin-right: 14px; }
-  .legend i { display: inline-block; width: 12px; height: 3px; margin-right: 4px; vertical-align: middle; }
-</style>
+<link rel="stylesheet" href="/lag.css">
 </head>
 <body>
 <h1>pgfanout <span id="state" class="badge">loading</span></h1>
@@ -35,10 +20,21 @@ const char* LagPageHtml() {
 <h2>Lag over the last hour (seconds behind)</h2>
 <div class="legend" id="legend"></div>
 <svg id="chart" width="960" height="300" role="img" aria-label="lag chart"></svg>
-<script>
+<script src="/lag.js"></script>
+</body>
+</html>
+)html";
+}
+
+const char* LagPageScript() {
+  return R"js(
 "use strict";
-const token = new URLSearchParams(location.search).get("access_token");
-const withToken = (p) => token ? p + "?access_token=" + encodeURIComponent(token) : p;
+// The bearer token, when the server asks for one, comes in the page's fragment
+// (http://host:8686/#token=…): a fragment never leaves the browser, and the requests below
+// send it in the Authorization header, never in a URL.
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const get = (p) => fetch(p, token ? {headers: {Authorization: "Bearer " + token}} : {})
+  .then((r) => { if (!r.ok) throw new Error(p + ": HTTP " + r.status); return r.json(); });
 const colors = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;"}[c]));
 function cell(text, cls) { return "<td" + (cls ? " class=\"" + cls + "\"" : "") + ">" + esc(text) + "</td>"; }
@@ -82,21 +78,24 @@ function renderChart(h) {
     const xx = x(from + m * 60000);
     out += `<text x="${xx}" y="${H - 8}" font-size="11" text-anchor="middle" fill="#5b6675">${m === 60 ? "now" : "-" + (60 - m) + " min"}</text>`;
   }
-  let legend = "";
+  const legend = document.getElementById("legend");
+  legend.replaceChildren();
   ids.forEach((id, i) => {
     const c = colors[i % colors.length];
     const pts = h.sinks[id].filter((p) => p[0] >= from).map((p) => x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1));
     if (pts.length) out += `<polyline class="lag" data-sink="${esc(id)}" fill="none" stroke="${c}" stroke-width="2" points="${pts.join(" ")}"/>`;
-    legend += `<span><i style="background:${c}"></i>${esc(id)}</span>`;
+    // Built with the DOM: the page's policy allows no inline style attribute.
+    const item = document.createElement("span"), mark = document.createElement("i");
+    mark.style.background = c;
+    item.append(mark, id);
+    legend.append(item);
   });
   svg.innerHTML = out;
-  document.getElementById("legend").innerHTML = legend;
 }
 
 async function refresh() {
   try {
-    const [s, h] = await Promise.all([fetch(withToken("/status")).then((r) => r.json()),
-                                      fetch(withToken("/lag.json")).then((r) => r.json())]);
+    const [s, h] = await Promise.all([get("/status"), get("/lag.json")]);
     renderStatus(s);
     renderChart(h);
     document.body.dataset.rendered = "yes";
@@ -108,10 +107,26 @@ async function refresh() {
 }
 refresh();
 setInterval(refresh, 5000);
-</script>
-</body>
-</html>
-)html";
+)js";
+}
+
+const char* LagPageStyle() {
+  return R"css(
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d232b; background: #fafbfc; }
+  h1 { font-size: 20px; margin: 0 0 4px; }
+  .sub { color: #5b6675; margin-bottom: 16px; }
+  .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-weight: 600; }
+  .ok { background: #d9f2e3; color: #136c3a; } .warn { background: #fff1c7; color: #7a5600; }
+  .bad { background: #fbdcdc; color: #9b1c1c; }
+  table { border-collapse: collapse; background: #fff; margin: 8px 0 20px; }
+  th, td { border: 1px solid #dde2e8; padding: 4px 10px; text-align: left; vertical-align: top; }
+  th { background: #eef1f5; font-weight: 600; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  .err { color: #9b1c1c; max-width: 520px; word-break: break-word; }
+  svg { background: #fff; border: 1px solid #dde2e8; }
+  .legend span { display: inline-block; margin-right: 14px; }
+  .legend i { display: inline-block; width: 12px; height: 3px; margin-right: 4px; vertical-align: middle; }
+)css";
 }
 
 }  // namespace pgfanout

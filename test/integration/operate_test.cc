@@ -13,6 +13,9 @@
 #include <sstream>
 #include <thread>
 
+#include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "test/integration/tailer_fixture.h"
 #include "test/support/http_client.h"
 
@@ -159,13 +162,16 @@ TEST_F(OperateTest, BearerTokenGuardsEverythingButTheProbes) {
   ASSERT_FALSE(address.empty());
   EXPECT_EQ(HttpGet(address, "/healthz").status, 200) << "liveness probes need no token";
   EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }));
-  for (const char* path : {"/status", "/metrics", "/", "/lag.json"}) {
+  for (const char* path : {"/status", "/metrics", "/lag.json"}) {
     EXPECT_EQ(HttpGet(address, path).status, 401) << path;
     EXPECT_EQ(HttpGet(address, path, {{"Authorization", "Bearer wrong"}}).status, 401) << path;
     EXPECT_EQ(HttpGet(address, path, {{"Authorization", "Bearer " + token}}).status, 200) << path;
   }
-  EXPECT_EQ(HttpGet(address, "/status?access_token=" + token).status, 200)
-      << "the lag page passes the token in its URL on to /status";
+  EXPECT_EQ(HttpGet(address, "/status?access_token=" + token).status, 401)
+      << "a token in a URL reaches access logs and browser history: refused";
+  for (const char* path : {"/", "/lag.js", "/lag.css"}) {
+    EXPECT_EQ(HttpGet(address, path).status, 200) << path << ": the page holds no data";
+  }
   StopDaemon();
   EXPECT_EQ(DaemonLog().find(token), std::string::npos) << "the token reached the log";
 }
@@ -180,10 +186,14 @@ TEST_F(OperateTest, ReadinessSaysWhyWhileTheSourceIsDown) {
   HttpReply r;
   EXPECT_TRUE(Eventually([&] {
     r = HttpGet(address, "/readyz");
-    return r.status == 503 && r.body.find("cannot connect to the source") != std::string::npos;
+    return r.status == 503;
   })) << r.body;
   std::cout << "GET /readyz with the source down: " << r.status << " " << r.body;
-  EXPECT_NE(r.body.find("not ready: "), std::string::npos) << r.body;
+  // Open to anyone: the state only. The reason names the source's host, port, database
+  // and user (and the server's words): /status has it, behind the token when there is one.
+  EXPECT_EQ(r.body.rfind("not ready: ", 0), 0u) << r.body;
+  EXPECT_EQ(r.body.find("host="), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("cannot connect"), std::string::npos) << r.body;
   auto s = Status(address);
   EXPECT_EQ(s["ready"], false);
   EXPECT_GE(s["source"]["reconnects"].get<int>(), 1);
@@ -202,7 +212,12 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
   if (::access(chromium, X_OK) != 0) {
     GTEST_SKIP() << "chromium is not installed (apt-get install chromium; ./dev test does)";
   }
-  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
+  // With a token: the page passes it from its URL's fragment in an Authorization header.
+  const std::string token = "page-token-" + std::to_string(::getpid());
+  std::ofstream(work_dir_ + "/token") << token << "\n";
+  SetHttp(fmt::format(
+      "http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n  token_file: {}/token\n",
+      work_dir_));
   StartDaemon();
   const std::string address = Address();
   ASSERT_FALSE(address.empty());
@@ -218,7 +233,7 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
       "--disable-background-networking --disable-component-update --disable-sync "
       "--hide-scrollbars --virtual-time-budget=8000 --window-size=1100,800 --user-data-dir=" +
       work_dir_ + "/chromium";
-  const std::string url = "http://" + address + "/";
+  const std::string url = "http://" + address + "/#token=" + token;
   const std::string dom_path = work_dir_ + "/dom.html";
   ASSERT_EQ(RunCommand(fmt::format("{} {} --dump-dom '{}' >{} 2>{}/chromium.log", chromium, flags,
                                    url, dom_path, work_dir_)),
@@ -241,7 +256,7 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
   std::cout << "lag page screenshot: " << png << "\n";
   // What the page was drawn from, kept beside it for a person to read.
   for (const char* route : {"/status", "/metrics"}) {
-    auto r = HttpGet(address, route);
+    auto r = HttpGet(address, route, {{"Authorization", "Bearer " + token}});
     EXPECT_EQ(r.status, 200) << route;
     std::ofstream(dir + route + (route[1] == 's' ? ".json" : ".txt")) << r.body;
   }
@@ -251,6 +266,55 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
 // SIGHUP: a sink added to the file starts (being new, it reads its tenants' events from the
 // start of the retained log), a changed sink restarts with its new settings from its
 // cursor, a removed one stops; a change to the source is reported and left alone.
+// A flood of connections to the endpoint, from a process allowed few file descriptors:
+// past the endpoint's share each new connection is closed at once, so the replication
+// connection still finds descriptors when it has to connect again (here: the walsender is
+// ended during the flood), the rows keep arriving, nothing floods the log, and /readyz
+// answers as soon as the flood stops.
+TEST_F(OperateTest, AConnectionFloodNeverTakesTheDescriptorsReplicationNeeds) {
+  SetHttp("http:\n  listen: \"127.0.0.1:0\"\n");
+  ASSERT_TRUE(daemon_.Start(
+      {"-c", fmt::format("ulimit -n 128 && exec {} run --config {}", PgfanoutBinary(), config_path_)},
+      log_path_, {}, "/bin/sh"));
+  WaitStreaming();
+  const std::string address = Address();
+  ASSERT_FALSE(address.empty());
+  const auto colon = address.rfind(':');
+  boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address(address.substr(0, colon)),
+                                          static_cast<unsigned short>(std::stoi(address.substr(colon + 1))));
+  std::atomic<bool> stop{false};
+  std::atomic<int> opened{0};
+  std::thread flood([&] {
+    boost::asio::io_context io;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::socket>> held;
+    while (!stop) {
+      held.clear();  // close, and open 200 more: idle, never a byte sent
+      for (int i = 0; i < 200 && !stop; ++i) {
+        auto s = std::make_unique<boost::asio::ip::tcp::socket>(io);
+        boost::system::error_code ec;
+        s->connect(endpoint, ec);
+        if (!ec) ++opened;
+        held.push_back(std::move(s));
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  });
+  std::this_thread::sleep_for(1s);
+  // The walsender goes away: the daemon must open two new connections to the source.
+  pg_->Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+            "WHERE slot_name = 'pgfanout_test' AND active_pid IS NOT NULL");
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'flood' FROM generate_series(1, 100) i");
+  ExpectSinkEqualsSource(30s);
+  stop = true;
+  flood.join();
+  EXPECT_GT(opened.load(), 1000) << "the flood opened connections";
+  EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }, 10s));
+  StopDaemon();
+  const std::string log = DaemonLog();
+  EXPECT_EQ(log.find("Too many open files"), std::string::npos) << log.substr(0, 4000);
+  EXPECT_LE(std::count(log.begin(), log.end(), '\n'), 60) << "the log was flooded too";
+}
+
 TEST_F(OperateTest, SighupAddsChangesAndRemovesSinks) {
   SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
   StartDaemon();

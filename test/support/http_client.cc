@@ -4,6 +4,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 
 namespace pgfanout::testing {
 
@@ -27,9 +28,15 @@ HttpReply HttpGet(const std::string& address, const std::string& target,
     http::read(stream, buffer, res);
     beast::error_code ignored;
     stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-    return HttpReply{.status = static_cast<int>(res.result_int()),
-                     .content_type = std::string(res[http::field::content_type]),
-                     .body = res.body()};
+    HttpReply reply{.status = static_cast<int>(res.result_int()),
+                    .content_type = std::string(res[http::field::content_type]),
+                    .body = res.body()};
+    for (const auto& field : res) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      reply.headers[name] = std::string(field.value());
+    }
+    return reply;
   } catch (const std::exception& e) {
     return HttpReply{.status = 0, .body = e.what()};
   }

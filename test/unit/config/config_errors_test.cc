@@ -199,6 +199,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "cfg.yaml:2: source.dsn: holds a password; keep it out of the config: "
                   "password_file (a file with the password), PGPASSWORD in the environment, or "
                   "a passfile (~/.pgpass, PGPASSFILE)"},
+        BadConfig{"PublicListenWithoutAToken",
+                  Cat({kSource, "http:\n  listen: \"0.0.0.0:8686\"\n", kTables, kSinks}),
+                  "cfg.yaml:4: http.listen: '0.0.0.0:8686' is reachable beyond this machine, "
+                  "and without http.token_file anyone who reaches it reads every sink's state: "
+                  "set http.token_file, listen on 127.0.0.1, or (behind a proxy that "
+                  "authenticates) http.allow_unauthenticated: true"},
         BadConfig{"MissingPasswordFile",
                   Cat({kSource, "  password_file: /nonexistent/pw\n", kTables, kSinks}),
                   "cfg.yaml:3: source.password_file: cannot read /nonexistent/pw: No such file "

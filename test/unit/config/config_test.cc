@@ -2,6 +2,7 @@
 #include "src/config/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -111,8 +112,16 @@ TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) 
       config.value().http_listen.substr(config.value().http_listen.rfind(':') + 1);
   bool published = false;
   for (const auto& p : pgfanout["ports"])
-    published = published || p.as<std::string>() == port + ":" + port;
-  EXPECT_TRUE(published) << "the HTTP port " << port << " is not published";
+    published = published || p.as<std::string>() == "127.0.0.1:" + port + ":" + port;
+  EXPECT_TRUE(published) << "the HTTP port " << port << " is not published on 127.0.0.1";
+  // Every published port, on this machine only: the demo's passwords and its
+  // unauthenticated endpoint must not face the network.
+  for (const auto& service : services) {
+    for (const auto& p : service.second["ports"]) {
+      EXPECT_EQ(p.as<std::string>().rfind("127.0.0.1:", 0), 0u)
+          << service.first.as<std::string>() << " publishes " << p.as<std::string>();
+    }
+  }
 }
 
 TEST(ConfigTest, UnreadableFileIsNamedInTheError) {
@@ -165,6 +174,8 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
                      "state_dir: /var/lib/pgf\n"
                      "http:\n"
                      "  listen: \"0.0.0.0:9000\"\n"
+                     "  allow_unauthenticated: true\n"
+                     "  allowed_hosts: [pgfanout.internal]\n"
                      "log:\n"
                      "  retain: 24h\n",
                      kTables,
@@ -178,6 +189,8 @@ TEST(ConfigTest, ReadsEveryOptionalKey) {
   EXPECT_EQ(c.source.status_interval, milliseconds(250));
   EXPECT_EQ(c.state_dir, "/var/lib/pgf");
   EXPECT_EQ(c.http_listen, "0.0.0.0:9000");
+  EXPECT_TRUE(c.http_allow_unauthenticated);
+  EXPECT_EQ(c.http_allowed_hosts, std::vector<std::string>{"pgfanout.internal"});
   EXPECT_EQ(c.log.retain, seconds(24 * 3600));
   EXPECT_EQ(c.sinks[0].batch_size, 5u);
   EXPECT_EQ(c.sinks[0].batch_bytes, 512u << 10);
@@ -271,6 +284,20 @@ TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
   EXPECT_EQ(c.http_token, "tok");
   EXPECT_EQ(c.sample_interval, milliseconds(1000));
   EXPECT_EQ(c.shutdown_timeout, milliseconds(5000));
+  // Secret files only the daemon's user may read; these are 0644 (umask 022), so each is
+  // named in a warning, and its content nowhere.
+  ASSERT_EQ(c.warnings.size(), 2u);
+  EXPECT_NE(c.warnings[0].find(pw + " can be read by other users (mode 644)"), std::string::npos)
+      << c.warnings[0];
+  for (const auto& w : c.warnings) EXPECT_EQ(w.find("s3cret"), std::string::npos) << w;
+  ::chmod(pw.c_str(), 0600);
+  ::chmod(token.c_str(), 0600);
+  auto again =
+      ParseConfig(Cat({kSource, "  password_file: ", pw.c_str(), "\nhttp:\n  token_file: ",
+                       token.c_str(), "\n", kTables, kSinks}),
+                  "cfg.yaml");
+  ASSERT_TRUE(again.has_value()) << again.error().message;
+  EXPECT_TRUE(again.value().warnings.empty()) << again.value().warnings[0];
   std::filesystem::remove_all(dir);
 }
 

@@ -34,7 +34,8 @@ class HttpClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::map<std::string, HttpHandler> routes;
-    routes["/echo"] = [this](const std::string& q) {
+    routes["/echo"] = [this](const IncomingRequest& request) {
+      const std::string& q = request.query;
       ++requests_;
       return HttpResponse{.status = q == "fail" ? 503u : 200u, .body = "got " + q};
     };
@@ -83,7 +84,9 @@ TEST_F(HttpClientTest, ReconnectsOnceWhenTheServerDroppedTheKeptConnection) {
   thread_.join();
   io_.restart();
   std::map<std::string, HttpHandler> routes;
-  routes["/echo"] = [](const std::string& q) { return HttpResponse{.body = "again " + q}; };
+  routes["/echo"] = [](const IncomingRequest& r) {
+    return HttpResponse{.body = "again " + r.query};
+  };
   server_ = HttpServer::Start(io_, HttpServer::Options{.listen = address}, routes).value();
   thread_ = std::thread([this] { io_.run(); });
   auto r = client->Send({.method = "GET", .target = "/echo?b"});
