@@ -274,6 +274,12 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
     PGF_TRY(sink.user, r.String(node, where, "user", false));
     PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
     PGF_TRY(sink.create_tables, Bool(r, node["create_tables"], where + ".create_tables", true));
+    if (!sink.password.empty() && sink.url.rfind("http://", 0) == 0) {
+      r.Warn(fmt::format("{} (sink {}): the ClickHouse password goes in an HTTP Basic "
+                         "Authorization header over plain http://, readable by anyone on the "
+                         "way; use https://",
+                         where, sink.id));
+    }
   }
   if (sink.type == "webhook") {
     PGF_TRY(sink.url, Url(r, node, where, "url", {"http", "https"}));
@@ -316,6 +322,12 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
                     "dot-separated tokens of letters, digits, '_', '-' (no wildcards)");
     }
     PGF_TRY(sink.replicas, r.Count(node, where, "replicas", sink.replicas, 1, 5));
+    if (!sink.password.empty()) {
+      r.Warn(fmt::format("{} (sink {}): the NATS password goes in the CONNECT line without "
+                         "TLS (the sink speaks plain nats://), readable by anyone on the way; "
+                         "keep the server on a private network",
+                         where, sink.id));
+    }
   }
   return sink;
 }

@@ -128,6 +128,7 @@ class Reader {
   // Looked at and let pass, for the daemon to log once loaded (a secret file others can
   // read).
   const std::vector<std::string>& warnings() const { return warnings_; }
+  void Warn(std::string what) const { warnings_.push_back(fmt::format("{}: {}", file_, what)); }
 
   Result<size_t> Count(const YAML::Node& parent, const std::string& where, const char* key,
                        size_t fallback, size_t min, size_t max) const {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "src/sinks/postgres/copy_text.h"
+#include "src/sinks/postgres/target_sql.h"
 #include "test/support/pg_server.h"
 
 namespace pgfanout::testing {
@@ -348,6 +349,34 @@ TEST_F(PostgresSinkTest, RenameSubsetAndComputedColumn) {
                          "'people' AND column_name = 'confirmed'"),
             "boolean")
       << "a computed column is typed by what the target makes of its expression";
+}
+
+// A computed column's SQL is one expression. Written to close the statement and start
+// others (a DROP TABLE, then a valid upsert so the batch would commit), it is refused: the
+// sink runs its SQL with the extended protocol, which takes one statement only.
+TEST_F(PostgresSinkTest, AComputedExpressionCannotCarryAnotherStatement) {
+  server_->Exec("CREATE TABLE accounts (id int PRIMARY KEY, tenant_id text, email text)", src_);
+  server_->Exec(
+      "CREATE TABLE people (id int PRIMARY KEY, tenant_id text, email text, confirmed boolean, "
+      "pgfanout_version bigint NOT NULL); CREATE TABLE victims (id int)",
+      tgt_);
+  auto accounts = Schema("accounts");
+  SinkConfig config = Config();
+  config.create_tables = false;
+  const std::string stage = QuoteIdent(StageName(0));
+  config.tables = {SinkTableConfig{
+      .source = "public.accounts",
+      .target = "people",
+      .computed = {{"confirmed",
+                    "true) AS boolean), 1 FROM pg_temp." + stage +
+                        " AS _pgf_s WHERE false; DROP TABLE victims; INSERT INTO people AS "
+                        "_pgf_t (id, tenant_id, email, confirmed, pgfanout_version) SELECT "
+                        "CAST(_pgf_s.id AS integer), _pgf_s.tenant_id, _pgf_s.email, CAST((true"}}}};
+  auto sink = OpenSink(config);
+  auto r = sink->Write(std::vector<ChangeEvent>{Insert(accounts, {T("1"), T("7"), T("a@x")})});
+  ASSERT_FALSE(r.has_value()) << "the batch went through";
+  EXPECT_EQ(r.error().kind, ErrorKind::kMismatch) << r.error().message;
+  EXPECT_EQ(TargetScalar("SELECT to_regclass('victims') IS NOT NULL"), "t") << "victims dropped";
 }
 
 TEST_F(PostgresSinkTest, CreatesTheTableAndFollowsAddAndDropColumn) {

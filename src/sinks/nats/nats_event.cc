@@ -81,6 +81,7 @@ std::string SubjectToken(std::string_view value) {
 }
 
 std::string TenantToken(const ChangeEvent& event) {
+  if (event.op == Op::kTruncate) return std::string(kTruncateToken);
   return event.tenant ? SubjectToken(*event.tenant) : std::string("_");
 }
 
@@ -88,7 +89,9 @@ void NatsEventEncoder::Encode(const ChangeEvent& event, std::string& subject, st
                               std::string& body) {
   subject.assign(prefix_);
   subject.push_back('.');
-  if (event.tenant) {
+  if (event.op == Op::kTruncate) {
+    subject.append(kTruncateToken);
+  } else if (event.tenant) {
     AppendToken(*event.tenant, subject);
   } else {
     subject.push_back('_');

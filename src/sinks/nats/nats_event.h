@@ -18,8 +18,13 @@ namespace pgfanout::nats {
 // holds a NUL byte, so it is no other value's token).
 std::string SubjectToken(std::string_view value);
 
-// The token of an event's tenant: SubjectToken(tenant), or "_" when it has none (a table
-// without a tenant column, a NULL tenant, a TRUNCATE).
+// The tenant token of every TRUNCATE: reserved, no value's token (SubjectToken writes '%'
+// only as "%" and two upper-case hex digits, and 't' is none), so a consumer reading
+// `<prefix>.%truncate.>` for truncates gets no row of any tenant.
+inline constexpr std::string_view kTruncateToken = "%truncate";
+
+// The token of an event's tenant: kTruncateToken for a TRUNCATE, SubjectToken(tenant), or
+// "_" when it has none (a table without a tenant column, a NULL tenant).
 std::string TenantToken(const ChangeEvent& event);
 
 // Builds what the NATS sink publishes for an event (README.md, "Messages"):

@@ -261,7 +261,9 @@ Result<PostgresSink::Prepared*> PostgresSink::Prepare(const TableSchema& schema)
 }
 
 Result<void> PostgresSink::Exec(const Prepared& p, std::string_view what, const std::string& sql) {
-  auto r = conn_->ExecSimple(what, sql);
+  // The extended protocol runs one statement only: SQL built from a mapping (a computed
+  // column's expression) cannot carry a second one along.
+  auto r = conn_->Exec(what, sql);
   if (!r) return TargetError(r.error(), p.mapping->Describe());
   return boost::outcome_v2::success();
 }

@@ -137,7 +137,10 @@ void StreamState::Apply(const StoredMessage& m) {
   const std::string table = Text(f["table"]).value_or("");
   const auto tenant = Text(f["tenant"]);
   const std::string want_subject =
-      fmt::format("{}.{}.{}.{}", prefix_, tenant ? nats::SubjectToken(*tenant) : "_",
+      fmt::format("{}.{}.{}.{}", prefix_,
+                  op == "truncate" ? std::string(nats::kTruncateToken)
+                  : tenant         ? nats::SubjectToken(*tenant)
+                                   : std::string("_"),
                   nats::SubjectToken(schema), nats::SubjectToken(table));
   if (m.subject != want_subject) {
     Problem(fmt::format("event {}: subject {}, expected {}", id_text, m.subject, want_subject));

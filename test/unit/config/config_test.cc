@@ -341,5 +341,33 @@ TEST(ConfigTest, ClickHouseWebhookAndNatsSinksTakeTheirKeysWithDefaults) {
   std::filesystem::remove_all(dir);
 }
 
+// A password a sink sends where anyone on the way can read it is allowed (a private
+// network may be fine) but said at start.
+TEST(ConfigTest, PasswordsSentWithoutTlsAreNamedInWarnings) {
+  char dir[] = "/tmp/pgfanout-config-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string pw = std::string(dir) + "/pw";
+  std::ofstream(pw) << "s3cret\n";
+  ::chmod(pw.c_str(), 0600);
+  auto sinks = [&](const std::string& ch_url) {
+    return Cat({"sinks:\n  - id: ch\n    type: clickhouse\n    tenants: [\"*\"]\n    url: ",
+                ch_url.c_str(), "\n    user: w\n    password_file: ", pw.c_str(),
+                "\n  - id: bus\n    type: nats\n    tenants: [\"*\"]\n    url: nats://n1:4222\n"
+                "    user: w\n    password_file: ",
+                pw.c_str(), "\n"});
+  };
+  auto plain = ParseConfig(Cat({kSource, kTables, sinks("http://ch:8123").c_str()}), "cfg.yaml");
+  ASSERT_TRUE(plain.has_value()) << plain.error().message;
+  ASSERT_EQ(plain.value().warnings.size(), 2u);
+  EXPECT_NE(plain.value().warnings[0].find("sink ch): the ClickHouse password"), std::string::npos)
+      << plain.value().warnings[0];
+  EXPECT_NE(plain.value().warnings[1].find("sink bus): the NATS password"), std::string::npos)
+      << plain.value().warnings[1];
+  auto tls = ParseConfig(Cat({kSource, kTables, sinks("https://ch:8443").c_str()}), "cfg.yaml");
+  ASSERT_TRUE(tls.has_value()) << tls.error().message;
+  EXPECT_EQ(tls.value().warnings.size(), 1u) << "https: only the NATS one";
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace pgfanout::config_test

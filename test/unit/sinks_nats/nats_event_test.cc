@@ -70,6 +70,27 @@ TEST(NatsSubjectTokenTest, TheNoTenantTokenAndTheEmptyValueAreNobodyElses) {
     EXPECT_TRUE(tokens.insert(t).second) << "two values share the token " << t;
     EXPECT_EQ(t.find_first_of(".*> \t\r\n"), std::string::npos) << t;
     EXPECT_NE(t, "_");
+    EXPECT_NE(t, kTruncateToken);
+  }
+}
+
+// Truncates used to share "_" with rows whose tenant is NULL: a consumer told to read
+// `pgfanout._.>` for truncates got those rows too.
+TEST(NatsEventEncoderTest, TruncatesHaveATokenOfTheirOwn) {
+  NatsEventEncoder enc("pgfanout", "PGFANOUT");
+  std::string subject, headers, body;
+  ChangeEvent truncate = Insert(Table(), "t1");
+  truncate.op = Op::kTruncate;
+  truncate.tenant.reset();
+  truncate.new_row.clear();
+  enc.Encode(truncate, subject, headers, body);
+  EXPECT_EQ(subject, "pgfanout.%truncate.public.accounts");
+  ChangeEvent no_tenant = Insert(Table(), "t1");
+  no_tenant.tenant.reset();
+  enc.Encode(no_tenant, subject, headers, body);
+  EXPECT_EQ(subject, "pgfanout._.public.accounts");
+  for (const std::string v : {"%truncate", "%TRUNCATE", "truncate", "%"}) {
+    EXPECT_NE(SubjectToken(v), kTruncateToken) << v;
   }
 }
 
@@ -156,7 +177,7 @@ TEST(NatsEventEncoderTest, TruncateOfAPerTenantSinkNamesItsTenants) {
   std::string subject, headers, body;
   NatsEventEncoder enc("p", "S", {}, {"t2", "t3"});
   enc.Encode(tr, subject, headers, body);
-  EXPECT_EQ(subject, "p._.public.accounts");
+  EXPECT_EQ(subject, "p.%truncate.public.accounts");
   auto j = json::parse(body);
   EXPECT_EQ(j["op"], "truncate");
   EXPECT_EQ(j["only_tenants"], json::array({"t2", "t3"}));
