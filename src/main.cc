@@ -11,6 +11,7 @@
 #include "src/config/config.h"
 #include "src/daemon/commands.h"
 #include "src/daemon/daemon.h"
+#include "src/daemon/hardening.h"
 #include "src/daemon/verify.h"
 
 namespace {
@@ -89,6 +90,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--log-format", log_format, "text or json (one JSON object per line)")
       ->check(CLI::IsMember({"text", "json"}));
+  bool allow_core_dumps = false;
+  app.add_flag("--allow-core-dumps", allow_core_dumps,
+               "let a crash leave a core dump (off by default: it would hold tenants' rows and "
+               "passwords)");
 
   auto add_config = [&](CLI::App* cmd) {
     cmd->add_option("-c,--config", config_path, "YAML config file (see pgfanout.example.yaml)")
@@ -196,6 +201,7 @@ int main(int argc, char** argv) {
       kExitHelp);
 
   CLI11_PARSE(app, argc, argv);
+  pgfanout::HardenProcess(allow_core_dumps);
   SetUpLogging(log_level, log_format);
 
   auto config = pgfanout::LoadConfig(config_path);

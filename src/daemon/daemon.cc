@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -469,6 +472,18 @@ int RunDaemon(const Config& config) {
   for (const auto& w : config.warnings) spdlog::warn("{}", w);
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
+  // The state dir holds every tenant's rows: the daemon's user's only. A dir made before
+  // (or by hand) with wider rights is narrowed, and said so.
+  struct stat st {};
+  if (::stat(config.state_dir.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    if (::chmod(config.state_dir.c_str(), 0700) == 0) {
+      spdlog::warn("state dir {} was readable by other users (mode {:o}); made it 0700",
+                   config.state_dir, st.st_mode & 0777);
+    } else {
+      spdlog::warn("state dir {} is readable by other users (mode {:o}) and cannot be changed: {}",
+                   config.state_dir, st.st_mode & 0777, std::strerror(errno));
+    }
+  }
   auto log = OpenRocksDbEventLog(config.state_dir + "/log");
   if (!log) {
     spdlog::critical("{}", log.error().message);

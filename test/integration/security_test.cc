@@ -168,6 +168,36 @@ TEST_F(SecurityTest, ARowATargetRefusesIsNotShownInAnyErrorOutput) {
   EXPECT_EQ(outputs.find("Failing row"), std::string::npos) << outputs;
 }
 
+// The state dir and what pgfanout writes hold tenants' rows: the daemon's user's only. A
+// state dir made beforehand with the usual 0755 is narrowed to 0700 (and said so); the
+// event log's files and the JSONL file are 0600.
+TEST_F(SecurityTest, TheStateDirAndTheFilesItWritesAreTheDaemonsUsersOnly) {
+  std::filesystem::create_directories(work_dir_ + "/state");
+  ::chmod((work_dir_ + "/state").c_str(), 0755);
+  StartDaemon();
+  pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 10) i");
+  ExpectSinkEqualsSource();
+  StopDaemon();
+  auto mode = [](const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 0777;
+  };
+  EXPECT_EQ(mode(work_dir_ + "/state"), 0700u);
+  EXPECT_NE(DaemonLog().find("was readable by other users (mode 755); made it 0700"),
+            std::string::npos)
+      << DaemonLog();
+  size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(work_dir_ + "/state")) {
+    const auto want = e.is_directory() ? 0700u : 0600u;
+    EXPECT_EQ(mode(e.path()), want) << e.path();
+    files += e.is_regular_file();
+  }
+  EXPECT_GT(files, 3u) << "the event log's files were looked at";
+  EXPECT_EQ(mode(jsonl_path_), 0600u);
+  EXPECT_EQ(mode(std::filesystem::path(jsonl_path_).parent_path()), 0700u);
+}
+
 TEST_F(SecurityTest, APasswordInTheConfigIsRefusedWithWhereItBelongs) {
   Replace("user=postgres", "user=postgres password=hunter2");
   std::string out;

@@ -38,7 +38,14 @@ Result<std::optional<TargetPosition>> JsonlSink::Open(const std::optional<SinkCu
                      fmt::format("cannot create directory {} for the JSONL sink: {}",
                                  parent.string(), dir_error.message()));
   }
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  // O_NOFOLLOW: a symbolic link put where the file goes would send the rows elsewhere.
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd_ < 0 && errno == ELOOP) {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("{} is a symbolic link; the JSONL sink writes only to a file of "
+                                 "its own (name the file itself in path:)",
+                                 path_));
+  }
   if (fd_ < 0) return IoError("cannot open JSONL sink file", path_);
   struct stat st {};
   if (::fstat(fd_, &st) != 0) return IoError("cannot stat", path_);

@@ -1,6 +1,8 @@
 #include "src/sinks/jsonl/jsonl_sink.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -358,6 +360,32 @@ TEST_F(JsonlSinkFileTest, CreatesMissingParentDirectories) {
   std::string token = MustWrite(sink, Batch(0x100, 1));
   EXPECT_EQ(token, std::to_string(FileSize()));
   EXPECT_EQ(LineIds(), std::vector<std::string>{"0/100#0"});
+}
+
+// A symbolic link where the file goes would send the rows elsewhere (another user's file,
+// a world-readable place): refused, and what it points at is left alone. The file it
+// makes is the daemon's user's only.
+TEST_F(JsonlSinkFileTest, ASymbolicLinkAtThePathIsRefusedAndTheFileIsPrivate) {
+  const std::string elsewhere = dir_.path() + "/elsewhere";
+  std::ofstream(elsewhere) << "not ours\n";
+  ASSERT_EQ(::symlink(elsewhere.c_str(), path_.c_str()), 0);
+  JsonlSink linked(path_);
+  auto opened = linked.Open(std::nullopt, {});
+  ASSERT_FALSE(opened.has_value());
+  EXPECT_EQ(opened.error().kind, ErrorKind::kMismatch);
+  EXPECT_NE(opened.error().message.find("is a symbolic link"), std::string::npos)
+      << opened.error().message;
+  ::unlink(path_.c_str());
+  JsonlSink sink(path_);
+  ASSERT_TRUE(sink.Open(std::nullopt, {}).has_value());
+  MustWrite(sink, Batch(0x100, 1));
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(elsewhere);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "not ours");
 }
 
 // The runner stores a cursor with an empty token when every event it has read so far was
