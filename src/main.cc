@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "src/config/config.h"
+#include "src/core/failpoint.h"
 #include "src/daemon/commands.h"
 #include "src/daemon/daemon.h"
 #include "src/daemon/hardening.h"
@@ -203,6 +204,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   pgfanout::HardenProcess(allow_core_dumps);
   SetUpLogging(log_level, log_format);
+  if (auto failpoints = pgfanout::CheckFailpoints(); !failpoints) {
+    spdlog::error("{}", failpoints.error().message);
+    return 2;
+  } else if (!failpoints.value().empty()) {
+    spdlog::warn("{}", failpoints.value());
+  }
 
   auto config = pgfanout::LoadConfig(config_path);
   if (!config) {
