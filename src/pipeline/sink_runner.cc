@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 
 #include "checkpoints/log_identity.h"
 #include "src/pipeline/retry_policy.h"
@@ -15,6 +17,20 @@ namespace pgfanout {
 namespace {
 
 constexpr auto kIdleWait = std::chrono::seconds(1);
+
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+// The fault suite's negative controls (a separate test binary, never the product; see
+// test/faults/meson.build), chosen by PGFANOUT_NEGATIVE_CONTROL: `apply_twice` writes every
+// batch twice; `swap` delivers the first two transactions of a change-log sink's batch in
+// the wrong order. The suite's checker must report each, for its property alone.
+std::string_view NegativeControl() {
+  static const std::string control = [] {
+    const char* v = std::getenv("PGFANOUT_NEGATIVE_CONTROL");
+    return std::string(v ? v : "confirm_early");
+  }();
+  return control;
+}
+#endif
 constexpr auto kBackoffBase = std::chrono::milliseconds(200);
 constexpr auto kBackoffCap = std::chrono::milliseconds(30'000);
 
@@ -257,7 +273,15 @@ Result<bool> SinkRunner::Step() {
     writing_up_to_ = events[kept - 1].id.commit_lsn;
     const auto started = std::chrono::steady_clock::now();
     const std::span<const ChangeEvent> batch(events.data(), kept);
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+    NegativeControlBeforeWrite(events, kept);
+#endif
     PGF_TRY(next.token, sink_->Write(batch));
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+    if (NegativeControl() == "apply_twice") {
+      PGF_TRY(next.token, sink_->Write(batch));
+    }
+#endif
     CountBatch(batch, std::chrono::steady_clock::now() - started);
   }
   PGF_TRY(log_.StoreCursor(config_.id, next));
@@ -272,6 +296,20 @@ Result<bool> SinkRunner::Step() {
   if (persisted_error_) Persist({});
   return true;
 }
+
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+void SinkRunner::NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, size_t kept) const {
+  if (NegativeControl() != "swap" || config_.type != "jsonl") return;
+  // [first tx][second tx][rest] -> [second tx][first tx][rest]
+  size_t second = 0;
+  while (second < kept && events[second].id.commit_lsn == events[0].id.commit_lsn) ++second;
+  if (second == kept) return;
+  size_t third = second;
+  while (third < kept && events[third].id.commit_lsn == events[second].id.commit_lsn) ++third;
+  std::rotate(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(second),
+              events.begin() + static_cast<std::ptrdiff_t>(third));
+}
+#endif
 
 Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept) {
   if (!fetcher_) return kept;

@@ -99,6 +99,9 @@ class SinkRunner {
   // Completes the routed events[0, kept) that need the source's row; drops those whose row
   // is gone. Returns the new `kept`.
   Result<size_t> CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept);
+#ifdef PGFANOUT_NEGATIVE_CONTROL
+  void NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, size_t kept) const;
+#endif
   Result<void> Open();
   // The lineage positions are written under; waits until the source has been identified.
   Result<Lineage> AwaitLineage();

@@ -6,6 +6,7 @@
 
 #include <boost/asio/post.hpp>
 #include <cctype>
+#include <cstdlib>
 
 #include "src/core/failpoint.h"
 
@@ -242,7 +243,9 @@ Result<void> ReplicationStream::FlushAndReport(bool force) {
   // The fault suite's negative control, a separate test binary and never the product: it
   // tells the server that all it received is safe *before* the event log has it, so a
   // crash at the failpoint loses events. The suite must see that loss.
-  if (received_lsn_ > reported_flush_) {
+  const char* control = std::getenv("PGFANOUT_NEGATIVE_CONTROL");
+  const bool confirm_early = control == nullptr || std::string_view(control) == "confirm_early";
+  if (confirm_early && received_lsn_ > reported_flush_) {
     durable_lsn_ = received_lsn_;
     PGF_TRY(SendStatus());
     PGF_TRY(FailpointHit("log.after_commit"));

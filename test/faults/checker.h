@@ -20,6 +20,8 @@ struct Delivery {
   std::string tenant;
   int64_t key = 0;      // ledger: op_id; accounts: account id
   int64_t version = 0;  // accounts: the row's version; ledger: 0
+  // The event id (commit LSN, ordinal), for sinks that carry it (JSONL, NATS, webhook).
+  std::optional<std::pair<uint64_t, uint32_t>> id;
 };
 
 // Rows of the workload's tables.
@@ -38,6 +40,13 @@ struct SinkView {
   // intermediate version is not a loss there; only the final rows can show one.
   std::optional<std::vector<Delivery>> deliveries;
   bool compacts = false;
+  // The sink promises each change once (JSONL truncates back to its cursor, NATS drops a
+  // re-published id, the Postgres sink commits its position with the rows): a change seen
+  // twice is a duplicate effect. false for an at-least-once sink (a webhook resends).
+  bool exactly_once = true;
+  // The sink promises commit order across keys (JSONL, NATS, webhook): each delivery's id
+  // must be above the one before it. A row sink applies a batch per table, not in id order.
+  bool commit_order = false;
   std::optional<TableState> rows;
 };
 
@@ -48,7 +57,9 @@ struct SinkFindings {
   int64_t duplicated_raw = 0;     // the same change received again
   int64_t duplicated_effect = 0;  // a change applied twice: a deleted row back, a sum off
   int64_t unexpected = 0;         // a change nobody committed, or another tenant's row
-  int64_t order_violations = 0;   // per key, a change after a newer one
+  int64_t order_violations = 0;   // per key, a change after a newer one; per sink, a
+                                  // change after a later transaction's (commit_order)
+  bool exactly_once = true;       // SinkView::exactly_once: duplicated_raw is an offence
   std::vector<std::string> examples;  // the first few offences, for a person
 };
 
@@ -70,10 +81,15 @@ struct Report {
   int64_t Lost() const;
   int64_t DuplicatedEffect() const;
   int64_t DuplicatedRaw() const;
+  // Raw duplicates of sinks that promise each change once: each is a change applied twice.
+  int64_t DuplicatedOnce() const;
   int64_t Unexpected() const;
   int64_t OrderViolations() const;
+  // Nothing lost, nothing applied twice (a duplicate effect, or a raw duplicate where the
+  // sink promises once), nothing unexpected, nothing out of order.
   bool Valid() const {
-    return Lost() == 0 && DuplicatedEffect() == 0 && Unexpected() == 0 && OrderViolations() == 0;
+    return Lost() == 0 && DuplicatedEffect() == 0 && DuplicatedOnce() == 0 && Unexpected() == 0 &&
+           OrderViolations() == 0;
   }
   double RecoveryPercentile(double p) const;  // -1 when none measured
   std::string ToText() const;

@@ -1,5 +1,7 @@
 #include "test/faults/fault_fixture.h"
 
+#include "src/core/event_id.h"
+
 #include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -52,6 +54,12 @@ int64_t ToInt(const nlohmann::json& v) {
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_string()) return std::stoll(v.get<std::string>());
   return 0;
+}
+
+std::optional<std::pair<uint64_t, uint32_t>> ParseEventId(const std::string& text) {
+  auto id = EventId::Parse(text);
+  if (!id) return std::nullopt;
+  return std::make_pair(id->commit_lsn.value(), id->ordinal);
 }
 
 }  // namespace
@@ -337,14 +345,16 @@ std::vector<Delivery> FaultTest::JsonlDeliveries() {
         .op = op[0],
         .tenant = ev.value("tenant", ""),
         .key = ToInt(ev["key"][ledger ? "op_id" : "id"]),
-        .version = ledger || op == "delete" ? 0 : ToInt(row["version"])});
+        .version = ledger || op == "delete" ? 0 : ToInt(row["version"]),
+        .id = ParseEventId(ev.value("id", ""))});
   }
   return out;
 }
 
 std::vector<SinkView> FaultTest::Views() {
   std::vector<SinkView> views;
-  views.push_back(SinkView{.name = "all-events", .deliveries = JsonlDeliveries()});
+  views.push_back(
+      SinkView{.name = "all-events", .deliveries = JsonlDeliveries(), .commit_order = true});
   for (const auto& t : Targets()) {
     views.push_back(SinkView{.name = t.sink,
                              .tenants = t.tenants,
