@@ -61,7 +61,8 @@ Result<std::unique_ptr<EventLog>> OpenRocksDbEventLogReadOnly(const std::string&
   return RocksDbEventLog::Open(dir, /*read_only=*/true);
 }
 
-Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, bool read_only) {
+Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, bool read_only,
+                                                        rocksdb::Env* env) {
   std::error_code ec;
   if (read_only) {
     if (!std::filesystem::exists(std::filesystem::path(dir) / "CURRENT", ec)) {
@@ -70,7 +71,7 @@ Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, 
   } else if (std::filesystem::create_directories(dir, ec); ec) {
     return Error{ErrorKind::kStorage, fmt::format("creating state dir {}: {}", dir, ec.message())};
   }
-  std::unique_ptr<RocksDbEventLog> log(new RocksDbEventLog(dir, read_only));
+  std::unique_ptr<RocksDbEventLog> log(new RocksDbEventLog(dir, read_only, env));
   PGF_TRY(log->OpenDb());
   PGF_TRY(log->Recover());
   if (!read_only) {
@@ -101,11 +102,12 @@ Result<void> RocksDbEventLog::Write(std::string_view what, const rocksdb::WriteO
 
 Result<void> RocksDbEventLog::OpenDb() {
   rocksdb::DB* raw = nullptr;
+  rocksdb::DBOptions options = tuning::DbOptions();
+  if (env_ != nullptr) options.env = env_;
   rocksdb::Status s =
       read_only_
-          ? rocksdb::DB::OpenForReadOnly(tuning::DbOptions(), dir_, tuning::ColumnFamilies(),
-                                         &handles_, &raw)
-          : rocksdb::DB::Open(tuning::DbOptions(), dir_, tuning::ColumnFamilies(), &handles_, &raw);
+          ? rocksdb::DB::OpenForReadOnly(options, dir_, tuning::ColumnFamilies(), &handles_, &raw)
+          : rocksdb::DB::Open(options, dir_, tuning::ColumnFamilies(), &handles_, &raw);
   if (!s.ok()) {
     if (IsLockError(s)) {
       return Error{ErrorKind::kStorage,

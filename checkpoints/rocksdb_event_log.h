@@ -27,8 +27,11 @@ namespace pgfanout {
 // which is taken first.
 class RocksDbEventLog final : public EventLog {
  public:
-  // See OpenRocksDbEventLog and OpenRocksDbEventLogReadOnly.
-  static Result<std::unique_ptr<EventLog>> Open(const std::string& dir, bool read_only);
+  // See OpenRocksDbEventLog and OpenRocksDbEventLogReadOnly. `env` replaces RocksDB's
+  // default environment (tests: a file system that simulates a power cut); not owned, it
+  // must outlive the log.
+  static Result<std::unique_ptr<EventLog>> Open(const std::string& dir, bool read_only,
+                                                rocksdb::Env* env = nullptr);
   ~RocksDbEventLog() override;
 
   Result<void> Append(std::span<const TransactionRecord> transactions) override;
@@ -66,7 +69,8 @@ class RocksDbEventLog final : public EventLog {
   // runs, and hashing the schema for every event would cost more than encoding it.
   class FingerprintMemo;
 
-  RocksDbEventLog(std::string dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
+  RocksDbEventLog(std::string dir, bool read_only, rocksdb::Env* env)
+      : dir_(std::move(dir)), read_only_(read_only), env_(env) {}
 
   Result<void> OpenDb();
   Result<void> Recover();
@@ -83,6 +87,7 @@ class RocksDbEventLog final : public EventLog {
 
   const std::string dir_;
   const bool read_only_;
+  rocksdb::Env* const env_;  // nullptr: RocksDB's default
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // rocksdb_tuning::ColumnFamilies order
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;

@@ -102,7 +102,7 @@ Result<std::string> JsonlSink::Write(std::span<const ChangeEvent> events) {
   PGF_TRY(write_all(0, half));
   PGF_TRY(FailpointHit("sink.mid_write"));
   PGF_TRY(write_all(half, buffer_.size()));
-  if (::fdatasync(fd_) != 0) return IoError("cannot fsync", path_);
+  if (datasync_(fd_) != 0) return IoError("cannot fsync", path_);
   offset_ += buffer_.size();
   PGF_TRY(FailpointHit("sink.after_write"));
   return std::to_string(offset_);

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <functional>
 
 #include <span>
 #include <string>
@@ -20,8 +23,13 @@ class JsonlSink final : public Sink {
  public:
   // `truncate_scope`: the tenants a per-tenant sink serves (empty for "*"); its TRUNCATE
   // lines name them, as the truncate applies to their rows only.
-  explicit JsonlSink(std::string path, std::vector<std::string> truncate_scope = {})
-      : path_(std::move(path)), truncate_scope_(std::move(truncate_scope)) {}
+  // `datasync` makes written lines durable (fdatasync; a test passes a wrapper that also
+  // notes how much of the file each call covered, to simulate a power cut).
+  explicit JsonlSink(std::string path, std::vector<std::string> truncate_scope = {},
+                     std::function<int(int fd)> datasync = ::fdatasync)
+      : path_(std::move(path)),
+        truncate_scope_(std::move(truncate_scope)),
+        datasync_(std::move(datasync)) {}
   ~JsonlSink() override;
 
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
@@ -36,6 +44,7 @@ class JsonlSink final : public Sink {
  private:
   std::string path_;
   std::vector<std::string> truncate_scope_;
+  std::function<int(int fd)> datasync_;
   int fd_ = -1;
   uint64_t offset_ = 0;  // file length covered by what has been written and synced
   fmt::memory_buffer buffer_;

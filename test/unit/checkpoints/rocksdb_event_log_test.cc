@@ -7,9 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <random>
 
+#include <rocksdb/env.h>
+
 #include "checkpoints/log_identity.h"
+#include "checkpoints/rocksdb_event_log.h"
+#include "test/unit/checkpoints/power_cut_fs.h"
 #include "test/unit/checkpoints/test_events.h"
 
 namespace pgfanout::checkpoints_test {
@@ -164,13 +169,20 @@ TransactionRecord KillTx(uint32_t i) { return Tx(0x1000 * (uint64_t{i} + 1), kKi
 
 // The child side, run by the parent in a fresh process (fork + exec of this binary, so the
 // child does not inherit a copy of RocksDB's thread pools mid-flight): appends until killed,
-// writing each acknowledged transaction's index to the pipe.
+// writing each acknowledged transaction's index to the pipe. With PGF_KILL_CHILD_JOURNAL,
+// its files go through PowerCutFs, which notes what each sync covered.
 TEST(RocksDbKillChild, DISABLED_AppendsUntilKilled) {
   const char* dir = std::getenv("PGF_KILL_CHILD_DIR");
   const char* fd_text = std::getenv("PGF_KILL_CHILD_FD");
-  ASSERT_TRUE(dir && fd_text) << "run by RocksDbEventLogTest.EveryAcknowledgedAppendSurvivesKill";
+  const char* journal = std::getenv("PGF_KILL_CHILD_JOURNAL");
+  ASSERT_TRUE(dir && fd_text) << "run by RocksDbEventLogTest.EveryAcknowledgedAppendSurvives*";
   int fd = std::atoi(fd_text);
-  auto log = OpenRocksDbEventLog(dir);
+  std::unique_ptr<rocksdb::Env> env;
+  if (journal != nullptr) {
+    env = rocksdb::NewCompositeEnv(
+        std::make_shared<testing::PowerCutFs>(rocksdb::FileSystem::Default(), journal));
+  }
+  auto log = RocksDbEventLog::Open(dir, /*read_only=*/false, env.get());
   for (uint32_t i = 0; log && i < 1'000'000; ++i) {
     TransactionRecord tx = KillTx(i);
     Result<void> r = boost::outcome_v2::success();
@@ -185,76 +197,108 @@ TEST(RocksDbKillChild, DISABLED_AppendsUntilKilled) {
   _exit(1);
 }
 
-TEST_F(RocksDbEventLogTest, EveryAcknowledgedAppendSurvivesKill) {
-  log_.reset();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::string env_dir = "PGF_KILL_CHILD_DIR=" + dir_.path();
-  std::string env_fd = "PGF_KILL_CHILD_FD=" + std::to_string(fds[1]);
-  std::vector<char*> env = {env_dir.data(), env_fd.data()};
-  for (char** e = environ; *e; ++e) env.push_back(*e);
-  env.push_back(nullptr);
-  std::string filter = "--gtest_filter=RocksDbKillChild.DISABLED_AppendsUntilKilled";
-  std::string disabled = "--gtest_also_run_disabled_tests";
-  std::string self = "/proc/self/exe";
-  char* argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // only async-signal-safe calls until exec
+class RocksDbCrashTest : public RocksDbEventLogTest {
+ protected:
+  // Runs the child until it acknowledged about 80 transactions, kills it and returns what
+  // it acknowledged (in order; a failure is an assertion). `journal`: through PowerCutFs.
+  std::vector<uint32_t> AppendUntilKilled(const std::string& journal) {
+    log_.reset();
+    int fds[2];
+    EXPECT_EQ(pipe(fds), 0);
+    std::string env_dir = "PGF_KILL_CHILD_DIR=" + dir_.path();
+    std::string env_fd = "PGF_KILL_CHILD_FD=" + std::to_string(fds[1]);
+    std::string env_journal = "PGF_KILL_CHILD_JOURNAL=" + journal;
+    std::vector<char*> env = {env_dir.data(), env_fd.data()};
+    if (!journal.empty()) env.push_back(env_journal.data());
+    for (char** e = environ; *e; ++e) env.push_back(*e);
+    env.push_back(nullptr);
+    std::string filter = "--gtest_filter=RocksDbKillChild.DISABLED_AppendsUntilKilled";
+    std::string disabled = "--gtest_also_run_disabled_tests";
+    std::string self = "/proc/self/exe";
+    char* argv[] = {self.data(), filter.data(), disabled.data(), nullptr};
+    pid_t pid = fork();
+    EXPECT_GE(pid, 0);
+    if (pid == 0) {  // only async-signal-safe calls until exec
+      close(fds[0]);
+      int devnull = open("/dev/null", O_WRONLY);
+      if (devnull >= 0) dup2(devnull, STDOUT_FILENO);  // keep the child's gtest banner quiet
+      execve("/proc/self/exe", argv, env.data());
+      _exit(127);
+    }
+    close(fds[1]);
+
+    std::vector<uint32_t> acks;
+    auto read_acks = [&](size_t until) {
+      uint32_t ack;
+      while (acks.size() < until) {
+        pollfd p{.fd = fds[0], .events = POLLIN, .revents = 0};
+        if (poll(&p, 1, 60'000) != 1) break;          // timed out: the asserts below will say so
+        ssize_t n = read(fds[0], &ack, sizeof(ack));  // 4-byte writes to a pipe are atomic
+        if (n != sizeof(ack)) break;                  // EOF: the child is gone
+        acks.push_back(ack);
+      }
+    };
+    read_acks(40);
+    EXPECT_EQ(acks.size(), 40u) << "the child stopped early";
+    auto busy = OpenRocksDbEventLog(dir_.path());  // while the child holds the dir
+    EXPECT_FALSE(busy.has_value());
+    if (!busy) {
+      EXPECT_NE(busy.error().message.find("another pgfanout process"), std::string::npos);
+    }
+    read_acks(80);
+    // A varying delay, so that runs kill the child at different points of its loop (inside
+    // the fsync, between a write-ahead and its Append, between Append and ack).
+    usleep(std::random_device()() % 5000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    EXPECT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the child must die by the kill, not before";
+    read_acks(SIZE_MAX);  // what the child acknowledged before it died
     close(fds[0]);
-    int devnull = open("/dev/null", O_WRONLY);
-    if (devnull >= 0) dup2(devnull, STDOUT_FILENO);  // keep the child's gtest banner quiet
-    execve("/proc/self/exe", argv, env.data());
-    _exit(127);
+    for (size_t i = 0; i < acks.size(); ++i) EXPECT_EQ(acks[i], i) << "child error";
+    return acks;
   }
-  close(fds[1]);
 
-  std::vector<uint32_t> acks;
-  auto read_acks = [&](size_t until) {
-    uint32_t ack;
-    while (acks.size() < until) {
-      pollfd p{.fd = fds[0], .events = POLLIN, .revents = 0};
-      if (poll(&p, 1, 60'000) != 1) break;          // timed out: the asserts below will say so
-      ssize_t n = read(fds[0], &ack, sizeof(ack));  // 4-byte writes to a pipe are atomic
-      if (n != sizeof(ack)) break;                  // EOF: the child is gone
-      acks.push_back(ack);
+  // Every acknowledged transaction is in the reopened log, and nothing past its position.
+  void ExpectAcknowledgedSurvive(const std::vector<uint32_t>& acks) {
+    ASSERT_FALSE(acks.empty());
+    Reopen();
+    const uint32_t acked = acks.back();
+    ASSERT_GE(log_->DurableLsn(), KillTx(acked).end_lsn) << "lost acknowledged transactions";
+    const uint64_t durable_txs = log_->DurableLsn().value() / 0x1000;
+    EXPECT_EQ(log_->DurableLsn(), KillTx(durable_txs - 1).end_lsn);
+    // Move the position well past anything the child may have written ahead.
+    Append({Tx(uint64_t{1} << 40, 1, users_)});
+    std::vector<ChangeEvent> events = ReadAll(*log_);
+    ASSERT_EQ(events.size(), durable_txs * kKillEventsPerTx + 1);
+    for (uint32_t i = 0; i < durable_txs; ++i) {
+      TransactionRecord want = KillTx(i);
+      for (uint32_t k = 0; k < kKillEventsPerTx; ++k) {
+        ExpectSameEvent(events[i * kKillEventsPerTx + k], want.events[k]);
+      }
     }
-  };
-  read_acks(40);
-  ASSERT_EQ(acks.size(), 40u) << "the child stopped early";
-  auto busy = OpenRocksDbEventLog(dir_.path());  // while the child holds the dir
-  ASSERT_FALSE(busy.has_value());
-  EXPECT_NE(busy.error().message.find("another pgfanout process"), std::string::npos);
-  read_acks(80);
-  // A varying delay, so that runs kill the child at different points of its loop (inside
-  // the fsync, between a write-ahead and its Append, between Append and ack).
-  usleep(std::random_device()() % 5000);
-  kill(pid, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the child must die by the kill, not before";
-  read_acks(SIZE_MAX);  // what the child acknowledged before it died
-  close(fds[0]);
-  for (size_t i = 0; i < acks.size(); ++i) ASSERT_EQ(acks[i], i) << "child error";
-
-  Reopen();
-  const uint32_t acked = acks.back();
-  ASSERT_GE(log_->DurableLsn(), KillTx(acked).end_lsn) << "lost acknowledged transactions";
-  const uint64_t durable_txs = log_->DurableLsn().value() / 0x1000;
-  EXPECT_EQ(log_->DurableLsn(), KillTx(durable_txs - 1).end_lsn);
-  // Move the position well past anything the child may have written ahead.
-  Append({Tx(uint64_t{1} << 40, 1, users_)});
-  std::vector<ChangeEvent> events = ReadAll(*log_);
-  ASSERT_EQ(events.size(), durable_txs * kKillEventsPerTx + 1);
-  for (uint32_t i = 0; i < durable_txs; ++i) {
-    TransactionRecord want = KillTx(i);
-    for (uint32_t k = 0; k < kKillEventsPerTx; ++k) {
-      ExpectSameEvent(events[i * kKillEventsPerTx + k], want.events[k]);
-    }
+    EXPECT_EQ(events.back().id.commit_lsn, Lsn(uint64_t{1} << 40));
+    RecordProperty("acknowledged", static_cast<int>(acks.size()));
+    RecordProperty("durable", static_cast<int>(durable_txs));
   }
-  EXPECT_EQ(events.back().id.commit_lsn, Lsn(uint64_t{1} << 40));
-  RecordProperty("acknowledged", static_cast<int>(acks.size()));
-  RecordProperty("durable", static_cast<int>(durable_txs));
+};
+
+// kill -9: the page cache survives, so this checks recovery, not the fsync.
+TEST_F(RocksDbCrashTest, EveryAcknowledgedAppendSurvivesKill) {
+  auto acks = AppendUntilKilled("");
+  ExpectAcknowledgedSurvive(acks);
+}
+
+// A power cut: on top of the kill, every file loses what its last sync did not cover. An
+// Append that returned without syncing (the sync option off) loses acknowledged
+// transactions here, and the slot would have been confirmed past them.
+TEST_F(RocksDbCrashTest, EveryAcknowledgedAppendSurvivesAPowerCut) {
+  const std::string journal = dir_.path() + ".journal";
+  auto acks = AppendUntilKilled(journal);
+  const uint64_t dropped = testing::CutPower(journal);
+  RecordProperty("bytes_dropped", static_cast<int>(dropped));
+  ExpectAcknowledgedSurvive(acks);
+  std::filesystem::remove(journal);
 }
 
 }  // namespace

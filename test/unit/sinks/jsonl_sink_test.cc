@@ -388,6 +388,36 @@ TEST_F(JsonlSinkFileTest, ASymbolicLinkAtThePathIsRefusedAndTheFileIsPrivate) {
   EXPECT_EQ(line, "not ours");
 }
 
+// A power cut: the file keeps what its last fdatasync covered, nothing after. The cursor the
+// runner stored for each batch (its token: the file length) must never point past that,
+// or the lines it covers are gone while the log believes the sink has them. Without the
+// sync in Write(), the cut leaves less than the cursor covers and the reopen refuses.
+TEST_F(JsonlSinkFileTest, EveryLineACursorCoversSurvivesAPowerCut) {
+  uint64_t synced = 0;
+  auto noting = [&](int fd) {
+    const int r = ::fdatasync(fd);
+    struct stat st {};
+    if (r == 0 && ::fstat(fd, &st) == 0) synced = static_cast<uint64_t>(st.st_size);
+    return r;
+  };
+  SinkCursor cursor;
+  {
+    JsonlSink sink(path_, {}, noting);
+    ASSERT_TRUE(sink.Open(std::nullopt, {}).has_value());
+    for (uint64_t b = 1; b <= 10; ++b) {
+      auto batch = Batch(0x100 * b, 5);
+      cursor = SinkCursor{.applied = batch.back().id, .token = MustWrite(sink, batch)};
+    }
+    sink.Stop();
+  }
+  // The cut: what no sync covered is gone.
+  std::filesystem::resize_file(path_, std::min<uint64_t>(synced, FileSize()));
+  JsonlSink reopened(path_);
+  auto opened = reopened.Open(cursor, {});
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_EQ(LineIds().size(), 50u) << "every line the stored cursor covers";
+}
+
 // The runner stores a cursor with an empty token when every event it has read so far was
 // filtered out, before this sink wrote anything.
 TEST_F(JsonlSinkFileTest, CursorWithoutTokenKeepsTheFileAndAppends) {
