@@ -88,6 +88,13 @@ std::optional<std::string> TsvField(const std::string& f) {
 
 }  // namespace
 
+// No part is ever small enough to merge (MergeTreeSettings of 18.16 and later).
+constexpr const char* kNoMerges = R"xml(
+  <merge_tree>
+    <max_bytes_to_merge_at_max_space_in_pool>1</max_bytes_to_merge_at_max_space_in_pool>
+    <max_bytes_to_merge_at_min_space_in_pool>1</max_bytes_to_merge_at_min_space_in_pool>
+  </merge_tree>)xml";
+
 std::unique_ptr<ClickHouseServer> ClickHouseServer::Start(const Options& options) {
   std::unique_ptr<ClickHouseServer> s(new ClickHouseServer());
   char tmpl[] = "/tmp/pgfanout-test-ch-XXXXXX";
@@ -119,10 +126,11 @@ std::unique_ptr<ClickHouseServer> ClickHouseServer::Start(const Options& options
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
   <max_concurrent_queries>100</max_concurrent_queries>
-  <keep_alive_timeout>10</keep_alive_timeout>
+  <keep_alive_timeout>10</keep_alive_timeout>{2}
 </yandex>
 )xml",
-                                                  d, s->port_);
+                                                  d, s->port_,
+                                                  options.no_merges ? kNoMerges : "");
   std::string users = UserXml("default", "");
   for (const auto& [name, password] : options.users) users += UserXml(name, password);
   std::ofstream(d + "/users.xml") << fmt::format(R"xml(<?xml version="1.0"?>

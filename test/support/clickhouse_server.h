@@ -22,6 +22,9 @@ class ClickHouseServer {
   struct Options {
     // Users besides `default` (which has no password and is what Post() uses by default).
     std::vector<std::pair<std::string, std::string>> users;  // name, password
+    // No background merges: every row ever inserted stays in its part, so a query without
+    // FINAL counts each insert (how a test sees a row version written twice).
+    bool no_merges = false;
   };
 
   // Starts a server and waits until /ping answers, or fails the calling test (ADD_FAILURE)
