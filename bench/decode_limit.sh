@@ -5,6 +5,9 @@
 #     WORKLOADS default "big single batch1k mix toast"
 # Per workload and round, on one throwaway cluster: a slot per reader is created, the
 # workload is committed (so every reader reads the same WAL), then each reader runs alone:
+#   walsender_pace      bench/walsender_pace: START_REPLICATION with pgfanout's options,
+#                       payloads discarded, nothing written: the walsender's own pace, the
+#                       baseline every ratio in BENCHMARKS.md is taken against
 #   recvlogical         pg_recvlogical, pgoutput (proto 2, streaming on, text) -> /dev/null
 #   recvlogical_binary  the same with binary 'true' (PG14+): values in binary form
 #   recvlogical_wal2json pg_recvlogical, wal2json format-version 2 -> /dev/null (if installed)
@@ -120,6 +123,7 @@ for workload in $WORKLOADS; do
     cp -a "$dir/state" "$dir/state.empty"
     "${psql[@]}" -c "SELECT pg_copy_logical_replication_slot('bench_fanout', 'bench_spare')" >/dev/null
     "${psql[@]}" -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" \
+      -c "SELECT pg_create_logical_replication_slot('bench_pace', 'pgoutput')" \
       -c "SELECT pg_create_logical_replication_slot('bench_bin', 'pgoutput')" >/dev/null
     [ $have_wal2json = 1 ] && "${psql[@]}" \
       -c "SELECT pg_create_logical_replication_slot('bench_w2j', 'wal2json')" >/dev/null
@@ -138,6 +142,7 @@ for workload in $WORKLOADS; do
     end=$("${psql[@]}" -c "SELECT pg_current_wal_lsn()")
     common=(-o proto_version=2 -o streaming=on -o publication_names=bench)
 
+    echo "$workload,walsender_pace,$round,$changes,$(run_pace bench_pace "$end")," >>"$csv"
     run_recvlogical bench_recv "$end" "${common[@]}"
     echo "$workload,recvlogical,$round,$changes,$secs," >>"$csv"
     run_recvlogical bench_bin "$end" "${common[@]}" -o binary=true

@@ -12,7 +12,8 @@
 # 10000 rows; not the sink's casts and move bookkeeping), one psql per tenant in parallel,
 # with nothing decoding meanwhile.
 # Writes bench/results/e2e_postgres.csv:
-#   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s
+#   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s,pace_s
+# (pace_s: the walsender's own pace over the same WAL, bench/walsender_pace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -36,7 +37,7 @@ END $$;
 SQL
 mkdir -p bench/results
 csv=bench/results/e2e_postgres.csv
-echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s" >"$csv"
+echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s,pace_s" >"$csv"
 
 delivered_total() {
   { curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null || true; } |
@@ -116,10 +117,12 @@ for workload in $WORKLOADS; do
       done
       sleep 1
       kill "$daemon"; wait "$daemon" || true; daemon=
-      "${psql[@]}" -d postgres -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+      "${psql[@]}" -d postgres -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" \
+        -c "SELECT pg_create_logical_replication_slot('bench_pace', 'pgoutput')" >/dev/null
       "${psql[@]}" -d postgres -c "SET synchronous_commit = off" -c "CALL load($rows, $per_tx, $tenants)"
       end=$("${psql[@]}" -d postgres -c "SELECT pg_current_wal_lsn()")
 
+      pace=$(run_pace bench_pace "$end")
       t0=$(now)
       "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$port" -U postgres -d postgres --slot bench_recv \
         --start --endpos "$end" -o proto_version=2 -o streaming=on -o publication_names=bench -f /dev/null
@@ -142,11 +145,12 @@ for workload in $WORKLOADS; do
         got=$((got + $("${psql[@]}" -d "tenant_$t" -c "SELECT count(*) FROM items WHERE tenant_id = 't$t'")))
       done
       [ "$got" -eq "$rows" ] || { echo "targets hold $got rows, expected $rows" >&2; exit 1; }
-      "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot('bench_recv')" >/dev/null
+      "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot('bench_recv')" \
+        -c "SELECT pg_drop_replication_slot('bench_pace')" >/dev/null
       targets_alone "$tenants"
-      echo "$workload,$tenants,$round,$rows,$recv,$fan,$rss,$alone" >>"$csv"
-      printf '  %-8s %3d tenant(s) round %d: pg_recvlogical %.2f s, pgfanout into the targets %.2f s (%d rows/s), peak RSS %d MiB; the targets alone %.2f s\n' \
-        "$workload" "$tenants" "$round" "$recv" "$fan" "$(echo "$rows / $fan" | bc)" "$rss" "$alone"
+      echo "$workload,$tenants,$round,$rows,$recv,$fan,$rss,$alone,$pace" >>"$csv"
+      printf '  %-8s %3d tenant(s) round %d: walsender pace %.2f s, pg_recvlogical %.2f s, pgfanout into the targets %.2f s (%d rows/s), peak RSS %d MiB; the targets alone %.2f s\n' \
+        "$workload" "$tenants" "$round" "$pace" "$recv" "$fan" "$(echo "$rows / $fan" | bc)" "$rss" "$alone"
     done
   done
 done

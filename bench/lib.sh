@@ -6,6 +6,16 @@
 # the one-sink benchmarks (<kind>_1m.sh).
 PG_BIN=/usr/lib/postgresql/15/bin
 BIN=${PGFANOUT_BIN:-$PWD/build/src/pgfanout}
+# The walsender's pace: bench/walsender_pace/receive.cc, built on first use.
+PACE=$PWD/build/bench/receive_only
+[ -x "$PACE" ] || ninja -C build bench/receive_only >&2
+
+# run_pace SLOT END_LSN -> prints the seconds the walsender took to send SLOT's changes up
+# to END_LSN to a client that reads and discards them (the same options pgfanout sends).
+run_pace() {
+  "$PACE" "host=127.0.0.1 port=$port user=postgres dbname=postgres replication=database" "$1" "$2" \
+    "proto_version '2', streaming 'on', publication_names '\"bench\"'" | awk '{print $1}'
+}
 
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 now() { date +%s.%N; }
