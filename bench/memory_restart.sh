@@ -61,11 +61,15 @@ wait_delivered() {  # until the discard sink has taken $1 events since this star
     sleep 0.1
   done
 }
+# Until the slot is streamed by a walsender other than pid $1 (default: any). After a
+# kill -9 the old walsender can still hold the slot for a moment: waiting only for
+# "active" would stop the clock on the dead daemon's connection.
 wait_streaming() {
-  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench_fanout' AND active")" = 1 ]; do
+  until [ "$("${psql[@]}" -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench_fanout' AND active AND active_pid IS DISTINCT FROM ${1:-0}")" = 1 ]; do
     sleep 0.01
   done
 }
+walsender_pid() { "${psql[@]}" -d postgres -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'bench_fanout'"; }
 fresh() {
   [ -n "${daemon:-}" ] && stop
   rm -rf "$dir/state"
@@ -106,8 +110,9 @@ for round in $(seq 1 "$ROUNDS"); do
   start; wait_streaming
   "${psql[@]}" -d postgres -c "CALL load(1, 1000, 1000)"
   wait_delivered 1000
+  old_walsender=$(walsender_pid)
   kill -9 "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
-  t0=$(now); start; wait_streaming; t1=$(now)
+  t0=$(now); start; wait_streaming "$old_walsender"; t1=$(now)
   back=$(echo "$t1 - $t0" | bc)
   echo "restart_to_streaming,$round,$back,s" >>"$csv"
   kill -9 "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=
