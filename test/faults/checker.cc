@@ -307,4 +307,31 @@ std::string Report::ToMarkdownRow() const {
       Valid() ? "yes" : "**no**");
 }
 
+std::string Report::CsvHeader() {
+  return "scenario,faults,committed,unknown,lost,duplicated_effect,duplicated_raw,"
+         "duplicated_once,unexpected,order_violations,recovery_p50_s,recovery_p99_s,"
+         "recoveries,recoveries_censored,replay_window_bytes,peak_retained_wal_bytes,"
+         "peak_rss_bytes,seconds,valid,notes\n";
+}
+
+std::string Report::ToCsvRow() const {
+  auto quoted = [](const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+      if (c == '"') out += '"';
+      out += c == '\n' ? ' ' : c;
+    }
+    return out + "\"";
+  };
+  auto seconds_or_empty = [&](double p) {
+    return recovery_s.empty() ? std::string() : fmt::format("{:.3f}", RecoveryPercentile(p));
+  };
+  return fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.1f},{},{}\n",
+                     quoted(scenario), faults, committed, unknown, Lost(), DuplicatedEffect(),
+                     DuplicatedRaw(), DuplicatedOnce(), Unexpected(), OrderViolations(),
+                     seconds_or_empty(0.5), seconds_or_empty(0.99), recovery_s.size(),
+                     recoveries_censored, max_replay_window_bytes, peak_retained_wal_bytes,
+                     peak_rss_bytes, seconds, Valid() ? "yes" : "no", quoted(notes));
+}
+
 }  // namespace pgfanout::faults

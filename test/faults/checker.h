@@ -96,6 +96,10 @@ struct Report {
   // One Markdown table row; MarkdownHeader() names the columns.
   std::string ToMarkdownRow() const;
   static std::string MarkdownHeader();
+  // One CSV line of the raw result (test/faults/results/faults.csv); CsvHeader() names
+  // the columns. Text fields are quoted.
+  std::string ToCsvRow() const;
+  static std::string CsvHeader();
 };
 
 // Compares the workload's history and the source's final rows with what each sink shows.

@@ -393,6 +393,12 @@ Report FaultTest::Finish(const std::string& scenario, std::chrono::seconds timeo
     if (fresh) out << Report::MarkdownHeader();
     out << r.ToMarkdownRow();
   }
+  if (const char* path = std::getenv("PGFANOUT_FAULT_RESULTS")) {
+    bool fresh = !std::filesystem::exists(path);
+    std::ofstream out(path, std::ios::app);
+    if (fresh) out << Report::CsvHeader();
+    out << r.ToCsvRow();
+  }
   return r;
 }
 
