@@ -9,12 +9,12 @@ R=test/faults/results
 csv=$R/faults.csv
 [ -f "$csv" ] || { echo "no $csv: run ./dev faults first" >&2; exit 1; }
 # shellcheck disable=SC1090
-. "$R/run.txt"  # commit, date, tests, failed, minutes, fuzz (optional)
+. "$R/run.txt"  # commit, date, machine, tests, failed, minutes, fuzz (optional)
 
 figures() {
   echo "## Figures of the last full run"
   echo
-  echo "Run with \`./dev faults\` on $(uname -m), $(nproc) cores, commit \`$commit\`, $date: $tests"
+  echo "Run with \`./dev faults\` on ${machine:-$(uname -m), $(nproc) cores}, commit \`$commit\`, $date: $tests"
   echo "tests, $failed failed, $minutes minutes. Raw results: \`$csv\` (this table is made from"
   echo "it by \`test/faults/report.sh\`). The status column says what each row must show:"
   echo "valid for a fault the daemon must survive; for a negative control, the broken"
