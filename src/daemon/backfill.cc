@@ -11,6 +11,7 @@
 
 #include "checkpoints/log_identity.h"
 #include "src/core/failpoint.h"
+#include "src/pipeline/sink_runner.h"
 #include "src/source/snapshot_reader.h"
 
 namespace pgfanout {
@@ -178,6 +179,14 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
       return MakeError(ErrorKind::kInvalidArgument,
                        "sink " + id + ": cannot backfill " + name + ", it is not in tables:");
     }
+    // A per-tenant sink never receives a table without a tenant column (the router drops
+    // its rows): a copy would hand it every tenant's rows, and a replace would clear them.
+    if (!sink_config.Receives(*t)) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "sink " + id + ": cannot backfill " + name +
+                           ": the sink does not receive it (a per-tenant sink and a table "
+                           "without tenant_column)");
+    }
     table_configs.push_back(*t);
   }
   std::shared_ptr<void> admitted;
@@ -201,7 +210,16 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     // its rows (a new sink; a copy that replaces every table it maps); otherwise the copied
     // tables ride on the sink's cursor, which stays.
     const EventId snapshot_point{Lsn(snapshot.value() - 1), UINT32_MAX};
-    const bool whole = !stored || (options.replace && CoversAll(config, sink_config, tables));
+    // A sink that cannot take back rows (a change log) keeps its cursor, so the changes
+    // between it and the snapshot still reach it, unless retention trimmed them.
+    bool cursor_events_gone = false;
+    if (stored) {
+      PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::kTrimmedThroughKey));
+      auto through = trimmed ? EventId::Parse(*trimmed) : std::nullopt;
+      cursor_events_gone = through && stored->applied < *through;
+    }
+    const bool whole = !stored || (options.replace && CoversAll(config, sink_config, tables) &&
+                                   (sink.ReplacesRows() || cursor_events_gone));
     progress = Progress{
         .first = snapshot,
         .resume_at = whole && (!stored || stored->applied < snapshot_point) ? snapshot_point

@@ -153,9 +153,10 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
   BackfillOptions options{.connections = connections, .replace = true};
   if (!table.empty()) {
     auto name = ParseQualifiedName(table, "public");
-    SinkTableConfig fallback;
-    if (!name || !config.FindTable(name->first, name->second) ||
-        !sc->FindTable(name->first + "." + name->second, fallback)) {
+    const TableConfig* tc = name ? config.FindTable(name->first, name->second) : nullptr;
+    // Receives(): a per-tenant sink never gets a table without a tenant column, whose
+    // copy would carry every tenant's rows.
+    if (tc == nullptr || !sc->Receives(*tc)) {
       spdlog::error("sink {} receives no table {} (see tables: and the sink's tables:)", sink_id,
                     table);
       return 2;

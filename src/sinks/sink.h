@@ -98,6 +98,11 @@ class Sink {
     (void)version;
     return boost::outcome_v2::success();
   }
+  // Whether BeginReplace/FinishReplace really replace rows (a row store: Postgres,
+  // ClickHouse). A change log or a stream cannot take back what it delivered: a copy there
+  // must not move the sink's cursor past changes it has not delivered (its deletes would
+  // never reach the consumer), unless those changes are gone from the log anyway.
+  virtual bool ReplacesRows() const { return false; }
 
   virtual void Stop() = 0;
 };

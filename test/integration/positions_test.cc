@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "test/integration/fanout_fixture.h"
@@ -72,7 +74,6 @@ TEST_F(FanoutTest, BackfillCommandCopiesWhateverTheTargetHolds) {
   auto out = Pgfanout({"backfill", "--sink", "tenant-8"}, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_EQ(Diff(targets_[1]), "") << out;
-  EXPECT_EQ(out.find("nothing to backfill"), std::string::npos) << out;
   StartDaemon();
   Workload(2);
   ExpectTargetsEqualSource();
@@ -109,6 +110,72 @@ TEST_F(FanoutTest, ASinkRetentionDroppedComesBackWithABackfill) {
   const std::string log = DaemonLog();
   EXPECT_EQ(Count(log, "fell behind the event log's retention"), 0u) << log;
   StopDaemon();
+}
+
+// A per-tenant sink never receives a table without a tenant column; asked to backfill one,
+// pgfanout refuses, and the sink's target gets none of its rows (every tenant's).
+TEST_F(FanoutTest, BackfillRefusesATableWithoutTenantsForAPerTenantSink) {
+  StartDaemon();
+  ExpectTargetsEqualSource();
+  StopDaemon();
+  pg_->Exec(R"sql(
+    CREATE TABLE regions (id int PRIMARY KEY, owner text);
+    INSERT INTO regions VALUES (1, 'tenant 7 only'), (2, 'tenant 8 only');
+  )sql");
+  std::string config;
+  {
+    std::ifstream in(config_path_);
+    config.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto at = config.find("tables:\n");
+  ASSERT_NE(at, std::string::npos) << config;
+  config.insert(at + 8, "  - name: regions\n");
+  std::ofstream(config_path_) << config;
+  int code = -1;
+  auto out = Pgfanout({"backfill", "--sink", "tenant-8", "--table", "regions"}, &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("receives no table regions"), std::string::npos) << out;
+  EXPECT_EQ(targets_[1].server->Scalar("SELECT to_regclass('public.regions') IS NULL", targets_[1].db),
+            "t")
+      << "another tenant's rows were copied into tenant-8's target:\n"
+      << out;
+}
+
+// A change-log sink cannot take back what it delivered: a backfill of every table it maps
+// keeps its cursor, so a delete committed while pgfanout was stopped still reaches it after
+// the copy (moving the cursor to the snapshot would leave the consumer with the row).
+TEST_F(FanoutTest, BackfillOfAChangeLogSinkStillDeliversTheChangesBeforeTheSnapshot) {
+  const std::string path = work_dir_ + "/all.jsonl";
+  WriteConfig(fmt::format(R"yaml(
+  - id: all
+    type: jsonl
+    tenants: ["*"]
+    path: {}
+)yaml",
+                          path));
+  // A JSONL sink reports no copy of its own: wait for the Postgres sinks only.
+  StartDaemon({}, /*wait_backfill=*/false);
+  Workload(1);
+  ExpectTargetsEqualSource();
+  StopDaemon();
+  pg_->Exec("DELETE FROM users WHERE id = 1050");
+  int code = -1;
+  auto out = Pgfanout({"backfill", "--sink", "all"}, &code);
+  ASSERT_EQ(code, 0) << out;
+  StartDaemon({}, /*wait_backfill=*/false);
+  Workload(2);
+  ExpectTargetsEqualSource();
+  StopDaemon();
+  std::ifstream in(path);
+  bool deleted = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"table\":\"users\"") != std::string::npos &&
+        line.find("\"op\":\"delete\"") != std::string::npos &&
+        line.find("\"key\":{\"id\":1050}") != std::string::npos) {
+      deleted = true;
+    }
+  }
+  EXPECT_TRUE(deleted) << "the JSONL sink never got the delete of users 1050";
 }
 
 // A row moves into tenant 9 (default replica identity: only the old key is sent, its big

@@ -47,6 +47,7 @@ class ClickHouseSink final : public Sink {
   Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
   // The tenants' rows of `tables` are deleted (a mutation) before the copy writes them.
   Result<void> BeginReplace(Tables tables) override;
+  bool ReplacesRows() const override { return true; }
   void SetBackfillRequest(BackfillRequest request) override {
     backfill_request_ = std::move(request);
   }

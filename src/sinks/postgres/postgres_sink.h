@@ -35,6 +35,7 @@ class PostgresSink final : public Sink {
   Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
   // Row versions set to 0, then what is still at 0 after the copy removed (or marked).
   Result<void> BeginReplace(Tables tables) override;
+  bool ReplacesRows() const override { return true; }
   Result<void> FinishReplace(Tables tables, Lsn version) override;
   void SetBackfillRequest(BackfillRequest request) override {
     backfill_request_ = std::move(request);
