@@ -81,6 +81,9 @@ Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
   }
   if (!ready_.empty()) {
     PGF_TRY(log_.Append(ready_));
+    for (const auto& tx : ready_) {
+      if (!tx.events.empty() || tx.commit_lsn != tx.end_lsn) ++transactions_logged_count_;
+    }
     if (group_commits_) {
       group_commits_->Add();
       for (const auto& tx : ready_)

@@ -43,6 +43,9 @@ class Ingest {
   Result<void> DiscardOpen();
   // Counts decoded row changes and logged transactions into `metrics` from now on.
   void SetMetrics(MetricsRegistry& metrics);
+  // Source transactions made durable by this Ingest (keepalive positions not counted): a
+  // stream that logged one made progress, whatever ended it.
+  uint64_t transactions_logged() const { return transactions_logged_count_; }
 
  private:
   // Hands one decoded message to the assembler.
@@ -57,6 +60,7 @@ class Ingest {
   std::function<void()> on_durable_;
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;
+  uint64_t transactions_logged_count_ = 0;
   Counter* changes_decoded_ = nullptr;
   Counter* transactions_logged_ = nullptr;
   Counter* group_commits_ = nullptr;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -303,6 +304,36 @@ TEST_F(SourceChecksTest, ReconnectsBackOffWhenEveryStreamEndsAtOnce) {
   WaitSlotActive(*pg_, daemon_, "pgfanout_src");  // and it streams again once left alone
   pg_->Exec("INSERT INTO t VALUES (1, '7')");
   EXPECT_TRUE(Eventually([&] { return Lines() == 1; }));
+  StopCleanly(daemon_);
+}
+
+// The other side of the backoff: a stream that logged transactions was healthy, however
+// soon it ended. Connections reset every second under load are each retried at the
+// backoff's first step, not an ever longer wait while the slot retains WAL.
+TEST_F(SourceChecksTest, ResetsUnderLoadReconnectAtOnceBecauseEachStreamMadeProgress) {
+  pg_->Exec("CREATE TABLE t (id int PRIMARY KEY, tenant_id text)");
+  WriteConfig(*pg_, JsonlSink("\"*\""));
+  Start();
+  WaitSlotActive(*pg_, daemon_, "pgfanout_src");
+  int id = 0;
+  for (int reset = 0; reset < 5; ++reset) {
+    for (int i = 0; i < 20; ++i) {
+      pg_->Exec(fmt::format("INSERT INTO t VALUES ({}, '7')", ++id));
+      std::this_thread::sleep_for(50ms);
+    }
+    pg_->Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+              "WHERE slot_name = 'pgfanout_src' AND active_pid IS NOT NULL");
+  }
+  EXPECT_TRUE(Eventually([&] { return Lines() == static_cast<size_t>(id); })) << Log();
+  const std::string log = Log();
+  const std::regex waited("reconnecting in ([0-9]+) ms");
+  size_t reconnects = 0;
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), waited); it != std::sregex_iterator();
+       ++it) {
+    ++reconnects;
+    EXPECT_LE(std::stoi((*it)[1].str()), 500) << "a wait beyond the backoff's first step:\n" << log;
+  }
+  EXPECT_GE(reconnects, 4u) << log;
   StopCleanly(daemon_);
 }
 
