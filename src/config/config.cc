@@ -2,8 +2,10 @@
 
 #include "src/config/yaml_reader.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cctype>
@@ -194,7 +196,13 @@ bool IsLoopbackListen(std::string_view listen) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
+  if (host == "localhost") return true;
+  // An address literal only: "127.example.com" is a name that may resolve anywhere.
+  const std::string literal(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, literal.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, literal.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 // The options libpq reads from `dsn`, in libpq's order; nullopt when it cannot read it.

@@ -108,7 +108,8 @@ Result<std::array<PgResult, 2>> ExecBoth(const std::array<const PgConnection*, 2
           results[i] = std::move(r);
         } else if (errors[i].empty()) {
           const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
-          errors[i] = fmt::format("{} (SQLSTATE {})", PQresultErrorMessage(r.get()),
+          // No DETAIL: it can quote a row (pgclient's ServerErrorText).
+          errors[i] = fmt::format("{} (SQLSTATE {})", ServerErrorText(r.get()),
                                   state ? state : "none");
         }
       }

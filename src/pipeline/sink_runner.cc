@@ -314,7 +314,12 @@ void SinkRunner::NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, si
 Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept) {
   if (!fetcher_) return kept;
   std::vector<ChangeEvent*> need;
+  // A key change needs the source only where the row may have moved in from a tenant
+  // this sink does not serve (its target never had the value); a "*" sink had the row,
+  // and its change log keeps the update as of its commit (values left out, named).
+  const bool all_tenants = config_.AllTenants();
   for (size_t i = 0; i < kept; ++i) {
+    if (all_tenants && events[i].op == Op::kUpdate) continue;
     if (NeedsSourceRow(events[i])) need.push_back(&events[i]);
   }
   if (need.empty()) return kept;

@@ -145,8 +145,12 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
 bool HttpServer::HostAllowed(std::string_view host) const {
   if (host.empty()) return true;  // HTTP/1.0 sends none; a browser always does
   std::string name;
-  if (host.front() == '[') {
-    return host.find(']') != std::string_view::npos;  // an IPv6 literal
+  if (host.front() == '[') {  // an IPv6 literal, [addr] or [addr]:port
+    const auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    boost::system::error_code bad;
+    boost::asio::ip::make_address_v6(std::string(host.substr(1, close - 1)), bad);
+    return !bad;
   }
   auto colon = host.rfind(':');
   name = std::string(host.substr(0, colon));

@@ -91,8 +91,10 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
   for (const auto& c : schema.columns) key_known = key_known || c.part_of_key;
   for (size_t i : compare) key_known = key_known && exists.count(schema.columns[i].name) > 0;
   if (!key_known) {
-    spdlog::warn("{}: no longer on the source with its key columns; {} moved row(s) left out",
-                 schema.QualifiedName(), events.size());
+    spdlog::warn(
+        "{}: no longer on the source with its key columns; {} row(s) not read (moved-in "
+        "inserts are left out, key changes kept as they came)",
+        schema.QualifiedName(), events.size());
     return boost::outcome_v2::success();  // every row gone: later events settle them
   }
   // Fetched: the compared columns, then every column some event lacks and the table has.

@@ -70,6 +70,7 @@ TEST(FaultCheckerTest, TheWholeStreamTwiceIsNotValid) {
   // An at-least-once sink may receive a change again, but not out of order.
   auto again = h.CheckLog(History::Stream({1, 2, 3, 3}), /*exactly_once=*/false);
   EXPECT_EQ(again.DuplicatedOnce(), 0);
+  EXPECT_EQ(again.OrderViolations(), 0) << again.ToText();
   EXPECT_EQ(again.Lost(), 0) << again.ToText();
 }
 

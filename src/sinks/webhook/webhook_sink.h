@@ -34,7 +34,8 @@ class WebhookSink final : public Sink {
   ~WebhookSink() override;
 
   // Checks the secret and the URL (kInvalidArgument: the sink stops) and prepares the
-  // client; connects lazily. Returns `stored`: the receiver holds the stream's state.
+  // client; connects lazily. Returns no position: the receiver holds the stream's state,
+  // and the runner resumes from its own cursor.
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
                                              const Lineage& lineage) override;
   // Errors: kConnection (resolve, connect, TLS, timeout) and kSink (408, 429, 5xx; or a

@@ -205,6 +205,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "and without http.token_file anyone who reaches it reads every sink's state: "
                   "set http.token_file, listen on 127.0.0.1, or (behind a proxy that "
                   "authenticates) http.allow_unauthenticated: true"},
+        // A name that looks like a loopback address is a name: it may resolve anywhere.
+        BadConfig{"PublicListenOnANameThatLooksLikeLoopback",
+                  Cat({kSource, "http:\n  listen: \"127.example.com:8686\"\n", kTables, kSinks}),
+                  "cfg.yaml:4: http.listen: '127.example.com:8686' is reachable beyond this "
+                  "machine, and without http.token_file anyone who reaches it reads every "
+                  "sink's state: set http.token_file, listen on 127.0.0.1, or (behind a proxy "
+                  "that authenticates) http.allow_unauthenticated: true"},
         BadConfig{"MissingPasswordFile",
                   Cat({kSource, "  password_file: /nonexistent/pw\n", kTables, kSinks}),
                   "cfg.yaml:3: source.password_file: cannot read /nonexistent/pw: No such file "

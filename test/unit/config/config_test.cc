@@ -268,6 +268,9 @@ TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
   const std::string pw = std::string(dir) + "/pw", token = std::string(dir) + "/token";
   std::ofstream(pw) << "s3cret with spaces\r\nsecond line ignored\n";
   std::ofstream(token) << "tok\n";
+  // Readable by others whatever the umask the tests run under.
+  std::filesystem::permissions(pw, std::filesystem::perms(0644));
+  std::filesystem::permissions(token, std::filesystem::perms(0644));
   auto config =
       ParseConfig(Cat({kSource, "  password_file: ", pw.c_str(),
                        "\n  heartbeat_interval: 30s\n  retained_wal_warn: 512MB\n",
@@ -284,7 +287,7 @@ TEST(ConfigTest, SecretsComeFromFilesAndOperatorKeysParse) {
   EXPECT_EQ(c.http_token, "tok");
   EXPECT_EQ(c.sample_interval, milliseconds(1000));
   EXPECT_EQ(c.shutdown_timeout, milliseconds(5000));
-  // Secret files only the daemon's user may read; these are 0644 (umask 022), so each is
+  // Secret files only the daemon's user may read; these are 0644, so each is
   // named in a warning, and its content nowhere.
   ASSERT_EQ(c.warnings.size(), 2u);
   EXPECT_NE(c.warnings[0].find(pw + " can be read by other users (mode 644)"), std::string::npos)

@@ -110,7 +110,8 @@ TEST_F(HttpServerTest, AnswersOnlyToIpLiteralsLocalhostAndAllowedHostNames) {
     EXPECT_EQ(HttpGet(a, "/data", {{"Host", host}}).status, 200) << host;
   }
   for (const char* host : {"evil.example:8686", "evil.example", "127.0.0.1.evil.example",
-                           "localhost.evil.example", "pgfanout.internal.evil"}) {
+                           "localhost.evil.example", "pgfanout.internal.evil",
+                           "[evil.example]", "[evil.example]:8686", "[::1"}) {
     EXPECT_EQ(HttpGet(a, "/data", {{"Host", host}}).status, 421) << host;
   }
 }

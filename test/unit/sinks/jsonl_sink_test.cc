@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
