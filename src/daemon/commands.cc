@@ -10,6 +10,7 @@
 #include "checkpoints/log_identity.h"
 #include "src/daemon/backfill.h"
 #include "src/pgclient/pg_connection.h"
+#include "src/pipeline/sink_open.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/pipeline/target_position.h"
 #include "src/source/source_row_fetcher.h"
@@ -197,8 +198,8 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
   std::signal(SIGTERM, [](int) { interrupted = true; });
   options.stopping = [] { return interrupted.load(); };
   auto run = [&]() -> Result<std::optional<Lsn>> {
-    PGF_TRY(auto stored, log.LoadCursor(sink_id));
-    PGF_TRY(auto theirs, sink.value()->Open(stored, *lineage.value()));
+    PGF_TRY(auto opened, OpenSinkAtCursor(*sink.value(), log, sink_id, *lineage.value()));
+    const auto& [stored, theirs] = opened;
     if (theirs) {
       PGF_TRY(auto verdict, JudgeTargetPosition(*theirs, stored, *lineage.value(), log));
       if (verdict.trusted && (!stored || stored->applied < theirs->applied)) {

@@ -11,6 +11,7 @@
 
 #include "checkpoints/log_identity.h"
 #include "src/pipeline/retry_policy.h"
+#include "src/pipeline/sink_open.h"
 #include "src/pipeline/target_position.h"
 
 namespace pgfanout {
@@ -95,14 +96,16 @@ Result<Lineage> SinkRunner::AwaitLineage() {
 }
 
 Result<void> SinkRunner::Open() {
-  PGF_TRY(auto stored, log_.LoadCursor(config_.id));
-  if (!stored) {
+  PGF_TRY(auto known, log_.LoadCursor(config_.id));
+  if (!known) {
     std::lock_guard lock(mu_);
     if (!status_.holds_after) status_.holds_after = log_.LastDurableEvent().value_or(EventId{});
   }
   PGF_TRY(const Lineage lineage, AwaitLineage());
-  PGF_TRY(auto theirs, sink_->Open(stored, lineage));
+  PGF_TRY(auto opened, OpenSinkAtCursor(*sink_, log_, config_.id, lineage));
   opened_ = true;
+  auto& stored = opened.stored;
+  auto& theirs = opened.theirs;
   std::optional<SinkCursor> resume = stored;
   // A new sink's copy replaces whatever its destination holds of its tenants' rows.
   bool replace = !stored;

@@ -60,6 +60,13 @@ class Sink {
   // the cursor. On error nothing may be assumed about how much was applied; the runner
   // retries from the stored cursor after calling Open() again.
   virtual Result<std::string> Write(std::span<const ChangeEvent> events) = 0;
+  // After Open() of a cursor without a token: the token of the destination as Open() found
+  // it (the JSONL sink: the file's length), which OpenSinkAtCursor (src/pipeline/
+  // sink_open.h) stores before the first Write() and hands to every later Open() until the
+  // cursor has a token of its own. Empty (the default): the sink keeps no state a crash
+  // between a Write() and its cursor store could leave behind (it keeps its own position,
+  // or its writes are idempotent).
+  virtual std::string BaselineToken() const { return {}; }
 
   // The cursor was rewound to `to` (`pgfanout replay`; the end of a copy of existing
   // rows). A sink that keeps its own position (and would resume past `to` in Open())

@@ -28,6 +28,7 @@ class FaultySink final : public Sink {
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
                                              const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
+  std::string BaselineToken() const override { return inner_->BaselineToken(); }
   void Stop() override;
 
   int write_calls() const;

@@ -18,7 +18,9 @@ namespace pgfanout {
 //
 // Effectively once across crashes: the cursor token is the file length that the cursor
 // covers. Open() truncates the file back to it, so lines written after the last stored
-// cursor (a crash between fsync and cursor store) are written again exactly once.
+// cursor (a crash between fsync and cursor store) are written again exactly once. Before
+// the first cursor with a token, the file's length at the first Open() (BaselineToken,
+// stored by OpenSinkAtCursor) plays that part.
 class JsonlSink final : public Sink {
  public:
   // `truncate_scope`: the tenants a per-tenant sink serves (empty for "*"); its TRUNCATE
@@ -35,6 +37,7 @@ class JsonlSink final : public Sink {
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
                                              const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
+  std::string BaselineToken() const override { return std::to_string(offset_); }
   void Stop() override;
 
   // Appends the JSON line for `event` (with its trailing newline) to `out`.
