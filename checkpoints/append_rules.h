@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <span>
+#include <string_view>
 
 #include "checkpoints/event_log.h"
 
@@ -21,6 +22,23 @@ Result<std::optional<EventId>> CheckAppend(std::span<const TransactionRecord> tr
 // Validates AppendPartial(): ids ascending, all above the last durable event (a partial
 // write must never overwrite a visible event), every event with a schema.
 Result<void> CheckPartial(std::span<const ChangeEvent> events, std::optional<EventId> last_event);
+
+// The buckets of the tenant index an event is in (EventLog::ReadTenants), the one rule
+// both implementations index by. A TRUNCATE is in the shared bucket: it reaches every
+// per-tenant sink of its table. A row change is in its tenant's bucket and, when the row
+// moved between tenants, in its old tenant's too. A row with neither is in no bucket:
+// only sinks of every tenant ("*") take it, and they read the whole log.
+struct IndexBuckets {
+  bool shared = false;
+  std::optional<std::string_view> tenant;
+  std::optional<std::string_view> old_tenant;  // set only when it differs from `tenant`
+};
+inline IndexBuckets BucketsOf(Op op, std::optional<std::string_view> tenant,
+                              std::optional<std::string_view> old_tenant) {
+  if (op == Op::kTruncate) return IndexBuckets{.shared = true};
+  if (old_tenant && old_tenant == tenant) old_tenant.reset();
+  return IndexBuckets{.tenant = tenant, .old_tenant = old_tenant};
+}
 
 // Remembers what AppendPartial() wrote ahead, so the Append() that moves the durable
 // position past those events also moves LastDurableEvent() over them.

@@ -38,7 +38,8 @@ Result<uint64_t> RestampEvent(std::string_view bytes, Xid xid, int64_t commit_ti
 struct EventHeader {
   Op op = Op::kInsert;
   uint64_t schema_fingerprint = 0;
-  std::optional<std::string_view> tenant;  // a view into the bytes
+  std::optional<std::string_view> tenant;      // a view into the bytes
+  std::optional<std::string_view> old_tenant;  // ChangeEvent::old_tenant, a view too
   bool has_old_row = false;
 };
 

@@ -87,6 +87,7 @@ class EventLog {
     Op op = Op::kInsert;
     const TableSchema* table = nullptr;
     std::optional<std::string_view> tenant;
+    std::optional<std::string_view> old_tenant;  // ChangeEvent::old_tenant
     bool has_old_row = false;
   };
   using EventFilter = std::function<bool(const EventPeek&)>;
@@ -107,6 +108,23 @@ class EventLog {
   };
   virtual Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
                                             const EventFilter& keep) const = 0;
+
+  // ReadFiltered() for a sink that serves some tenants (`tenants`: not empty, not "*"),
+  // through the tenant index: only the events in one of their buckets or the shared one
+  // (BucketsOf, append_rules.h) are looked at, each once, ascending, and passed through
+  // `keep`; `max_scanned` counts them. `scanned_through` is the last one looked at, or,
+  // when no bucket holds more, the last durable event as of the call: a sink whose
+  // tenants have nothing new moves to the head for one seek per bucket. The index covers
+  // the events after IndexedFrom(); from a cursor before it, and for more than
+  // kMaxIndexedTenants tenants (a seek per bucket would cost more than a look at each
+  // event), this reads as ReadFiltered.
+  static constexpr size_t kMaxIndexedTenants = 256;
+  virtual Result<FilteredRead> ReadTenants(EventId after, std::span<const std::string> tenants,
+                                           const ReadLimits& limits,
+                                           const EventFilter& keep) const = 0;
+  // Every event after this one is in the tenant index (EventId{}: every event). Later for
+  // a log written before the index existed: the id of its last event then.
+  virtual EventId IndexedFrom() const = 0;
 
   // How many durable events have id > `after`, counting at most `limit` (keys only, no
   // decoding: cheap enough for a lag gauge).

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "checkpoints/log_identity.h"
 
 namespace pgfanout {
@@ -89,6 +91,7 @@ Result<EventLog::FilteredRead> MemoryEventLog::ReadFiltered(EventId after,
     if (!keep(EventPeek{.op = e.op,
                         .table = e.table.get(),
                         .tenant = e.tenant ? std::optional<std::string_view>(*e.tenant) : std::nullopt,
+                        .old_tenant = e.old_tenant,
                         .has_old_row = !e.old_row.empty()})) {
       continue;
     }
@@ -96,6 +99,48 @@ Result<EventLog::FilteredRead> MemoryEventLog::ReadFiltered(EventId after,
     for (const auto& d : e.new_row) bytes += d.text.size() + 1;
     for (const auto& d : e.old_row) bytes += d.text.size() + 1;
   }
+  return out;
+}
+
+// The twin keeps no index: it looks at every event and takes those the index would hold
+// (BucketsOf), with the same limits and the same `scanned_through` as the RocksDB log.
+Result<EventLog::FilteredRead> MemoryEventLog::ReadTenants(EventId after,
+                                                          std::span<const std::string> tenants,
+                                                          const ReadLimits& limits,
+                                                          const EventFilter& keep) const {
+  if (tenants.size() > kMaxIndexedTenants) return ReadFiltered(after, limits, keep);
+  std::lock_guard lock(mu_);
+  FilteredRead out;
+  if (!last_event_ || after >= *last_event_ || limits.max_events == 0) return out;
+  auto serves = [&](std::optional<std::string_view> tenant) {
+    return tenant && std::find(tenants.begin(), tenants.end(), *tenant) != tenants.end();
+  };
+  size_t scanned = 0, bytes = 0;
+  bool limited = false;
+  for (auto it = events_.upper_bound(after); it != events_.end() && it->first <= *last_event_;
+       ++it) {
+    const ChangeEvent& e = it->second;
+    auto buckets = BucketsOf(e.op, e.tenant, e.old_tenant);
+    if (!buckets.shared && !serves(buckets.tenant) && !serves(buckets.old_tenant)) continue;
+    if (out.events.size() >= limits.max_events || bytes >= limits.max_bytes ||
+        scanned >= limits.max_scanned) {
+      limited = true;
+      break;
+    }
+    ++scanned;
+    out.scanned_through = it->first;
+    if (!keep(EventPeek{.op = e.op,
+                        .table = e.table.get(),
+                        .tenant = e.tenant,
+                        .old_tenant = e.old_tenant,
+                        .has_old_row = !e.old_row.empty()})) {
+      continue;
+    }
+    out.events.push_back(e);
+    for (const auto& d : e.new_row) bytes += d.text.size() + 1;
+    for (const auto& d : e.old_row) bytes += d.text.size() + 1;
+  }
+  if (!limited) out.scanned_through = *last_event_;
   return out;
 }
 

@@ -27,6 +27,10 @@ class MemoryEventLog final : public EventLog {
   Result<uint64_t> CountAfter(EventId after, uint64_t limit) const override;
   Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
                                     const EventFilter& keep) const override;
+  Result<FilteredRead> ReadTenants(EventId after, std::span<const std::string> tenants,
+                                   const ReadLimits& limits,
+                                   const EventFilter& keep) const override;
+  EventId IndexedFrom() const override { return EventId{}; }
   Result<void> Trim(EventId through) override;
   uint64_t ApproximateSize() const override;
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "checkpoints/append_rules.h"
 #include "checkpoints/event_codec.h"
 #include "checkpoints/log_identity.h"
 #include "checkpoints/rocksdb_keys.h"
@@ -20,6 +21,7 @@ namespace tuning = rocksdb_tuning;
 // A reader this far behind the head (in WAL bytes) is catching up: its blocks will not be
 // read again soon, so it should not evict the blocks the tailing readers share.
 constexpr uint64_t kCatchUpLsnDistance = uint64_t{256} << 20;
+
 
 rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
@@ -104,10 +106,19 @@ Result<void> RocksDbEventLog::OpenDb() {
   rocksdb::DB* raw = nullptr;
   rocksdb::DBOptions options = tuning::DbOptions();
   if (env_ != nullptr) options.env = env_;
+  auto families = tuning::ColumnFamilies();
+  if (read_only_) {
+    // A read-only open cannot create a column family: a log from before the tenant index
+    // is viewed without it (ReadTenants then reads as ReadFiltered does).
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(options, dir_, &names).ok() &&
+        std::find(names.begin(), names.end(), tuning::kTenants) == names.end()) {
+      families.pop_back();
+    }
+  }
   rocksdb::Status s =
-      read_only_
-          ? rocksdb::DB::OpenForReadOnly(options, dir_, tuning::ColumnFamilies(), &handles_, &raw)
-          : rocksdb::DB::Open(options, dir_, tuning::ColumnFamilies(), &handles_, &raw);
+      read_only_ ? rocksdb::DB::OpenForReadOnly(options, dir_, families, &handles_, &raw)
+                 : rocksdb::DB::Open(options, dir_, families, &handles_, &raw);
   if (!s.ok()) {
     if (IsLockError(s)) {
       return Error{ErrorKind::kStorage,
@@ -124,25 +135,25 @@ Result<void> RocksDbEventLog::OpenDb() {
   cursors_cf_ = handles_[3];
   meta_cf_ = handles_[4];
   spill_cf_ = handles_[5];
+  index_cf_ = handles_.size() > 6 ? handles_[6] : nullptr;
   return boost::outcome_v2::success();
 }
 
 Result<void> RocksDbEventLog::Recover() {
   rocksdb::WriteOptions synced;
   synced.sync = true;
-  std::string value;
-  rocksdb::Status s = db_->Get({}, default_cf_, ToSlice(keys::kFormatKey), &value);
-  if (s.IsNotFound()) {  // a new log
-    s = read_only_ ? rocksdb::Status::OK()
-                   : db_->Put(synced, default_cf_, ToSlice(keys::kFormatKey),
-                              ToSlice(keys::kFormatVersion));
-  } else if (s.ok() && value != keys::kFormatVersion) {
+  std::string format;
+  rocksdb::Status s = db_->Get({}, default_cf_, ToSlice(keys::kFormatKey), &format);
+  if (!s.ok() && !s.IsNotFound()) return StorageError("reading the log format", s);
+  const bool fresh = s.IsNotFound();
+  if (!fresh && format != keys::kFormatVersion && format != keys::kFormatVersion1) {
     return Error{ErrorKind::kStorage,
-                 fmt::format("event log in {} has format '{}', this build reads '{}'", dir_, value,
-                             keys::kFormatVersion)};
+                 fmt::format("event log in {} has format '{}', this build reads '{}' (and "
+                             "upgrades '{}')",
+                             dir_, format, keys::kFormatVersion, keys::kFormatVersion1)};
   }
-  if (!s.ok()) return StorageError("reading the log format", s);
 
+  std::string value;
   s = db_->Get({}, default_cf_, ToSlice(keys::kPositionKey), &value);
   if (s.ok()) {
     if (!keys::DecodePosition(value, durable_lsn_, last_event_)) {
@@ -150,6 +161,31 @@ Result<void> RocksDbEventLog::Recover() {
     }
   } else if (!s.IsNotFound()) {
     return StorageError("reading the durable position", s);
+  }
+
+  if (fresh) {  // a new log: every event it will hold is indexed
+    if (read_only_) return boost::outcome_v2::success();
+    s = db_->Put(synced, default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
+    if (!s.ok()) return StorageError("writing the log format", s);
+  } else if (format == keys::kFormatVersion1) {
+    // Written before the tenant index: the events it holds are not indexed, those after
+    // its last one will be. A read-only view indexes nothing and reads by scanning.
+    index_from_ = last_event_.value_or(EventId{});
+    if (!read_only_) {
+      rocksdb::WriteBatch batch;
+      batch.Put(default_cf_, ToSlice(keys::kIndexFromKey), keys::EventKey(index_from_));
+      batch.Put(default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
+      PGF_TRY(Write("upgrading the event log to format 2 (the tenant index)", synced, batch));
+    }
+  } else {
+    s = db_->Get({}, default_cf_, ToSlice(keys::kIndexFromKey), &value);
+    if (s.ok()) {
+      auto from = keys::DecodeEventKey(value);
+      if (!from) return Error{ErrorKind::kStorage, fmt::format("corrupt index_from in {}", dir_)};
+      index_from_ = *from;
+    } else if (!s.IsNotFound()) {
+      return StorageError("reading index_from", s);
+    }
   }
   return boost::outcome_v2::success();
 }
@@ -165,6 +201,18 @@ Result<void> RocksDbEventLog::DiscardUnfinishedWrites() {
   if (it->Valid()) {
     rocksdb::WriteBatch batch;
     batch.DeleteRange(events_cf_, from, keys::KeyAfterAll());
+    // Their index keys go too: in each bucket, everything past the durable event (a range
+    // delete per bucket that has such keys, whatever the events hold).
+    const std::optional<EventId> last = last_event_;
+    PGF_TRY(ForEachBucket([&](const std::string& prefix, rocksdb::Iterator& at) -> Result<void> {
+      const std::string past =
+          last ? keys::IndexKey(prefix, *last).append(1, '\0') : prefix;
+      at.Seek(past);
+      if (at.Valid() && ToView(at.key()).substr(0, prefix.size()) == prefix) {
+        batch.DeleteRange(index_cf_, past, prefix + keys::KeyAfterAll());
+      }
+      return boost::outcome_v2::success();
+    }));
     PGF_TRY(Write("discarding events past the durable position", synced, batch));
   } else if (!it->status().ok()) {
     return StorageError("scanning past the durable position", it->status());
@@ -211,7 +259,25 @@ void RocksDbEventLog::AddEvents(std::span<const ChangeEvent> events, Fingerprint
     encode_buf_.clear();
     EncodeEvent(e, fp, encode_buf_);
     batch.Put(events_cf_, keys::EventKey(e.id), encode_buf_);
+    AddIndex(batch, e.id, e.op, e.tenant, e.old_tenant);
   }
+}
+
+void RocksDbEventLog::AddIndex(rocksdb::WriteBatch& batch, EventId id, Op op,
+                               std::optional<std::string_view> tenant,
+                               std::optional<std::string_view> old_tenant, bool remove) {
+  if (index_cf_ == nullptr) return;
+  const IndexBuckets buckets = BucketsOf(op, tenant, old_tenant);
+  auto put = [&](const std::string& bucket) {
+    if (remove) {
+      batch.Delete(index_cf_, keys::IndexKey(bucket, id));
+    } else {
+      batch.Put(index_cf_, keys::IndexKey(bucket, id), rocksdb::Slice());
+    }
+  };
+  if (buckets.shared) put(keys::SharedBucket());
+  if (buckets.tenant) put(keys::TenantBucket(*buckets.tenant));
+  if (buckets.old_tenant) put(keys::TenantBucket(*buckets.old_tenant));
 }
 
 void RocksDbEventLog::MarkStored(const std::vector<CachedSchema>& new_schemas) {
@@ -320,13 +386,8 @@ Result<std::vector<ChangeEvent>> RocksDbEventLog::Read(EventId after, size_t max
   if (!last || after >= *last || max_events == 0) return out;
   std::string upper = keys::KeyAfter(*last);
   rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_slice;  // never past the durable position
-  if (last->commit_lsn.value() - after.commit_lsn.value() > kCatchUpLsnDistance) {
-    options.fill_cache = false;
-    options.readahead_size = size_t{2} << 20;
-  }
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ReadOptionsFor(after, *last, &upper_slice), events_cf_));
   out.reserve(std::min<size_t>(max_events, 4096));
   uint64_t memo_fp = 0;
   std::shared_ptr<const TableSchema> memo_schema;
@@ -347,6 +408,39 @@ Result<std::vector<ChangeEvent>> RocksDbEventLog::Read(EventId after, size_t max
   return out;
 }
 
+rocksdb::ReadOptions RocksDbEventLog::ReadOptionsFor(EventId after, const EventId& last,
+                                                    const rocksdb::Slice* upper) const {
+  rocksdb::ReadOptions options;
+  options.iterate_upper_bound = upper;  // never past the durable position
+  if (last.commit_lsn.value() - after.commit_lsn.value() > kCatchUpLsnDistance) {
+    options.fill_cache = false;
+    options.readahead_size = size_t{2} << 20;
+  }
+  return options;
+}
+
+Result<void> RocksDbEventLog::Take(EventId id, std::string_view value, const EventFilter& keep,
+                                   SchemaMemo& memo, FilteredRead& out, size_t& bytes) const {
+  PGF_TRY(auto header, PeekEvent(value));
+  if (!memo.schema || header.schema_fingerprint != memo.fingerprint) {
+    PGF_TRY(memo.schema, FindSchema(header.schema_fingerprint));
+    memo.fingerprint = header.schema_fingerprint;
+  }
+  if (!keep(EventPeek{.op = header.op,
+                      .table = memo.schema.get(),
+                      .tenant = header.tenant,
+                      .old_tenant = header.old_tenant,
+                      .has_old_row = header.has_old_row})) {
+    return boost::outcome_v2::success();
+  }
+  ChangeEvent& e = out.events.emplace_back();
+  e.id = id;
+  PGF_TRY(DecodeEvent(value, e));
+  e.table = memo.schema;
+  bytes += value.size();
+  return boost::outcome_v2::success();
+}
+
 Result<EventLog::FilteredRead> RocksDbEventLog::ReadFiltered(EventId after,
                                                              const ReadLimits& limits,
                                                              const EventFilter& keep) const {
@@ -355,15 +449,9 @@ Result<EventLog::FilteredRead> RocksDbEventLog::ReadFiltered(EventId after,
   if (!last || after >= *last || limits.max_events == 0) return out;
   std::string upper = keys::KeyAfter(*last);
   rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions options;
-  options.iterate_upper_bound = &upper_slice;
-  if (last->commit_lsn.value() - after.commit_lsn.value() > kCatchUpLsnDistance) {
-    options.fill_cache = false;
-    options.readahead_size = size_t{2} << 20;
-  }
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, events_cf_));
-  uint64_t memo_fp = 0;
-  std::shared_ptr<const TableSchema> memo_schema;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(ReadOptionsFor(after, *last, &upper_slice), events_cf_));
+  SchemaMemo memo;
   size_t scanned = 0, bytes = 0;
   for (it->Seek(keys::KeyAfter(after)); it->Valid() && out.events.size() < limits.max_events &&
                                         bytes < limits.max_bytes && scanned < limits.max_scanned;
@@ -372,25 +460,107 @@ Result<EventLog::FilteredRead> RocksDbEventLog::ReadFiltered(EventId after,
     if (!id) return Error{ErrorKind::kStorage, fmt::format("corrupt event key in {}", dir_)};
     ++scanned;
     out.scanned_through = id;
-    const std::string_view value = ToView(it->value());
-    PGF_TRY(auto header, PeekEvent(value));
-    if (!memo_schema || header.schema_fingerprint != memo_fp) {
-      PGF_TRY(memo_schema, FindSchema(header.schema_fingerprint));
-      memo_fp = header.schema_fingerprint;
-    }
-    if (!keep(EventPeek{.op = header.op,
-                        .table = memo_schema.get(),
-                        .tenant = header.tenant,
-                        .has_old_row = header.has_old_row})) {
-      continue;
-    }
-    ChangeEvent& e = out.events.emplace_back();
-    e.id = *id;
-    PGF_TRY(DecodeEvent(value, e));
-    e.table = memo_schema;
-    bytes += value.size();
+    PGF_TRY(Take(*id, ToView(it->value()), keep, memo, out, bytes));
   }
   if (!it->status().ok()) return StorageError("reading events", it->status());
+  return out;
+}
+
+Result<EventLog::FilteredRead> RocksDbEventLog::ReadTenants(EventId after,
+                                                            std::span<const std::string> tenants,
+                                                            const ReadLimits& limits,
+                                                            const EventFilter& keep) const {
+  FilteredRead out;
+  std::optional<EventId> last = LastDurableEvent();
+  if (!last || after >= *last || limits.max_events == 0) return out;
+  // Before the index begins (a log upgraded from format 1), or for a sink of very many
+  // tenants: the whole log is looked at.
+  if (index_cf_ == nullptr || after < index_from_ || tenants.size() > kMaxIndexedTenants) {
+    return ReadFiltered(after, limits, keep);
+  }
+
+  // One iterator per bucket (each tenant's and the shared one), merged by event id.
+  struct Bucket {
+    std::string prefix;
+    std::string upper;
+    rocksdb::Slice upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it;
+    EventId id;  // of the key `it` is at
+  };
+  std::vector<std::string> prefixes = {keys::SharedBucket()};
+  for (const std::string& t : tenants) prefixes.push_back(keys::TenantBucket(t));
+  std::sort(prefixes.begin(), prefixes.end());
+  prefixes.erase(std::unique(prefixes.begin(), prefixes.end()), prefixes.end());
+  std::vector<std::unique_ptr<Bucket>> buckets;
+  auto settle = [&](Bucket& b) -> Result<bool> {
+    if (!b.it->Valid()) {
+      if (!b.it->status().ok()) return StorageError("reading the tenant index", b.it->status());
+      return false;
+    }
+    auto id = keys::DecodeEventKey(ToView(b.it->key()).substr(b.prefix.size()));
+    if (!id) return Error{ErrorKind::kStorage, fmt::format("corrupt tenant index key in {}", dir_)};
+    b.id = *id;
+    return true;
+  };
+  auto later = [](const Bucket* a, const Bucket* b) { return b->id < a->id; };
+  std::vector<Bucket*> heap;  // a min-heap on id of the buckets with keys left
+  for (std::string& prefix : prefixes) {
+    auto b = std::make_unique<Bucket>();
+    b->prefix = std::move(prefix);
+    b->upper = keys::IndexKey(b->prefix, *last).append(1, '\0');
+    b->upper_slice = rocksdb::Slice(b->upper);
+    rocksdb::ReadOptions options;
+    options.iterate_upper_bound = &b->upper_slice;
+    b->it.reset(db_->NewIterator(options, index_cf_));
+    b->it->Seek(keys::IndexKey(b->prefix, after).append(1, '\0'));
+    PGF_TRY(bool any, settle(*b));
+    if (any) heap.push_back(b.get());
+    buckets.push_back(std::move(b));
+  }
+  std::make_heap(heap.begin(), heap.end(), later);
+
+  std::string upper = keys::KeyAfter(*last);
+  rocksdb::Slice upper_slice(upper);
+  // Point lookups, scattered when the sink's tenants are a small share of the log: no
+  // readahead (ReadOptionsFor's catch-up readahead would read 2 MiB per lookup).
+  rocksdb::ReadOptions lookup = ReadOptionsFor(after, *last, &upper_slice);
+  lookup.readahead_size = 0;
+  std::unique_ptr<rocksdb::Iterator> events;
+  SchemaMemo memo;
+  size_t scanned = 0, bytes = 0;
+  bool limited = false;
+  while (!heap.empty()) {
+    if (out.events.size() >= limits.max_events || bytes >= limits.max_bytes ||
+        scanned >= limits.max_scanned) {
+      limited = true;
+      break;
+    }
+    const EventId id = heap.front()->id;
+    // Every bucket at this id moves on: an event in two of them is looked at once.
+    while (!heap.empty() && heap.front()->id == id) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      Bucket* b = heap.back();
+      heap.pop_back();
+      b->it->Next();
+      PGF_TRY(bool any, settle(*b));
+      if (any) {
+        heap.push_back(b);
+        std::push_heap(heap.begin(), heap.end(), later);
+      }
+    }
+    ++scanned;
+    out.scanned_through = id;
+    const std::string key = keys::EventKey(id);
+    if (!events) events.reset(db_->NewIterator(lookup, events_cf_));
+    events->Seek(key);
+    if (!events->Valid()) {
+      if (!events->status().ok()) return StorageError("reading events", events->status());
+      continue;  // trimmed since its index key was read
+    }
+    if (ToView(events->key()) != key) continue;
+    PGF_TRY(Take(id, ToView(events->value()), keep, memo, out, bytes));
+  }
+  if (!limited) out.scanned_through = *last;
   return out;
 }
 
@@ -415,11 +585,38 @@ Result<void> RocksDbEventLog::Trim(EventId through) {
   PGF_TRY(std::optional<EventId> first, FirstRetainedEvent());
   std::optional<EventId> last = LastDurableEvent();
   if (!first || !last || *first > through) return boost::outcome_v2::success();
+  const EventId bound = std::min(through, *last);
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(events_cf_, rocksdb::Slice(), keys::KeyAfter(std::min(through, *last)));
+  batch.DeleteRange(events_cf_, rocksdb::Slice(), keys::KeyAfter(bound));
+  // Each bucket whose first key is at or before the bound loses its keys up to it; a
+  // bucket whose oldest event is newer (an idle tenant trimmed before) costs one seek.
+  PGF_TRY(ForEachBucket([&](const std::string& prefix, rocksdb::Iterator& at) -> Result<void> {
+    auto oldest = keys::DecodeEventKey(ToView(at.key()).substr(prefix.size()));
+    if (oldest && !(bound < *oldest)) {
+      batch.DeleteRange(index_cf_, prefix, keys::IndexKey(prefix, bound).append(1, '\0'));
+    }
+    return boost::outcome_v2::success();
+  }));
   // Not synced: a trim lost in a crash is simply done again.
   return Write(fmt::format("trimming events through {}", through.ToString()),
                rocksdb::WriteOptions(), batch);
+}
+
+Result<void> RocksDbEventLog::ForEachBucket(
+    const std::function<Result<void>(const std::string&, rocksdb::Iterator&)>& fn) {
+  if (index_cf_ == nullptr) return boost::outcome_v2::success();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, index_cf_));
+  for (it->SeekToFirst(); it->Valid();) {
+    auto bucket = keys::BucketOf(ToView(it->key()));
+    if (!bucket) {
+      return Error{ErrorKind::kStorage, fmt::format("corrupt tenant index key in {}", dir_)};
+    }
+    const std::string prefix(*bucket);
+    PGF_TRY(fn(prefix, *it));
+    it->Seek(prefix + keys::KeyAfterAll());  // the next bucket
+  }
+  if (!it->status().ok()) return StorageError("reading the tenant index", it->status());
+  return boost::outcome_v2::success();
 }
 
 uint64_t RocksDbEventLog::ApproximateSize() const {

@@ -3,6 +3,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -43,6 +44,10 @@ class RocksDbEventLog final : public EventLog {
   Result<uint64_t> CountAfter(EventId after, uint64_t limit) const override;
   Result<FilteredRead> ReadFiltered(EventId after, const ReadLimits& limits,
                                     const EventFilter& keep) const override;
+  Result<FilteredRead> ReadTenants(EventId after, std::span<const std::string> tenants,
+                                   const ReadLimits& limits,
+                                   const EventFilter& keep) const override;
+  EventId IndexedFrom() const override { return index_from_; }
   Result<void> Trim(EventId through) override;
   uint64_t ApproximateSize() const override;
 
@@ -83,6 +88,26 @@ class RocksDbEventLog final : public EventLog {
   void AddEvents(std::span<const ChangeEvent> events, FingerprintMemo& memo,
                  rocksdb::WriteBatch& batch, std::vector<CachedSchema>& new_schemas);
   void MarkStored(const std::vector<CachedSchema>& new_schemas);
+  // Calls `fn` with the prefix of each bucket of the tenant index and an iterator at its
+  // first key (none without the index). `fn` may move the iterator.
+  Result<void> ForEachBucket(
+      const std::function<Result<void>(const std::string&, rocksdb::Iterator&)>& fn);
+  // Adds the tenant index keys of event `id` (BucketsOf) to `batch`, or deletes them.
+  void AddIndex(rocksdb::WriteBatch& batch, EventId id, Op op,
+                std::optional<std::string_view> tenant,
+                std::optional<std::string_view> old_tenant, bool remove = false);
+  // Reads options for events after `after`: a reader far behind the head does not fill
+  // the block cache the tailing readers share.
+  rocksdb::ReadOptions ReadOptionsFor(EventId after, const EventId& last,
+                                      const rocksdb::Slice* upper) const;
+  // The shared step of the filtered reads: peeks at the encoded event `value` (id `id`),
+  // and decodes it into `out` when `keep` takes it; adds its size to `bytes`.
+  struct SchemaMemo {
+    uint64_t fingerprint = 0;
+    std::shared_ptr<const TableSchema> schema;
+  };
+  Result<void> Take(EventId id, std::string_view value, const EventFilter& keep,
+                    SchemaMemo& memo, FilteredRead& out, size_t& bytes) const;
   Result<std::shared_ptr<const TableSchema>> FindSchema(uint64_t fingerprint) const;
 
   const std::string dir_;
@@ -96,6 +121,9 @@ class RocksDbEventLog final : public EventLog {
   rocksdb::ColumnFamilyHandle* cursors_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* spill_cf_ = nullptr;
+  // The tenant index; nullptr only in a read-only view of a log from before it.
+  rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
+  EventId index_from_;  // set on open; see IndexedFrom()
 
   std::mutex write_mu_;
   std::string encode_buf_;  // guarded by write_mu_

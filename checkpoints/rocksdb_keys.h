@@ -72,11 +72,47 @@ inline std::string SpillKey(Xid xid, uint64_t seq) {
   return key;
 }
 
+// The tenant index (the `tenants` CF): one empty-valued key per (bucket, event). A bucket
+// is the shared one (0x00; TRUNCATEs) or a tenant's (0x01 + u32 BE length + the tenant's
+// bytes); the event key follows. Every key of a bucket is its prefix + 12 bytes.
+inline std::string SharedBucket() { return std::string(1, '\0'); }
+
+inline std::string TenantBucket(std::string_view tenant) {
+  std::string key(1, '\x01');
+  PutBe(key, tenant.size(), 4);
+  key.append(tenant);
+  return key;
+}
+
+inline std::string IndexKey(std::string_view bucket, EventId id) {
+  std::string key(bucket);
+  key.append(EventKey(id));
+  return key;
+}
+
+// The bucket of an index key (its bytes before the event key), or nullopt if malformed.
+inline std::optional<std::string_view> BucketOf(std::string_view index_key) {
+  if (index_key.size() < 1 + kEventKeySize) return std::nullopt;
+  if (index_key[0] == '\0') {
+    if (index_key.size() != 1 + kEventKeySize) return std::nullopt;
+    return index_key.substr(0, 1);
+  }
+  if (index_key[0] != '\x01' || index_key.size() < 5 + kEventKeySize) return std::nullopt;
+  const uint64_t n = GetBe(index_key, 1, 4);
+  if (index_key.size() != 5 + n + kEventKeySize) return std::nullopt;
+  return index_key.substr(0, 5 + n);
+}
+
 // The durable position, one value under kPositionKey in the default column family:
 // end_lsn u64 BE, has_event u8 (0|1), last event commit_lsn u64 BE, ordinal u32 BE.
 inline constexpr std::string_view kPositionKey = "position";
 inline constexpr std::string_view kFormatKey = "format";
-inline constexpr std::string_view kFormatVersion = "pgfanout-eventlog-1";
+// Format 2 adds the tenant index and ChangeEvent::old_tenant in events; a format-1 log is
+// upgraded on its first writable open (events before kIndexFromKey are not indexed).
+inline constexpr std::string_view kFormatVersion = "pgfanout-eventlog-2";
+inline constexpr std::string_view kFormatVersion1 = "pgfanout-eventlog-1";
+// The event key after which every event is in the tenant index (empty: all of them).
+inline constexpr std::string_view kIndexFromKey = "index_from";
 inline constexpr size_t kPositionSize = 21;
 
 inline std::string EncodePosition(Lsn end_lsn, std::optional<EventId> last_event) {

@@ -228,6 +228,10 @@ Result<uint32_t> RocksDbEventLog::SpillCommit(Xid xid, Lsn commit_lsn, int64_t c
       any = true;
     }
     batch.Put(events_cf_, keys::EventKey(EventId{commit_lsn, ordinal}), value);
+    if (index_cf_ != nullptr) {
+      PGF_TRY(auto header, PeekEvent(value));
+      AddIndex(batch, EventId{commit_lsn, ordinal}, header.op, header.tenant, header.old_tenant);
+    }
     if (++ordinal % kBatchEvents == 0) PGF_TRY(flush());
   }
   if (!it->status().ok()) return StorageError("scanning the spill", it->status());

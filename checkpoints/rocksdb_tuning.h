@@ -16,6 +16,7 @@ inline constexpr const char* kSchemas = "schemas";
 inline constexpr const char* kCursors = "cursors";
 inline constexpr const char* kMeta = "meta";
 inline constexpr const char* kSpill = "spill";
+inline constexpr const char* kTenants = "tenants";  // the tenant index (since eventlog-2)
 
 rocksdb::DBOptions DbOptions();
 

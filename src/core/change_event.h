@@ -64,6 +64,10 @@ struct ChangeEvent {
   // The tenant column's value (new row for insert/update, old row for delete); nullopt
   // when the table has no tenant column, the value is NULL, or op is truncate.
   std::optional<std::string> tenant;
+  // An update whose old row carries a tenant other than `tenant` (the row moved between
+  // tenants): that old tenant, set at decode like `tenant`. The event log indexes the
+  // event under both, so each tenant's sink finds it; the router takes it from here.
+  std::optional<std::string> old_tenant;
   std::vector<Datum> new_row;    // insert, update: one Datum per column of `table`
   std::vector<Datum> old_row;    // update, delete: old key or old row; empty if not sent
   bool old_is_key_only = false;  // old_row came as 'K' (only key columns are non-null)

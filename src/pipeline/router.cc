@@ -16,6 +16,8 @@ bool Router::Serves(const std::optional<std::string>& tenant) const {
 
 std::optional<std::string> Router::OldTenant(const ChangeEvent& event) const {
   if (event.op != Op::kUpdate || event.old_row.empty()) return std::nullopt;
+  // Decoded with the tenant column of its time, as `tenant` was: what the log indexed.
+  if (event.old_tenant) return event.old_tenant;
   auto column = tenant_columns_.find(event.table->QualifiedName());
   if (column == tenant_columns_.end()) return std::nullopt;
   const auto& columns = event.table->columns;
@@ -45,6 +47,7 @@ bool Router::MayAccept(const EventLog::EventPeek& peek) const {
   if (peek.op != Op::kTruncate && peek.tenant && tenants_.find(*peek.tenant) != tenants_.end()) {
     return true;
   }
+  if (peek.old_tenant) return tenants_.find(*peek.old_tenant) != tenants_.end();
   if (peek.op == Op::kTruncate || (peek.op == Op::kUpdate && peek.has_old_row)) {
     return tenant_columns_.count(peek.table->QualifiedName()) > 0;
   }
@@ -63,12 +66,14 @@ bool Router::Route(ChangeEvent& event) const {
     // The row left this sink's tenants: delete it here, by the old key.
     event.op = Op::kDelete;
     event.tenant = old_tenant;
+    event.old_tenant.reset();
     event.new_row.clear();
     return true;
   }
   // The row arrived from another tenant: insert it. A TOASTed value the update did not
   // change is in a full old row (REPLICA IDENTITY FULL); take it from there.
   event.op = Op::kInsert;
+  event.old_tenant.reset();
   if (!event.old_is_key_only && event.old_row.size() == event.new_row.size()) {
     for (size_t i = 0; i < event.new_row.size(); ++i) {
       if (event.new_row[i].kind == ValueKind::kUnchangedToast) {

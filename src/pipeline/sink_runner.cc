@@ -250,16 +250,19 @@ Result<bool> SinkRunner::Step() {
   PGF_TRY(RunRefills());
   const EventId after = cursor_ ? cursor_->applied : EventId{};
   if (cursor_) PGF_TRY(CheckNotTrimmedPast(after));
-  // Events of other tenants and tables are passed over undecoded: with a sink per tenant,
-  // each reads the whole log but decodes only its own.
+  // Events of other tables (and, for a "*" sink reading the whole log, of other tenants)
+  // are passed over undecoded.
   // A batch is bounded in bytes too (batch_bytes).
   const EventLog::ReadLimits limits{
       .max_events = config_.batch_size,
       .max_bytes = config_.batch_bytes,
       .max_scanned = std::max<size_t>(config_.batch_size * 64, 65536)};
-  PGF_TRY(auto read, log_.ReadFiltered(after, limits, [this](const EventLog::EventPeek& peek) {
-    return router_.MayAccept(peek);
-  }));
+  auto may_accept = [this](const EventLog::EventPeek& peek) { return router_.MayAccept(peek); };
+  // A sink of some tenants reads their buckets of the log's tenant index; a sink of every
+  // tenant, the whole log.
+  PGF_TRY(auto read, config_.AllTenants()
+                         ? log_.ReadFiltered(after, limits, may_accept)
+                         : log_.ReadTenants(after, config_.tenants, limits, may_accept));
   if (!read.scanned_through) return false;
   auto& events = read.events;
   // Keep the accepted events in place: filtering by moving avoids copying rows.

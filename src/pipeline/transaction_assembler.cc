@@ -97,6 +97,10 @@ Result<std::optional<ChangeEvent>> TransactionAssembler::MakeChange(pgoutput::Me
     ev.old_row = std::move(m->old_tuple);
     ev.old_is_key_only = m->old_kind == 'K';
     ev.tenant = TenantOf(ev.new_row, rel->tenant_index);
+    // A key-only old row holds the tenant only when it is part of the key (else NULL).
+    if (auto old = TenantOf(ev.old_row, rel->tenant_index); old && old != ev.tenant) {
+      ev.old_tenant = std::move(old);
+    }
   } else if (auto* m = std::get_if<pgoutput::Delete>(&message)) {
     PGF_TRY(rel, Lookup(m->relation_id, 'D'));
     ev.op = Op::kDelete;

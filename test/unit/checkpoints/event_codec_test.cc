@@ -30,6 +30,7 @@ std::vector<ChangeEvent> EveryOp() {
   update.old_row = {Text("1"), Datum{}, Datum{}};
   update.old_is_key_only = true;
   update.new_row[2] = Datum{ValueKind::kUnchangedToast, ""};
+  update.old_tenant = "6";  // moved from tenant 6 to 7
   ChangeEvent del = insert;
   del.op = Op::kDelete;
   del.new_row.clear();
@@ -109,6 +110,7 @@ TEST(EventCodecTest, PeekReadsTheHeaderOfEveryOp) {
     EXPECT_EQ(h.value().op, c.event.op);
     EXPECT_EQ(h.value().schema_fingerprint, 0x1234u);
     EXPECT_EQ(h.value().tenant, c.event.tenant);
+    EXPECT_EQ(h.value().old_tenant, c.event.old_tenant);
     EXPECT_EQ(h.value().has_old_row, c.has_old_row);
     // A prefix that cuts the header (4 bytes, two varints, the 8-byte fingerprint) is
     // refused, whatever the op.

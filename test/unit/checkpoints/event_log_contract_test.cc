@@ -161,6 +161,101 @@ TYPED_TEST(EventLogContractTest, ReadFilteredPassesOverRefusedEventsAndSaysHowFa
   EXPECT_EQ(small.events.size(), 1u) << "the byte limit still lets one event through";
 }
 
+// The tenant index (ReadTenants): a sink of some tenants looks at the events of their
+// buckets and the shared one (TRUNCATEs), however they were written (Append,
+// AppendPartial, SpillCommit), each once, in id order, and after a trim only what is left.
+TYPED_TEST(EventLogContractTest, ReadTenantsLooksAtItsTenantsBucketsAndTheSharedOne) {
+  auto event = [&](uint64_t lsn, uint32_t ordinal, Op op, std::optional<std::string> tenant,
+                   std::optional<std::string> old_tenant = std::nullopt) {
+    ChangeEvent e = Insert(this->users_, EventId{Lsn(lsn), ordinal});
+    e.op = op;
+    e.tenant = std::move(tenant);
+    e.old_tenant = std::move(old_tenant);
+    if (op == Op::kTruncate) e.new_row.clear();
+    if (op == Op::kUpdate) e.old_row = e.new_row;
+    return e;
+  };
+  TransactionRecord plain{.commit_lsn = Lsn(0x100), .end_lsn = Lsn(0x128)};
+  plain.events = {event(0x100, 0, Op::kInsert, "7"), event(0x100, 1, Op::kInsert, "8"),
+                  event(0x100, 2, Op::kInsert, std::nullopt),
+                  event(0x100, 3, Op::kUpdate, "8", "7"),  // moved from 7 to 8
+                  event(0x100, 4, Op::kTruncate, std::nullopt),
+                  event(0x100, 5, Op::kUpdate, std::nullopt, "8")};  // to a NULL tenant
+  this->Append({plain});
+  // Written ahead, then made visible.
+  std::vector<ChangeEvent> ahead = {event(0x200, 0, Op::kDelete, "8"),
+                                    event(0x200, 1, Op::kInsert, "9")};
+  ASSERT_TRUE(this->log_->AppendPartial(ahead).has_value());
+  this->Append({TransactionRecord{.commit_lsn = Lsn(0x200), .end_lsn = Lsn(0x228)}});
+  // Streamed: spilled, moved at commit, made visible.
+  ASSERT_TRUE(this->log_->SpillPut(Xid{5}, 0, Xid{5}, event(0, 0, Op::kInsert, "9")).has_value());
+  ASSERT_TRUE(
+      this->log_->SpillPut(Xid{5}, 1, Xid{5}, event(0, 0, Op::kUpdate, "7", "8")).has_value());
+  ASSERT_TRUE(this->log_->SpillCommit(Xid{5}, Lsn(0x300), 1).has_value());
+  this->Append({TransactionRecord{.commit_lsn = Lsn(0x300), .end_lsn = Lsn(0x328)}});
+  const EventId head{Lsn(0x300), 1};
+  ASSERT_EQ(this->log_->LastDurableEvent(), head);
+
+  auto all = [](const EventLog::EventPeek&) { return true; };
+  auto read = [&](EventId after, std::vector<std::string> tenants,
+                  EventLog::ReadLimits limits = {}) {
+    auto r = this->log_->ReadTenants(after, tenants, limits, all);
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return r.has_value() ? std::move(r).value() : EventLog::FilteredRead{};
+  };
+  using Ids_ = std::vector<EventId>;
+  auto eight = read(EventId{}, {"8"});
+  EXPECT_EQ(Ids(eight.events), (Ids_{{Lsn(0x100), 1}, {Lsn(0x100), 3}, {Lsn(0x100), 4},
+                                     {Lsn(0x100), 5}, {Lsn(0x200), 0}, {Lsn(0x300), 1}}));
+  EXPECT_EQ(eight.scanned_through, head) << "nothing more for 8: the reader moves to the head";
+  ASSERT_EQ(eight.events.size(), 6u);
+  ExpectSameEvent(eight.events[1], plain.events[3]);
+  EXPECT_EQ(Ids(read(EventId{}, {"7", "8"}).events),
+            (Ids_{{Lsn(0x100), 0}, {Lsn(0x100), 1}, {Lsn(0x100), 3}, {Lsn(0x100), 4},
+                  {Lsn(0x100), 5}, {Lsn(0x200), 0}, {Lsn(0x300), 1}}))
+      << "an event in two of the sink's buckets comes once";
+  EXPECT_EQ(Ids(read(EventId{}, {"nobody"}).events), (Ids_{{Lsn(0x100), 4}}))
+      << "a TRUNCATE reaches every tenant's reader";
+  auto idle = read(EventId{Lsn(0x100), 4}, {"nobody"});
+  EXPECT_TRUE(idle.events.empty());
+  EXPECT_EQ(idle.scanned_through, head);
+  EXPECT_EQ(Ids(read(EventId{Lsn(0x100), 3}, {"9"}).events),
+            (Ids_{{Lsn(0x100), 4}, {Lsn(0x200), 1}, {Lsn(0x300), 0}}));
+
+  // Limits: max_scanned counts the events looked at (the bucket's, not the log's).
+  auto one = read(EventId{}, {"9"}, {.max_events = 100, .max_scanned = 1});
+  EXPECT_EQ(Ids(one.events), (Ids_{{Lsn(0x100), 4}}));
+  EXPECT_EQ(one.scanned_through, (EventId{Lsn(0x100), 4})) << "more of 9's events are left";
+  auto capped = read(EventId{}, {"8"}, {.max_events = 2});
+  EXPECT_EQ(capped.events.size(), 2u);
+  EXPECT_EQ(capped.scanned_through, (EventId{Lsn(0x100), 3}));
+  auto refused = this->log_->ReadTenants(EventId{}, std::vector<std::string>{"9"}, {},
+                                         [](const EventLog::EventPeek& p) {
+                                           return p.op != Op::kTruncate;
+                                         });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(Ids(refused.value().events), (Ids_{{Lsn(0x200), 1}, {Lsn(0x300), 0}}));
+
+  // The peek names the old tenant of a move.
+  std::vector<std::optional<std::string>> olds;
+  ASSERT_TRUE(this->log_
+                  ->ReadTenants(EventId{}, std::vector<std::string>{"7"}, {},
+                                [&](const EventLog::EventPeek& p) {
+                                  olds.push_back(p.old_tenant ? std::optional<std::string>(
+                                                                    *p.old_tenant)
+                                                              : std::nullopt);
+                                  return false;
+                                })
+                  .has_value());
+  EXPECT_EQ(olds, (std::vector<std::optional<std::string>>{std::nullopt, "7", std::nullopt, "8"}));
+
+  // A trim takes its events out of every bucket.
+  ASSERT_TRUE(this->log_->Trim(EventId{Lsn(0x200), 0}).has_value());
+  EXPECT_EQ(Ids(read(EventId{}, {"8"}).events), (Ids_{{Lsn(0x300), 1}}));
+  EXPECT_EQ(Ids(read(EventId{}, {"9"}).events), (Ids_{{Lsn(0x200), 1}, {Lsn(0x300), 0}}));
+  EXPECT_EQ(this->log_->IndexedFrom(), EventId{}) << "a new log indexes every event";
+}
+
 TYPED_TEST(EventLogContractTest, SpillCommitMovesTheSpillInvisiblyUntilAppend) {
   this->Append({Tx(0x100, 1, this->users_)});
   TransactionRecord big = Tx(0x900, 3, this->users_);

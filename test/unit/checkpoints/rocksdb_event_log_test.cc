@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <random>
 
+#include <rocksdb/db.h>
 #include <rocksdb/env.h>
 
 #include "checkpoints/log_identity.h"
@@ -96,6 +98,120 @@ TEST_F(RocksDbEventLogTest, PartialEventsOfANewLogAreDeletedOnReopen) {
   EXPECT_FALSE(log_->LastDurableEvent().has_value());
   Append({Tx(0x300, 1, users_)});
   EXPECT_EQ(Ids(ReadAll(*log_)), (std::vector<EventId>{{Lsn(0x300), 0}}));
+}
+
+// The tenant index as RocksDB holds it, read with RocksDB itself (the log closed): the
+// event ids of every key of the `tenants` column family, by bucket.
+std::map<std::string, std::vector<EventId>> IndexKeys(const std::string& dir) {
+  std::map<std::string, std::vector<EventId>> out;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, families, &handles, &raw);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  if (!s.ok()) return out;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != "tenants") continue;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator({}, handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string key = it->key().ToString();
+      const std::string bucket = key.substr(0, key.size() - 12);
+      const std::string name = bucket == std::string(1, '\0') ? "shared" : bucket.substr(5);
+      const std::string id = key.substr(key.size() - 12);
+      uint64_t lsn = 0, ordinal = 0;
+      for (int b = 0; b < 8; ++b) lsn = (lsn << 8) | uint8_t(id[b]);
+      for (int b = 8; b < 12; ++b) ordinal = (ordinal << 8) | uint8_t(id[b]);
+      out[name].push_back(EventId{Lsn(lsn), uint32_t(ordinal)});
+    }
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  return out;
+}
+
+TransactionRecord TenantTx(const std::shared_ptr<const TableSchema>& users, uint64_t lsn,
+                           std::vector<std::string> tenants) {
+  TransactionRecord tx = Tx(lsn, uint32_t(tenants.size()), users);
+  for (size_t i = 0; i < tenants.size(); ++i) tx.events[i].tenant = tenants[i];
+  return tx;
+}
+
+// Written-ahead events that never became durable leave with their index keys, and a trim
+// takes the keys at or before its bound out of every bucket: no key outlives its event.
+TEST_F(RocksDbEventLogTest, TheIndexHoldsAKeyForEveryRetainedEventAndNoOther) {
+  Append({TenantTx(users_, 0x100, {"7", "8"}), TenantTx(users_, 0x200, {"8", "9"})});
+  TransactionRecord lost = TenantTx(users_, 0x300, {"7", "10"});
+  ASSERT_TRUE(log_->AppendPartial(lost.events).has_value());
+  log_.reset();
+  using Keys = std::map<std::string, std::vector<EventId>>;
+  EXPECT_EQ(IndexKeys(dir_.path())["10"].size(), 1u) << "the written-ahead event is indexed";
+  Reopen();
+  log_.reset();
+  EXPECT_EQ(IndexKeys(dir_.path()),
+            (Keys{{"7", {{Lsn(0x100), 0}}},
+                  {"8", {{Lsn(0x100), 1}, {Lsn(0x200), 0}}},
+                  {"9", {{Lsn(0x200), 1}}}}));
+  Reopen();
+  ASSERT_TRUE(log_->Trim(EventId{Lsn(0x200), 0}).has_value());
+  log_.reset();
+  EXPECT_EQ(IndexKeys(dir_.path()), (Keys{{"9", {{Lsn(0x200), 1}}}}));
+}
+
+// A state dir written before the tenant index (format 1) is upgraded on open: what it
+// holds is read by looking at the whole log, what comes after through the index.
+TEST_F(RocksDbEventLogTest, ALogFromBeforeTheIndexIsIndexedFromItsLastEventOn) {
+  Append({TenantTx(users_, 0x100, {"7", "8"})});
+  log_.reset();
+  {  // Make it a format-1 log: no `tenants` column family, the old format record.
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir_.path(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir_.path(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "tenants") {
+        ASSERT_TRUE(db->DropColumnFamily(handles[i]).ok());
+      }
+      if (names[i] == "default") {
+        ASSERT_TRUE(db->Put({}, handles[i], "format", "pgfanout-eventlog-1").ok());
+      }
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+  {
+    auto view = OpenRocksDbEventLogReadOnly(dir_.path());
+    ASSERT_TRUE(view.has_value()) << view.error().message;
+    auto read = view.value()->ReadTenants(EventId{}, std::vector<std::string>{"8"}, {},
+                                          [](const EventLog::EventPeek& p) {
+                                            return p.tenant == "8";
+                                          });
+    ASSERT_TRUE(read.has_value()) << read.error().message;
+    EXPECT_EQ(Ids(read.value().events), (std::vector<EventId>{{Lsn(0x100), 1}}))
+        << "a read-only view of a format-1 log reads by looking at every event";
+  }
+  Reopen();
+  EXPECT_EQ(log_->IndexedFrom(), (EventId{Lsn(0x100), 1}));
+  Append({TenantTx(users_, 0x200, {"8"})});
+  auto eights = [](const EventLog::EventPeek& p) { return p.tenant == "8"; };
+  auto before = log_->ReadTenants(EventId{}, std::vector<std::string>{"8"}, {}, eights);
+  ASSERT_TRUE(before.has_value()) << before.error().message;
+  EXPECT_EQ(Ids(before.value().events),
+            (std::vector<EventId>{{Lsn(0x100), 1}, {Lsn(0x200), 0}}));
+  auto after = log_->ReadTenants(EventId{Lsn(0x100), 1}, std::vector<std::string>{"8"}, {},
+                                 [](const EventLog::EventPeek&) { return true; });
+  ASSERT_TRUE(after.has_value()) << after.error().message;
+  EXPECT_EQ(Ids(after.value().events), (std::vector<EventId>{{Lsn(0x200), 0}}));
+  log_.reset();
+  EXPECT_EQ(IndexKeys(dir_.path())["8"], (std::vector<EventId>{{Lsn(0x200), 0}}))
+      << "only what came after the upgrade is indexed";
+  Reopen();
+  EXPECT_EQ(log_->IndexedFrom(), (EventId{Lsn(0x100), 1})) << "kept across reopens";
 }
 
 TEST_F(RocksDbEventLogTest, SpillIsClearedOnReopen) {

@@ -63,6 +63,7 @@ inline void ExpectSameEvent(const ChangeEvent& got, const ChangeEvent& want) {
   ASSERT_TRUE(got.table && want.table);
   EXPECT_EQ(*got.table, *want.table);
   EXPECT_EQ(got.tenant, want.tenant);
+  EXPECT_EQ(got.old_tenant, want.old_tenant);
   EXPECT_EQ(got.new_row, want.new_row);
   EXPECT_EQ(got.old_row, want.old_row);
   EXPECT_EQ(got.old_is_key_only, want.old_is_key_only);

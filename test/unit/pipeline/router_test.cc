@@ -195,6 +195,9 @@ TEST_F(RouterTest, MayAcceptIsFalseOnlyWhereAcceptsIsFalse) {
         if (op == Op::kUpdate) {  // a move: the old row names another tenant
           e.old_row = {T("1"), T(tenant == "7" ? "8" : "7"), T("n")};
           events.push_back(e);
+          ChangeEvent named = e;  // as the assembler writes a move: the old tenant named
+          named.old_tenant = e.old_row[1].text;
+          events.push_back(named);
           e.old_is_key_only = true;
           events.push_back(e);
         }
@@ -210,6 +213,7 @@ TEST_F(RouterTest, MayAcceptIsFalseOnlyWhereAcceptsIsFalse) {
                                .table = e.table.get(),
                                .tenant = e.tenant ? std::optional<std::string_view>(*e.tenant)
                                                   : std::nullopt,
+                               .old_tenant = e.old_tenant,
                                .has_old_row = !e.old_row.empty()};
       if (!router.MayAccept(peek)) {
         ++refused;

@@ -96,6 +96,29 @@ TEST_F(TransactionAssemblerTest, AssignsIdsAtCommitInStatementOrder) {
   EXPECT_EQ(events[0].table->QualifiedName(), "public.users");
 }
 
+// A row that moved between tenants names its old tenant, which the log indexes it under
+// too; an old row with the same tenant, or none, names none.
+TEST_F(TransactionAssemblerTest, AnUpdateThatMovesARowNamesItsOldTenant) {
+  DescribeTables();
+  Feed(Begin{.final_lsn = Lsn(0x200), .xid = Xid{700}});
+  Feed(Update{.relation_id = kUsers, .old_kind = 'O', .old_tuple = TextTuple({"1", "7", "a"}),
+              .new_tuple = TextTuple({"1", "9", "a"})});
+  Feed(Update{.relation_id = kUsers, .old_kind = 'O', .old_tuple = TextTuple({"1", "9", "a"}),
+              .new_tuple = TextTuple({"1", "9", "b"})});
+  Feed(Update{.relation_id = kUsers, .new_tuple = TextTuple({"1", "9", "c"})});
+  Feed(Update{.relation_id = kUsers, .old_kind = 'O', .old_tuple = TextTuple({"1", "9", "c"}),
+              .new_tuple = {Text("1"), testing::Null(), Text("c")}});
+  Feed(Commit{.commit_lsn = Lsn(0x200), .end_lsn = Lsn(0x230)});
+  auto events = ReadAll();
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].old_tenant, "7");
+  EXPECT_EQ(events[0].tenant, "9");
+  EXPECT_EQ(events[1].old_tenant, std::nullopt) << "same tenant: not a move";
+  EXPECT_EQ(events[2].old_tenant, std::nullopt) << "no old row";
+  EXPECT_EQ(events[3].old_tenant, "9") << "to a NULL tenant is a move out of 9";
+  EXPECT_EQ(events[3].tenant, std::nullopt);
+}
+
 TEST_F(TransactionAssemblerTest, KeepsUnchangedToastExplicit) {
   DescribeTables();
   Feed(Begin{.final_lsn = Lsn(0x300), .xid = Xid{701}});
