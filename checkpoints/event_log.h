@@ -20,6 +20,9 @@ struct TransactionRecord {
   Lsn commit_lsn;  // LSN of the commit record: the commit_lsn of every event's EventId
   Lsn end_lsn;     // end of the commit record: the source position after this transaction
   std::vector<ChangeEvent> events;  // ids (commit_lsn, 0..n-1), ascending; may be empty
+  // Events the transaction moved into the log before this record (a streamed one, by
+  // SpillCommit); `events` is then empty. Their tenants are not known here.
+  uint32_t written_ahead = 0;
 };
 
 // Where one sink stands. `applied` is the last EventId the sink has made durable (it may

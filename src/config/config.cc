@@ -305,7 +305,7 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   try {
     PGF_TRY(r.OnlyKeys(root, "",
                        {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
-                        "backfill_concurrency"}));
+                        "backfill_concurrency", "delivery"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
     PGF_TRY(config.shutdown_timeout,
@@ -359,6 +359,18 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       }
       config.log.lagging_sinks =
           policy == "drop" ? LaggingSinkPolicy::kDrop : LaggingSinkPolicy::kHold;
+    }
+    if (auto delivery = root["delivery"]) {
+      PGF_TRY(r.OnlyKeys(delivery, "delivery", {"workers", "memory", "idle_close"}));
+      PGF_TRY(config.delivery.workers,
+              r.Count(delivery, "delivery", "workers", config.delivery.workers, 0, 256));
+      PGF_TRY(config.delivery.memory,
+              r.Size(delivery, "delivery", "memory", config.delivery.memory));
+      if (config.delivery.memory < (1u << 20)) {
+        return r.Fail(delivery["memory"], "delivery.memory", "expected at least 1MB");
+      }
+      PGF_TRY(config.delivery.idle_close,
+              r.Duration(delivery, "delivery", "idle_close", config.delivery.idle_close));
     }
     PGF_TRY(ParseTables(r, root, config));
     auto sinks = root["sinks"];

@@ -143,6 +143,20 @@ struct LogConfig {
   friend bool operator==(const LogConfig&, const LogConfig&) = default;
 };
 
+// How sinks are run (src/pipeline/delivery_pool.h).
+struct DeliveryConfig {
+  // Worker threads every sink's batches run on; 0: from the core count.
+  size_t workers = 0;
+  // All batches in flight at once hold at most about this much row data: each worker's
+  // batch is capped at memory / workers (below a sink's batch_bytes when smaller).
+  uint64_t memory = 256ull << 20;
+  // A sink with nothing to do this long closes its target connection until it has events
+  // again; 0: never.
+  std::chrono::milliseconds idle_close{60'000};
+
+  friend bool operator==(const DeliveryConfig&, const DeliveryConfig&) = default;
+};
+
 struct Config {
   std::string path;  // where it was loaded from, for messages
   SourceConfig source;
@@ -164,6 +178,7 @@ struct Config {
   // SIGTERM/SIGINT: how long in-flight batches get before pgfanout exits anyway.
   std::chrono::milliseconds shutdown_timeout{30'000};
   LogConfig log;
+  DeliveryConfig delivery;
   std::vector<TableConfig> tables;
   std::vector<SinkConfig> sinks;
   // Found while loading and let pass: `pgfanout run` logs them (a secret file other users

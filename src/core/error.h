@@ -20,6 +20,7 @@ enum class ErrorKind {
   kNotFound,         // a thing asked for is not there (an LSN no longer in the log)
   kMismatch,         // the state dir and the server disagree (system id, slot)
   kCancelled,        // shutdown in progress
+  kBusy,             // a shared slot (a backfill's) is taken: wait for it, not a failure
 };
 
 const char* ToString(ErrorKind kind);

@@ -71,6 +71,8 @@ const char* ToString(ErrorKind kind) {
       return "mismatch";
     case ErrorKind::kCancelled:
       return "cancelled";
+    case ErrorKind::kBusy:
+      return "busy";
   }
   return "unknown";
 }

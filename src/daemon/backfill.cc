@@ -214,7 +214,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     // between it and the snapshot still reach it, unless retention trimmed them.
     bool cursor_events_gone = false;
     if (stored) {
-      PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::kTrimmedThroughKey));
+      PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::TrimmedPastKey(id)));
       auto through = trimmed ? EventId::Parse(*trimmed) : std::nullopt;
       cursor_events_gone = through && stored->applied < *through;
     }

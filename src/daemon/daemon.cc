@@ -15,7 +15,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
 #include <mutex>
-#include <semaphore>
 #include <thread>
 
 #include "checkpoints/event_log.h"
@@ -24,9 +23,12 @@
 #include "src/daemon/retention.h"
 #include "src/daemon/status_report.h"
 #include "src/metrics/metrics.h"
+#include "src/pipeline/backfill_admission.h"
+#include "src/pipeline/delivery_pool.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_runner.h"
+#include "src/pipeline/sink_wakeups.h"
 #include "src/server/http_server.h"
 #include "src/server/lag_page.h"
 #include "src/source/replication_stream.h"
@@ -63,23 +65,27 @@ class Daemon {
         retry_timer_(io_),
         retention_timer_(io_),
         retention_(config_.log, log_),
-        backfill_slots_(static_cast<std::ptrdiff_t>(config_.backfill_concurrency)),
+        pool_(config_.delivery.workers ? config_.delivery.workers : DefaultDeliveryWorkers()),
+        admission_(config_.backfill_concurrency),
         monitor_(
             config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 
   Result<void> Init() {
+    PGF_TRY(retention_.MarkSinksTrimmedBefore());
     for (const auto& sc : config_.sinks) {
       PGF_TRY(auto runner, MakeRunner(sc));
       runners_.push_back(std::move(runner));
     }
+    SetWakeups();
+    spdlog::info("{} sink(s) on {} delivery worker(s)", runners_.size(), pool_.workers());
     return boost::outcome_v2::success();
   }
 
   int Run() {
-    for (auto& r : runners_) r->Start();
+    for (auto& r : runners_) r->Start(&pool_);
     if (auto r = StartHttp(); !r) {
       spdlog::critical("{}", r.error().message);
-      for (auto& runner : runners_) runner->Stop();
+      StopRunners(runners_);
       return 1;
     }
     monitor_.Start();
@@ -93,7 +99,8 @@ class Daemon {
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
     monitor_.Stop();
-    for (auto& r : runners_) r->Stop();
+    StopRunners(runners_);
+    pool_.Stop();
     *finished_ = true;
     spdlog::info("stopped; event log durable up to {}", log_.DurableLsn().ToString());
     return exit_code_;
@@ -106,23 +113,24 @@ class Daemon {
                                                [this](const Error& e) { OnFatal(e); });
     runner->SetRowFetcher(std::make_unique<SourceRowFetcher>(config_.source, config_.tables));
     runner->SetMetrics(metrics_);
-    // A new sink, or one with a new table, first gets the rows that exist already. The
-    // sink's config is copied: a reload may replace config_.sinks.
-    runner->SetBackfill([this, sc](Sink& s, const std::function<bool()>& stopping,
-                                   const std::vector<std::string>& tables, bool replace) {
-      auto admit = [this, &sc, &stopping]() -> Result<std::shared_ptr<void>> {
-        bool said = false;
-        while (!backfill_slots_.try_acquire_for(std::chrono::milliseconds(100))) {
-          if (stopping()) {
-            return MakeError(ErrorKind::kCancelled, "backfill interrupted by shutdown");
-          }
-          if (!said) {
-            spdlog::info("sink {}: waiting for a backfill slot (backfill_concurrency: {})", sc.id,
-                         config_.backfill_concurrency);
-            said = true;
-          }
+    // Each worker's batch gets an equal share of delivery.memory.
+    runner->SetBatchBytesCap(
+        std::max<size_t>(static_cast<size_t>(config_.delivery.memory / pool_.workers()), 1));
+    runner->SetIdleClose(config_.delivery.idle_close);
+    // A new sink, or one with a new table, first gets the rows that exist already, when
+    // admitted (backfill_concurrency; a sink that waits holds no worker). The sink's config
+    // is copied: a reload may replace config_.sinks.
+    runner->SetBackfill([this, sc, r = runner.get()](Sink& s,
+                                                     const std::function<bool()>& stopping,
+                                                     const std::vector<std::string>& tables,
+                                                     bool replace) {
+      auto admit = [this, &sc, r]() -> Result<std::shared_ptr<void>> {
+        auto slot = admission_.TryAdmit(*r);
+        if (!slot) {
+          spdlog::debug("sink {}: waiting for a backfill slot (backfill_concurrency: {})", sc.id,
+                        config_.backfill_concurrency);
         }
-        return std::shared_ptr<void>(nullptr, [this](void*) { backfill_slots_.release(); });
+        return slot;
       };
       return BackfillSink(
           config_, sc, s, log_,
@@ -130,6 +138,45 @@ class Daemon {
               .tables = tables, .replace = replace, .stopping = stopping, .admit = admit});
     });
     return runner;
+  }
+
+  // The delivery pool's counts, as of this scrape.
+  void ExportDeliveryMetrics() {
+    const DeliveryPool::Counts c = pool_.counts();
+    metrics_.GaugeOf("delivery_workers", "Worker threads sinks' batches run on (delivery.workers)")
+        .Set(static_cast<double>(pool_.workers()));
+    const std::pair<const char*, size_t> states[] = {
+        {"queued", c.queued}, {"running", c.running}, {"waiting", c.waiting}, {"idle", c.idle}};
+    for (const auto& [state, n] : states) {
+      metrics_
+          .GaugeOf("delivery_sinks",
+                   "Sinks by delivery state: queued for a worker, running a batch, waiting to "
+                   "retry, idle (nothing to do: no thread, no polling)",
+                   {{"state", state}})
+          .Set(static_cast<double>(n));
+    }
+    Counter& turns = metrics_.CounterOf(
+        "delivery_turns_total", "Turns the delivery workers ran (a batch, or a look for one)");
+    std::lock_guard lock(turns_mu_);
+    if (c.turns > turns_exported_) turns.Add(c.turns - turns_exported_);
+    turns_exported_ = std::max(turns_exported_, c.turns);
+  }
+
+  // Stops runners: first every one's flag, so turns in progress all wind down at once,
+  // then each leaves the pool and the backfill queue.
+  void StopRunners(const std::vector<std::unique_ptr<SinkRunner>>& runners) {
+    for (const auto& r : runners) r->RequestStop();
+    for (const auto& r : runners) {
+      r->Stop();
+      admission_.Forget(*r);
+    }
+  }
+
+  // Runs on the loop's thread, as the ingest's wake-ups do: never while one is under way.
+  void SetWakeups() {
+    std::vector<SinkRunner*> running;
+    for (auto& r : runners_) running.push_back(r.get());
+    wakeups_.Set(running);
   }
 
   std::vector<SinkRunner::Status> SinkStatuses() const {
@@ -164,6 +211,7 @@ class Daemon {
                           .body = LagHistoryJson(monitor_.history(), monitor_.interval())};
     };
     routes["/metrics"] = [this](const IncomingRequest&) {
+      ExportDeliveryMetrics();
       return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                           .body = metrics_.RenderPrometheus()};
     };
@@ -308,15 +356,15 @@ class Daemon {
         (next.FindSink(r->id()) && !fresh.count(r->id()) ? keep : gone).push_back(std::move(r));
       }
     }
+    StopRunners(gone);
     for (auto& r : gone) {
-      r->Stop();
       spdlog::info("reload (SIGHUP): sink {} {}", r->id(),
                    fresh.count(r->id()) ? "changed: restarting it" : "removed: stopped");
     }
     gone.clear();
     for (auto& [id, r] : fresh) {
       if (!config_.FindSink(id)) spdlog::info("reload (SIGHUP): sink {} added", id);
-      r->Start();
+      r->Start(&pool_);
       keep.push_back(std::move(r));
     }
     {
@@ -324,6 +372,7 @@ class Daemon {
       runners_ = std::move(keep);
       config_.sinks = next.sinks;
     }
+    SetWakeups();
     spdlog::info("reload (SIGHUP): {} sink(s) running", runners_.size());
   }
 
@@ -362,9 +411,7 @@ class Daemon {
     for (auto& t : tables_) t.key = identity.keys[t.QualifiedName()];
     ingest_ = std::make_unique<Ingest>(
         log_, tables_,
-        [this] {
-          for (auto& r : runners_) r->Notify();
-        },
+        [this](const Ingest::Appended& appended) { wakeups_.Wake(appended); },
         identity.wal2json);
     ingest_->SetMetrics(metrics_);
     StreamHandlers handlers{
@@ -447,7 +494,12 @@ class Daemon {
   MetricsRegistry metrics_;
   Retention retention_;
   // Copies of existing rows in progress at once (backfill_concurrency).
-  std::counting_semaphore<64> backfill_slots_;
+  // Declared before the runners: they outlive every runner.
+  DeliveryPool pool_;
+  BackfillAdmission admission_;  // backfill_concurrency copies at once
+  SinkWakeups wakeups_;
+  std::mutex turns_mu_;
+  uint64_t turns_exported_ = 0;  // delivery_turns_total so far
   // Changed only on the loop's thread, under runners_mu_; the monitor reads it under it.
   std::vector<std::unique_ptr<SinkRunner>> runners_;
   mutable std::mutex runners_mu_;

@@ -126,7 +126,9 @@ std::vector<SinkLag> Monitor::SinkLags() {
   for (const auto& st : sinks_()) {
     SinkLag lag{.id = st.sink_id};
     const EventId at = st.cursor.value_or(EventId{});
-    if (last && at < *last) {
+    // A caught-up sink of some tenants has nothing pending, whatever its stored cursor
+    // (not moved for other tenants' events).
+    if (last && at < *last && !st.idle) {
       auto count = log_.CountAfter(at, kCountLimit);
       lag.events_behind = count ? count.value() : 0;
       lag.events_capped = lag.events_behind >= kCountLimit;

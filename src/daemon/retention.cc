@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 namespace pgfanout {
 
 Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
@@ -10,8 +12,17 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
   // runs or waits) holds what comes after its start under either policy: it is not
   // lagging, and the copy's stream resumes at a snapshot point the log has yet to reach.
   std::optional<EventId> min_cursor, min_hold;
+  // A sink of some tenants that is caught up and waiting (Status::idle) has taken every
+  // event of its tenants up to the log's last event as read here, before its status (an
+  // event appended after is newer; one appended before woke it, which clears `idle`
+  // first). Its stored cursor may be far older: it is not moved for events it never
+  // reads, so it is not what holds events back.
+  const std::optional<EventId> last = log_.LastDurableEvent();
+  std::map<SinkRunner*, std::optional<EventId>> position;  // where each sink stands
   for (auto* r : runners) {
     auto st = r->status();
+    if (st.idle && st.cursor && last && *st.cursor < *last) st.cursor = last;
+    position[r] = st.cursor;
     if (!st.cursor && st.holds_after) {
       if (!min_hold || *st.holds_after < *min_hold) min_hold = st.holds_after;
       continue;
@@ -22,6 +33,7 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
       if (!stored) return boost::outcome_v2::success();  // a sink that has not started yet
       c = stored->applied;
     }
+    position[r] = c;
     if (!min_cursor || *c < *min_cursor) min_cursor = c;
   }
   const auto now = std::chrono::system_clock::now();
@@ -55,20 +67,52 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
     after = events.back().id;
   }
   if (!through) return boost::outcome_v2::success();
-  // Recorded first: a sink whose cursor is behind it knows events are gone (it stops).
-  PGF_TRY(log_.PutMeta(SinkRunner::kTrimmedThroughKey, through->ToString()));
-  PGF_TRY(log_.Trim(*through));
+  // Recorded first: a sink that had not taken every event through it knows events are
+  // gone (it stops). The running sinks that had; a sink known only by its cursor (not
+  // running now), whenever its cursor is behind.
+  std::vector<SinkRunner*> lost;
+  std::set<std::string> running;
   for (auto* r : runners) {
-    auto c = r->status().cursor;
-    if (c && *c < *through) {
-      spdlog::error(
-          "sink {} was {} behind: retention trimmed events through {} that it had not "
-          "taken (log.lagging_sinks: drop); it stops and needs a fresh snapshot",
-          r->id(), c->ToString(), through->ToString());
-      r->Notify();
+    running.insert(r->id());
+    if (auto c = position[r]; c && *c < *through) {
+      PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(r->id()), through->ToString()));
+      lost.push_back(r);
     }
   }
+  PGF_TRY(auto cursors, log_.ListCursors());
+  for (const auto& [id, cursor] : cursors) {
+    if (!running.count(id) && cursor.applied < *through) {
+      PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(id), through->ToString()));
+    }
+  }
+  PGF_TRY(log_.PutMeta(SinkRunner::kTrimmedThroughKey, through->ToString()));
+  PGF_TRY(log_.Trim(*through));
+  for (auto* r : lost) {
+    spdlog::error(
+        "sink {} was {} behind: retention trimmed events through {} that it had not "
+        "taken (log.lagging_sinks: drop); it stops and needs a fresh snapshot",
+        r->id(), position[r]->ToString(), through->ToString());
+    r->Notify();
+  }
   return boost::outcome_v2::success();
+}
+
+Result<void> Retention::MarkSinksTrimmedBefore() {
+  // Before per-sink marks, one log-wide mark stopped every sink behind it; a sink that was
+  // behind it then keeps that verdict.
+  PGF_TRY(auto done, log_.GetMeta(kMarksPerSinkKey));
+  if (done) return boost::outcome_v2::success();
+  PGF_TRY(auto trimmed, log_.GetMeta(SinkRunner::kTrimmedThroughKey));
+  auto through = trimmed ? EventId::Parse(*trimmed) : std::nullopt;
+  if (through) {
+    PGF_TRY(auto cursors, log_.ListCursors());
+    for (const auto& [id, cursor] : cursors) {
+      if (cursor.applied < *through) {
+        PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(id), through->ToString()));
+      }
+    }
+  }
+  return log_.PutMeta(kMarksPerSinkKey, "1");
 }
 
 // Policy hold: says loudly, once a minute per sink, which sink keeps events past
@@ -78,7 +122,7 @@ Result<void> Retention::WarnLaggingSinks(const std::vector<SinkRunner*>& runners
                                        std::chrono::system_clock::time_point now) {
   for (auto* r : runners) {
     auto st = r->status();
-    if (!st.cursor) continue;
+    if (!st.cursor || st.idle) continue;
     PGF_TRY(auto next, log_.Read(*st.cursor, 1));
     if (next.empty() || next[0].commit_time_us >= cutoff_us) continue;
     auto& last = last_lag_warning_[r->id()];

@@ -4,6 +4,7 @@
 
 #include "decoders/pgoutput/reader.h"
 #include "decoders/wal2json/reader.h"
+#include "checkpoints/append_rules.h"
 
 namespace pgfanout {
 namespace {
@@ -15,7 +16,7 @@ constexpr size_t kMaxGroupEvents = 50'000;
 }  // namespace
 
 Ingest::Ingest(EventLog& log, const std::vector<TableConfig>& tables,
-               std::function<void()> on_durable,
+               std::function<void(const Appended&)> on_durable,
                const std::optional<wal2json::ReaderOptions>& wal2json)
     : log_(log),
       assembler_(log, tables),
@@ -90,9 +91,26 @@ Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
         transactions_logged_->Add(tx.events.empty() && tx.commit_lsn == tx.end_lsn ? 0 : 1);
       durable_lsn_->Set(static_cast<double>(log_.DurableLsn().value()));
     }
+    if (on_durable_) {
+      Appended& a = appended_;
+      a.any = a.shared = a.every = false;
+      a.tenants.clear();
+      for (const auto& tx : ready_) {
+        if (tx.written_ahead > 0) a.any = a.every = true;
+        for (const auto& ev : tx.events) {
+          a.any = true;
+          const IndexBuckets b = BucketsOf(ev.op, ev.tenant, ev.old_tenant);
+          a.shared |= b.shared;
+          if (b.tenant) a.tenants.emplace_back(*b.tenant);
+          if (b.old_tenant) a.tenants.emplace_back(*b.old_tenant);
+        }
+      }
+      std::sort(a.tenants.begin(), a.tenants.end());
+      a.tenants.erase(std::unique(a.tenants.begin(), a.tenants.end()), a.tenants.end());
+      on_durable_(a);
+    }
     ready_.clear();
     ready_events_ = 0;
-    if (on_durable_) on_durable_();
   }
   return log_.DurableLsn();
 }

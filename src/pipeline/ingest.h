@@ -30,7 +30,16 @@ namespace pgfanout {
 // thread after each group commit (the sink runners are woken from it).
 class Ingest {
  public:
-  Ingest(EventLog& log, const std::vector<TableConfig>& tables, std::function<void()> on_durable,
+  // What a group commit appended, for waking the sinks that may take it: the tenant index
+  // buckets it wrote to (BucketsOf), and whether any event at all.
+  struct Appended {
+    bool any = false;     // at least one event: sinks of every tenant read it
+    bool shared = false;  // the shared bucket (a TRUNCATE): every sink with a tenant list
+    bool every = false;   // events of unknown tenants (a streamed transaction): every sink
+    std::vector<std::string> tenants;  // sorted, each once
+  };
+  Ingest(EventLog& log, const std::vector<TableConfig>& tables,
+         std::function<void(const Appended&)> on_durable,
          const std::optional<wal2json::ReaderOptions>& wal2json = std::nullopt);
   ~Ingest();
 
@@ -57,7 +66,8 @@ class Ingest {
   TransactionAssembler assembler_;
   std::unique_ptr<wal2json::Reader> wal2json_;  // null: pgoutput
   std::vector<pgoutput::Message> decoded_;      // scratch for the wal2json reader's output
-  std::function<void()> on_durable_;
+  std::function<void(const Appended&)> on_durable_;
+  Appended appended_;  // scratch, reused
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;
   uint64_t transactions_logged_count_ = 0;

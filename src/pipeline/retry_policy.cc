@@ -9,6 +9,7 @@ Directive DecideRetry(ErrorKind kind, bool in_sink) {
   switch (kind) {
     case ErrorKind::kConnection:
     case ErrorKind::kSink:
+    case ErrorKind::kBusy:
       return Directive::kRetry;
     case ErrorKind::kMismatch:
     case ErrorKind::kInvalidArgument:

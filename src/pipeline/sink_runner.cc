@@ -17,7 +17,8 @@
 namespace pgfanout {
 namespace {
 
-constexpr auto kIdleWait = std::chrono::seconds(1);
+// Before the source has been identified (the lineage positions are written under).
+constexpr auto kLineageWait = std::chrono::milliseconds(100);
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL
 // The fault suite's negative controls (a separate test binary, never the product; see
@@ -51,20 +52,23 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
 
 SinkRunner::~SinkRunner() { Stop(); }
 
-void SinkRunner::Start() {
-  thread_ = std::thread([this] {
-    // "sink:<id>" in top -H and perf (the kernel keeps 15 bytes).
-    pthread_setname_np(pthread_self(), ("sink:" + config_.id).substr(0, 15).c_str());
-    Run();
-  });
+void SinkRunner::Start(DeliveryPool* pool) {
+  if (!pool) {
+    own_pool_ = std::make_unique<DeliveryPool>(1);
+    pool = own_pool_.get();
+  }
+  pool_ = pool;
+  last_busy_ = std::chrono::steady_clock::now();
+  pool_->Add(this);
 }
 
 void SinkRunner::Notify() {
   {
     std::lock_guard lock(mu_);
-    notified_ = true;
+    ++wakes_;
+    status_.idle = false;  // before the wake: retention must not count it caught up
   }
-  cv_.notify_one();
+  if (pool_) pool_->Wake(this);
 }
 
 void SinkRunner::Stop() {
@@ -72,8 +76,11 @@ void SinkRunner::Stop() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  cv_.notify_one();
-  if (thread_.joinable()) thread_.join();
+  if (pool_) {
+    pool_->Remove(this);
+    pool_ = nullptr;
+  }
+  own_pool_.reset();
   if (opened_) {
     sink_->Stop();
     opened_ = false;
@@ -85,23 +92,12 @@ SinkRunner::Status SinkRunner::status() const {
   return status_;
 }
 
-Result<Lineage> SinkRunner::AwaitLineage() {
-  while (true) {
-    PGF_TRY(auto lineage, LoadLineage(log_));
-    if (lineage) return *lineage;
-    if (Stopping()) return MakeError(ErrorKind::kCancelled, "stopped before the source was known");
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; });
-  }
-}
-
-Result<void> SinkRunner::Open() {
+Result<void> SinkRunner::Open(const Lineage& lineage) {
   PGF_TRY(auto known, log_.LoadCursor(config_.id));
   if (!known) {
     std::lock_guard lock(mu_);
     if (!status_.holds_after) status_.holds_after = log_.LastDurableEvent().value_or(EventId{});
   }
-  PGF_TRY(const Lineage lineage, AwaitLineage());
   PGF_TRY(auto opened, OpenSinkAtCursor(*sink_, log_, config_.id, lineage));
   opened_ = true;
   auto& stored = opened.stored;
@@ -235,7 +231,7 @@ void SinkRunner::Persist(const PersistedState& state) {
 }
 
 Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
-  PGF_TRY(auto trimmed, log_.GetMeta(kTrimmedThroughKey));
+  PGF_TRY(auto trimmed, log_.GetMeta(TrimmedPastKey(config_.id)));
   if (!trimmed || trimmed->empty()) return boost::outcome_v2::success();
   auto through = EventId::Parse(*trimmed);
   if (!through || !(cursor < *through)) return boost::outcome_v2::success();
@@ -255,9 +251,12 @@ Result<bool> SinkRunner::Step() {
   // A batch is bounded in bytes too (batch_bytes).
   const EventLog::ReadLimits limits{
       .max_events = config_.batch_size,
-      .max_bytes = config_.batch_bytes,
+      .max_bytes = std::min(config_.batch_bytes, batch_bytes_cap_),
       .max_scanned = std::max<size_t>(config_.batch_size * 64, 65536)};
   auto may_accept = [this](const EventLog::EventPeek& peek) { return router_.MayAccept(peek); };
+  // A read that reaches this has taken everything there was when the turn began; what is
+  // appended later wakes the runner again (a wake during the turn runs it once more).
+  const std::optional<EventId> last_before = log_.LastDurableEvent();
   // A sink of some tenants reads their buckets of the log's tenant index; a sink of every
   // tenant, the whole log.
   PGF_TRY(auto read, config_.AllTenants()
@@ -300,7 +299,7 @@ Result<bool> SinkRunner::Step() {
   status_.last_error.clear();
   status_.retry_at.reset();
   if (persisted_error_) Persist({});
-  return true;
+  return !last_before || last < *last_before;
 }
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL
@@ -403,7 +402,7 @@ void SinkRunner::CountBatch(std::span<const ChangeEvent> events,
   }
 }
 
-void SinkRunner::Fail(const Error& error, int attempt) {
+std::optional<std::chrono::milliseconds> SinkRunner::Fail(const Error& error, int attempt) {
   const Directive d = DecideRetry(error.kind, /*in_sink=*/true);
   auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);
   PersistedState state{.last_error = error.message, .stopped = d != Directive::kRetry};
@@ -426,53 +425,80 @@ void SinkRunner::Fail(const Error& error, int attempt) {
     spdlog::error("sink {}: {} [{}]; stopping pgfanout", config_.id, error.message,
                   ToString(error.kind));
     if (on_fatal_) on_fatal_(error);
-    return;
+    return std::nullopt;
   }
   if (d == Directive::kStopSink) {
     spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", config_.id, error.message,
                   ToString(error.kind));
-    return;
+    return std::nullopt;
   }
   spdlog::warn("sink {}: {} [{}]; retry {} in {} ms", config_.id, error.message,
                ToString(error.kind), attempt + 1, wait.count());
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, wait, [this] { return stop_; });
+  return wait;
 }
 
-void SinkRunner::Run() {
-  int attempt = 0;
-  while (true) {
-    {
-      std::lock_guard lock(mu_);
-      if (stop_ || status_.stopped) return;
-    }
-    Result<bool> step = opened_ ? Step() : [&]() -> Result<bool> {
-      PGF_TRY(Open());
-      return true;
-    }();
-    if (!step) {
-      {
-        std::lock_guard lock(mu_);
-        if (stop_) break;  // e.g. a backfill given up for the shutdown
-      }
-      Fail(step.error(), attempt++);
-      if (opened_) {
-        sink_->Stop();  // reopen from the stored cursor: the sink rolls back what it must
-        opened_ = false;
-      }
-      continue;
-    }
-    attempt = 0;
-    if (!step.value()) {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, kIdleWait, [this] { return stop_ || notified_; });
-      notified_ = false;
-    }
+TurnResult SinkRunner::Turn() {
+  const auto now = std::chrono::steady_clock::now();
+  uint64_t wakes_at_start = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ || status_.stopped) return TurnResult::Done();
+    status_.idle = false;
+    wakes_at_start = wakes_;
   }
+  Result<bool> step = [&]() -> Result<bool> {
+    if (opened_) return Step();
+    PGF_TRY(auto lineage, LoadLineage(log_));
+    if (!lineage) return false;  // the source is not identified yet: asked again shortly
+    PGF_TRY(Open(*lineage));
+    last_busy_ = now;
+    return true;
+  }();
+  if (!step) {
+    if (Stopping()) return TurnResult::Done();  // e.g. a backfill given up for the shutdown
+    if (opened_) {
+      sink_->Stop();  // reopen from the stored cursor: the sink rolls back what it must
+      opened_ = false;
+    }
+    if (step.error().kind == ErrorKind::kBusy) {
+      // Its copy waits for a backfill slot; whoever frees one wakes it. Not a failure.
+      return TurnResult::Idle();
+    }
+    auto wait = Fail(step.error(), attempt_++);
+    if (!wait) return TurnResult::Done();
+    return TurnResult::RetryAt(std::chrono::steady_clock::now() + *wait);
+  }
+  attempt_ = 0;
+  if (!opened_) return TurnResult::RetryAt(now + kLineageWait);
+  if (step.value()) {
+    last_busy_ = now;
+    return TurnResult::More();
+  }
+  // Caught up. Events appended from now on wake it (a wake during this turn runs it again).
+  {
+    std::lock_guard lock(mu_);
+    // Not when woken meanwhile: that event may be past what this turn read.
+    status_.idle = !config_.AllTenants() && wakes_ == wakes_at_start;
+  }
+  if (idle_close_.count() == 0) return TurnResult::Idle();
+  if (now - last_busy_ >= idle_close_) {
+    spdlog::debug("sink {}: idle for {} s, closing it until it has events", config_.id,
+                  std::chrono::duration_cast<std::chrono::seconds>(now - last_busy_).count());
+    sink_->Stop();
+    opened_ = false;
+    return TurnResult::Idle();
+  }
+  return TurnResult::Idle(last_busy_ + idle_close_);
 }
 
 Result<void> SinkRunner::RunUntil(EventId target) {
-  if (!opened_) PGF_TRY(Open());
+  if (!opened_) {
+    PGF_TRY(auto lineage, LoadLineage(log_));
+    if (!lineage) {
+      return MakeError(ErrorKind::kMismatch, "the state dir has not recorded its source yet");
+    }
+    PGF_TRY(Open(*lineage));
+  }
   while (!cursor_ || cursor_->applied < target) {
     PGF_TRY(auto more, Step());
     if (!more) break;

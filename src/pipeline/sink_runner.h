@@ -13,21 +13,23 @@
 
 #include "checkpoints/event_log.h"
 #include "src/metrics/metrics.h"
+#include "src/pipeline/delivery_pool.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/row_fetcher.h"
 #include "src/sinks/sink.h"
 
 namespace pgfanout {
 
-// Delivers the event log to one sink, at the sink's own pace, on a thread of its own
-// (sinks use blocking client libraries; a thread per sink keeps a slow one from holding
-// any other back). Reads from the sink's cursor, filters through the Router, writes, and
-// stores the cursor only after Write() says the batch is durable.
+// Delivers the event log to one sink, at the sink's own pace, a batch per turn on a
+// DeliveryPool's workers (delivery_pool.h): a sink with nothing to do holds no thread and
+// is not polled; it is woken (Notify) when the log appends an event it may take. Reads
+// from the sink's cursor, filters through the Router, writes, and stores the cursor only
+// after Write() says the batch is durable.
 //
 // Errors go through DecideRetry(): retried with backoff (the sink is reopened from its
-// stored cursor), or the sink stops with its error shown by status(), or `on_fatal` is
-// called (the log itself failed) and the runner stops.
-class SinkRunner {
+// stored cursor; the wait holds no worker), or the sink stops with its error shown by
+// status(), or `on_fatal` is called (the log itself failed) and the runner stops.
+class SinkRunner : public DeliveryTask {
  public:
   struct Status {
     std::string sink_id;
@@ -41,6 +43,10 @@ class SinkRunner {
     // log's last event when it started, after which it needs every event. Retention keeps
     // them under either lagging-sink policy.
     std::optional<EventId> holds_after;
+    // Caught up and waiting to be woken: every event of its tenants' index buckets up to
+    // the log's last event when this was read is taken (its stored cursor may be older:
+    // it is not moved for events it never reads). Only for sinks with a tenant list.
+    bool idle = false;
   };
 
   // What a runner leaves in the log's metadata for `pgfanout status` (another process):
@@ -55,6 +61,12 @@ class SinkRunner {
   static std::optional<PersistedState> DecodeState(const std::string& text);
   // Metadata key under which retention records the last event it trimmed.
   static constexpr const char* kTrimmedThroughKey = "log.trimmed_through";
+  // Metadata key under which retention records, for a sink that had not taken every
+  // event it trimmed, the last one: the sink stops rather than skip them. (Not the
+  // log-wide key: a caught-up sink of some tenants keeps an old cursor.)
+  static std::string TrimmedPastKey(const std::string& sink_id) {
+    return "sink." + sink_id + ".trimmed_past";
+  }
   // Metadata key of the tables the sink asked to have copied again (Sink::SetBackfillRequest),
   // NUL-separated; empty once copied.
   static std::string RefillKey(const std::string& sink_id) { return "sink." + sink_id + ".refill"; }
@@ -80,12 +92,31 @@ class SinkRunner {
   // `metrics` (labels sink, and tenant for sinks with a tenant list). Set before Start().
   void SetMetrics(MetricsRegistry& metrics);
 
-  void Start();
-  // Wakes the runner: the log's durable position moved.
+  // Runs the runner's turns on `pool` (which must outlive Stop()); without one, on a pool
+  // of one worker of its own.
+  void Start(DeliveryPool* pool = nullptr);
+  // Wakes the runner: the log appended an event it may take.
   void Notify();
-  // Finishes the batch in flight (its cursor is stored if it succeeded), stops the sink
-  // and joins the thread. Idempotent.
+  // Finishes the batch in flight (its cursor is stored if it succeeded), takes the runner
+  // off its pool and stops the sink. Idempotent.
   void Stop();
+  // Caps the bytes of one batch below the sink's batch_bytes (the pool's share of
+  // delivery.memory per worker). Set before Start().
+  void SetBatchBytesCap(size_t cap) { batch_bytes_cap_ = cap; }
+  // Closes the sink (its target connection) after it has had nothing to do for this long;
+  // it is reopened at its cursor when woken. Zero: never. Set before Start().
+  void SetIdleClose(std::chrono::milliseconds after) { idle_close_ = after; }
+  // A sink with a tenant list: the tenants whose index buckets it reads (the pool wakes it
+  // for those).
+  bool AllTenants() const { return config_.AllTenants(); }
+  const std::vector<std::string>& tenants() const { return config_.tenants; }
+
+  TurnResult Turn() override;
+  // Asks the turn in progress to wind down (Stop() then waits less). Idempotent.
+  void RequestStop() {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
   // Runs until the cursor reaches `target` or the sink fails; for `pgfanout replay`.
   Result<void> RunUntil(EventId target);
 
@@ -93,8 +124,8 @@ class SinkRunner {
   const std::string& id() const { return config_.id; }
 
  private:
-  void Run();
-  // One read-filter-write-store step. Returns false when caught up.
+  // One read-filter-write-store step. Returns false when caught up: nothing read, or the
+  // read reached the log's last event as of the step's start.
   Result<bool> Step();
   // Completes the routed events[0, kept) that need the source's row; drops those whose row
   // is gone. Returns the new `kept`.
@@ -102,9 +133,7 @@ class SinkRunner {
 #ifdef PGFANOUT_NEGATIVE_CONTROL
   void NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, size_t kept) const;
 #endif
-  Result<void> Open();
-  // The lineage positions are written under; waits until the source has been identified.
-  Result<Lineage> AwaitLineage();
+  Result<void> Open(const Lineage& lineage);
   // Records that the sink wants `table` copied again (durably, before the sink commits).
   Result<void> RequestRefill(const std::string& table);
   // Copies the tables RequestRefill() recorded, if any.
@@ -116,7 +145,8 @@ class SinkRunner {
   // A sink whose cursor is behind what retention trimmed (log.lagging_sinks: drop) lost
   // events: kMismatch, it stops.
   Result<void> CheckNotTrimmedPast(const EventId& cursor) const;
-  void Fail(const Error& error, int attempt);
+  // Records the error; the wait before the next attempt, or nullopt when the runner stops.
+  std::optional<std::chrono::milliseconds> Fail(const Error& error, int attempt);
   void Persist(const PersistedState& state);
 
   SinkConfig config_;
@@ -137,12 +167,16 @@ class SinkRunner {
     std::map<std::string, Counter*, std::less<>> per_tenant;  // sinks with a tenant list
   } metrics_;
   void CountBatch(std::span<const ChangeEvent> events, std::chrono::steady_clock::duration apply);
-  std::thread thread_;
+  DeliveryPool* pool_ = nullptr;
+  std::unique_ptr<DeliveryPool> own_pool_;  // Start() without a pool
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   bool stop_ = false;
-  bool notified_ = false;
   bool opened_ = false;
+  int attempt_ = 0;     // failures in a row
+  uint64_t wakes_ = 0;  // Notify() calls, under mu_
+  size_t batch_bytes_cap_ = SIZE_MAX;
+  std::chrono::milliseconds idle_close_{0};
+  std::chrono::steady_clock::time_point last_busy_;  // last turn that opened or wrote
   bool refill_pending_ = true;  // RefillKey may hold tables (from before a restart, too)
   bool told_untrusted_ = false;  // the destination's position was refused, and it was logged
   // Per table copied again: its snapshot point. A batch older than that which makes the sink

@@ -146,7 +146,8 @@ Result<void> TransactionAssembler::FinishStream(const pgoutput::StreamCommit& co
   PGF_TRY(const uint32_t ordinal, log_.SpillCommit(commit.xid, commit.commit_lsn, commit_time));
   if (it != streams_.end()) streams_.erase(it);
   // The events are in the log already; this record only moves the durable position.
-  ready.push_back(TransactionRecord{.commit_lsn = commit.commit_lsn, .end_lsn = commit.end_lsn});
+  ready.push_back(TransactionRecord{
+      .commit_lsn = commit.commit_lsn, .end_lsn = commit.end_lsn, .written_ahead = ordinal});
   if (ordinal >= kReportMoveAtEvents) {
     spdlog::info("streamed transaction {} committed at {}: {} events moved into the log in {} ms",
                  commit.xid.value, commit.commit_lsn.ToString(), ordinal,

@@ -51,22 +51,6 @@ class OperateTest : public TailerTest {
     std::ofstream(config_path_) << text;
   }
 
-  // The address the daemon's log says it listens on (its last start).
-  std::string Address() {
-    std::string address;
-    Eventually([&] {
-      const std::string log = DaemonLog();
-      const std::regex re("http: listening on ([0-9.:]+)");
-      for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
-           ++it) {
-        address = (*it)[1];
-      }
-      return !address.empty();
-    });
-    EXPECT_FALSE(address.empty()) << "no 'http: listening on' line:\n" << DaemonLog();
-    return address;
-  }
-
   // First value of `sql` in database `db`, or "" while it cannot be read (no table yet).
   std::string Poll(const std::string& sql, const std::string& db) {
     auto rows = pg_->TryQuery(sql, db);
@@ -83,19 +67,10 @@ class OperateTest : public TailerTest {
   }
 };
 
-// Value of the series `line_start` ("pgfanout_x{sink=\"a\"}") in a /metrics body, or -1.
-double MetricValue(const std::string& body, const std::string& line_start) {
-  std::istringstream lines(body);
-  for (std::string l; std::getline(lines, l);) {
-    if (l.rfind(line_start + " ", 0) == 0) return std::stod(l.substr(line_start.size() + 1));
-  }
-  return -1;
-}
-
 TEST_F(OperateTest, EndpointsShowHealthReadinessStatusAndMetrics) {
   SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
   StartDaemon();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   ASSERT_FALSE(address.empty());
   EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
   EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }))
@@ -158,7 +133,7 @@ TEST_F(OperateTest, BearerTokenGuardsEverythingButTheProbes) {
   std::ofstream(work_dir_ + "/token") << token << "\n";
   SetHttp(fmt::format("http:\n  listen: \"127.0.0.1:0\"\n  token_file: {}/token\n", work_dir_));
   StartDaemon();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   ASSERT_FALSE(address.empty());
   EXPECT_EQ(HttpGet(address, "/healthz").status, 200) << "liveness probes need no token";
   EXPECT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }));
@@ -179,7 +154,7 @@ TEST_F(OperateTest, BearerTokenGuardsEverythingButTheProbes) {
 TEST_F(OperateTest, ReadinessSaysWhyWhileTheSourceIsDown) {
   SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
   StartDaemon();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   ASSERT_FALSE(address.empty());
   ASSERT_TRUE(Eventually([&] { return HttpGet(address, "/readyz").status == 200; }));
   ASSERT_TRUE(pg_->Stop("fast"));
@@ -219,7 +194,7 @@ TEST_F(OperateTest, LagPageRendersInHeadlessChromium) {
       "http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n  token_file: {}/token\n",
       work_dir_));
   StartDaemon();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   ASSERT_FALSE(address.empty());
   pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 100) i");
   ExpectSinkEqualsSource();
@@ -277,7 +252,7 @@ TEST_F(OperateTest, AConnectionFloodNeverTakesTheDescriptorsReplicationNeeds) {
       {"-c", fmt::format("ulimit -n 128 && exec {} run --config {}", PgfanoutBinary(), config_path_)},
       log_path_, {}, "/bin/sh"));
   WaitStreaming();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   ASSERT_FALSE(address.empty());
   const auto colon = address.rfind(':');
   boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address(address.substr(0, colon)),
@@ -318,7 +293,7 @@ TEST_F(OperateTest, AConnectionFloodNeverTakesTheDescriptorsReplicationNeeds) {
 TEST_F(OperateTest, SighupAddsChangesAndRemovesSinks) {
   SetHttp("http:\n  listen: \"127.0.0.1:0\"\n  sample_interval: 200ms\n");
   StartDaemon();
-  const std::string address = Address();
+  const std::string address = HttpAddress();
   pg_->Exec("INSERT INTO teams SELECT i, '7', 'x' FROM generate_series(1, 10) i");
   ExpectSinkEqualsSource();
 

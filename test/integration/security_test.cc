@@ -43,17 +43,6 @@ class SecurityTest : public TailerTest {
     const std::string text = std::regex_replace(ReadFile(config_path_), std::regex(pattern), with);
     std::ofstream(config_path_) << text;  // opened (emptied) only after the read
   }
-  // The address of the daemon's last start, from its log.
-  std::string HttpAddress() {
-    const std::string log = DaemonLog();
-    const std::regex re("http: listening on ([0-9.:]+)");
-    std::string address;
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
-         ++it) {
-      address = (*it)[1];
-    }
-    return address;
-  }
 };
 
 // The role migrations/source/001_replication_role.sql makes (LOGIN, REPLICATION, SELECT) is

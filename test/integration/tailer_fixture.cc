@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -127,6 +128,31 @@ std::string TailerTest::Durable() {
   std::string out;
   RunPgfanout({"checkpoint", "--config", config_path_}, &out);
   return out;
+}
+
+
+std::string TailerTest::HttpAddress() {
+  const std::regex re("http: listening on ([0-9.:]+)");
+  std::string address;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (address.empty() && std::chrono::steady_clock::now() < deadline) {
+    const std::string log = DaemonLog();
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+         ++it) {
+      address = (*it)[1];
+    }
+    if (address.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(address.empty()) << "no 'http: listening on' line:\n" << DaemonLog();
+  return address;
+}
+
+double MetricValue(const std::string& body, const std::string& line_start) {
+  std::istringstream lines(body);
+  for (std::string l; std::getline(lines, l);) {
+    if (l.rfind(line_start + " ", 0) == 0) return std::stod(l.substr(line_start.size() + 1));
+  }
+  return -1;
 }
 
 }  // namespace pgfanout::testing

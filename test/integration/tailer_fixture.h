@@ -46,6 +46,9 @@ class TailerTest : public ::testing::Test {
   std::map<std::string, nlohmann::json> SourceRows(const std::string& table);
 
   std::string DaemonLog() const;
+  // The address the daemon's log says it listens on (its last start), waiting up to 30 s
+  // for the line; "" (and a test failure) without one.
+  std::string HttpAddress();
   std::string Durable();  // `pgfanout checkpoint` output
 
   std::unique_ptr<PgServer> pg_;
@@ -58,5 +61,8 @@ class TailerTest : public ::testing::Test {
       {"public.users", std::vector<std::string>{"id"}},
       {"public.teams", std::vector<std::string>{"id"}}}};
 };
+
+// Value of the series `line_start` ("pgfanout_x{sink=\"a\"}") in a /metrics body, or -1.
+double MetricValue(const std::string& body, const std::string& line_start);
 
 }  // namespace pgfanout::testing

@@ -43,7 +43,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
                   "tables, sinks, shutdown_timeout, "
-                  "backfill_concurrency)"},
+                  "backfill_concurrency, delivery)"},
         BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
                   std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
         BadConfig{"MissingSource", Cat({kTables, kSinks}),
@@ -63,6 +63,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "inside wal_sender_timeout)"},
         BadConfig{"BadRetention", Cat({kSource, "log:\n  retain: 1d\n", kTables, kSinks}),
                   std::string("cfg.yaml:4: log.retain: ") + kDurationHint},
+        BadConfig{"DeliveryMemoryTooSmall",
+                  Cat({kSource, "delivery:\n  memory: 64KB\n", kTables, kSinks}),
+                  "cfg.yaml:4: delivery.memory: expected at least 1MB"},
+        BadConfig{"DeliveryTypo",
+                  Cat({kSource, "delivery:\n  max_connection: 5\n", kTables, kSinks}),
+                  "cfg.yaml:4: delivery.max_connection: unknown key (expected one of: workers, "
+                  "memory, idle_close)"},
         BadConfig{"EmptyTables", Cat({kSource, "tables: []\n", kSinks}),
                   "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
         BadConfig{"MissingTables", Cat({kSource, kSinks}),

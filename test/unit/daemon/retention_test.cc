@@ -25,8 +25,8 @@ class RetentionTest : public ::testing::Test {
     ASSERT_TRUE(log_->PutMeta(meta_keys::kSourceSlot, "pgfanout").has_value());
   }
 
-  // One transaction of one event for tenant 7, committed `age` ago.
-  EventId Append(std::chrono::seconds age) {
+  // One transaction of one event for `tenant`, committed `age` ago.
+  EventId Append(std::chrono::seconds age, std::string tenant = "7") {
     const auto at = std::chrono::system_clock::now() - age;
     EventId id{Lsn(next_lsn_), 0};
     TransactionRecord tx{.commit_lsn = Lsn(next_lsn_), .end_lsn = Lsn(next_lsn_ + 0x28)};
@@ -36,7 +36,7 @@ class RetentionTest : public ::testing::Test {
             std::chrono::duration_cast<std::chrono::microseconds>(at.time_since_epoch()).count(),
         .op = Op::kInsert,
         .table = users_,
-        .tenant = "7",
+        .tenant = tenant,
         .new_row = {Datum{ValueKind::kText, "1"}}});
     next_lsn_ += 0x100;
     EXPECT_TRUE(log_->Append(std::span<const TransactionRecord>(&tx, 1)).has_value());
@@ -103,8 +103,52 @@ TEST_F(RetentionTest, UnderDropALaggingSinkIsTrimmedPastAndTheTrimIsRecorded) {
   ASSERT_TRUE(retention.Trim({&runner}).has_value());
   EXPECT_TRUE(Retained().empty());
   EXPECT_EQ(log_->GetMeta(SinkRunner::kTrimmedThroughKey).value(), b.ToString());
+  EXPECT_EQ(log_->GetMeta(SinkRunner::TrimmedPastKey("lagging")).value(), b.ToString());
   (void)a;
 }
+
+// A sink of some tenants that is caught up keeps the cursor of its last read: events of
+// other tenants appended since do not move it. It holds none of them (hold), is not marked
+// as having lost them (drop), and takes its next event after the trim.
+class RetentionIdleTest : public RetentionTest,
+                          public ::testing::WithParamInterface<LaggingSinkPolicy> {};
+
+TEST_P(RetentionIdleTest, ACaughtUpSinkOfOtherTenantsHoldsNothingAndStopsForNothing) {
+  const EventId first = Append(3600s, "7");
+  auto owned = std::make_unique<testing::MemorySink>();
+  testing::MemorySink& sink = *owned;
+  SinkRunner idle(SinkConfig{.id = "eight", .type = "memory", .tenants = {"8"}}, tables_,
+                  std::move(owned), *log_, [](const Error&) {});
+  idle.Start();
+  for (int i = 0; i < 500 && !idle.status().idle; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(idle.status().idle);
+  ASSERT_EQ(log_->LoadCursor("eight").value()->applied, first);
+  const EventId a = Append(3600s, "7");
+  const EventId b = Append(3600s, "7");  // tenant 8's sink is not woken for these
+  const LogConfig config{.retain = 1s, .lagging_sinks = GetParam()};
+  Retention retention(config, *log_);
+  ASSERT_TRUE(retention.Trim({&idle}).has_value());
+  // Under hold a cursor keeps its own transaction (a cursor may stand inside one): the
+  // caught-up sink stands at the log's last event, b, and keeps b only.
+  const bool hold = GetParam() == LaggingSinkPolicy::kHold;
+  EXPECT_EQ(Retained(), hold ? std::vector<EventId>{b} : std::vector<EventId>{})
+      << "nothing older is kept for a sink of tenant 8";
+  EXPECT_EQ(log_->GetMeta(SinkRunner::kTrimmedThroughKey).value(), (hold ? a : b).ToString());
+  EXPECT_FALSE(log_->GetMeta(SinkRunner::TrimmedPastKey("eight")).value().has_value());
+  const EventId mine = Append(0s, "8");
+  idle.Notify();
+  for (int i = 0; i < 500 && sink.ids().empty(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(sink.ids(), std::vector<EventId>{mine});
+  EXPECT_FALSE(idle.status().stopped) << idle.status().last_error;
+  idle.Stop();
+  (void)a;
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, RetentionIdleTest,
+                         ::testing::Values(LaggingSinkPolicy::kHold, LaggingSinkPolicy::kDrop),
+                         [](const auto& info) {
+                           return info.param == LaggingSinkPolicy::kHold ? "Hold" : "Drop";
+                         });
 
 }  // namespace
 }  // namespace pgfanout
