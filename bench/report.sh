@@ -31,7 +31,11 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
   echo
   echo "Measured on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo),"
   echo "$(. /etc/os-release && echo "$PRETTY_NAME"), PostgreSQL $("${PG_BIN:-/usr/lib/postgresql/15/bin}/postgres" --version | awk '{print $3}'),"
-  echo "pgfanout $(git rev-parse --short HEAD), by \`bench/run_all.sh\` ($(date -u +%Y-%m-%d))."
+  # Which commit the figures measured: each script's .meta when it wrote one (a section run
+  # alone later says so), else run_all.sh's.
+  meta() { sed -n "s/^$2=//p" "$R/$1.meta" 2>/dev/null; }
+  echo "pgfanout $(meta run_all commit || true), by \`bench/run_all.sh\` ($(meta run_all date || true));"
+  echo "a section measured later by its script alone names its own commit."
   echo "Every figure is the median of its rounds, with [min – max]; raw numbers in"
   echo "\`bench/results/*.csv\`. Everything runs on this one machine: the source, its walsender,"
   echo "pgfanout and the targets share two cores."
@@ -83,6 +87,17 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
         fi
       done
     done
+  fi
+  f=$R/e2e_tenants.csv
+  if [ -f "$f" ]; then
+    for w in single batch1k; do
+      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
+      k=$(median "$f" "\$1 == \"$w\" && \$2 == 1000" 6)
+      check "rows/s at 1,000 tenants ÷ at 1 tenant, $w (JSONL sinks)" "$(ratio "$one" "$k")" ">=" 0.7 "≥ 0.7"
+    done
+    check "peak RSS, 10,000 sinks (MiB)" "$(median "$f" '$2 == 10000' 7)" "<" 1024 "< 1 GiB"
+    workers=$(median "$f" '$2 == 10000' 9)
+    [ -n "$workers" ] && check "most threads, 10,000 sinks" "$(awk -F, 'NR > 1 && $2 == 10000 {print $8}' "$f" | sort -n | tail -1)" "<=" "$((${workers%.*} + 16))" "≤ delivery.workers + 16 ($((${workers%.*} + 16)))"
   fi
   f=$R/latency.csv
   [ -f "$f" ] && check "latency p99 at 2000 tx/s (ms)" "$(median "$f" '$1 == 2000' 7)" "<" 50 "< 50"
@@ -156,6 +171,31 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
         a=$(median "$f" "$cond" 8)
         pace=$(median "$f" "$cond" 9)
         echo "| $w | $t | $rows | $(stats "$f" "$cond" 9) | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$pace" "$p") | $(ratio "$r" "$p") | $(stats "$f" "$cond" 8) | $(ratio "$a" "$p") | $(stats "$f" "$cond" 7) |"
+      done
+    done
+    echo
+  fi
+
+  f=$R/e2e_tenants.csv
+  if [ -f "$f" ]; then
+    echo "## 2b. Many tenants on one daemon ($(rounds "$f") rounds; pgfanout $(meta e2e_tenants commit || true), $(meta e2e_tenants date || true))"
+    echo
+    echo "The same rows at every tenant count (rows spread evenly), one JSONL sink of one tenant"
+    echo "each, so no target server shares the cores: what grows with the tenants is pgfanout's"
+    echo "own cost (the tenant index, the wake-ups, the delivery pool). A backlog in the slot,"
+    echo "then pgfanout starts; the clock stops when the sinks have taken every row. Ratios:"
+    echo "rows/s ÷ the 1-tenant run's, and pg_recvlogical's time on the same WAL ÷ pgfanout's."
+    echo "Threads: the most seen during the run (\`/proc/<pid>/status\`, every 50 ms)."
+    echo
+    echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout (s) | rows/s | ÷ 1 tenant | ÷ pg_recvlogical | peak RSS (MiB) | threads (workers) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for w in single batch1k; do
+      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
+      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
+        cond="\$1 == \"$w\" && \$2 == $t"
+        rows=$(median "$f" "$cond" 4)
+        p=$(median "$f" "$cond" 6)
+        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") | $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) |"
       done
     done
     echo

@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
 started=$(date +%s)
+mkdir -p bench/results
+printf 'commit=%s\ndate=%s\n' "$(git rev-parse --short HEAD)" "$(date -u +%Y-%m-%d)" >bench/results/run_all.meta
 step() { echo; echo "==> $* ($(( ($(date +%s) - started) / 60 )) min in)"; }
 step "1. decode limit";            bench/decode_limit.sh "$ROUNDS"
 step "2. end to end into Postgres"; bench/e2e_postgres.sh "$ROUNDS"
+step "2b. many tenants";           bench/e2e_tenants.sh "$ROUNDS"
 step "3. latency";                 bench/latency.sh "$ROUNDS"
 step "4. beside the polling design"; bench/polling.sh "$ROUNDS"
 step "5. memory and restart";      bench/memory_restart.sh "$ROUNDS"

@@ -123,6 +123,8 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand(
       "status", "Slot, event log and per-sink positions and lag (safe while running)");
   add_config(status);
+  std::string status_sink;
+  status->add_option("--sink", status_sink, "show this sink only (with thousands of sinks)");
   status->footer(
       std::string("\nReads the state dir read-only and the slot on the source. For a running\n"
                   "daemon, GET /status on its HTTP endpoint gives the same and more as JSON.\n") +
@@ -227,7 +229,7 @@ int main(int argc, char** argv) {
     fmt::print("; http {}\n", c.http_listen.empty() ? "off" : c.http_listen);
     return 0;
   }
-  if (*status) return pgfanout::ShowStatus(config.value());
+  if (*status) return pgfanout::ShowStatus(config.value(), status_sink);
   if (*checkpoint) return pgfanout::ShowCheckpoints(config.value());
   if (*verify) return pgfanout::VerifySink(config.value(), verify_sink_id, verify_table);
   if (*backfill) {

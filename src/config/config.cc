@@ -305,7 +305,7 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   try {
     PGF_TRY(r.OnlyKeys(root, "",
                        {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
-                        "backfill_concurrency", "delivery"}));
+                        "backfill_concurrency", "delivery", "metrics"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
     PGF_TRY(config.shutdown_timeout,
@@ -371,6 +371,22 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       }
       PGF_TRY(config.delivery.idle_close,
               r.Duration(delivery, "delivery", "idle_close", config.delivery.idle_close));
+    }
+    if (auto metrics = root["metrics"]) {
+      PGF_TRY(r.OnlyKeys(metrics, "metrics", {"per_sink"}));
+      PGF_TRY(auto per_sink, r.String(metrics, "metrics", "per_sink", false, "auto"));
+      if (per_sink == "auto") {
+        config.per_sink_metrics = PerSinkMetrics::kAuto;
+      } else if (per_sink == "on" || per_sink == "true") {
+        config.per_sink_metrics = PerSinkMetrics::kOn;
+      } else if (per_sink == "off" || per_sink == "false") {
+        config.per_sink_metrics = PerSinkMetrics::kOff;
+      } else {
+        return r.Fail(metrics["per_sink"], "metrics.per_sink",
+                      fmt::format("expected auto (per-sink series up to {} sinks, aggregates "
+                                  "above), on or off",
+                                  kPerSinkMetricsAutoLimit));
+      }
     }
     PGF_TRY(ParseTables(r, root, config));
     auto sinks = root["sinks"];

@@ -157,6 +157,12 @@ struct DeliveryConfig {
   friend bool operator==(const DeliveryConfig&, const DeliveryConfig&) = default;
 };
 
+// Per-sink series in /metrics (labels sink, tenant): `auto` has them up to
+// kPerSinkMetricsAutoLimit sinks and aggregates above, so a scrape of 10,000 sinks stays
+// small (status and `pgfanout status --sink` still show each sink).
+enum class PerSinkMetrics { kAuto, kOn, kOff };
+inline constexpr size_t kPerSinkMetricsAutoLimit = 500;
+
 struct Config {
   std::string path;  // where it was loaded from, for messages
   SourceConfig source;
@@ -179,6 +185,7 @@ struct Config {
   std::chrono::milliseconds shutdown_timeout{30'000};
   LogConfig log;
   DeliveryConfig delivery;
+  PerSinkMetrics per_sink_metrics = PerSinkMetrics::kAuto;  // metrics.per_sink
   std::vector<TableConfig> tables;
   std::vector<SinkConfig> sinks;
   // Found while loading and let pass: `pgfanout run` logs them (a secret file other users
@@ -186,6 +193,12 @@ struct Config {
   std::vector<std::string> warnings;
 
   const SinkConfig* FindSink(std::string_view id) const;
+  // Whether /metrics has per-sink series, for the sinks this config has (decided once, at
+  // start: a reload does not switch the series' shape).
+  bool PerSinkSeries() const {
+    return per_sink_metrics == PerSinkMetrics::kOn ||
+           (per_sink_metrics == PerSinkMetrics::kAuto && sinks.size() <= kPerSinkMetricsAutoLimit);
+  }
   const TableConfig* FindTable(std::string_view schema, std::string_view name) const;
 };
 

@@ -91,7 +91,11 @@ int ShowCheckpoints(const Config& config) {
   return 0;
 }
 
-int ShowStatus(const Config& config) {
+int ShowStatus(const Config& config, const std::string& sink_id) {
+  if (!sink_id.empty() && !config.FindSink(sink_id)) {
+    spdlog::error("{}: no sink with id '{}'", config.path, sink_id);
+    return 2;
+  }
   auto log = OpenForReading(config);
   if (!log) {
     spdlog::error("{}", log.error().message);
@@ -103,6 +107,7 @@ int ShowStatus(const Config& config) {
              l.DurableLsn().ToString(), Describe(l.LastDurableEvent()), l.ApproximateSize());
   constexpr uint64_t kCountLimit = 1'000'000;
   for (const auto& sink : config.sinks) {
+    if (!sink_id.empty() && sink.id != sink_id) continue;
     auto cursor = l.LoadCursor(sink.id);
     if (!cursor) {
       fmt::print("sink {}: cannot read cursor: {}\n", sink.id, cursor.error().message);

@@ -11,7 +11,8 @@ namespace pgfanout {
 // retains, wal_status), the event log's durable position and size, and each sink's cursor
 // and how many events it is behind. Reads the state dir without locking it, so it works
 // while the daemon runs. Returns the process exit code.
-int ShowStatus(const Config& config);
+// `sink_id` non-empty: that sink only (exit 2 when the config has none by that id).
+int ShowStatus(const Config& config, const std::string& sink_id = "");
 
 // `pgfanout checkpoint`: the positions stored in the state dir, nothing else.
 int ShowCheckpoints(const Config& config);

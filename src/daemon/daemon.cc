@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "checkpoints/event_log.h"
+#include "checkpoints/log_identity.h"
 #include "src/daemon/backfill.h"
 #include "src/daemon/monitor.h"
 #include "src/daemon/retention.h"
@@ -72,6 +73,11 @@ class Daemon {
 
   Result<void> Init() {
     PGF_TRY(retention_.MarkSinksTrimmedBefore());
+    monitor_.SetPerSinkSeries(per_sink_series_);
+    if (!per_sink_series_) {
+      spdlog::info("{} sinks: /metrics has aggregates, not per-sink series (metrics.per_sink)",
+                   config_.sinks.size());
+    }
     for (const auto& sc : config_.sinks) {
       PGF_TRY(auto runner, MakeRunner(sc));
       runners_.push_back(std::move(runner));
@@ -112,7 +118,7 @@ class Daemon {
     auto runner = std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
                                                [this](const Error& e) { OnFatal(e); });
     runner->SetRowFetcher(std::make_unique<SourceRowFetcher>(config_.source, config_.tables));
-    runner->SetMetrics(metrics_);
+    runner->SetMetrics(metrics_, per_sink_series_);
     // Each worker's batch gets an equal share of delivery.memory.
     runner->SetBatchBytesCap(
         std::max<size_t>(static_cast<size_t>(config_.delivery.memory / pool_.workers()), 1));
@@ -200,11 +206,13 @@ class Daemon {
       const bool why = request.authorized && !source_.reason.empty();
       return text(503, "not ready: " + source_.state + (why ? ": " + source_.reason : "") + "\n");
     };
-    routes["/status"] = [this](const IncomingRequest&) {
+    routes["/status"] = [this, text](const IncomingRequest& request) {
+      auto query = ParseStatusQuery(request.query);
+      if (!query) return text(400, query.error().message + "\n");
       RefreshSourceState();
       return HttpResponse{
           .content_type = "application/json",
-          .body = StatusJson(config_, source_, monitor_.snapshot(), SinkStatuses())};
+          .body = StatusJson(config_, source_, monitor_.snapshot(), SinkStatuses(), query.value())};
     };
     routes["/lag.json"] = [this](const IncomingRequest&) {
       return HttpResponse{.content_type = "application/json",
@@ -392,7 +400,12 @@ class Daemon {
             PgConnection::Connect(src.dsn, PgConnection::Mode::kNormal, "source", src.password));
     PGF_TRY(auto repl, PgConnection::Connect(src.dsn, PgConnection::Mode::kReplication, "source",
                                              src.password));
+    PGF_TRY(auto known, LoadLineage(log_));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
+    // The first time: runners waiting for the source's identity (their lineage) go on now.
+    if (!known) {
+      for (auto& r : runners_) r->Notify();
+    }
     // The backoff starts afresh only after a stream that lasted (OnStreamEnded): a server
     // that accepts every connect and ends every stream must not be retried in a tight loop.
     stream_started_ = std::chrono::steady_clock::now();
@@ -494,6 +507,8 @@ class Daemon {
   MetricsRegistry metrics_;
   Retention retention_;
   // Copies of existing rows in progress at once (backfill_concurrency).
+  // metrics.per_sink, decided once at start from the sinks then (a reload keeps it).
+  const bool per_sink_series_ = config_.PerSinkSeries();
   // Declared before the runners: they outlive every runner.
   DeliveryPool pool_;
   BackfillAdmission admission_;  // backfill_concurrency copies at once

@@ -182,7 +182,30 @@ void Monitor::Sample() {
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
   std::lock_guard lock(mu_);
+  auto remember = [&](const std::string& id, const SinkLag& lag) {
+    auto& points = history_[id];
+    points.push_back({.unix_ms = now_ms,
+                      .seconds_behind = lag.seconds_behind,
+                      .events_behind = lag.events_behind,
+                      .bytes_behind = lag.bytes_behind});
+    const int64_t oldest = now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(kHistory).count();
+    while (!points.empty() && points.front().unix_ms < oldest) points.pop_front();
+  };
+  if (!per_sink_) {
+    SinkLag worst{.id = kAggregateId};
+    size_t behind = 0;
+    for (const auto& lag : lags) {
+      behind += lag.events_behind > 0;
+      if (lag.seconds_behind >= worst.seconds_behind) worst = lag;
+    }
+    metrics_.GaugeOf("sinks_behind", "Sinks with events in the log they have not taken")
+        .Set(static_cast<double>(behind));
+    metrics_.GaugeOf("sink_lag_seconds_max", "Age of the oldest undelivered event of any sink")
+        .Set(worst.seconds_behind);
+    remember(kAggregateId, worst);
+  }
   for (const auto& lag : lags) {
+    if (!per_sink_) break;
     const Labels l = {{"sink", lag.id}};
     metrics_.GaugeOf("sink_lag_events", "Events in the log the sink has not taken (capped at 100000)", l)
         .Set(static_cast<double>(lag.events_behind));
@@ -190,13 +213,7 @@ void Monitor::Sample() {
         .Set(static_cast<double>(lag.bytes_behind));
     metrics_.GaugeOf("sink_lag_seconds", "Age of the sink's oldest undelivered event", l)
         .Set(lag.seconds_behind);
-    auto& points = history_[lag.id];
-    points.push_back({.unix_ms = now_ms,
-                      .seconds_behind = lag.seconds_behind,
-                      .events_behind = lag.events_behind,
-                      .bytes_behind = lag.bytes_behind});
-    const int64_t oldest = now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(kHistory).count();
-    while (!points.empty() && points.front().unix_ms < oldest) points.pop_front();
+    remember(lag.id, lag);
   }
   snapshot_ = MonitorSnapshot{.slot = std::move(slot), .log_bytes = log_bytes, .sinks = std::move(lags)};
 }

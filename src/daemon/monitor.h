@@ -73,6 +73,12 @@ class Monitor {
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
+  // Per-sink lag gauges and lag page lines (metrics.per_sink); without, one aggregate:
+  // sinks_behind, sink_lag_seconds_max, and a lag page line "(furthest behind)". Set
+  // before Start().
+  void SetPerSinkSeries(bool per_sink) { per_sink_ = per_sink; }
+  static constexpr const char* kAggregateId = "(furthest behind)";
+
   void Start();
   void Stop();  // joins the thread; idempotent
 
@@ -93,6 +99,7 @@ class Monitor {
   MetricsRegistry& metrics_;
   SinkStatuses sinks_;
   const std::chrono::milliseconds interval_;
+  bool per_sink_ = true;
 
   std::optional<PgConnection> conn_;  // monitor thread only
   std::chrono::steady_clock::time_point last_heartbeat_{};

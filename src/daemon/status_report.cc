@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <charconv>
+
 namespace pgfanout {
 namespace {
 
@@ -22,7 +25,8 @@ json OrNull(const std::string& s) { return s.empty() ? json(nullptr) : json(s); 
 
 std::string StatusJson(const Config& config, const SourceState& source,
                        const MonitorSnapshot& monitor,
-                       const std::vector<SinkRunner::Status>& sinks) {
+                       const std::vector<SinkRunner::Status>& sinks,
+                       const StatusQuery& query) {
   const SlotView& slot = monitor.slot;
   json out;
   out["state"] = source.state;
@@ -61,8 +65,34 @@ std::string StatusJson(const Config& config, const SourceState& source,
   };
   std::map<std::string, const SinkLag*> lag_of;
   for (const auto& l : monitor.sinks) lag_of[l.id] = &l;
+  auto state_of = [](const SinkRunner::Status& st) {
+    return st.stopped ? "stopped" : !st.last_error.empty() ? "retrying" : "running";
+  };
+  json counts = {{"running", 0}, {"retrying", 0}, {"stopped", 0}};
+  for (const auto& st : sinks) counts[state_of(st)] = counts[state_of(st)].get<size_t>() + 1;
+  out["sink_states"] = std::move(counts);
+  std::vector<const SinkLag*> behind;
+  for (const auto& l : monitor.sinks) {
+    if (l.events_behind > 0) behind.push_back(&l);
+  }
+  const size_t top = std::min<size_t>(behind.size(), 20);
+  std::partial_sort(behind.begin(), behind.begin() + static_cast<std::ptrdiff_t>(top),
+                    behind.end(), [](const SinkLag* a, const SinkLag* b) {
+                      return a->seconds_behind > b->seconds_behind;
+                    });
+  json furthest = json::array();
+  for (size_t i = 0; i < top; ++i) {
+    furthest.push_back({{"id", behind[i]->id}, {"seconds_behind", behind[i]->seconds_behind}});
+  }
+  out["furthest_behind"] = std::move(furthest);
   json list = json::array();
+  size_t matching = 0;
+  const size_t first = (query.page - 1) * query.per_page;
   for (const auto& st : sinks) {
+    if (query.sink && st.sink_id != *query.sink) continue;
+    if (query.state && *query.state != state_of(st)) continue;
+    const size_t index = matching++;
+    if (index < first || index >= first + query.per_page) continue;
     const SinkConfig* sc = config.FindSink(st.sink_id);
     json j = {
         {"id", st.sink_id},
@@ -71,9 +101,7 @@ std::string StatusJson(const Config& config, const SourceState& source,
         {"cursor", st.cursor ? json(st.cursor->ToString()) : json(nullptr)},
         {"events_delivered", st.events_delivered},
         {"batches", st.batches},
-        {"state", st.stopped                 ? "stopped"
-                  : !st.last_error.empty()   ? "retrying"
-                                             : "running"},
+        {"state", state_of(st)},
         {"last_error", OrNull(st.last_error)},
         {"retry_at", st.retry_at ? json(Iso(*st.retry_at)) : json(nullptr)},
     };
@@ -86,7 +114,74 @@ std::string StatusJson(const Config& config, const SourceState& source,
     list.push_back(std::move(j));
   }
   out["sinks"] = std::move(list);
+  out["sinks_matching"] = matching;
+  out["page"] = query.page;
+  out["per_page"] = query.per_page;
   return out.dump(2) + "\n";
+}
+
+Result<StatusQuery> ParseStatusQuery(std::string_view query) {
+  StatusQuery q;
+  auto decode = [](std::string_view text) -> std::optional<std::string> {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '+') {
+        out.push_back(' ');
+      } else if (text[i] == '%') {
+        unsigned value = 0;
+        if (i + 2 >= text.size()) return std::nullopt;
+        auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+        if (ec != std::errc() || end != text.data() + i + 3) return std::nullopt;
+        out.push_back(static_cast<char>(value));
+        i += 2;
+      } else {
+        out.push_back(text[i]);
+      }
+    }
+    return out;
+  };
+  auto number = [](const std::string& text, size_t min, size_t max) -> std::optional<size_t> {
+    size_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+      return std::nullopt;
+    }
+    return v;
+  };
+  auto bad = [](std::string_view key, std::string_view expected) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     fmt::format("/status: {}: expected {}", key, expected));
+  };
+  for (size_t at = 0; at < query.size();) {
+    size_t end = query.find('&', at);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(at, end - at);
+    at = end + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    auto value = decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!value) return bad(key, "a percent-encoded value");
+    if (key == "sink") {
+      q.sink = *value;
+    } else if (key == "state") {
+      if (*value != "stopped" && *value != "retrying" && *value != "running") {
+        return bad(key, "stopped, retrying or running");
+      }
+      q.state = *value;
+    } else if (key == "page") {
+      auto n = number(*value, 1, SIZE_MAX / 10001);
+      if (!n) return bad(key, "a page number from 1");
+      q.page = *n;
+    } else if (key == "per_page") {
+      auto n = number(*value, 1, 10000);
+      if (!n) return bad(key, "a number from 1 to 10000");
+      q.per_page = *n;
+    } else {
+      return bad(key, "one of sink, state, page, per_page");
+    }
+  }
+  return q;
 }
 
 std::string LagHistoryJson(const std::map<std::string, std::vector<LagPoint>>& history,

@@ -28,11 +28,24 @@ struct SourceState {
   std::optional<std::chrono::system_clock::time_point> retry_at;
 };
 
+// Which sinks /status lists: `?sink=ID`, `?state=stopped|retrying|running`, paged by
+// `page` (from 1) and `per_page` (1 to 10000, default 1000).
+struct StatusQuery {
+  std::optional<std::string> sink;
+  std::optional<std::string> state;
+  size_t page = 1;
+  size_t per_page = 1000;
+};
+// kInvalidArgument naming the parameter for anything else.
+Result<StatusQuery> ParseStatusQuery(std::string_view query);
+
 // The JSON of /status (see README "Operating it"). No secret reaches it: DSNs are not
-// included, and error texts are the redacted ones the components log.
+// included, and error texts are the redacted ones the components log. Besides the sinks
+// the query selects: how many sinks are in each state, and the 20 furthest behind.
 std::string StatusJson(const Config& config, const SourceState& source,
                        const MonitorSnapshot& monitor,
-                       const std::vector<SinkRunner::Status>& sinks);
+                       const std::vector<SinkRunner::Status>& sinks,
+                       const StatusQuery& query = {});
 
 // The JSON of /lag.json: per sink, [unix_ms, seconds_behind, events_behind, bytes_behind]
 // samples of the last hour, and the sampling interval.

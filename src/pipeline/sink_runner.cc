@@ -17,8 +17,9 @@
 namespace pgfanout {
 namespace {
 
-// Before the source has been identified (the lineage positions are written under).
-constexpr auto kLineageWait = std::chrono::milliseconds(100);
+// Before the source has been identified (the lineage positions are written under), a
+// runner looks again this often unless woken sooner.
+constexpr auto kLineageWait = std::chrono::seconds(5);
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL
 // The fault suite's negative controls (a separate test binary, never the product; see
@@ -351,9 +352,10 @@ Result<size_t> SinkRunner::CompleteMovedRows(std::vector<ChangeEvent>& events, s
   return out;
 }
 
-void SinkRunner::SetMetrics(MetricsRegistry& metrics) {
-  const Labels sink = {{"sink", config_.id}};
+void SinkRunner::SetMetrics(MetricsRegistry& metrics, bool per_sink) {
+  const Labels sink = per_sink ? Labels{{"sink", config_.id}} : Labels{};
   metrics_.registry = &metrics;
+  metrics_.per_sink = per_sink;
   metrics_.delivered =
       &metrics.CounterOf("sink_events_delivered_total", "Events a sink has made durable", sink);
   metrics_.batches =
@@ -367,6 +369,7 @@ void SinkRunner::SetMetrics(MetricsRegistry& metrics) {
       "sink_delivery_seconds",
       "From the source commit of a batch's last event to the batch being durable in the sink",
       LatencyBuckets(), sink);
+  if (!per_sink) return;
   metrics_.up =
       &metrics.GaugeOf("sink_up", "1 while the sink delivers, 0 while it fails or stopped", sink);
   metrics_.up->Set(1);
@@ -392,7 +395,7 @@ void SinkRunner::CountBatch(std::span<const ChangeEvent> events,
                           .count();
   metrics_.delivery_seconds->Observe(
       std::max<double>(0, static_cast<double>(now_us - events.back().commit_time_us) / 1e6));
-  metrics_.up->Set(1);
+  if (metrics_.up) metrics_.up->Set(1);
   if (metrics_.per_tenant.empty()) return;
   for (const auto& e : events) {
     if (!e.tenant) continue;
@@ -415,11 +418,10 @@ std::optional<std::chrono::milliseconds> SinkRunner::Fail(const Error& error, in
   }
   if (d != Directive::kStopProcess) Persist(state);
   if (metrics_.registry) {
-    metrics_.up->Set(0);
-    metrics_.registry
-        ->CounterOf("sink_errors_total", "Errors a sink hit, by kind",
-                    {{"sink", config_.id}, {"kind", ToString(error.kind)}})
-        .Add();
+    if (metrics_.up) metrics_.up->Set(0);
+    Labels labels = {{"kind", ToString(error.kind)}};
+    if (metrics_.per_sink) labels.insert(labels.begin(), {"sink", config_.id});
+    metrics_.registry->CounterOf("sink_errors_total", "Errors a sink hit, by kind", labels).Add();
   }
   if (d == Directive::kStopProcess) {
     spdlog::error("sink {}: {} [{}]; stopping pgfanout", config_.id, error.message,
@@ -469,7 +471,9 @@ TurnResult SinkRunner::Turn() {
     return TurnResult::RetryAt(std::chrono::steady_clock::now() + *wait);
   }
   attempt_ = 0;
-  if (!opened_) return TurnResult::RetryAt(now + kLineageWait);
+  // Not identified yet: whoever records the source wakes every runner (the daemon, after
+  // PrepareSource); the timer only bounds a wake that never comes.
+  if (!opened_) return TurnResult::Idle(now + kLineageWait);
   if (step.value()) {
     last_busy_ = now;
     return TurnResult::More();

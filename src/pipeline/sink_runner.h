@@ -89,8 +89,10 @@ class SinkRunner : public DeliveryTask {
   // such an insert is written without those values. Set before Start().
   void SetRowFetcher(std::unique_ptr<RowFetcher> fetcher) { fetcher_ = std::move(fetcher); }
   // Counts deliveries, batch sizes, apply and commit-to-durable latency and errors into
-  // `metrics` (labels sink, and tenant for sinks with a tenant list). Set before Start().
-  void SetMetrics(MetricsRegistry& metrics);
+  // `metrics`: with `per_sink`, labelled sink (and tenant, for sinks with a tenant list)
+  // plus sink_up; without, into series every runner shares (metrics.per_sink). Set before
+  // Start().
+  void SetMetrics(MetricsRegistry& metrics, bool per_sink = true);
 
   // Runs the runner's turns on `pool` (which must outlive Stop()); without one, on a pool
   // of one worker of its own.
@@ -163,7 +165,8 @@ class SinkRunner : public DeliveryTask {
     Histogram* batch_events = nullptr;
     Histogram* apply_seconds = nullptr;
     Histogram* delivery_seconds = nullptr;
-    Gauge* up = nullptr;
+    Gauge* up = nullptr;  // per-sink series only
+    bool per_sink = true;
     std::map<std::string, Counter*, std::less<>> per_tenant;  // sinks with a tenant list
   } metrics_;
   void CountBatch(std::span<const ChangeEvent> events, std::chrono::steady_clock::duration apply);

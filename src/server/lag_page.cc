@@ -14,6 +14,7 @@ const char* LagPageHtml() {
 <h1>pgfanout <span id="state" class="badge">loading</span></h1>
 <div class="sub" id="source"></div>
 <h2>Sinks</h2>
+<div class="sub" id="counts"></div>
 <table id="sinks"><thead><tr><th>sink</th><th>type</th><th>tenants</th><th>state</th>
 <th>cursor</th><th>behind (events)</th><th>behind (s)</th><th>delivered</th><th>last error</th></tr></thead>
 <tbody></tbody></table>
@@ -56,6 +57,14 @@ function renderStatus(s) {
     cell(k.seconds_behind === undefined ? "-" : k.seconds_behind.toFixed(1), "num") +
     cell(k.events_delivered, "num") + cell(k.last_error || "", "err") + "</tr>");
   document.querySelector("#sinks tbody").innerHTML = rows.join("");
+  // At scale the table shows the first page; the counts and the furthest behind cover all.
+  const c = s.sink_states || {};
+  const far = (s.furthest_behind || []).map((f) => f.id + " " + f.seconds_behind.toFixed(1) + " s");
+  document.getElementById("counts").textContent =
+    (c.running + c.retrying + c.stopped) + " sinks: " + c.running + " running, " + c.retrying +
+    " retrying, " + c.stopped + " stopped" +
+    (s.sinks_matching > s.sinks.length ? " · table: the first " + s.sinks.length : "") +
+    (far.length ? " · furthest behind: " + far.join(", ") : "");
 }
 
 function renderChart(h) {
@@ -95,7 +104,7 @@ function renderChart(h) {
 
 async function refresh() {
   try {
-    const [s, h] = await Promise.all([get("/status"), get("/lag.json")]);
+    const [s, h] = await Promise.all([get("/status?per_page=100"), get("/lag.json")]);
     renderStatus(s);
     renderChart(h);
     document.body.dataset.rendered = "yes";
