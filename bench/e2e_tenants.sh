@@ -9,6 +9,7 @@
 #     single:  100k single-row transactions    batch1k: 1M rows in 1000-row transactions
 # Per run also: peak RSS, the most threads seen, and how long after start all sinks were
 # open and idle (the sinks start with backfill: false; the slot exists before the load).
+# BENCH_WORKERS=N sets delivery.workers (default: pgfanout's own, 4 per core, 16 to 64).
 # Writes bench/results/e2e_tenants.csv (and .meta: the commit and date measured):
 #   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,max_threads,workers,ready_s
 set -euo pipefail
@@ -55,6 +56,7 @@ for workload in $WORKLOADS; do
       "${psql[@]}" -d postgres -c "TRUNCATE items" \
         -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
       { config_head public.items
+        [ -n "${BENCH_WORKERS:-}" ] && printf 'delivery:\n  workers: %s\n' "$BENCH_WORKERS"
         echo "sinks:"
         awk -v n="$tenants" -v d="$dir/out" 'BEGIN {
           for (t = 0; t < n; t++)

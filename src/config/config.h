@@ -145,7 +145,7 @@ struct LogConfig {
 
 // How sinks are run (src/pipeline/delivery_pool.h).
 struct DeliveryConfig {
-  // Worker threads every sink's batches run on; 0: from the core count.
+  // Worker threads every sink's batches run on; 0: 4 per core, 16 to 64.
   size_t workers = 0;
   // All batches in flight at once hold at most about this much row data: each worker's
   // batch is capped at memory / workers (below a sink's batch_bytes when smaller).

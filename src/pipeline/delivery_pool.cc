@@ -8,7 +8,7 @@
 namespace pgfanout {
 
 size_t DefaultDeliveryWorkers() {
-  return std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 32);
+  return std::clamp<size_t>(4 * std::thread::hardware_concurrency(), 16, 64);
 }
 
 DeliveryPool::DeliveryPool(size_t workers) {

@@ -50,7 +50,6 @@ class JsonlSink final : public Sink {
   std::function<int(int fd)> datasync_;
   int fd_ = -1;
   uint64_t offset_ = 0;  // file length covered by what has been written and synced
-  fmt::memory_buffer buffer_;
   JsonlFormatter formatter_;
 };
 
