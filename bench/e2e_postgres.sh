@@ -38,6 +38,7 @@ SQL
 mkdir -p bench/results
 csv=bench/results/e2e_postgres.csv
 echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s,pace_s" >"$csv"
+printf 'commit=%s\ndate=%s\n' "$(git rev-parse --short HEAD)" "$(date -u +%Y-%m-%d)" >"${csv%.csv}.meta"
 
 delivered_total() {
   { curl -s "http://127.0.0.1:$http_port/metrics" 2>/dev/null || true; } |

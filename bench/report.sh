@@ -147,7 +147,7 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
 
   f=$R/e2e_postgres.csv
   if [ -f "$f" ]; then
-    echo "## 2. End to end into per-tenant Postgres targets ($(awk -F, 'NR > 1 {print $3}' "$f" | sort -u | wc -l) rounds)"
+    echo "## 2. End to end into per-tenant Postgres targets ($(awk -F, 'NR > 1 {print $3}' "$f" | sort -u | wc -l) rounds${R:+$(meta e2e_postgres commit >/dev/null 2>&1 && [ -f "$R/e2e_postgres.meta" ] && echo "; pgfanout $(meta e2e_postgres commit), $(meta e2e_postgres date)")})"
     echo
     echo "A backlog in the slot, then pgfanout starts with one Postgres sink and one target"
     echo "database per tenant (on the same server); the clock stops when every target holds"

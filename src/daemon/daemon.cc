@@ -130,14 +130,7 @@ class Daemon {
                                                      const std::function<bool()>& stopping,
                                                      const std::vector<std::string>& tables,
                                                      bool replace) {
-      auto admit = [this, &sc, r]() -> Result<std::shared_ptr<void>> {
-        auto slot = admission_.TryAdmit(*r);
-        if (!slot) {
-          spdlog::debug("sink {}: waiting for a backfill slot (backfill_concurrency: {})", sc.id,
-                        config_.backfill_concurrency);
-        }
-        return slot;
-      };
+      auto admit = [this, r]() { return admission_.TryAdmit(*r); };
       return BackfillSink(
           config_, sc, s, log_,
           BackfillOptions{
@@ -340,6 +333,8 @@ class Daemon {
       ignored.push_back("http");
     }
     if (!(next.log == config_.log)) ignored.push_back("log");
+    if (!(next.delivery == config_.delivery)) ignored.push_back("delivery");
+    if (next.per_sink_metrics != config_.per_sink_metrics) ignored.push_back("metrics");
     if (!ignored.empty()) {
       spdlog::warn("reload (SIGHUP): changes to {} need a restart; they are not applied",
                    fmt::join(ignored, ", "));

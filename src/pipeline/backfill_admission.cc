@@ -1,5 +1,7 @@
 #include "src/pipeline/backfill_admission.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "src/pipeline/sink_runner.h"
@@ -18,6 +20,8 @@ Result<std::shared_ptr<void>> BackfillAdmission::TryAdmit(SinkRunner& runner) {
   }
   if (std::find(waiting_.begin(), waiting_.end(), &runner) == waiting_.end()) {
     waiting_.push_back(&runner);
+    spdlog::info("sink {}: waiting for a backfill slot (backfill_concurrency; {} ahead)",
+                 runner.id(), waiting_.size() - 1 + kept_for_.size());
   }
   return MakeError(ErrorKind::kBusy, "waiting for a backfill slot (backfill_concurrency)");
 }
