@@ -14,6 +14,7 @@
 # Writes bench/results/e2e_postgres.csv:
 #   workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s,pace_s
 # (pace_s: the walsender's own pace over the same WAL, bench/walsender_pace)
+# BENCH_WORKERS=N sets delivery.workers (default: pgfanout's own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-3}
@@ -108,7 +109,9 @@ for workload in $WORKLOADS; do
     batch_size: 10000
 "
       done
-      { config_head public.items; echo "sinks:"; printf '%s' "$sinks"; } >"$dir/pgfanout.yaml"
+      { config_head public.items
+        [ -n "${BENCH_WORKERS:-}" ] && printf 'delivery:\n  workers: %s\n' "$BENCH_WORKERS"
+        echo "sinks:"; printf '%s' "$sinks"; } >"$dir/pgfanout.yaml"
       # Slot and sinks' tables exist before the load: the sinks then stream, not backfill.
       "$BIN" run --config "$dir/pgfanout.yaml" >"$dir/fanout-setup.log" 2>&1 &
       daemon=$!

@@ -552,7 +552,17 @@ Result<EventLog::FilteredRead> RocksDbEventLog::ReadTenants(EventId after,
     out.scanned_through = id;
     const std::string key = keys::EventKey(id);
     if (!events) events.reset(db_->NewIterator(lookup, events_cf_));
-    events->Seek(key);
+    // A sink whose tenants are most of the log reads events that follow each other: a few
+    // steps of the iterator cost less than a Seek (a search of every level) per event.
+    bool found = false;
+    for (int step = 0; step < 4 && events->Valid(); ++step) {
+      events->Next();
+      if (!events->Valid() || ToView(events->key()) >= std::string_view(key)) {
+        found = events->Valid() && ToView(events->key()) == key;
+        break;
+      }
+    }
+    if (!found) events->Seek(key);
     if (!events->Valid()) {
       if (!events->status().ok()) return StorageError("reading events", events->status());
       continue;  // trimmed since its index key was read

@@ -10,9 +10,7 @@ namespace pgfanout {
 
 Result<std::shared_ptr<void>> BackfillAdmission::TryAdmit(SinkRunner& runner) {
   std::unique_lock lock(mu_);
-  auto slot = [this] {
-    return std::shared_ptr<void>(nullptr, [this](void*) { Release(); });
-  };
+  auto slot = [this] { return std::shared_ptr<void>(nullptr, [this](void*) { Release(); }); };
   if (kept_for_.erase(&runner) > 0) return slot();
   if (free_ > 0 && waiting_.empty()) {
     --free_;

@@ -82,8 +82,8 @@ class DeliveryPool {
   struct Entry {
     DeliveryTask* task = nullptr;
     State state = State::kQueued;
-    bool woken = false;    // Wake() came during the turn
-    bool removed = false;  // run no more
+    bool woken = false;                                       // Wake() came during the turn
+    bool removed = false;                                     // run no more
     std::optional<std::chrono::steady_clock::time_point> at;  // kWaiting, or kIdle with a timer
   };
 

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "checkpoints/append_rules.h"
 #include "decoders/pgoutput/reader.h"
 #include "decoders/wal2json/reader.h"
-#include "checkpoints/append_rules.h"
 
 namespace pgfanout {
 namespace {

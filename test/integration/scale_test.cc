@@ -5,8 +5,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test/integration/tailer_fixture.h"
@@ -59,8 +59,8 @@ class ScaleTest : public TailerTest {
           i, work_dir_);
     }
     // idle_close off: this test counts turns, and a close is one per sink.
-    config_path_ = WriteConfig(sinks + fmt::format("delivery:\n  workers: {}\n  idle_close: 0s\n",
-                                                   kWorkers));
+    config_path_ =
+        WriteConfig(sinks + fmt::format("delivery:\n  workers: {}\n  idle_close: 0s\n", kWorkers));
   }
 
   double Metric(const std::string& address, const std::string& series) {

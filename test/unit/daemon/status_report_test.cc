@@ -27,7 +27,8 @@ class StatusReportTest : public ::testing::Test {
   json Status(std::string_view query) {
     auto q = ParseStatusQuery(query);
     EXPECT_TRUE(q.has_value()) << q.error().message;
-    return json::parse(StatusJson(config_, source_, monitor_, sinks_, q ? q.value() : StatusQuery{}));
+    return json::parse(
+        StatusJson(config_, source_, monitor_, sinks_, q ? q.value() : StatusQuery{}));
   }
   static std::vector<std::string> Ids(const json& status) {
     std::vector<std::string> ids;
@@ -78,9 +79,12 @@ TEST_F(StatusReportTest, TheTwentySinksFurthestBehindAreListedFirstToLast) {
 }
 
 TEST_F(StatusReportTest, AQueryItDoesNotUnderstandIsRefusedNamingTheKey) {
-  for (auto [query, key] : std::vector<std::pair<std::string, std::string>>{
-           {"state=sleeping", "state"}, {"page=0", "page"}, {"per_page=20000", "per_page"},
-           {"sinks=t1", "sinks"}, {"sink=%zz", "sink"}}) {
+  for (auto [query, key] :
+       std::vector<std::pair<std::string, std::string>>{{"state=sleeping", "state"},
+                                                        {"page=0", "page"},
+                                                        {"per_page=20000", "per_page"},
+                                                        {"sinks=t1", "sinks"},
+                                                        {"sink=%zz", "sink"}}) {
     auto q = ParseStatusQuery(query);
     ASSERT_FALSE(q.has_value()) << query;
     EXPECT_EQ(q.error().message.rfind("/status: " + key + ":", 0), 0u) << q.error().message;

@@ -13,11 +13,10 @@ namespace {
 class BackfillAdmissionTest : public ::testing::Test {
  protected:
   std::unique_ptr<SinkRunner> Runner(std::string id) {
-    return std::make_unique<SinkRunner>(SinkConfig{.id = std::move(id), .type = "memory",
-                                                   .tenants = {"*"}},
-                                        std::vector<TableConfig>{},
-                                        std::make_unique<testing::MemorySink>(), *log_,
-                                        [](const Error&) {});
+    return std::make_unique<SinkRunner>(
+        SinkConfig{.id = std::move(id), .type = "memory", .tenants = {"*"}},
+        std::vector<TableConfig>{}, std::make_unique<testing::MemorySink>(), *log_,
+        [](const Error&) {});
   }
   std::unique_ptr<EventLog> log_ = NewMemoryEventLog();
 };

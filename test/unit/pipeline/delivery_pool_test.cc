@@ -54,8 +54,8 @@ TEST(DeliveryPoolTest, ABusyTaskCannotStarveTheOthers) {
   std::string order;
   std::mutex mu;
   std::atomic<bool> busy_stop{false};
-  CountingTask busy([&](int) { return busy_stop ? TurnResult::Done() : TurnResult::More(); },
-                    'B', &order, &mu);
+  CountingTask busy([&](int) { return busy_stop ? TurnResult::Done() : TurnResult::More(); }, 'B',
+                    &order, &mu);
   CountingTask small([](int n) { return n < 5 ? TurnResult::More() : TurnResult::Idle(); }, 's',
                      &order, &mu);
   DeliveryPool pool(1);
@@ -145,9 +145,8 @@ TEST(DeliveryPoolTest, ATaskWaitingToRetryHoldsNoWorker) {
 // An idle task with a timer (a sink closing its connection after delivery.idle_close)
 // runs once at that time, and not again until woken.
 TEST(DeliveryPoolTest, AnIdleTaskWithATimerRunsOnceAtIt) {
-  CountingTask task([](int n) {
-    return n == 1 ? TurnResult::Idle(Clock::now() + 150ms) : TurnResult::Idle();
-  });
+  CountingTask task(
+      [](int n) { return n == 1 ? TurnResult::Idle(Clock::now() + 150ms) : TurnResult::Idle(); });
   DeliveryPool pool(1);
   pool.Add(&task);
   std::this_thread::sleep_for(50ms);
