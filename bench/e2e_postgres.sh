@@ -23,19 +23,7 @@ WORKLOADS=${3:-single batch1k}
 source bench/lib.sh
 start_cluster
 http_port=$((port + 1))
-"${psql[@]}" -d postgres <<'SQL'
-CREATE TABLE items (tenant_id text NOT NULL, id bigint NOT NULL, name text, qty int,
-                    price numeric(12,2), updated_at timestamptz, PRIMARY KEY (tenant_id, id));
-CREATE PUBLICATION bench FOR TABLE items;
-CREATE PROCEDURE load(total int, per_tx int, tenants int) LANGUAGE plpgsql AS $$
-BEGIN
-  FOR start IN 0..total - 1 BY per_tx LOOP
-    INSERT INTO items SELECT 't' || (i % tenants), i, 'item ' || i, i % 1000, i * 0.01, now()
-      FROM generate_series(start + 1, least(start + per_tx, total)) i;
-    COMMIT;
-  END LOOP;
-END $$;
-SQL
+create_items
 mkdir -p bench/results
 csv=bench/results/e2e_postgres.csv
 echo "workload,tenants,round,rows,recvlogical_s,pgfanout_s,peak_rss_mib,targets_alone_s,pace_s" >"$csv"

@@ -69,6 +69,25 @@ config_head() {
   printf 'tables:\n  - name: %s\n    tenant_column: tenant_id\n' "$table"
 }
 
+# The multi-tenant table of the end-to-end benchmarks, its publication `bench`, and
+# `CALL load(total, per_tx, tenants)`: `total` rows spread over tenants t0…, `per_tx` a
+# transaction.
+create_items() {
+  "${psql[@]}" -d postgres <<'SQL'
+CREATE TABLE items (tenant_id text NOT NULL, id bigint NOT NULL, name text, qty int,
+                    price numeric(12,2), updated_at timestamptz, PRIMARY KEY (tenant_id, id));
+CREATE PUBLICATION bench FOR TABLE items;
+CREATE PROCEDURE load(total int, per_tx int, tenants int) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR start IN 0..total - 1 BY per_tx LOOP
+    INSERT INTO items SELECT 't' || (i % tenants), i, 'item ' || i, i % 1000, i * 0.01, now()
+      FROM generate_series(start + 1, least(start + per_tx, total)) i;
+    COMMIT;
+  END LOOP;
+END $$;
+SQL
+}
+
 # pgfanout in the background on $dir/pgfanout.yaml, its output in $1; its pid in $daemon.
 start_pgfanout() {
   "$BIN" run --config "$dir/pgfanout.yaml" >"$1" 2>&1 &

@@ -74,6 +74,25 @@ Result<std::vector<ChangeEvent>> MemoryEventLog::Read(EventId after, size_t max_
   return out;
 }
 
+namespace {
+
+// One event looked at by a filtered read: taken when `keep` says so, its row bytes counted.
+void TakeIfKept(const ChangeEvent& e, const EventLog::EventFilter& keep,
+                EventLog::FilteredRead& out, size_t& bytes) {
+  if (!keep(EventLog::EventPeek{.op = e.op,
+                                .table = e.table.get(),
+                                .tenant = e.tenant,
+                                .old_tenant = e.old_tenant,
+                                .has_old_row = !e.old_row.empty()})) {
+    return;
+  }
+  out.events.push_back(e);
+  for (const auto& d : e.new_row) bytes += d.text.size() + 1;
+  for (const auto& d : e.old_row) bytes += d.text.size() + 1;
+}
+
+}  // namespace
+
 Result<EventLog::FilteredRead> MemoryEventLog::ReadFiltered(EventId after,
                                                            const ReadLimits& limits,
                                                            const EventFilter& keep) const {
@@ -88,16 +107,7 @@ Result<EventLog::FilteredRead> MemoryEventLog::ReadFiltered(EventId after,
     ++scanned;
     out.scanned_through = it->first;
     const ChangeEvent& e = it->second;
-    if (!keep(EventPeek{.op = e.op,
-                        .table = e.table.get(),
-                        .tenant = e.tenant ? std::optional<std::string_view>(*e.tenant) : std::nullopt,
-                        .old_tenant = e.old_tenant,
-                        .has_old_row = !e.old_row.empty()})) {
-      continue;
-    }
-    out.events.push_back(e);
-    for (const auto& d : e.new_row) bytes += d.text.size() + 1;
-    for (const auto& d : e.old_row) bytes += d.text.size() + 1;
+    TakeIfKept(e, keep, out, bytes);
   }
   return out;
 }
@@ -129,16 +139,7 @@ Result<EventLog::FilteredRead> MemoryEventLog::ReadTenants(EventId after,
     }
     ++scanned;
     out.scanned_through = it->first;
-    if (!keep(EventPeek{.op = e.op,
-                        .table = e.table.get(),
-                        .tenant = e.tenant,
-                        .old_tenant = e.old_tenant,
-                        .has_old_row = !e.old_row.empty()})) {
-      continue;
-    }
-    out.events.push_back(e);
-    for (const auto& d : e.new_row) bytes += d.text.size() + 1;
-    for (const auto& d : e.old_row) bytes += d.text.size() + 1;
+    TakeIfKept(e, keep, out, bytes);
   }
   if (!limited) out.scanned_through = *last_event_;
   return out;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include <rocksdb/slice.h>
+
 #include "checkpoints/event_log.h"
 #include "src/core/event_id.h"
 
@@ -14,6 +16,8 @@ namespace pgfanout::rocksdb_keys {
 
 inline constexpr size_t kEventKeySize = 12;  // commit_lsn u64 BE + ordinal u32 BE
 inline constexpr size_t kSpillKeySize = 12;  // xid u32 BE + seq u64 BE
+
+inline std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 inline void PutBe(std::string& out, uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>(v >> (8 * i)));

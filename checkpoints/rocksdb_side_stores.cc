@@ -14,7 +14,7 @@ namespace keys = rocksdb_keys;
 
 constexpr size_t kSubxidSize = 4;  // spill value: subxid u32 BE, then the encoded event
 
-std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+using keys::ToView;
 
 rocksdb::WriteOptions Synced() {
   rocksdb::WriteOptions options;

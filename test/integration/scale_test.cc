@@ -135,6 +135,7 @@ TEST_F(ScaleTest, TenThousandIdleSinksCostNoTurnsAndAnEventWakesOnlyItsTenantsSi
   ASSERT_EQ(status["sinks"].size(), 1u);
   EXPECT_EQ(status["sinks"][0]["events_delivered"], 1);
   EXPECT_EQ(status["sink_states"]["running"], kSinks + 1);
+  std::cout << fmt::format("[ scale    ] one row for t4242: {} turns\n", woken);
   // t4242's sink and the "*" sink: a turn each (a wake that lands while one runs adds one).
   EXPECT_LE(woken, 4) << "an event for one tenant woke other tenants' sinks";
   StopDaemon();
