@@ -361,7 +361,7 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
           policy == "drop" ? LaggingSinkPolicy::kDrop : LaggingSinkPolicy::kHold;
     }
     if (auto delivery = root["delivery"]) {
-      PGF_TRY(r.OnlyKeys(delivery, "delivery", {"workers", "memory", "idle_close"}));
+      PGF_TRY(r.OnlyKeys(delivery, "delivery", {"workers", "memory", "idle_close", "max_connections"}));
       PGF_TRY(config.delivery.workers,
               r.Count(delivery, "delivery", "workers", config.delivery.workers, 0, 256));
       PGF_TRY(config.delivery.memory,
@@ -371,6 +371,9 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       }
       PGF_TRY(config.delivery.idle_close,
               r.Duration(delivery, "delivery", "idle_close", config.delivery.idle_close));
+      PGF_TRY(config.delivery.max_connections,
+              r.Count(delivery, "delivery", "max_connections", config.delivery.max_connections,
+                      0, 1'000'000));
     }
     if (auto metrics = root["metrics"]) {
       PGF_TRY(r.OnlyKeys(metrics, "metrics", {"per_sink"}));

@@ -153,6 +153,9 @@ struct DeliveryConfig {
   // A sink with nothing to do this long closes its target connection until it has events
   // again; 0: never.
   std::chrono::milliseconds idle_close{60'000};
+  // Target connections all sinks hold at once (src/pipeline/connection_budget.h); 0: no
+  // cap. Sinks beyond it wait in line, idle sinks give theirs up first.
+  size_t max_connections = 256;
 
   friend bool operator==(const DeliveryConfig&, const DeliveryConfig&) = default;
 };

@@ -25,6 +25,7 @@
 #include "src/daemon/status_report.h"
 #include "src/metrics/metrics.h"
 #include "src/pipeline/backfill_admission.h"
+#include "src/pipeline/connection_budget.h"
 #include "src/pipeline/delivery_pool.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
@@ -68,6 +69,7 @@ class Daemon {
         retention_(config_.log, log_),
         pool_(config_.delivery.workers ? config_.delivery.workers : DefaultDeliveryWorkers()),
         admission_(config_.backfill_concurrency),
+        connections_(config_.delivery.max_connections),
         monitor_(
             config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 
@@ -123,6 +125,7 @@ class Daemon {
     runner->SetBatchBytesCap(
         std::max<size_t>(static_cast<size_t>(config_.delivery.memory / pool_.workers()), 1));
     runner->SetIdleClose(config_.delivery.idle_close);
+    runner->SetConnectionBudget(&connections_);
     // A new sink, or one with a new table, first gets the rows that exist already, when
     // admitted (backfill_concurrency; a sink that waits holds no worker). The sink's config
     // is copied: a reload may replace config_.sinks.
@@ -154,6 +157,25 @@ class Daemon {
                    {{"state", state}})
           .Set(static_cast<double>(n));
     }
+    const ConnectionBudget::Counts conns = connections_.counts();
+    metrics_
+        .GaugeOf("delivery_connections_limit",
+                 "Target connections sinks may hold at once (delivery.max_connections; 0: no cap)")
+        .Set(static_cast<double>(conns.limit));
+    const std::pair<const char*, size_t> conn_states[] = {{"busy", conns.open - conns.idle},
+                                                          {"idle", conns.idle}};
+    for (const auto& [state, n] : conn_states) {
+      metrics_
+          .GaugeOf("delivery_connections",
+                   "Target connections sinks hold: busy, or idle (kept for delivery.idle_close "
+                   "and given up first when another sink waits)",
+                   {{"state", state}})
+          .Set(static_cast<double>(n));
+    }
+    metrics_
+        .GaugeOf("delivery_connections_waiting",
+                 "Sinks waiting for a target connection (delivery.max_connections)")
+        .Set(static_cast<double>(conns.waiting));
     Counter& turns = metrics_.CounterOf(
         "delivery_turns_total", "Turns the delivery workers ran (a batch, or a look for one)");
     std::lock_guard lock(turns_mu_);
@@ -507,6 +529,7 @@ class Daemon {
   // Declared before the runners: they outlive every runner.
   DeliveryPool pool_;
   BackfillAdmission admission_;  // backfill_concurrency copies at once
+  ConnectionBudget connections_;  // delivery.max_connections
   SinkWakeups wakeups_;
   std::mutex turns_mu_;
   uint64_t turns_exported_ = 0;  // delivery_turns_total so far

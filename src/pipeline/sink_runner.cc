@@ -77,15 +77,23 @@ void SinkRunner::Stop() {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
-  if (pool_) {
-    pool_->Remove(this);
-    pool_ = nullptr;
-  }
+  if (pool_) pool_->Remove(this);
+  if (opened_) Close();
+  // After the last turn: the budget calls this runner back no more once it forgets it.
+  if (connections_) connections_->Forget(*this);
+  pool_ = nullptr;
   own_pool_.reset();
-  if (opened_) {
-    sink_->Stop();
-    opened_ = false;
-  }
+}
+
+void SinkRunner::Close() {
+  sink_->Stop();
+  opened_ = false;
+  permit_.Release();
+}
+
+void SinkRunner::PermitWanted() {
+  // Not Notify(): this wake brings no event, and the turn it runs only gives the permit up.
+  if (pool_) pool_->Wake(this);
 }
 
 SinkRunner::Status SinkRunner::status() const {
@@ -448,22 +456,31 @@ TurnResult SinkRunner::Turn() {
     status_.idle = false;
     wakes_at_start = wakes_;
   }
+  const uint64_t wakes_before = std::exchange(wakes_seen_, wakes_at_start);
+  if (permit_.Busy()) {
+    // Idle, and another sink waits for a target connection: give it up. Unless an event
+    // came too, that is all this turn does.
+    Close();
+    if (wakes_at_start == wakes_before) return TurnResult::Idle();
+  }
   Result<bool> step = [&]() -> Result<bool> {
     if (opened_) return Step();
     PGF_TRY(auto lineage, LoadLineage(log_));
     if (!lineage) return false;  // the source is not identified yet: asked again shortly
+    if (connections_ && !permit_ && sink_->HoldsConnection()) {
+      PGF_TRY(permit_, connections_->TryAcquire(*this));
+    }
     PGF_TRY(Open(*lineage));
     last_busy_ = now;
     return true;
   }();
   if (!step) {
     if (Stopping()) return TurnResult::Done();  // e.g. a backfill given up for the shutdown
-    if (opened_) {
-      sink_->Stop();  // reopen from the stored cursor: the sink rolls back what it must
-      opened_ = false;
-    }
+    if (opened_) Close();  // reopen from the stored cursor: the sink rolls back what it must
+    permit_.Release();     // (a permit taken for an Open() that failed)
     if (step.error().kind == ErrorKind::kBusy) {
-      // Its copy waits for a backfill slot; whoever frees one wakes it. Not a failure.
+      // It waits for a target connection or its copy for a backfill slot; whoever frees
+      // one wakes it. Not a failure.
       return TurnResult::Idle();
     }
     auto wait = Fail(step.error(), attempt_++);
@@ -476,6 +493,9 @@ TurnResult SinkRunner::Turn() {
   if (!opened_) return TurnResult::Idle(now + kLineageWait);
   if (step.value()) {
     last_busy_ = now;
+    // Others wait for a target connection and this sink had its share: it queues behind
+    // them (its next turn asks for a permit again).
+    if (permit_.ShouldYield(now)) Close();
     return TurnResult::More();
   }
   // Caught up. Events appended from now on wake it (a wake during this turn runs it again).
@@ -484,12 +504,15 @@ TurnResult SinkRunner::Turn() {
     // Not when woken meanwhile: that event may be past what this turn read.
     status_.idle = !config_.AllTenants() && wakes_ == wakes_at_start;
   }
+  if (permit_.Idle()) {
+    Close();  // another sink waits for a target connection
+    return TurnResult::Idle();
+  }
   if (idle_close_.count() == 0) return TurnResult::Idle();
   if (now - last_busy_ >= idle_close_) {
     spdlog::debug("sink {}: idle for {} s, closing it until it has events", config_.id,
                   std::chrono::duration_cast<std::chrono::seconds>(now - last_busy_).count());
-    sink_->Stop();
-    opened_ = false;
+    Close();
     return TurnResult::Idle();
   }
   return TurnResult::Idle(last_busy_ + idle_close_);

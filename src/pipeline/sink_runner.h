@@ -13,6 +13,7 @@
 
 #include "checkpoints/event_log.h"
 #include "src/metrics/metrics.h"
+#include "src/pipeline/connection_budget.h"
 #include "src/pipeline/delivery_pool.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/row_fetcher.h"
@@ -29,7 +30,7 @@ namespace pgfanout {
 // Errors go through DecideRetry(): retried with backoff (the sink is reopened from its
 // stored cursor; the wait holds no worker), or the sink stops with its error shown by
 // status(), or `on_fatal` is called (the log itself failed) and the runner stops.
-class SinkRunner : public DeliveryTask {
+class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
  public:
   struct Status {
     std::string sink_id;
@@ -108,12 +109,18 @@ class SinkRunner : public DeliveryTask {
   // Closes the sink (its target connection) after it has had nothing to do for this long;
   // it is reopened at its cursor when woken. Zero: never. Set before Start().
   void SetIdleClose(std::chrono::milliseconds after) { idle_close_ = after; }
+  // Opens the sink's target connection only with a permit of `budget`
+  // (delivery.max_connections; a sink without a connection, Sink::HoldsConnection, takes
+  // none). Set before Start().
+  void SetConnectionBudget(ConnectionBudget* budget) { connections_ = budget; }
   // A sink with a tenant list: the tenants whose index buckets it reads (the pool wakes it
   // for those).
   bool AllTenants() const { return config_.AllTenants(); }
   const std::vector<std::string>& tenants() const { return config_.tenants; }
 
   TurnResult Turn() override;
+  void PermitReady() override { Notify(); }
+  void PermitWanted() override;
   // Asks the turn in progress to wind down (Stop() then waits less). Idempotent.
   void RequestStop() {
     std::lock_guard lock(mu_);
@@ -136,6 +143,9 @@ class SinkRunner : public DeliveryTask {
   void NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, size_t kept) const;
 #endif
   Result<void> Open(const Lineage& lineage);
+  // Stops the sink (closing its target connection) and gives its connection permit back;
+  // it is opened again from the stored cursor.
+  void Close();
   // Records that the sink wants `table` copied again (durably, before the sink commits).
   Result<void> RequestRefill(const std::string& table);
   // Copies the tables RequestRefill() recorded, if any.
@@ -180,6 +190,9 @@ class SinkRunner : public DeliveryTask {
   size_t batch_bytes_cap_ = SIZE_MAX;
   std::chrono::milliseconds idle_close_{0};
   std::chrono::steady_clock::time_point last_busy_;  // last turn that opened or wrote
+  ConnectionBudget* connections_ = nullptr;
+  ConnectionBudget::Permit permit_;  // held while opened_, when connections_ is set
+  uint64_t wakes_seen_ = 0;          // wakes_ as of the start of the last turn
   bool refill_pending_ = true;  // RefillKey may hold tables (from before a restart, too)
   bool told_untrusted_ = false;  // the destination's position was refused, and it was logged
   // Per table copied again: its snapshot point. A batch older than that which makes the sink

@@ -111,6 +111,10 @@ class Sink {
   // never reach the consumer), unless those changes are gone from the log anyway.
   virtual bool ReplacesRows() const { return false; }
 
+  // Whether the open sink holds a connection to its target (a database, a server), which
+  // delivery.max_connections counts. A local file (JSONL) or nothing (discard): false.
+  virtual bool HoldsConnection() const { return true; }
+
   virtual void Stop() = 0;
 };
 

@@ -15,6 +15,7 @@ class DiscardSink final : public Sink {
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
                                              const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
+  bool HoldsConnection() const override { return false; }
   void Stop() override {}
 
  private:

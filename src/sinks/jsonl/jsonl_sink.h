@@ -38,6 +38,7 @@ class JsonlSink final : public Sink {
                                              const Lineage& lineage) override;
   Result<std::string> Write(std::span<const ChangeEvent> events) override;
   std::string BaselineToken() const override { return std::to_string(offset_); }
+  bool HoldsConnection() const override { return false; }
   void Stop() override;
 
   // Appends the JSON line for `event` (with its trailing newline) to `out`.

@@ -69,7 +69,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"DeliveryTypo",
                   Cat({kSource, "delivery:\n  max_connection: 5\n", kTables, kSinks}),
                   "cfg.yaml:4: delivery.max_connection: unknown key (expected one of: workers, "
-                  "memory, idle_close)"},
+                  "memory, idle_close, max_connections)"},
+        BadConfig{"DeliveryMaxConnectionsNotACount",
+                  Cat({kSource, "delivery:\n  max_connections: many\n", kTables, kSinks}),
+                  "cfg.yaml:4: delivery.max_connections: expected a whole number from 0 to "
+                  "1000000"},
         BadConfig{"EmptyTables", Cat({kSource, "tables: []\n", kSinks}),
                   "cfg.yaml:3: tables: expected a non-empty list of tables to track"},
         BadConfig{"MissingTables", Cat({kSource, kSinks}),

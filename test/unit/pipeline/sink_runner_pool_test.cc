@@ -1,4 +1,5 @@
-// Sink runners on a shared delivery pool: idle close and wake-ups by tenant.
+// Sink runners on a shared delivery pool: idle close, wake-ups by tenant, and the cap on
+// target connections.
 #include "src/pipeline/sink_wakeups.h"
 #include "test/unit/pipeline/sink_runner_fixture.h"
 
@@ -59,6 +60,89 @@ TEST_F(SinkRunnerPoolTest, AnAppendWakesOnlyTheSinksOfItsTenants) {
       [&] { return pool.counts().idle == 3 && pool.counts().turns - before_shared >= 3; }));
   EXPECT_EQ(pool.counts().turns - before_shared, 3u);
   for (auto* r : {seven.get(), nine.get(), all.get()}) r->Stop();
+}
+
+// Counts the target connections a set of sinks holds at once (Open() to Stop()).
+struct Connections {
+  std::atomic<int> open = 0;
+  std::atomic<int> most = 0;
+};
+
+class CountedSink final : public Sink {
+ public:
+  explicit CountedSink(Connections& c) : c_(c) {}
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override {
+    const int n = ++c_.open;
+    for (int m = c_.most; n > m && !c_.most.compare_exchange_weak(m, n);) {
+    }
+    return inner_.Open(stored, lineage);
+  }
+  Result<std::string> Write(std::span<const ChangeEvent> events) override {
+    std::this_thread::sleep_for(milliseconds(1));  // a target's commit: turns overlap
+    return inner_.Write(events);
+  }
+  void Stop() override {
+    --c_.open;
+    inner_.Stop();
+  }
+  const MemorySink& inner() const { return inner_; }
+
+ private:
+  Connections& c_;
+  MemorySink inner_;
+};
+
+// delivery.max_connections: 12 sinks, 3 connections. Every sink gets all its events, never
+// more than 3 are open, and sinks caught up (which would keep theirs for idle_close, a
+// minute) give them up to the sinks that come to wait.
+TEST_F(SinkRunnerPoolTest, SinksShareTheCappedTargetConnections) {
+  constexpr int kSinks = 12, kRounds = 3;
+  DeliveryPool pool(4);
+  ConnectionBudget budget(3);
+  Connections conns;
+  std::vector<std::unique_ptr<SinkRunner>> runners;
+  std::vector<const CountedSink*> sinks;
+  std::vector<std::optional<std::string>> every_tenant;
+  for (int i = 0; i < kSinks; ++i) {
+    auto sink = std::make_unique<CountedSink>(conns);
+    sinks.push_back(sink.get());
+    runners.push_back(Runner(Config("s" + std::to_string(i), {std::to_string(i)}), std::move(sink)));
+    runners.back()->SetIdleClose(milliseconds(60'000));
+    runners.back()->SetConnectionBudget(&budget);
+    every_tenant.push_back(std::to_string(i));
+  }
+  SinkWakeups wakeups;
+  std::vector<SinkRunner*> raw;
+  for (auto& r : runners) raw.push_back(r.get());
+  wakeups.Set(raw);
+  Append(every_tenant);
+  // The first three take every permit, catch up, and keep their connections (nobody waits).
+  for (int i = 0; i < 3; ++i) runners[i]->Start(&pool);
+  ASSERT_TRUE(Eventually([&] { return pool.counts().idle == 3; }));
+  EXPECT_EQ(budget.counts().idle, 3u);
+  for (int i = 3; i < kSinks; ++i) runners[i]->Start(&pool);
+  // Events for the others only: nothing but the budget's asking wakes the first three.
+  const std::vector<std::optional<std::string>> others(every_tenant.begin() + 3,
+                                                       every_tenant.end());
+  for (int round = 1; round < kRounds; ++round) {
+    Append(others);
+    Ingest::Appended appended{.any = true};
+    for (int i = 3; i < kSinks; ++i) appended.tenants.push_back(std::to_string(i));
+    std::sort(appended.tenants.begin(), appended.tenants.end());
+    wakeups.Wake(appended);
+  }
+  for (int i = 0; i < kSinks; ++i) {
+    const size_t want = i < 3 ? 1 : kRounds;
+    EXPECT_TRUE(sinks[i]->inner().WaitForEvents(want, kDeadline))
+        << "sink " << i << " got " << sinks[i]->inner().ids().size() << " of " << want;
+  }
+  EXPECT_LE(conns.most.load(), 3) << "more target connections than delivery.max_connections";
+  EXPECT_GE(conns.most.load(), 2) << "the sinks never overlapped: the test proves nothing";
+  EXPECT_LE(budget.counts().open, 3u);
+  for (auto& r : runners) r->Stop();
+  EXPECT_EQ(budget.counts().open, 0u) << "a stopped sink kept its permit";
+  EXPECT_EQ(conns.open.load(), 0);
 }
 
 }  // namespace
