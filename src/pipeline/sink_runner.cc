@@ -308,7 +308,9 @@ Result<bool> SinkRunner::Step() {
   status_.last_error.clear();
   status_.retry_at.reset();
   if (persisted_error_) Persist({});
-  return !last_before || last < *last_before;
+  // A copy the batch asked for (RequestRefill) runs in the next turn, not when the sink is
+  // next woken: its rows lack a new column's values until then.
+  return refill_pending_ || !last_before || last < *last_before;
 }
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL

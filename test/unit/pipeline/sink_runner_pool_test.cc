@@ -62,6 +62,48 @@ TEST_F(SinkRunnerPoolTest, AnAppendWakesOnlyTheSinksOfItsTenants) {
   for (auto* r : {seven.get(), nine.get(), all.get()}) r->Stop();
 }
 
+// A sink that, at its first write, asks for public.users to be copied again (as the
+// Postgres sink does when it adds a column the source added to a table holding rows).
+class RefillingSink final : public Sink {
+ public:
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override {
+    return inner_.Open(stored, lineage);
+  }
+  Result<std::string> Write(std::span<const ChangeEvent> events) override {
+    if (!asked_) {
+      asked_ = true;
+      if (auto r = request_("public.users"); !r) return r.error();
+    }
+    return inner_.Write(events);
+  }
+  void SetBackfillRequest(BackfillRequest request) override { request_ = std::move(request); }
+  void Stop() override { inner_.Stop(); }
+
+ private:
+  MemorySink inner_;
+  BackfillRequest request_;
+  bool asked_ = false;
+};
+
+// The copy a batch asks for runs right after it, not when the sink next has an event (or
+// its idle_close timer fires): until it runs, the target's rows lack the new column.
+TEST_F(SinkRunnerPoolTest, ACopyABatchAsksForRunsWithoutWaitingForAnotherEvent) {
+  auto runner = Runner(Config("s7", {"7"}), std::make_unique<RefillingSink>());
+  runner->SetIdleClose(milliseconds(60'000));
+  std::atomic<int> copies = 0;
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&,
+                          const std::vector<std::string>& tables,
+                          bool) -> Result<std::optional<Lsn>> {
+    if (tables == std::vector<std::string>{"public.users"}) ++copies;
+    return std::optional<Lsn>();
+  });
+  Append({"7"});
+  runner->Start();
+  EXPECT_TRUE(Eventually([&] { return copies == 1; })) << "the copy waits for the next event";
+  runner->Stop();
+}
+
 // Counts the target connections a set of sinks holds at once (Open() to Stop()).
 struct Connections {
   std::atomic<int> open = 0;
