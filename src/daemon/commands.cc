@@ -131,8 +131,8 @@ int ShowStatus(const Config& config, const std::string& sink_id) {
     if (backfill && backfill.value() && !backfill.value()->empty()) {
       fmt::print("  {}\n", *backfill.value());
     }
-    auto state_text = l.GetMeta(SinkRunner::StateKey(sink.id));
-    auto state = state_text && state_text.value() ? SinkRunner::DecodeState(*state_text.value())
+    auto state_text = l.GetMeta(SinkHealth::Key(sink.id));
+    auto state = state_text && state_text.value() ? SinkHealth::Decode(*state_text.value())
                                                   : std::nullopt;
     if (!state || state->last_error.empty()) continue;
     std::string when = "stopped: needs a person (fix the cause, restart pgfanout)";

@@ -24,13 +24,10 @@
 #include "src/daemon/retention.h"
 #include "src/daemon/status_report.h"
 #include "src/metrics/metrics.h"
-#include "src/pipeline/backfill_admission.h"
-#include "src/pipeline/connection_budget.h"
-#include "src/pipeline/delivery_pool.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
+#include "src/pipeline/sink_fleet.h"
 #include "src/pipeline/sink_runner.h"
-#include "src/pipeline/sink_wakeups.h"
 #include "src/server/http_server.h"
 #include "src/server/lag_page.h"
 #include "src/source/replication_stream.h"
@@ -67,9 +64,8 @@ class Daemon {
         retry_timer_(io_),
         retention_timer_(io_),
         retention_(config_.log, log_),
-        pool_(config_.delivery.workers ? config_.delivery.workers : DefaultDeliveryWorkers()),
-        admission_(config_.backfill_concurrency),
-        connections_(config_.delivery.max_connections),
+        fleet_(config_.delivery, config_.backfill_concurrency,
+               [this](const SinkConfig& sc) { return MakeRunner(sc); }),
         monitor_(
             config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 
@@ -80,20 +76,16 @@ class Daemon {
       spdlog::info("{} sinks: /metrics has aggregates, not per-sink series (metrics.per_sink)",
                    config_.sinks.size());
     }
-    for (const auto& sc : config_.sinks) {
-      PGF_TRY(auto runner, MakeRunner(sc));
-      runners_.push_back(std::move(runner));
-    }
-    SetWakeups();
-    spdlog::info("{} sink(s) on {} delivery worker(s)", runners_.size(), pool_.workers());
+    PGF_TRY(fleet_.Apply(config_.sinks));
+    spdlog::info("{} sink(s) on {} delivery worker(s)", fleet_.size(), fleet_.workers());
     return boost::outcome_v2::success();
   }
 
   int Run() {
-    for (auto& r : runners_) r->Start(&pool_);
+    fleet_.Start();
     if (auto r = StartHttp(); !r) {
       spdlog::critical("{}", r.error().message);
-      StopRunners(runners_);
+      fleet_.Stop();
       return 1;
     }
     monitor_.Start();
@@ -107,8 +99,7 @@ class Daemon {
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
     monitor_.Stop();
-    StopRunners(runners_);
-    pool_.Stop();
+    fleet_.Stop();
     *finished_ = true;
     spdlog::info("stopped; event log durable up to {}", log_.DurableLsn().ToString());
     return exit_code_;
@@ -121,11 +112,6 @@ class Daemon {
                                                [this](const Error& e) { OnFatal(e); });
     runner->SetRowFetcher(std::make_unique<SourceRowFetcher>(config_.source, config_.tables));
     runner->SetMetrics(metrics_, per_sink_series_);
-    // Each worker's batch gets an equal share of delivery.memory.
-    runner->SetBatchBytesCap(
-        std::max<size_t>(static_cast<size_t>(config_.delivery.memory / pool_.workers()), 1));
-    runner->SetIdleClose(config_.delivery.idle_close);
-    runner->SetConnectionBudget(&connections_);
     // A new sink, or one with a new table, first gets the rows that exist already, when
     // admitted (backfill_concurrency; a sink that waits holds no worker). The sink's config
     // is copied: a reload may replace config_.sinks.
@@ -133,7 +119,7 @@ class Daemon {
                                                      const std::function<bool()>& stopping,
                                                      const std::vector<std::string>& tables,
                                                      bool replace) {
-      auto admit = [this, r]() { return admission_.TryAdmit(*r); };
+      auto admit = [this, r]() { return fleet_.admission().TryAdmit(*r); };
       return BackfillSink(
           config_, sc, s, log_,
           BackfillOptions{
@@ -144,9 +130,9 @@ class Daemon {
 
   // The delivery pool's counts, as of this scrape.
   void ExportDeliveryMetrics() {
-    const DeliveryPool::Counts c = pool_.counts();
+    const DeliveryPool::Counts c = fleet_.pool_counts();
     metrics_.GaugeOf("delivery_workers", "Worker threads sinks' batches run on (delivery.workers)")
-        .Set(static_cast<double>(pool_.workers()));
+        .Set(static_cast<double>(fleet_.workers()));
     const std::pair<const char*, size_t> states[] = {
         {"queued", c.queued}, {"running", c.running}, {"waiting", c.waiting}, {"idle", c.idle}};
     for (const auto& [state, n] : states) {
@@ -157,7 +143,7 @@ class Daemon {
                    {{"state", state}})
           .Set(static_cast<double>(n));
     }
-    const ConnectionBudget::Counts conns = connections_.counts();
+    const ConnectionBudget::Counts conns = fleet_.connection_counts();
     metrics_
         .GaugeOf("delivery_connections_limit",
                  "Target connections sinks may hold at once (delivery.max_connections; 0: no cap)")
@@ -183,29 +169,7 @@ class Daemon {
     turns_exported_ = std::max(turns_exported_, c.turns);
   }
 
-  // Stops runners: first every one's flag, so turns in progress all wind down at once,
-  // then each leaves the pool and the backfill queue.
-  void StopRunners(const std::vector<std::unique_ptr<SinkRunner>>& runners) {
-    for (const auto& r : runners) r->RequestStop();
-    for (const auto& r : runners) {
-      r->Stop();
-      admission_.Forget(*r);
-    }
-  }
-
-  // Runs on the loop's thread, as the ingest's wake-ups do: never while one is under way.
-  void SetWakeups() {
-    std::vector<SinkRunner*> running;
-    for (auto& r : runners_) running.push_back(r.get());
-    wakeups_.Set(running);
-  }
-
-  std::vector<SinkRunner::Status> SinkStatuses() const {
-    std::lock_guard lock(runners_mu_);
-    std::vector<SinkRunner::Status> out;
-    for (const auto& r : runners_) out.push_back(r->status());
-    return out;
-  }
+  std::vector<SinkRunner::Status> SinkStatuses() const { return fleet_.Statuses(); }
 
   Result<void> StartHttp() {
     if (config_.http_listen.empty()) return boost::outcome_v2::success();
@@ -361,44 +325,21 @@ class Daemon {
       spdlog::warn("reload (SIGHUP): changes to {} need a restart; they are not applied",
                    fmt::join(ignored, ", "));
     }
-    // Build every new runner first, so a sink the config cannot make changes nothing.
-    std::map<std::string, std::unique_ptr<SinkRunner>> fresh;
-    for (const auto& sc : next.sinks) {
-      const SinkConfig* old = config_.FindSink(sc.id);
-      if (old && *old == sc) continue;
-      auto runner = MakeRunner(sc);
-      if (!runner) {
-        spdlog::error("reload (SIGHUP): sink {}: {}; keeping the running config", sc.id,
-                      runner.error().message);
-        return;
-      }
-      fresh[sc.id] = std::move(runner).value();
+    // A sink the config cannot make changes nothing.
+    auto applied = fleet_.Apply(next.sinks);
+    if (!applied) {
+      spdlog::error("reload (SIGHUP): {}; keeping the running config", applied.error().message);
+      return;
     }
-    std::vector<std::unique_ptr<SinkRunner>> keep, gone;
-    {
-      std::lock_guard lock(runners_mu_);
-      for (auto& r : runners_) {
-        (next.FindSink(r->id()) && !fresh.count(r->id()) ? keep : gone).push_back(std::move(r));
-      }
+    for (const auto& id : applied.value().removed) {
+      spdlog::info("reload (SIGHUP): sink {} removed: stopped", id);
     }
-    StopRunners(gone);
-    for (auto& r : gone) {
-      spdlog::info("reload (SIGHUP): sink {} {}", r->id(),
-                   fresh.count(r->id()) ? "changed: restarting it" : "removed: stopped");
+    for (const auto& id : applied.value().changed) {
+      spdlog::info("reload (SIGHUP): sink {} changed: restarted from its cursor", id);
     }
-    gone.clear();
-    for (auto& [id, r] : fresh) {
-      if (!config_.FindSink(id)) spdlog::info("reload (SIGHUP): sink {} added", id);
-      r->Start(&pool_);
-      keep.push_back(std::move(r));
-    }
-    {
-      std::lock_guard lock(runners_mu_);
-      runners_ = std::move(keep);
-      config_.sinks = next.sinks;
-    }
-    SetWakeups();
-    spdlog::info("reload (SIGHUP): {} sink(s) running", runners_.size());
+    for (const auto& id : applied.value().added) spdlog::info("reload (SIGHUP): sink {} added", id);
+    config_.sinks = next.sinks;
+    spdlog::info("reload (SIGHUP): {} sink(s) running", fleet_.size());
   }
 
   void Connect() {
@@ -420,9 +361,7 @@ class Daemon {
     PGF_TRY(auto known, LoadLineage(log_));
     PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
     // The first time: runners waiting for the source's identity (their lineage) go on now.
-    if (!known) {
-      for (auto& r : runners_) r->Notify();
-    }
+    if (!known) fleet_.NotifyAll();
     // The backoff starts afresh only after a stream that lasted (OnStreamEnded): a server
     // that accepts every connect and ends every stream must not be retried in a tight loop.
     stream_started_ = std::chrono::steady_clock::now();
@@ -441,7 +380,7 @@ class Daemon {
     for (auto& t : tables_) t.key = identity.keys[t.QualifiedName()];
     ingest_ = std::make_unique<Ingest>(
         log_, tables_,
-        [this](const Ingest::Appended& appended) { wakeups_.Wake(appended); },
+        [this](const Ingest::Appended& appended) { fleet_.Wake(appended); },
         identity.wal2json);
     ingest_->SetMetrics(metrics_);
     StreamHandlers handlers{
@@ -507,9 +446,9 @@ class Daemon {
     retention_timer_.expires_after(kRetentionInterval);
     retention_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      std::vector<SinkRunner*> running;
-      for (auto& r : runners_) running.push_back(r.get());
-      if (auto r = retention_.Trim(running); !r) spdlog::warn("retention: {}", r.error().message);
+      if (auto r = retention_.Trim(fleet_.Runners()); !r) {
+        spdlog::warn("retention: {}", r.error().message);
+      }
       ScheduleRetention();
     });
   }
@@ -526,16 +465,10 @@ class Daemon {
   // Copies of existing rows in progress at once (backfill_concurrency).
   // metrics.per_sink, decided once at start from the sinks then (a reload keeps it).
   const bool per_sink_series_ = config_.PerSinkSeries();
-  // Declared before the runners: they outlive every runner.
-  DeliveryPool pool_;
-  BackfillAdmission admission_;  // backfill_concurrency copies at once
-  ConnectionBudget connections_;  // delivery.max_connections
-  SinkWakeups wakeups_;
+  // Before the monitor, which reads the sinks' statuses.
+  SinkFleet fleet_;
   std::mutex turns_mu_;
   uint64_t turns_exported_ = 0;  // delivery_turns_total so far
-  // Changed only on the loop's thread, under runners_mu_; the monitor reads it under it.
-  std::vector<std::unique_ptr<SinkRunner>> runners_;
-  mutable std::mutex runners_mu_;
   Monitor monitor_;
   std::unique_ptr<HttpServer> http_;
   std::vector<TableConfig> tables_;

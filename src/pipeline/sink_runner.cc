@@ -34,8 +34,6 @@ std::string_view NegativeControl() {
   return control;
 }
 #endif
-constexpr auto kBackoffBase = std::chrono::milliseconds(200);
-constexpr auto kBackoffCap = std::chrono::milliseconds(30'000);
 
 }  // namespace
 
@@ -46,7 +44,8 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       sink_(std::move(sink)),
       log_(log),
       router_(config_, tables),
-      on_fatal_(std::move(on_fatal)) {
+      on_fatal_(std::move(on_fatal)),
+      health_(config_.id, log_) {
   status_.sink_id = config_.id;
   sink_->SetBackfillRequest([this](const std::string& table) { return RequestRefill(table); });
 }
@@ -97,8 +96,16 @@ void SinkRunner::PermitWanted() {
 }
 
 SinkRunner::Status SinkRunner::status() const {
-  std::lock_guard lock(mu_);
-  return status_;
+  Status out;
+  {
+    std::lock_guard lock(mu_);
+    out = status_;
+  }
+  SinkHealth::Record shown = health_.shown();
+  out.last_error = std::move(shown.last_error);
+  out.stopped = shown.stopped;
+  out.retry_at = shown.retry_at;
+  return out;
 }
 
 Result<void> SinkRunner::Open(const Lineage& lineage) {
@@ -208,37 +215,6 @@ Result<void> SinkRunner::RunRefills() {
   return boost::outcome_v2::success();
 }
 
-std::string SinkRunner::EncodeState(const PersistedState& state) {
-  int64_t retry_ms = state.retry_at ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          state.retry_at->time_since_epoch())
-                                          .count()
-                                    : 0;
-  return fmt::format("{}\t{}\t{}", state.stopped ? 1 : 0, retry_ms, state.last_error);
-}
-
-std::optional<SinkRunner::PersistedState> SinkRunner::DecodeState(const std::string& text) {
-  auto tab1 = text.find('\t');
-  auto tab2 = tab1 == std::string::npos ? tab1 : text.find('\t', tab1 + 1);
-  if (tab2 == std::string::npos) return std::nullopt;
-  PersistedState state;
-  state.stopped = text.compare(0, tab1, "1") == 0;
-  int64_t retry_ms = 0;
-  auto digits = std::string_view(text).substr(tab1 + 1, tab2 - tab1 - 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), retry_ms);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  if (retry_ms > 0) {
-    state.retry_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(retry_ms));
-  }
-  state.last_error = text.substr(tab2 + 1);
-  return state;
-}
-
-void SinkRunner::Persist(const PersistedState& state) {
-  auto r = log_.PutMeta(StateKey(config_.id), state.last_error.empty() ? "" : EncodeState(state));
-  if (!r) spdlog::warn("sink {}: cannot record its state: {}", config_.id, r.error().message);
-  persisted_error_ = !state.last_error.empty();
-}
-
 Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
   PGF_TRY(auto trimmed, log_.GetMeta(TrimmedPastKey(config_.id)));
   if (!trimmed || trimmed->empty()) return boost::outcome_v2::success();
@@ -305,9 +281,6 @@ Result<bool> SinkRunner::Step() {
   status_.holds_after.reset();
   status_.events_delivered += kept;
   status_.batches += kept > 0;
-  status_.last_error.clear();
-  status_.retry_at.reset();
-  if (persisted_error_) Persist({});
   // A copy the batch asked for (RequestRefill) runs in the next turn, not when the sink is
   // next woken: its rows lack a new column's values until then.
   return refill_pending_ || !last_before || last < *last_before;
@@ -379,10 +352,14 @@ void SinkRunner::SetMetrics(MetricsRegistry& metrics, bool per_sink) {
       "sink_delivery_seconds",
       "From the source commit of a batch's last event to the batch being durable in the sink",
       LatencyBuckets(), sink);
-  if (!per_sink) return;
+  if (!per_sink) {
+    health_.SetMetrics(&metrics, per_sink, nullptr);
+    return;
+  }
   metrics_.up =
       &metrics.GaugeOf("sink_up", "1 while the sink delivers, 0 while it fails or stopped", sink);
   metrics_.up->Set(1);
+  health_.SetMetrics(&metrics, per_sink, metrics_.up);
   if (!config_.AllTenants()) {
     for (const auto& t : config_.tenants) {
       metrics_.per_tenant[t] =
@@ -415,46 +392,12 @@ void SinkRunner::CountBatch(std::span<const ChangeEvent> events,
   }
 }
 
-std::optional<std::chrono::milliseconds> SinkRunner::Fail(const Error& error, int attempt) {
-  const Directive d = DecideRetry(error.kind, /*in_sink=*/true);
-  auto wait = Backoff(attempt, kBackoffBase, kBackoffCap);
-  PersistedState state{.last_error = error.message, .stopped = d != Directive::kRetry};
-  if (d == Directive::kRetry) state.retry_at = std::chrono::system_clock::now() + wait;
-  {
-    std::lock_guard lock(mu_);
-    status_.last_error = state.last_error;
-    status_.stopped = state.stopped;
-    status_.retry_at = state.retry_at;
-  }
-  if (d != Directive::kStopProcess) Persist(state);
-  if (metrics_.registry) {
-    if (metrics_.up) metrics_.up->Set(0);
-    Labels labels = {{"kind", ToString(error.kind)}};
-    if (metrics_.per_sink) labels.insert(labels.begin(), {"sink", config_.id});
-    metrics_.registry->CounterOf("sink_errors_total", "Errors a sink hit, by kind", labels).Add();
-  }
-  if (d == Directive::kStopProcess) {
-    spdlog::error("sink {}: {} [{}]; stopping pgfanout", config_.id, error.message,
-                  ToString(error.kind));
-    if (on_fatal_) on_fatal_(error);
-    return std::nullopt;
-  }
-  if (d == Directive::kStopSink) {
-    spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", config_.id, error.message,
-                  ToString(error.kind));
-    return std::nullopt;
-  }
-  spdlog::warn("sink {}: {} [{}]; retry {} in {} ms", config_.id, error.message,
-               ToString(error.kind), attempt + 1, wait.count());
-  return wait;
-}
-
 TurnResult SinkRunner::Turn() {
   const auto now = std::chrono::steady_clock::now();
   uint64_t wakes_at_start = 0;
   {
     std::lock_guard lock(mu_);
-    if (stop_ || status_.stopped) return TurnResult::Done();
+    if (stop_) return TurnResult::Done();
     status_.idle = false;
     wakes_at_start = wakes_;
   }
@@ -465,8 +408,9 @@ TurnResult SinkRunner::Turn() {
     Close();
     if (wakes_at_start == wakes_before) return TurnResult::Idle();
   }
+  const bool reading = opened_;
   Result<bool> step = [&]() -> Result<bool> {
-    if (opened_) return Step();
+    if (reading) return Step();
     PGF_TRY(auto lineage, LoadLineage(log_));
     if (!lineage) return false;  // the source is not identified yet: asked again shortly
     if (connections_ && !permit_ && sink_->HoldsConnection()) {
@@ -485,11 +429,14 @@ TurnResult SinkRunner::Turn() {
       // one wakes it. Not a failure.
       return TurnResult::Idle();
     }
-    auto wait = Fail(step.error(), attempt_++);
-    if (!wait) return TurnResult::Done();
-    return TurnResult::RetryAt(std::chrono::steady_clock::now() + *wait);
+    const SinkHealth::Verdict verdict = health_.Fail(step.error());
+    if (verdict.stop_process && on_fatal_) on_fatal_(step.error());
+    if (!verdict.retry_in) return TurnResult::Done();
+    return TurnResult::RetryAt(std::chrono::steady_clock::now() + *verdict.retry_in);
   }
-  attempt_ = 0;
+  // A step that read (and stored) clears the error; a reopen alone does not: a sink whose
+  // target accepts connections but fails every write must back off further each time.
+  if (reading) health_.Succeeded();
   // Not identified yet: whoever records the source wakes every runner (the daemon, after
   // PrepareSource); the timer only bounds a wake that never comes.
   if (!opened_) return TurnResult::Idle(now + kLineageWait);

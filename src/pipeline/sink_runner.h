@@ -15,6 +15,7 @@
 #include "src/metrics/metrics.h"
 #include "src/pipeline/connection_budget.h"
 #include "src/pipeline/delivery_pool.h"
+#include "src/pipeline/sink_health.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/row_fetcher.h"
 #include "src/sinks/sink.h"
@@ -27,9 +28,10 @@ namespace pgfanout {
 // from the sink's cursor, filters through the Router, writes, and stores the cursor only
 // after Write() says the batch is durable.
 //
-// Errors go through DecideRetry(): retried with backoff (the sink is reopened from its
-// stored cursor; the wait holds no worker), or the sink stops with its error shown by
-// status(), or `on_fatal` is called (the log itself failed) and the runner stops.
+// Errors go through SinkHealth (DecideRetry): retried with backoff (the sink is reopened
+// from its stored cursor; the wait holds no worker; a successful step, not a mere reopen,
+// starts the backoff over), or the sink stops with its error shown by status(), or
+// `on_fatal` is called (the log itself failed) and the runner stops.
 class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
  public:
   struct Status {
@@ -50,16 +52,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     bool idle = false;
   };
 
-  // What a runner leaves in the log's metadata for `pgfanout status` (another process):
-  // its last error and when it retries, or that it stopped. Cleared on the next success.
-  struct PersistedState {
-    std::string last_error;
-    bool stopped = false;
-    std::optional<std::chrono::system_clock::time_point> retry_at;
-  };
-  static std::string StateKey(const std::string& sink_id) { return "sink." + sink_id + ".state"; }
-  static std::string EncodeState(const PersistedState& state);
-  static std::optional<PersistedState> DecodeState(const std::string& text);
   // Metadata key under which retention records the last event it trimmed.
   static constexpr const char* kTrimmedThroughKey = "log.trimmed_through";
   // Metadata key under which retention records, for a sink that had not taken every
@@ -157,9 +149,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // A sink whose cursor is behind what retention trimmed (log.lagging_sinks: drop) lost
   // events: kMismatch, it stops.
   Result<void> CheckNotTrimmedPast(const EventId& cursor) const;
-  // Records the error; the wait before the next attempt, or nullopt when the runner stops.
-  std::optional<std::chrono::milliseconds> Fail(const Error& error, int attempt);
-  void Persist(const PersistedState& state);
 
   SinkConfig config_;
   std::unique_ptr<Sink> sink_;
@@ -185,7 +174,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   mutable std::mutex mu_;
   bool stop_ = false;
   bool opened_ = false;
-  int attempt_ = 0;     // failures in a row
   uint64_t wakes_ = 0;  // Notify() calls, under mu_
   size_t batch_bytes_cap_ = SIZE_MAX;
   std::chrono::milliseconds idle_close_{0};
@@ -200,9 +188,7 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // saw) asks for nothing: the copy is newer than the batch.
   std::map<std::string, Lsn> refilled_at_;
   Lsn writing_up_to_;  // commit LSN of the last event of the Write() in progress
-  // An error may be on record in the log's metadata (from this run, or from one before a
-  // restart): the next success clears it.
-  bool persisted_error_ = true;
+  SinkHealth health_;
   std::optional<SinkCursor> cursor_;
   Status status_;
 };

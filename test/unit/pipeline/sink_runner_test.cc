@@ -298,9 +298,9 @@ TEST_F(SinkRunnerTest, SinkBehindWhatRetentionDroppedStopsInsteadOfSkipping) {
   EXPECT_TRUE(sink.ids().empty()) << "nothing after the gap is delivered as if it were whole";
   EXPECT_EQ(Stored("s")->applied, a[0]);
   // `pgfanout status` (another process) reads why it stopped from the log.
-  auto text = log_->GetMeta(SinkRunner::StateKey("s"));
+  auto text = log_->GetMeta(SinkHealth::Key("s"));
   ASSERT_TRUE(text && text.value());
-  auto state = SinkRunner::DecodeState(*text.value());
+  auto state = SinkHealth::Decode(*text.value());
   ASSERT_TRUE(state.has_value());
   EXPECT_TRUE(state->stopped);
   EXPECT_EQ(state->last_error, runner->status().last_error);
@@ -316,19 +316,38 @@ TEST_F(SinkRunnerTest, RetryingSinkRecordsErrorAndRetryTimeThenClearsThem) {
   auto runner = Runner(Config("s", {"*"}), std::move(faulty));
   runner->Start();
   ASSERT_TRUE(Eventually([&] { return At(*runner, a[0]); })) << runner->status().last_error;
-  auto text = log_->GetMeta(SinkRunner::StateKey("s"));
+  auto text = log_->GetMeta(SinkHealth::Key("s"));
   ASSERT_TRUE(text && text.value());
   EXPECT_EQ(*text.value(), "") << "cleared after the successful retry";
   // The encoding round-trips, including a message with tabs.
-  SinkRunner::PersistedState st{.last_error = "a\tb",
-                                .stopped = false,
-                                .retry_at = std::chrono::system_clock::time_point(
-                                    std::chrono::milliseconds(1'700'000'000'123))};
-  auto back = SinkRunner::DecodeState(SinkRunner::EncodeState(st));
+  SinkHealth::Record st{.last_error = "a\tb",
+                        .stopped = false,
+                        .retry_at = std::chrono::system_clock::time_point(
+                            std::chrono::milliseconds(1'700'000'000'123))};
+  auto back = SinkHealth::Decode(SinkHealth::Encode(st));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->last_error, st.last_error);
   EXPECT_EQ(back->retry_at, st.retry_at);
   EXPECT_FALSE(back->stopped);
+}
+
+// A target that accepts connections but fails every write: the reopen before each attempt
+// succeeds, and must not start the backoff over (200 ms, 400, 800, … not 200 ms forever).
+TEST_F(SinkRunnerTest, ASinkThatOpensButNeverWritesBacksOffFurtherEachTime) {
+  Append({"7"});
+  auto faulty = std::make_unique<FaultySink>(
+      FaultySink::Faults{.fail_writes = INT_MAX, .write_error = ErrorKind::kConnection},
+      std::make_unique<MemorySink>());
+  FaultySink& sink = *faulty;
+  auto runner = Runner(Config("s", {"*"}), std::move(faulty));
+  runner->Start();
+  std::this_thread::sleep_for(milliseconds(2000));
+  runner->Stop();
+  // Growing waits (at least half of 200, 400, 800 ms, …) leave room for at most 5 writes in
+  // 2 s; a backoff stuck at its first step (100 to 200 ms) makes 10 or more.
+  EXPECT_LE(sink.write_calls(), 5) << "the backoff starts over at each reopen";
+  EXPECT_GE(sink.write_calls(), 2);
+  EXPECT_GE(sink.open_calls(), sink.write_calls()) << "each attempt reopens from the cursor";
 }
 
 }  // namespace
