@@ -99,6 +99,16 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     workers=$(median "$f" '$2 == 10000' 9)
     [ -n "$workers" ] && check "most threads, 10,000 sinks" "$(awk -F, 'NR > 1 && $2 == 10000 {print $8}' "$f" | sort -n | tail -1)" "<=" "$((${workers%.*} + 16))" "≤ delivery.workers + 16 ($((${workers%.*} + 16)))"
   fi
+  f=$R/e2e_tenants_postgres.csv
+  if [ -f "$f" ]; then
+    for w in single batch1k; do
+      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
+      k=$(median "$f" "\$1 == \"$w\" && \$2 == 1000" 6)
+      check "rows/s at 1,000 tenants ÷ at 1 tenant, $w (Postgres sinks)" "$(ratio "$one" "$k")" ">=" 0.7 "≥ 0.7"
+    done
+    check "peak RSS, 10,000 Postgres sinks (MiB)" "$(awk -F, 'NR > 1 && $2 == 10000 {print $7}' "$f" | sort -n | tail -1)" "<" 1024 "< 1 GiB"
+    check "most target connections, 10,000 Postgres sinks" "$(awk -F, 'NR > 1 && $2 == 10000 {print $11}' "$f" | sort -n | tail -1)" "<=" 256 "≤ delivery.max_connections (256)"
+  fi
   f=$R/latency.csv
   [ -f "$f" ] && check "latency p99 at 2000 tx/s (ms)" "$(median "$f" '$1 == 2000' 7)" "<" 50 "< 50"
   f=$R/polling.csv
@@ -196,6 +206,33 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
         rows=$(median "$f" "$cond" 4)
         p=$(median "$f" "$cond" 6)
         echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") | $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) |"
+      done
+    done
+    echo
+  fi
+
+  f=$R/e2e_tenants_postgres.csv
+  if [ -f "$f" ]; then
+    echo "## 2c. Many tenants into Postgres ($(rounds "$f") rounds; pgfanout $(meta e2e_tenants_postgres commit || true), $(meta e2e_tenants_postgres date || true))"
+    echo
+    echo "As 2b, but each tenant's sink is a Postgres sink: ten target databases on the source's"
+    echo "cluster, a schema per tenant through the mapping (\`BENCH_SINK=postgres"
+    echo "bench/e2e_tenants.sh\`), the tables made before the run. Target connections: the most"
+    echo "the server counted during the run (\`pg_stat_activity\`, every 50 ms), under"
+    echo "\`delivery.max_connections\` (256), so at 10,000 tenants most sinks open a connection,"
+    echo "write their rows and give it up to the next. The targets share the two cores with"
+    echo "the source and pgfanout. Per extra tenant: (time − the 1-tenant time) ÷ (tenants − 1),"
+    echo "what each further tenant's sink costs (its connection, its own target transaction)."
+    echo
+    echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout (s) | rows/s | ÷ 1 tenant | ÷ pg_recvlogical | per extra tenant (ms) | peak RSS (MiB) | threads (workers) | target connections |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for w in single batch1k; do
+      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
+      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
+        cond="\$1 == \"$w\" && \$2 == $t"
+        rows=$(median "$f" "$cond" 4)
+        p=$(median "$f" "$cond" 6)
+        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") | $(awk -v p="$p" -v o="$one" -v t="$t" 'BEGIN {if (t > 1 && o != "") printf "%.1f", (p - o) * 1000 / (t - 1); else print "-"}') | $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) | $(median "$f" "$cond" 11) |"
       done
     done
     echo
