@@ -49,16 +49,24 @@ Result<SinkFleet::Changes> SinkFleet::Apply(const std::vector<SinkConfig>& sinks
   wakeups_.Set(Runners());
   StopRunners(gone);
   gone.clear();
-  for (const auto& sc : sinks) {
-    auto it = fresh.find(sc.id);
-    if (it == fresh.end()) continue;
-    if (started_) it->second->Start(&pool_);
+  // New runners are in the wake-ups before their first turn: none misses an append that
+  // lands after that turn's read, whatever thread wakes.
+  std::vector<SinkRunner*> starting;
+  {
     std::lock_guard lock(mu_);
-    runners_.push_back(std::move(it->second));
+    for (const auto& sc : sinks) {
+      auto it = fresh.find(sc.id);
+      if (it == fresh.end()) continue;
+      starting.push_back(it->second.get());
+      runners_.push_back(std::move(it->second));
+    }
+  }
+  wakeups_.Set(Runners());
+  if (started_) {
+    for (auto* r : starting) r->Start(&pool_);
   }
   definitions_.clear();
   for (const auto& sc : sinks) definitions_.emplace(sc.id, sc);
-  wakeups_.Set(Runners());
   return changes;
 }
 

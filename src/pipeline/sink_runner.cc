@@ -45,9 +45,11 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       log_(log),
       router_(config_, tables),
       on_fatal_(std::move(on_fatal)),
-      health_(config_.id, log_) {
+      health_(config_.id, log_),
+      refills_(config_.id, log_) {
   status_.sink_id = config_.id;
-  sink_->SetBackfillRequest([this](const std::string& table) { return RequestRefill(table); });
+  sink_->SetBackfillRequest(
+      [this](const std::string& table) { return refills_.Request(table, writing_up_to_); });
 }
 
 SinkRunner::~SinkRunner() { Stop(); }
@@ -162,56 +164,23 @@ Result<void> SinkRunner::Open(const Lineage& lineage) {
   return RunRefills();
 }
 
-Result<void> SinkRunner::RequestRefill(const std::string& table) {
-  if (auto at = refilled_at_.find(table); at != refilled_at_.end() && writing_up_to_ < at->second) {
-    return boost::outcome_v2::success();
-  }
-  PGF_TRY(auto stored, log_.GetMeta(RefillKey(config_.id)));
-  std::string list = stored.value_or("");
-  for (size_t at = 0; at < list.size();) {
-    size_t end = list.find('\0', at);
-    if (list.compare(at, end - at, table) == 0) return boost::outcome_v2::success();
-    at = end + 1;
-  }
-  list.append(table).push_back('\0');
-  PGF_TRY(log_.PutMeta(RefillKey(config_.id), list));
-  refill_pending_ = true;
-  spdlog::info(
-      "sink {}: its target gained a column of {} while holding rows; they are copied again "
-      "from the source (the WAL does not carry what existing rows read for a new column)",
-      config_.id, table);
-  return boost::outcome_v2::success();
-}
-
 Result<void> SinkRunner::RunRefills() {
-  if (!refill_pending_) return boost::outcome_v2::success();
-  PGF_TRY(auto stored, log_.GetMeta(RefillKey(config_.id)));
-  std::vector<std::string> tables;
-  const std::string list = stored.value_or("");
-  for (size_t at = 0; at < list.size();) {
-    size_t end = list.find('\0', at);
-    tables.push_back(list.substr(at, end - at));
-    at = end + 1;
+  if (!refills_.pending()) return boost::outcome_v2::success();
+  PGF_TRY(auto tables, refills_.Waiting());
+  if (tables.empty()) return boost::outcome_v2::success();
+  if (!backfill_) {
+    return MakeError(ErrorKind::kMismatch,
+                     fmt::format("tables {} must be copied again from the source first (a "
+                                 "column was added): run pgfanout run, or pgfanout backfill "
+                                 "--sink {} --table T",
+                                 fmt::join(tables, ", "), config_.id));
   }
-  if (!tables.empty()) {
-    if (!backfill_) {
-      return MakeError(ErrorKind::kMismatch,
-                       fmt::format("tables {} must be copied again from the source first (a "
-                                   "column was added): run pgfanout run, or pgfanout backfill "
-                                   "--sink {} --table T",
-                                   fmt::join(tables, ", "), config_.id));
-    }
-    PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables,
-                                      /*replace=*/false));
-    for (const auto& t : tables) {
-      if (copied_at) refilled_at_[t] = *copied_at;
-    }
-    PGF_TRY(log_.PutMeta(RefillKey(config_.id), ""));
-    PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
-    std::lock_guard lock(mu_);
-    cursor_ = cursor;
-  }
-  refill_pending_ = false;
+  PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables,
+                                    /*replace=*/false));
+  PGF_TRY(refills_.Done(tables, copied_at));
+  PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
+  std::lock_guard lock(mu_);
+  cursor_ = cursor;
   return boost::outcome_v2::success();
 }
 
@@ -281,9 +250,9 @@ Result<bool> SinkRunner::Step() {
   status_.holds_after.reset();
   status_.events_delivered += kept;
   status_.batches += kept > 0;
-  // A copy the batch asked for (RequestRefill) runs in the next turn, not when the sink is
+  // A copy the batch asked for (Refills::Request) runs in the next turn, not when the sink is
   // next woken: its rows lack a new column's values until then.
-  return refill_pending_ || !last_before || last < *last_before;
+  return refills_.pending() || !last_before || last < *last_before;
 }
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL

@@ -15,6 +15,7 @@
 #include "src/metrics/metrics.h"
 #include "src/pipeline/connection_budget.h"
 #include "src/pipeline/delivery_pool.h"
+#include "src/pipeline/refills.h"
 #include "src/pipeline/sink_health.h"
 #include "src/pipeline/router.h"
 #include "src/pipeline/row_fetcher.h"
@@ -60,9 +61,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   static std::string TrimmedPastKey(const std::string& sink_id) {
     return "sink." + sink_id + ".trimmed_past";
   }
-  // Metadata key of the tables the sink asked to have copied again (Sink::SetBackfillRequest),
-  // NUL-separated; empty once copied.
-  static std::string RefillKey(const std::string& sink_id) { return "sink." + sink_id + ".refill"; }
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
              std::unique_ptr<Sink> sink, EventLog& log, std::function<void(const Error&)> on_fatal);
@@ -138,9 +136,7 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // Stops the sink (closing its target connection) and gives its connection permit back;
   // it is opened again from the stored cursor.
   void Close();
-  // Records that the sink wants `table` copied again (durably, before the sink commits).
-  Result<void> RequestRefill(const std::string& table);
-  // Copies the tables RequestRefill() recorded, if any.
+  // Copies the tables the sink asked for (refills_), if any.
   Result<void> RunRefills();
   bool Stopping() const {
     std::lock_guard lock(mu_);
@@ -181,14 +177,10 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   ConnectionBudget* connections_ = nullptr;
   ConnectionBudget::Permit permit_;  // held while opened_, when connections_ is set
   uint64_t wakes_seen_ = 0;          // wakes_ as of the start of the last turn
-  bool refill_pending_ = true;  // RefillKey may hold tables (from before a restart, too)
   bool told_untrusted_ = false;  // the destination's position was refused, and it was logged
-  // Per table copied again: its snapshot point. A batch older than that which makes the sink
-  // add a column back (an event of the table's shape before a DROP COLUMN the copy already
-  // saw) asks for nothing: the copy is newer than the batch.
-  std::map<std::string, Lsn> refilled_at_;
   Lsn writing_up_to_;  // commit LSN of the last event of the Write() in progress
   SinkHealth health_;
+  Refills refills_;  // tables the sink asked to have copied again
   std::optional<SinkCursor> cursor_;
   Status status_;
 };

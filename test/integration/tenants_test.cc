@@ -173,7 +173,7 @@ class TenantsTest : public TailerTest {
   void StartSampling() {
     sampler_ = std::thread([this] {
       while (!stop_sampling_) {
-        const int sockets = EstablishedSockets(daemon_.pid(), {a_->port(), b_->port()});
+        const int sockets = EstablishedSockets(daemon_pid_, {a_->port(), b_->port()});
         most_connections_ = std::max(most_connections_.load(), sockets);
         if (++samples_ % 10 == 0) {
           int backends = 0;
@@ -198,6 +198,7 @@ class TenantsTest : public TailerTest {
     daemon_.Kill(SIGKILL);
     ASSERT_TRUE(daemon_.Wait(30s).has_value());
     StartDaemon();
+    daemon_pid_ = daemon_.pid();
   }
 
   std::string ConfirmedFlush() {
@@ -282,11 +283,13 @@ class TenantsTest : public TailerTest {
   std::atomic<int> most_connections_ = 0;
   std::atomic<int> samples_ = 0;
   std::atomic<int> most_backends_ = 0;
+  std::atomic<pid_t> daemon_pid_ = -1;  // the daemon the sampler looks at
 };
 
 TEST_F(TenantsTest, AThousandTenantSinksSurviveKillsAndATargetOutageAndNeverMixTenants) {
   const auto started = Clock::now();
   StartDaemon();
+  daemon_pid_ = daemon_.pid();
   StartSampling();
   std::atomic<bool> stop = false;
   std::vector<std::unique_ptr<Client>> clients;

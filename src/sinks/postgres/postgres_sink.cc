@@ -152,6 +152,12 @@ Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<Sin
 
 Result<void> PostgresSink::Rewind(const SinkCursor& to, const Lineage& lineage) {
   lineage_ = lineage;
+  // Open (the end of a copy): on the sink's own connection, so a sink never holds two
+  // (delivery.max_connections counts one). Before Open (`pgfanout replay`): a new one.
+  if (conn_) {
+    PGF_TRY(EnsureStateTable(*conn_));
+    return SaveState(*conn_, to.applied);
+  }
   PGF_TRY(auto conn, Connect());
   PGF_TRY(EnsureStateTable(conn));
   return SaveState(conn, to.applied);
