@@ -47,16 +47,18 @@ int EstablishedSockets(pid_t pid, const std::set<int>& ports) {
   std::ifstream tcp("/proc/net/tcp");
   std::string line;
   std::getline(tcp, line);  // header
-  int count = 0;
+  // Each socket once: /proc/net/tcp is read in pages, and a socket closed meanwhile can
+  // shift the next page so that some lines come twice.
+  std::set<std::string> counted;
   while (std::getline(tcp, line)) {
     std::istringstream fields(line);
     std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
     fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
         timeout >> inode;
     const int port = std::stoi(remote.substr(remote.find(':') + 1), nullptr, 16);
-    if (state == "01" && ports.count(port) && inodes.count(inode)) ++count;
+    if (state == "01" && ports.count(port) && inodes.count(inode)) counted.insert(inode);
   }
-  return count;
+  return static_cast<int>(counted.size());
 }
 
 // One workload client: its own connection to the source, transactions of inserts,
