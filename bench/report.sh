@@ -25,6 +25,25 @@ median() {
 }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
 rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
+# The rows of the many-tenants tables (bench/e2e_tenants.sh's CSV $1); with $2 = postgres,
+# also the cost per extra tenant and the target connections.
+tenant_rows() {
+  local f=$1 w t one cond rows p extra
+  for w in single batch1k; do
+    one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
+    for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
+      cond="\$1 == \"$w\" && \$2 == $t"
+      rows=$(median "$f" "$cond" 4)
+      p=$(median "$f" "$cond" 6)
+      extra=""
+      [ "${2:-}" = postgres ] && extra=" $(awk -v p="$p" -v o="$one" -v t="$t" 'BEGIN {if (t > 1 && o != "") printf "%.1f", (p - o) * 1000 / (t - 1); else print "-"}') |"
+      echo -n "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") |$extra"
+      echo -n " $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) |"
+      [ "${2:-}" = postgres ] && echo -n " $(median "$f" "$cond" 11) |"
+      echo
+    done
+  done
+}
 
 {
   echo "# Benchmarks"
@@ -199,15 +218,7 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     echo
     echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout (s) | rows/s | ÷ 1 tenant | ÷ pg_recvlogical | peak RSS (MiB) | threads (workers) |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
-    for w in single batch1k; do
-      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
-      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
-        cond="\$1 == \"$w\" && \$2 == $t"
-        rows=$(median "$f" "$cond" 4)
-        p=$(median "$f" "$cond" 6)
-        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") | $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) |"
-      done
-    done
+    tenant_rows "$f"
     echo
   fi
 
@@ -226,15 +237,7 @@ rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
     echo
     echo "| workload | tenants | rows | pg_recvlogical (s) | pgfanout (s) | rows/s | ÷ 1 tenant | ÷ pg_recvlogical | per extra tenant (ms) | peak RSS (MiB) | threads (workers) | target connections |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
-    for w in single batch1k; do
-      one=$(median "$f" "\$1 == \"$w\" && \$2 == 1" 6)
-      for t in $(awk -F, -v w="$w" 'NR > 1 && $1 == w {print $2}' "$f" | sort -n -u); do
-        cond="\$1 == \"$w\" && \$2 == $t"
-        rows=$(median "$f" "$cond" 4)
-        p=$(median "$f" "$cond" 6)
-        echo "| $w | $t | $rows | $(stats "$f" "$cond" 5) | $(stats "$f" "$cond" 6) | $(awk -v n="$rows" -v s="$p" 'BEGIN {printf "%.0f", n / s}') | $(ratio "$one" "$p") | $(ratio "$(median "$f" "$cond" 5)" "$p") | $(awk -v p="$p" -v o="$one" -v t="$t" 'BEGIN {if (t > 1 && o != "") printf "%.1f", (p - o) * 1000 / (t - 1); else print "-"}') | $(stats "$f" "$cond" 7) | $(median "$f" "$cond" 8) ($(median "$f" "$cond" 9)) | $(median "$f" "$cond" 11) |"
-      done
-    done
+    tenant_rows "$f" postgres
     echo
   fi
 

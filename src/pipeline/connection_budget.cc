@@ -73,8 +73,7 @@ Result<ConnectionBudget::Permit> ConnectionBudget::TryAcquire(Holder& holder) {
     waiting_.push_back(&holder);
   }
   HandOn();
-  return MakeError(ErrorKind::kBusy,
-                   "waiting for a target connection (delivery.max_connections)");
+  return MakeError(ErrorKind::kBusy, "waiting for a target connection (delivery.max_connections)");
 }
 
 void ConnectionBudget::Forget(Holder& holder) {

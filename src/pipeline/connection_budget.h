@@ -95,7 +95,7 @@ class ConnectionBudget {
   mutable std::mutex mu_;
   size_t held_ = 0;
   std::deque<Holder*> waiting_;
-  std::set<Holder*> kept_for_;  // a permit each
+  std::set<Holder*> kept_for_;                      // a permit each
   std::list<std::shared_ptr<Permit::State>> idle_;  // oldest first
   size_t asked_ = 0;  // idle holders asked for their permit, not yet given back
 };

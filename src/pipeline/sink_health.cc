@@ -62,14 +62,14 @@ SinkHealth::Verdict SinkHealth::Fail(const Error& error) {
                     ToString(error.kind));
       return Verdict{.retry_in = std::nullopt, .stop_process = true};
     case Directive::kStopSink:
-      spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", sink_id_,
-                    error.message, ToString(error.kind));
+      spdlog::error("sink {}: {} [{}]; this sink stops, the others go on", sink_id_, error.message,
+                    ToString(error.kind));
       return Verdict{};
     case Directive::kRetry:
       break;
   }
-  spdlog::warn("sink {}: {} [{}]; retry {} in {} ms", sink_id_, error.message,
-               ToString(error.kind), attempt_, wait.count());
+  spdlog::warn("sink {}: {} [{}]; retry {} in {} ms", sink_id_, error.message, ToString(error.kind),
+               attempt_, wait.count());
   return Verdict{.retry_in = wait};
 }
 

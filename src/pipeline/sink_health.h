@@ -22,8 +22,8 @@ class SinkHealth {
  public:
   // What is kept in the log's metadata (key Key(sink_id)) between runs.
   struct Record {
-    std::string last_error;  // empty when healthy
-    bool stopped = false;    // gave up: needs a person
+    std::string last_error;                                         // empty when healthy
+    bool stopped = false;                                           // gave up: needs a person
     std::optional<std::chrono::system_clock::time_point> retry_at;  // next attempt
   };
   static std::string Key(const std::string& sink_id) { return "sink." + sink_id + ".state"; }

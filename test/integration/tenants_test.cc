@@ -39,8 +39,7 @@ int DatabaseOf(int tenant) { return tenant % kDatabases; }
 int EstablishedSockets(pid_t pid, const std::set<int>& ports) {
   std::set<std::string> inodes;
   std::error_code ec;
-  for (const auto& fd :
-       std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+  for (const auto& fd : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
     const std::string link = std::filesystem::read_symlink(fd.path(), ec).string();
     if (!ec && link.rfind("socket:[", 0) == 0) inodes.insert(link.substr(8, link.size() - 9));
   }
@@ -94,11 +93,12 @@ class Client {
     for (int n = 1 + static_cast<int>(rng_() % 3); n > 0; --n) {
       const int id = index_ * 1'000'000 + next_++;
       ids_.push_back(id);
-      sql += fmt::format("INSERT INTO users (id, tenant_id, name, score) VALUES ({}, '{}', 'n{}', {});",
-                         id, tenant(), rng_() % 1000, rng_() % 100);
+      sql += fmt::format(
+          "INSERT INTO users (id, tenant_id, name, score) VALUES ({}, '{}', 'n{}', {});", id,
+          tenant(), rng_() % 1000, rng_() % 100);
       if (rng_() % 3 == 0) {
-        sql += fmt::format("INSERT INTO teams (id, tenant_id, title) VALUES ({}, '{}', 'x{}');",
-                           id, tenant(), rng_() % 1000);
+        sql += fmt::format("INSERT INTO teams (id, tenant_id, title) VALUES ({}, '{}', 'x{}');", id,
+                           tenant(), rng_() % 1000);
       }
     }
     const int kind = static_cast<int>(rng_() % 10);
@@ -110,8 +110,8 @@ class Client {
       sql += fmt::format("UPDATE users SET tenant_id = '{}' WHERE id = {};", tenant(), own());
     } else if (kind < 9) {
       const int id = own();
-      sql += fmt::format("DELETE FROM users WHERE id = {}; DELETE FROM teams WHERE id = {};", id,
-                         id);
+      sql +=
+          fmt::format("DELETE FROM users WHERE id = {}; DELETE FROM teams WHERE id = {};", id, id);
     } else {
       sql += fmt::format("UPDATE teams SET title = 'm{}' WHERE id = {};", rng_() % 1000, own());
     }
@@ -157,8 +157,8 @@ class TenantsTest : public TailerTest {
           "      - source: public.teams\n        target: {1}.teams\n",
           i, Tenant(i), Cluster(DatabaseOf(i)).Dsn(fmt::format("db{}", DatabaseOf(i))));
     }
-    config_path_ = WriteConfig(
-        sinks + fmt::format("delivery:\n  max_connections: {}\n", kMaxConnections));
+    config_path_ =
+        WriteConfig(sinks + fmt::format("delivery:\n  max_connections: {}\n", kMaxConnections));
   }
 
   void TearDown() override {
@@ -214,11 +214,11 @@ class TenantsTest : public TailerTest {
   using RowsByTenant = std::map<std::string, std::multiset<std::string>>;
   RowsByTenant SourceRows() const {
     RowsByTenant out;
-    for (const auto& r : pg_->Query(
-             "SELECT tenant_id, 'users|' || id || '|' || tenant_id || '|' || "
-             "coalesce(name, '-') || '|' || coalesce(score::text, '-') FROM users UNION ALL "
-             "SELECT tenant_id, 'teams|' || id || '|' || tenant_id || '|' || "
-             "coalesce(title, '-') FROM teams")) {
+    for (const auto& r :
+         pg_->Query("SELECT tenant_id, 'users|' || id || '|' || tenant_id || '|' || "
+                    "coalesce(name, '-') || '|' || coalesce(score::text, '-') FROM users UNION ALL "
+                    "SELECT tenant_id, 'teams|' || id || '|' || tenant_id || '|' || "
+                    "coalesce(title, '-') FROM teams")) {
       out[*r[0]].insert(*r[1]);
     }
     return out;
@@ -236,12 +236,11 @@ class TenantsTest : public TailerTest {
       for (const auto& t : *tables) {
         const std::string& schema = *t[0];
         const bool users = *t[1] == "users";
-        sql += fmt::format(
-            "{}SELECT '{}', '{}|' || id || '|' || tenant_id || '|' || {} FROM {}.{}",
-            sql.empty() ? "" : " UNION ALL ", schema, *t[1],
-            users ? "coalesce(name, '-') || '|' || coalesce(score::text, '-')"
-                  : "coalesce(title, '-')",
-            schema, *t[1]);
+        sql += fmt::format("{}SELECT '{}', '{}|' || id || '|' || tenant_id || '|' || {} FROM {}.{}",
+                           sql.empty() ? "" : " UNION ALL ", schema, *t[1],
+                           users ? "coalesce(name, '-') || '|' || coalesce(score::text, '-')"
+                                 : "coalesce(title, '-')",
+                           schema, *t[1]);
       }
       if (sql.empty()) continue;
       auto rows = Cluster(d).TryQuery(sql, db);

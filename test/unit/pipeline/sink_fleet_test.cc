@@ -30,13 +30,13 @@ class SinkFleetTest : public SinkRunnerTest {
  protected:
   SinkFleetTest() {
     delivery_.workers = 2;
-    fleet_ = std::make_unique<SinkFleet>(delivery_, 1, [this](const SinkConfig& sc)
-                                             -> Result<std::unique_ptr<SinkRunner>> {
-      if (sc.id == "bad") return MakeError(ErrorKind::kInvalidArgument, "no such target");
-      auto sink = std::make_shared<MemorySink>();
-      made_[sc.id].push_back(sink);
-      return Runner(sc, std::make_unique<SharedSink>(sink));
-    });
+    fleet_ = std::make_unique<SinkFleet>(
+        delivery_, 1, [this](const SinkConfig& sc) -> Result<std::unique_ptr<SinkRunner>> {
+          if (sc.id == "bad") return MakeError(ErrorKind::kInvalidArgument, "no such target");
+          auto sink = std::make_shared<MemorySink>();
+          made_[sc.id].push_back(sink);
+          return Runner(sc, std::make_unique<SharedSink>(sink));
+        });
   }
   void TearDown() override {
     fleet_->Stop();

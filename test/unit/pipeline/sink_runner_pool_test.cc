@@ -149,7 +149,8 @@ TEST_F(SinkRunnerPoolTest, SinksShareTheCappedTargetConnections) {
   for (int i = 0; i < kSinks; ++i) {
     auto sink = std::make_unique<CountedSink>(conns);
     sinks.push_back(sink.get());
-    runners.push_back(Runner(Config("s" + std::to_string(i), {std::to_string(i)}), std::move(sink)));
+    runners.push_back(
+        Runner(Config("s" + std::to_string(i), {std::to_string(i)}), std::move(sink)));
     runners.back()->SetIdleClose(milliseconds(60'000));
     runners.back()->SetConnectionBudget(&budget);
     every_tenant.push_back(std::to_string(i));
