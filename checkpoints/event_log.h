@@ -148,7 +148,7 @@ class EventLog {
   virtual Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const = 0;
 
   // Small durable key/value metadata (system identifier, slot name). Synced. A log holds
-  // a random id under meta_keys::kLogId (log_identity.h) from the moment it is created.
+  // a random id under meta::LogIdKey() (meta_records.h) from the moment it is created.
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
   virtual Result<void> PutMeta(const std::string& key, const std::string& value) = 0;
 

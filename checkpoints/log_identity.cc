@@ -1,8 +1,9 @@
 #include "checkpoints/log_identity.h"
 
+#include "checkpoints/meta_records.h"
+
 #include <fmt/format.h>
 
-#include <charconv>
 #include <random>
 
 namespace pgfanout {
@@ -14,21 +15,15 @@ std::string NewLogId() {
 }
 
 Result<std::optional<Lineage>> LoadLineage(const EventLog& log) {
-  PGF_TRY(auto system_id, log.GetMeta(meta_keys::kSourceSystemId));
-  PGF_TRY(auto slot, log.GetMeta(meta_keys::kSourceSlot));
-  if (!system_id || !slot) return std::optional<Lineage>();
-  PGF_TRY(auto log_id, log.GetMeta(meta_keys::kLogId));
-  PGF_TRY(auto timeline_text, log.GetMeta(meta_keys::kSourceTimeline));
-  Lineage lineage{.system_id = *system_id, .slot = *slot, .log_id = log_id.value_or("")};
-  if (timeline_text) {
-    const std::string& t = *timeline_text;
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), lineage.timeline);
-    if (ec != std::errc() || end != t.data() + t.size()) {
-      return MakeError(ErrorKind::kStorage,
-                       fmt::format("the state dir holds an unreadable timeline '{}'", t));
-    }
+  PGF_TRY(auto source, meta::Load(log, meta::SourceKey()));
+  if (!source || source->system_id.empty() || source->slot.empty()) {
+    return std::optional<Lineage>();
   }
-  return std::optional<Lineage>(std::move(lineage));
+  PGF_TRY(auto log_id, meta::Load(log, meta::LogIdKey()));
+  return std::optional<Lineage>(Lineage{.system_id = source->system_id,
+                                        .slot = source->slot,
+                                        .timeline = source->timeline,
+                                        .log_id = log_id ? log_id->id : ""});
 }
 
 }  // namespace pgfanout

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 
 namespace pgfanout {
 namespace {
@@ -17,7 +18,7 @@ uint64_t RowBytes(const std::vector<Datum>& row) {
 
 }  // namespace
 
-MemoryEventLog::MemoryEventLog() { meta_.emplace(meta_keys::kLogId, NewLogId()); }
+MemoryEventLog::MemoryEventLog() { meta_.emplace(meta::LogIdKey().name, meta::Encode(meta::LogId{NewLogId()})); }
 
 Result<void> MemoryEventLog::Append(std::span<const TransactionRecord> transactions) {
   if (transactions.empty()) return boost::outcome_v2::success();

@@ -8,6 +8,7 @@
 
 #include "checkpoints/event_codec.h"
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "checkpoints/rocksdb_keys.h"
 #include "checkpoints/rocksdb_tuning.h"
 
@@ -78,8 +79,8 @@ Result<std::unique_ptr<EventLog>> RocksDbEventLog::Open(const std::string& dir, 
   if (!read_only) {
     PGF_TRY(log->DiscardUnfinishedWrites());
     // A new log gets its id; so does one made before logs had ids.
-    PGF_TRY(auto id, log->GetMeta(meta_keys::kLogId));
-    if (!id) PGF_TRY(log->PutMeta(meta_keys::kLogId, NewLogId()));
+    PGF_TRY(auto id, meta::Load(*log, meta::LogIdKey()));
+    if (!id) PGF_TRY(meta::Store(*log, meta::LogIdKey(), meta::LogId{NewLogId()}));
   }
   return std::unique_ptr<EventLog>(std::move(log));
 }
@@ -145,11 +146,13 @@ Result<void> RocksDbEventLog::Recover() {
   rocksdb::Status s = db_->Get({}, default_cf_, ToSlice(keys::kFormatKey), &format);
   if (!s.ok() && !s.IsNotFound()) return StorageError("reading the log format", s);
   const bool fresh = s.IsNotFound();
-  if (!fresh && format != keys::kFormatVersion && format != keys::kFormatVersion1) {
+  if (!fresh && format != keys::kFormatVersion && format != keys::kFormatVersion2 &&
+      format != keys::kFormatVersion1) {
     return Error{ErrorKind::kStorage,
                  fmt::format("event log in {} has format '{}', this build reads '{}' (and "
-                             "upgrades '{}')",
-                             dir_, format, keys::kFormatVersion, keys::kFormatVersion1)};
+                             "upgrades '{}' and '{}')",
+                             dir_, format, keys::kFormatVersion, keys::kFormatVersion2,
+                             keys::kFormatVersion1)};
   }
 
   std::string value;
@@ -166,16 +169,14 @@ Result<void> RocksDbEventLog::Recover() {
     if (read_only_) return boost::outcome_v2::success();
     s = db_->Put(synced, default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
     if (!s.ok()) return StorageError("writing the log format", s);
-  } else if (format == keys::kFormatVersion1) {
+    return boost::outcome_v2::success();
+  }
+  rocksdb::WriteBatch upgrade;
+  if (format == keys::kFormatVersion1) {
     // Written before the tenant index: the events it holds are not indexed, those after
     // its last one will be. A read-only view indexes nothing and reads by scanning.
     index_from_ = last_event_.value_or(EventId{});
-    if (!read_only_) {
-      rocksdb::WriteBatch batch;
-      batch.Put(default_cf_, ToSlice(keys::kIndexFromKey), keys::EventKey(index_from_));
-      batch.Put(default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
-      PGF_TRY(Write("upgrading the event log to format 2 (the tenant index)", synced, batch));
-    }
+    upgrade.Put(default_cf_, ToSlice(keys::kIndexFromKey), keys::EventKey(index_from_));
   } else {
     s = db_->Get({}, default_cf_, ToSlice(keys::kIndexFromKey), &value);
     if (s.ok()) {
@@ -186,7 +187,28 @@ Result<void> RocksDbEventLog::Recover() {
       return StorageError("reading index_from", s);
     }
   }
-  return boost::outcome_v2::success();
+  if (format == keys::kFormatVersion) return boost::outcome_v2::success();
+  // Meta records in text (formats 1 and 2): converted to the codec in the same batch that
+  // rewrites the format record, so a crash leaves either the old log or the new one.
+  std::map<std::string, std::string> legacy;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, meta_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    legacy.emplace(it->key().ToString(), it->value().ToString());
+  }
+  if (!it->status().ok()) return StorageError("reading meta records to upgrade", it->status());
+  PGF_TRY(auto upgraded, meta::UpgradeLegacy(legacy));
+  if (read_only_) {
+    upgraded_meta_ = std::move(upgraded);
+    return boost::outcome_v2::success();
+  }
+  for (const auto& [key, ignored] : legacy) {
+    if (!upgraded.contains(key)) upgrade.Delete(meta_cf_, key);
+  }
+  for (const auto& [key, record] : upgraded) upgrade.Put(meta_cf_, key, record);
+  upgrade.Put(default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
+  return Write(fmt::format("upgrading the event log from '{}' to '{}'", format,
+                           keys::kFormatVersion),
+               synced, upgrade);
 }
 
 Result<void> RocksDbEventLog::DiscardUnfinishedWrites() {

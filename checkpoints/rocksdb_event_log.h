@@ -4,6 +4,7 @@
 #include <rocksdb/write_batch.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -124,6 +125,9 @@ class RocksDbEventLog final : public EventLog {
   // The tenant index; nullptr only in a read-only view of a log from before it.
   rocksdb::ColumnFamilyHandle* index_cf_ = nullptr;
   EventId index_from_;  // set on open; see IndexedFrom()
+  // A read-only view of a log from before the meta codec: its meta records as they will be
+  // once upgraded (meta::UpgradeLegacy), served by GetMeta.
+  std::optional<std::map<std::string, std::string>> upgraded_meta_;
 
   std::mutex write_mu_;
   std::string encode_buf_;  // guarded by write_mu_

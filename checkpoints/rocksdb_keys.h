@@ -111,9 +111,11 @@ inline std::optional<std::string_view> BucketOf(std::string_view index_key) {
 // end_lsn u64 BE, has_event u8 (0|1), last event commit_lsn u64 BE, ordinal u32 BE.
 inline constexpr std::string_view kPositionKey = "position";
 inline constexpr std::string_view kFormatKey = "format";
-// Format 2 adds the tenant index and ChangeEvent::old_tenant in events; a format-1 log is
-// upgraded on its first writable open (events before kIndexFromKey are not indexed).
-inline constexpr std::string_view kFormatVersion = "pgfanout-eventlog-2";
+// Format 2 adds the tenant index and ChangeEvent::old_tenant in events; format 3 stores the
+// meta records in their codec (meta_records.h) instead of text. An older log is upgraded
+// on its first writable open (a format-1 log's events before kIndexFromKey are not indexed).
+inline constexpr std::string_view kFormatVersion = "pgfanout-eventlog-3";
+inline constexpr std::string_view kFormatVersion2 = "pgfanout-eventlog-2";
 inline constexpr std::string_view kFormatVersion1 = "pgfanout-eventlog-1";
 // The event key after which every event is in the tenant index (empty: all of them).
 inline constexpr std::string_view kIndexFromKey = "index_from";

@@ -81,6 +81,11 @@ Result<std::vector<std::pair<std::string, SinkCursor>>> RocksDbEventLog::ListCur
 }
 
 Result<std::optional<std::string>> RocksDbEventLog::GetMeta(const std::string& key) const {
+  if (upgraded_meta_) {
+    auto it = upgraded_meta_->find(key);
+    if (it == upgraded_meta_->end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
   std::string value;
   rocksdb::Status s = db_->Get({}, meta_cf_, key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "src/core/failpoint.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/source/snapshot_reader.h"
@@ -21,84 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kReportEvery = std::chrono::seconds(2);
 
-std::string ProgressKey(const std::string& id) { return "sink." + id + ".backfill"; }
-std::string TablesKey(const std::string& id) { return "sink." + id + ".tables"; }
-
-std::string EncodeList(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& i : items) AppendField(i, out);
-  return out;
-}
-
-std::optional<std::vector<std::string>> DecodeList(const std::string& text) {
-  std::string_view in(text);
-  std::vector<std::string> out;
-  while (!in.empty()) {
-    auto f = TakeField(in);
-    if (!f) return std::nullopt;
-    out.push_back(std::move(*f));
-  }
-  return out;
-}
-
-// A backfill in progress, as kept in the log's metadata after every chunk.
-struct Progress {
-  Lsn first;          // the first snapshot's consistent point
-  EventId resume_at;  // the cursor to leave when done
-  std::vector<std::string> tables;
-  std::vector<TableCopyState> states;
-  std::vector<uint64_t> rows_done;
-  bool replace = false;        // the copy replaces the destination's rows (BeginReplace)
-  bool replace_begun = false;  // BeginReplace has been done
-
-  std::string Encode() const {
-    std::string out;
-    AppendField(first.ToString(), out);
-    AppendField(resume_at.ToString(), out);
-    AppendField(std::to_string(tables.size()), out);
-    for (size_t i = 0; i < tables.size(); ++i) {
-      AppendField(tables[i], out);
-      AppendField(states[i].Encode(), out);
-      AppendField(std::to_string(rows_done[i]), out);
-    }
-    AppendField(replace ? (replace_begun ? "2" : "1") : "0", out);
-    return out;
-  }
-
-  static std::optional<Progress> Decode(const std::string& text) {
-    std::string_view in(text);
-    Progress p;
-    auto first = TakeField(in);
-    auto resume = TakeField(in);
-    auto count = TakeField(in);
-    if (!first || !resume || !count) return std::nullopt;
-    auto lsn = Lsn::Parse(*first);
-    auto at = EventId::Parse(*resume);
-    if (!lsn || !at || count->empty() || count->size() > 6) return std::nullopt;
-    p.first = *lsn;
-    p.resume_at = *at;
-    for (int i = std::stoi(*count); i > 0; --i) {
-      auto name = TakeField(in);
-      auto state = name ? TakeField(in) : std::nullopt;
-      auto rows = state ? TakeField(in) : std::nullopt;
-      if (!rows || rows->empty() || rows->size() > 19) return std::nullopt;
-      auto decoded = TableCopyState::Decode(*state);
-      if (!decoded) return std::nullopt;
-      p.tables.push_back(std::move(*name));
-      p.states.push_back(std::move(*decoded));
-      p.rows_done.push_back(std::stoull(*rows));
-    }
-    // Written by pgfanout 0.1 without it: a copy that replaced nothing.
-    if (!in.empty()) {
-      auto replace = TakeField(in);
-      if (!replace || (*replace != "0" && *replace != "1" && *replace != "2")) return std::nullopt;
-      p.replace = *replace != "0";
-      p.replace_begun = *replace == "2";
-    }
-    if (!in.empty()) return std::nullopt;
-    return p;
-  }
-};
+using Progress = meta::BackfillProgress;
 
 // The tracked tables a sink receives rows of.
 std::vector<std::string> MappedTables(const Config& config, const SinkConfig& sink) {
@@ -117,19 +41,19 @@ Result<std::vector<std::string>> TablesToCopy(const Config& config, const SinkCo
                                               bool has_cursor) {
   const auto mapped = MappedTables(config, sink);
   if (!options.tables.empty()) return options.tables;
-  PGF_TRY(auto known_text, log.GetMeta(TablesKey(sink.id)));
+  PGF_TRY(auto known_record, meta::Load(log, meta::SinkTablesKey(sink.id)));
   std::vector<std::string> copy;
   if (!has_cursor || options.replace) {
     copy = mapped;
-  } else if (known_text && !known_text->empty()) {
-    auto known = DecodeList(*known_text).value_or(std::vector<std::string>{});
+  } else if (known_record && !known_record->tables.empty()) {
+    const auto& known = known_record->tables;
     for (const auto& t : mapped) {
       if (std::find(known.begin(), known.end(), t) == known.end()) copy.push_back(t);
     }
   }
   // A sink that predates this bookkeeping, or wants no backfill: remember its tables.
   if (copy.empty() || !sink.backfill) {
-    PGF_TRY(log.PutMeta(TablesKey(sink.id), EncodeList(mapped)));
+    PGF_TRY(meta::Store(log, meta::SinkTablesKey(sink.id), meta::SinkTables{mapped}));
     return std::vector<std::string>{};
   }
   return copy;
@@ -146,24 +70,12 @@ bool CoversAll(const Config& config, const SinkConfig& sink,
 
 }  // namespace
 
-std::string BackfillStatusKey(const std::string& sink_id) {
-  return "sink." + sink_id + ".backfill_status";
-}
-
 Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
                           EventLog& log, const BackfillOptions& options) {
   const std::string& id = sink_config.id;
   auto stopping = [&] { return options.stopping && options.stopping(); };
   PGF_TRY(auto stored, log.LoadCursor(id));
-  PGF_TRY(auto progress_text, log.GetMeta(ProgressKey(id)));
-  std::optional<Progress> progress;
-  if (progress_text && !progress_text->empty()) {
-    progress = Progress::Decode(*progress_text);
-    if (!progress) {
-      return MakeError(ErrorKind::kStorage,
-                       "sink " + id + ": the backfill progress in the state dir is unreadable");
-    }
-  }
+  PGF_TRY(std::optional<Progress> progress, meta::Load(log, meta::BackfillProgressKey(id)));
   std::vector<std::string> tables;
   if (progress) {
     tables = progress->tables;
@@ -195,8 +107,8 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   }
   // The main slot must exist first: the stream has to cover everything after the snapshot.
   while (true) {
-    PGF_TRY(auto slot, log.GetMeta(meta_keys::kSourceSlot));
-    if (slot) break;
+    PGF_TRY(auto source, meta::Load(log, meta::SourceKey()));
+    if (source && !source->slot.empty()) break;
     if (stopping()) return Cancelled();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -214,9 +126,8 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     // between it and the snapshot still reach it, unless retention trimmed them.
     bool cursor_events_gone = false;
     if (stored) {
-      PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::TrimmedPastKey(id)));
-      auto through = trimmed ? EventId::Parse(*trimmed) : std::nullopt;
-      cursor_events_gone = through && stored->applied < *through;
+      PGF_TRY(auto trimmed, meta::Load(log, meta::TrimmedPastKey(id)));
+      cursor_events_gone = trimmed && stored->applied < trimmed->through;
     }
     const bool whole = !stored || (options.replace && CoversAll(config, sink_config, tables) &&
                                    (sink.ReplacesRows() || cursor_events_gone));
@@ -236,13 +147,13 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     PGF_TRY(reader->Plan(described[i], tenants, options.connections, progress->states[i]));
   }
   PGF_TRY(reader->DonePlanning());
-  PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+  PGF_TRY(meta::Store(log, meta::BackfillProgressKey(id), *progress));
   std::vector<std::shared_ptr<const TableSchema>> schemas;
   for (const auto& t : described) schemas.push_back(t.schema);
   if (progress->replace && !progress->replace_begun) {
     PGF_TRY(sink.BeginReplace(schemas));
     progress->replace_begun = true;
-    PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+    PGF_TRY(meta::Store(log, meta::BackfillProgressKey(id), *progress));
   }
 
   uint64_t total = 0, done_before = 0;
@@ -290,7 +201,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
       if (tty) fmt::print(stderr, "\n");
       spdlog::info("sink {}: {}", id, line);
     }
-    return log.PutMeta(BackfillStatusKey(id), line);
+    return meta::Store(log, meta::BackfillStatusKey(id), meta::BackfillStatus{line});
   };
 
   auto on_chunk = [&](SnapshotChunk&& chunk) -> Result<void> {
@@ -323,7 +234,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     state.done[chunk.range] = chunk.range_done;
     progress->rows_done[chunk.table] += events.size();
     copied += events.size();
-    PGF_TRY(log.PutMeta(ProgressKey(id), progress->Encode()));
+    PGF_TRY(meta::Store(log, meta::BackfillProgressKey(id), *progress));
     PGF_TRY(FailpointHit("backfill.after_chunk"));
     if (Clock::now() - last_report >= kReportEvery) {
       last_report = Clock::now();
@@ -343,8 +254,9 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   PGF_TRY(auto lineage, LoadLineage(log));
   PGF_TRY(sink.Rewind(final, lineage.value_or(Lineage{})));
   PGF_TRY(log.RewindCursor(id, final));
-  PGF_TRY(log.PutMeta(TablesKey(id), EncodeList(MappedTables(config, sink_config))));
-  PGF_TRY(log.PutMeta(ProgressKey(id), ""));
+  PGF_TRY(meta::Store(log, meta::SinkTablesKey(id),
+                      meta::SinkTables{MappedTables(config, sink_config)}));
+  PGF_TRY(meta::Erase(log, meta::BackfillProgressKey(id)));
   PGF_TRY(report(true));
   return std::optional<Lsn>(progress->first);
 }

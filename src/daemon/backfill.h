@@ -56,7 +56,4 @@ struct BackfillOptions {
 Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
                           EventLog& log, const BackfillOptions& options);
 
-// The metadata key holding a sink's backfill progress line for `status`.
-std::string BackfillStatusKey(const std::string& sink_id);
-
 }  // namespace pgfanout

@@ -8,6 +8,7 @@
 
 #include "checkpoints/event_log.h"
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "src/daemon/backfill.h"
 #include "src/pgclient/pg_connection.h"
 #include "src/pipeline/sink_open.h"
@@ -127,22 +128,19 @@ int ShowStatus(const Config& config, const std::string& sink_id) {
         "sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
         sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
         behind >= kCountLimit ? "at least " : "", behind, bytes);
-    auto backfill = l.GetMeta(BackfillStatusKey(sink.id));
-    if (backfill && backfill.value() && !backfill.value()->empty()) {
-      fmt::print("  {}\n", *backfill.value());
-    }
-    auto state_text = l.GetMeta(SinkHealth::Key(sink.id));
-    auto state = state_text && state_text.value() ? SinkHealth::Decode(*state_text.value())
-                                                  : std::nullopt;
-    if (!state || state->last_error.empty()) continue;
+    auto backfill = meta::Load(l, meta::BackfillStatusKey(sink.id));
+    if (backfill && backfill.value()) fmt::print("  {}\n", backfill.value()->line);
+    auto state = meta::Load(l, meta::SinkStateKey(sink.id));
+    if (!state || !state.value() || state.value()->message.empty()) continue;
     std::string when = "stopped: needs a person (fix the cause, restart pgfanout)";
-    if (!state->stopped && state->retry_at) {
-      auto in = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    *state->retry_at - std::chrono::system_clock::now())
+    if (!state.value()->stopped && state.value()->retry_at_ms > 0) {
+      auto in = state.value()->retry_at_ms -
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
                     .count();
       when = in > 0 ? fmt::format("retrying in {} ms", in) : "retrying now";
     }
-    fmt::print("  last error: {}\n  {}\n", state->last_error, when);
+    fmt::print("  last error: {}\n  {}\n", state.value()->message, when);
   }
   return 0;
 }

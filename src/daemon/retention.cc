@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "checkpoints/meta_records.h"
+
 namespace pgfanout {
 
 Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
@@ -75,17 +77,17 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
   for (auto* r : runners) {
     running.insert(r->id());
     if (auto c = position[r]; c && *c < *through) {
-      PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(r->id()), through->ToString()));
+      PGF_TRY(meta::Store(log_, meta::TrimmedPastKey(r->id()), meta::TrimMark{*through}));
       lost.push_back(r);
     }
   }
   PGF_TRY(auto cursors, log_.ListCursors());
   for (const auto& [id, cursor] : cursors) {
     if (!running.count(id) && cursor.applied < *through) {
-      PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(id), through->ToString()));
+      PGF_TRY(meta::Store(log_, meta::TrimmedPastKey(id), meta::TrimMark{*through}));
     }
   }
-  PGF_TRY(log_.PutMeta(SinkRunner::kTrimmedThroughKey, through->ToString()));
+  PGF_TRY(meta::Store(log_, meta::TrimmedThroughKey(), meta::TrimMark{*through}));
   PGF_TRY(log_.Trim(*through));
   for (auto* r : lost) {
     spdlog::error(
@@ -100,19 +102,18 @@ Result<void> Retention::Trim(const std::vector<SinkRunner*>& runners) {
 Result<void> Retention::MarkSinksTrimmedBefore() {
   // Before per-sink marks, one log-wide mark stopped every sink behind it; a sink that was
   // behind it then keeps that verdict.
-  PGF_TRY(auto done, log_.GetMeta(kMarksPerSinkKey));
+  PGF_TRY(auto done, meta::Load(log_, meta::TrimMarksPerSinkKey()));
   if (done) return boost::outcome_v2::success();
-  PGF_TRY(auto trimmed, log_.GetMeta(SinkRunner::kTrimmedThroughKey));
-  auto through = trimmed ? EventId::Parse(*trimmed) : std::nullopt;
-  if (through) {
+  PGF_TRY(auto trimmed, meta::Load(log_, meta::TrimmedThroughKey()));
+  if (trimmed) {
     PGF_TRY(auto cursors, log_.ListCursors());
     for (const auto& [id, cursor] : cursors) {
-      if (cursor.applied < *through) {
-        PGF_TRY(log_.PutMeta(SinkRunner::TrimmedPastKey(id), through->ToString()));
+      if (cursor.applied < trimmed->through) {
+        PGF_TRY(meta::Store(log_, meta::TrimmedPastKey(id), *trimmed));
       }
     }
   }
-  return log_.PutMeta(kMarksPerSinkKey, "1");
+  return meta::Store(log_, meta::TrimMarksPerSinkKey(), meta::Flag{});
 }
 
 // Policy hold: says loudly, once a minute per sink, which sink keeps events past

@@ -16,7 +16,7 @@ namespace pgfanout {
 // transactions only, so a replay from a retained commit LSN never gets half of one).
 // Under log.lagging_sinks: hold, a sink's undelivered events are kept however old and a
 // warning names the sink once a minute; under drop they are trimmed, the trim point is
-// recorded first for each sink that had not taken them (SinkRunner::TrimmedPastKey) and
+// recorded first for each sink that had not taken them (meta::TrimmedPastKey) and
 // the sink stops. A sink of some tenants that is caught up (Status::idle) holds nothing,
 // however old its stored cursor: events of other tenants are not its to wait for. A sink still in its
 // first copy (no cursor) is not lagging: what it needs is kept under either policy.
@@ -27,9 +27,8 @@ class Retention {
   // One pass over the log; `runners` are the running sinks.
   Result<void> Trim(const std::vector<SinkRunner*>& runners);
   // Once per state dir, before the first Trim(): a state dir from before per-sink trim
-  // marks (SinkRunner::TrimmedPastKey) gets one for each sink behind its log-wide mark.
+  // marks (meta::TrimmedPastKey) gets one for each sink behind its log-wide mark.
   Result<void> MarkSinksTrimmedBefore();
-  static constexpr const char* kMarksPerSinkKey = "log.trim_marks_per_sink";
 
  private:
   Result<void> WarnLaggingSinks(const std::vector<SinkRunner*>& runners, int64_t cutoff_us,

@@ -13,13 +13,11 @@ namespace pgfanout {
 
 // The tables a sink asked to have copied again (Sink::SetBackfillRequest: its target
 // gained a column the source added, and the WAL carries nothing of what the old rows read
-// for it). The list is kept in the log's metadata (Key(), NUL-separated) from before the
+// for it). The list is kept in the log's metadata (meta::RefillKey) from before the
 // sink commits the batch that asked until the copy is done, so a crash in between repeats
 // the copy, never skips it. Only the sink's runner uses it (one thread).
 class Refills {
  public:
-  static std::string Key(const std::string& sink_id) { return "sink." + sink_id + ".refill"; }
-
   Refills(std::string sink_id, EventLog& log) : sink_id_(std::move(sink_id)), log_(log) {}
 
   // Records `table`, asked by a batch whose events commit up to `batch_up_to`. A batch

@@ -3,8 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
-
+#include "checkpoints/meta_records.h"
 #include "src/pipeline/retry_policy.h"
 
 namespace pgfanout {
@@ -14,31 +13,6 @@ constexpr auto kBackoffBase = std::chrono::milliseconds(200);
 constexpr auto kBackoffCap = std::chrono::milliseconds(30'000);
 
 }  // namespace
-
-std::string SinkHealth::Encode(const Record& record) {
-  int64_t retry_ms = record.retry_at ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           record.retry_at->time_since_epoch())
-                                           .count()
-                                     : 0;
-  return fmt::format("{}\t{}\t{}", record.stopped ? 1 : 0, retry_ms, record.last_error);
-}
-
-std::optional<SinkHealth::Record> SinkHealth::Decode(const std::string& text) {
-  auto tab1 = text.find('\t');
-  auto tab2 = tab1 == std::string::npos ? tab1 : text.find('\t', tab1 + 1);
-  if (tab2 == std::string::npos) return std::nullopt;
-  Record record;
-  record.stopped = text.compare(0, tab1, "1") == 0;
-  int64_t retry_ms = 0;
-  auto digits = std::string_view(text).substr(tab1 + 1, tab2 - tab1 - 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), retry_ms);
-  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
-  if (retry_ms > 0) {
-    record.retry_at = std::chrono::system_clock::time_point(std::chrono::milliseconds(retry_ms));
-  }
-  record.last_error = text.substr(tab2 + 1);
-  return record;
-}
 
 SinkHealth::Verdict SinkHealth::Fail(const Error& error) {
   const Directive d = DecideRetry(error.kind, /*in_sink=*/true);
@@ -84,7 +58,19 @@ void SinkHealth::Succeeded() {
 }
 
 void SinkHealth::Store(const Record& record) {
-  auto r = log_.PutMeta(Key(sink_id_), record.last_error.empty() ? "" : Encode(record));
+  const auto key = meta::SinkStateKey(sink_id_);
+  auto r = record.last_error.empty()
+               ? meta::Erase(log_, key)
+               : meta::Store(log_, key,
+                             meta::SinkState{
+                                 .stopped = record.stopped,
+                                 .retry_at_ms = record.retry_at
+                                                    ? std::chrono::duration_cast<
+                                                          std::chrono::milliseconds>(
+                                                          record.retry_at->time_since_epoch())
+                                                          .count()
+                                                    : 0,
+                                 .message = record.last_error});
   if (!r) spdlog::warn("sink {}: cannot record its state: {}", sink_id_, r.error().message);
   on_record_ = !record.last_error.empty();
 }

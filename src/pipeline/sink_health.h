@@ -20,16 +20,12 @@ namespace pgfanout {
 // Threads: Fail() and Succeeded() from the runner's turn; shown() from any.
 class SinkHealth {
  public:
-  // What is kept in the log's metadata (key Key(sink_id)) between runs.
+  // What status() shows; kept in the log's metadata (meta::SinkStateKey) between runs.
   struct Record {
     std::string last_error;                                         // empty when healthy
     bool stopped = false;                                           // gave up: needs a person
     std::optional<std::chrono::system_clock::time_point> retry_at;  // next attempt
   };
-  static std::string Key(const std::string& sink_id) { return "sink." + sink_id + ".state"; }
-  static std::string Encode(const Record& record);
-  static std::optional<Record> Decode(const std::string& text);
-
   SinkHealth(std::string sink_id, EventLog& log) : sink_id_(std::move(sink_id)), log_(log) {}
 
   // Counts errors into sink_errors_total{kind} (with the sink label when `per_sink`) and

@@ -24,14 +24,10 @@ struct OpenedSink {
 // that Write() but before its cursor is stored would leave the JSONL sink's lines in the
 // file, and the next Open() would keep them and append them again. So before the first
 // Write(), the token of the destination as Open() found it (Sink::BaselineToken) is stored
-// beside the cursor (`sink.<id>.baseline`, synced), and every Open() of a cursor without a
+// beside the cursor (meta::BaselineKey, synced), and every Open() of a cursor without a
 // token is handed that baseline instead: lines written after it were never acknowledged,
 // and go. Once the cursor carries a token of its own the baseline is not read again.
 Result<OpenedSink> OpenSinkAtCursor(Sink& sink, EventLog& log, const std::string& sink_id,
                                     const Lineage& lineage);
-
-inline std::string SinkBaselineKey(const std::string& sink_id) {
-  return "sink." + sink_id + ".baseline";
-}
 
 }  // namespace pgfanout

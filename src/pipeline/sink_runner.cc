@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_open.h"
 #include "src/pipeline/target_position.h"
@@ -185,10 +186,12 @@ Result<void> SinkRunner::RunRefills() {
 }
 
 Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
-  PGF_TRY(auto trimmed, log_.GetMeta(TrimmedPastKey(config_.id)));
-  if (!trimmed || trimmed->empty()) return boost::outcome_v2::success();
-  auto through = EventId::Parse(*trimmed);
-  if (!through || !(cursor < *through)) return boost::outcome_v2::success();
+  // Retention records, for a sink that had not taken every event it trimmed, the last one:
+  // the sink stops rather than skip them. (Not the log-wide mark: a caught-up sink of some
+  // tenants keeps an old cursor.)
+  PGF_TRY(auto trimmed, meta::Load(log_, meta::TrimmedPastKey(config_.id)));
+  if (!trimmed || !(cursor < trimmed->through)) return boost::outcome_v2::success();
+  const EventId* through = &trimmed->through;
   return MakeError(ErrorKind::kMismatch,
                    fmt::format("fell behind the event log's retention: events after {} through {} "
                                "were trimmed before this sink took them (log.lagging_sinks: "

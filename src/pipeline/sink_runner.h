@@ -53,15 +53,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     bool idle = false;
   };
 
-  // Metadata key under which retention records the last event it trimmed.
-  static constexpr const char* kTrimmedThroughKey = "log.trimmed_through";
-  // Metadata key under which retention records, for a sink that had not taken every
-  // event it trimmed, the last one: the sink stops rather than skip them. (Not the
-  // log-wide key: a caught-up sink of some tenants keeps an old cursor.)
-  static std::string TrimmedPastKey(const std::string& sink_id) {
-    return "sink." + sink_id + ".trimmed_past";
-  }
-
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
              std::unique_ptr<Sink> sink, EventLog& log, std::function<void(const Error&)> on_fatal);
   ~SinkRunner();

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "src/pipeline/sink_runner.h"
+#include "checkpoints/meta_records.h"
 
 namespace pgfanout {
 
@@ -35,14 +35,11 @@ Result<PositionVerdict> JudgeTargetPosition(const TargetPosition& theirs,
   }
   // Resumed from the state dir's own cursor, the position only has to name this log.
   if (stored && !(stored->applied < theirs.applied)) return PositionVerdict{.trusted = true};
-  PGF_TRY(auto trimmed, log.GetMeta(SinkRunner::kTrimmedThroughKey));
-  if (trimmed && !trimmed->empty()) {
-    auto through = EventId::Parse(*trimmed);
-    if (through && theirs.applied < *through) {
-      return distrust(fmt::format(
-          "the event log no longer holds the events after it (retention trimmed through {})",
-          through->ToString()));
-    }
+  PGF_TRY(auto trimmed, meta::Load(log, meta::TrimmedThroughKey()));
+  if (trimmed && theirs.applied < trimmed->through) {
+    return distrust(fmt::format(
+        "the event log no longer holds the events after it (retention trimmed through {})",
+        trimmed->through.ToString()));
   }
   return PositionVerdict{.trusted = true};
 }

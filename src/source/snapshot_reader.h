@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoints/meta_records.h"
 #include "src/config/config.h"
 #include "src/core/change_event.h"
 #include "src/core/error.h"
@@ -13,21 +14,9 @@
 
 namespace pgfanout {
 
-// A key as text values, one per key column, in key order.
-using KeyValues = std::vector<std::string>;
-
-// Where a copy of one table range stands: the splits it was cut at, and for each range the
-// last key copied and whether it is done. Kept by the caller between runs, so a copy
-// interrupted by kill -9 resumes from its last completed chunk.
-struct TableCopyState {
-  std::vector<KeyValues> splits;  // range i is [splits[i-1], splits[i]); first/last unbounded
-  std::vector<std::optional<KeyValues>> last;  // per range: last key copied
-  std::vector<bool> done;                      // per range
-
-  bool Planned() const { return !done.empty(); }
-  std::string Encode() const;
-  static std::optional<TableCopyState> Decode(const std::string& text);
-};
+// KeyValues and TableCopyState (where a copy of a table stands, kept between runs so a
+// copy interrupted by kill -9 resumes from its last completed chunk) are meta records:
+// checkpoints/meta_records.h.
 
 // Rows of one table range, in key order.
 struct SnapshotChunk {
@@ -101,10 +90,6 @@ class SnapshotReader {
   std::string snapshot_name_;
   Lsn consistent_lsn_;
 };
-
-// Length-prefixed fields ("3:abc"), so any text survives being stored in one string.
-void AppendField(std::string_view text, std::string& out);
-std::optional<std::string> TakeField(std::string_view& in);
 
 // Parses one line of COPY text output (without its newline) into Datums.
 // Errors: kProtocol when the line is malformed or has the wrong number of fields.

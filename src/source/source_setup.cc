@@ -9,14 +9,13 @@
 #include <set>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
 #include "src/source/table_catalog.h"
 
 namespace pgfanout {
 namespace {
 
-constexpr const char* kMetaSystemId = meta_keys::kSourceSystemId;
-constexpr const char* kMetaSlot = meta_keys::kSourceSlot;
 
 std::string FillTemplate(std::string sql, const std::string& publication,
                          const std::string& tables) {
@@ -337,19 +336,34 @@ Result<wal2json::ReaderOptions> PrepareWal2Json(const Config& config, const PgCo
   return options;
 }
 
-Result<void> RecordOrCheck(EventLog& log, const char* key, const std::string& actual,
-                           std::string_view what) {
-  PGF_TRY(auto recorded, log.GetMeta(key));
-  if (!recorded) return log.PutMeta(key, actual);
-  if (*recorded != actual) {
+// The source the log recorded so far (empty fields: not yet).
+Result<meta::Source> RecordedSource(const EventLog& log) {
+  PGF_TRY(auto source, meta::Load(log, meta::SourceKey()));
+  return source.value_or(meta::Source{});
+}
+
+Result<void> RecordOrCheckSystem(EventLog& log, const std::string& actual) {
+  PGF_TRY(auto source, RecordedSource(log));
+  if (source.system_id.empty()) {
+    source.system_id = actual;
+    return meta::Store(log, meta::SourceKey(), source);
+  }
+  if (source.system_id != actual) {
     return MakeError(ErrorKind::kMismatch,
                      fmt::format("the state dir belongs to {} {} but the source is {} {}: "
                                  "refusing to mix their positions. Point source.dsn at the "
                                  "original server, or use a new state_dir to start over (sinks "
                                  "then need a fresh snapshot)",
-                                 what, *recorded, what, actual));
+                                 "cluster (system identifier)", source.system_id,
+                                 "cluster (system identifier)", actual));
   }
   return boost::outcome_v2::success();
+}
+
+Result<void> RecordSlot(EventLog& log, const std::string& slot) {
+  PGF_TRY(auto source, RecordedSource(log));
+  source.slot = slot;
+  return meta::Store(log, meta::SourceKey(), source);
 }
 
 // The point where timeline `tli` ended, from the history file of a later timeline (lines
@@ -379,17 +393,10 @@ std::optional<Lsn> SwitchPointOf(std::string_view history, uint32_t tli) {
 // that point, and must not when it is past it (it holds transactions this server never
 // had, and the slot's positions no longer name the same changes).
 Result<void> CheckTimeline(EventLog& log, const PgConnection& replication, uint32_t now) {
-  PGF_TRY(auto recorded_text, log.GetMeta(meta_keys::kSourceTimeline));
-  const std::string now_text = std::to_string(now);
-  if (!recorded_text) return log.PutMeta(meta_keys::kSourceTimeline, now_text);
-  uint32_t recorded = 0;
-  {
-    const std::string& t = *recorded_text;
-    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), recorded);
-    if (ec != std::errc() || end != t.data() + t.size()) {
-      return MakeError(ErrorKind::kStorage, "the state dir holds an unreadable timeline '" + t + "'");
-    }
-  }
+  PGF_TRY(auto source, RecordedSource(log));
+  const uint32_t recorded = source.timeline;
+  source.timeline = now;
+  if (recorded == 0) return meta::Store(log, meta::SourceKey(), source);
   if (recorded == now) return boost::outcome_v2::success();
   const Lsn durable = log.DurableLsn();
   if (now < recorded) {
@@ -431,7 +438,7 @@ Result<void> CheckTimeline(EventLog& log, const PgConnection& replication, uint3
       "the source moved from timeline {} to {} at {}, at or after the event log's durable "
       "position {}: nothing the log holds is missing there; continuing",
       recorded, now, switched->ToString(), durable.ToString());
-  return log.PutMeta(meta_keys::kSourceTimeline, now_text);
+  return meta::Store(log, meta::SourceKey(), source);
 }
 
 }  // namespace
@@ -446,7 +453,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
   id.system_id = GetValue(ident, 0, 0).value_or("");
   id.timeline = static_cast<uint32_t>(std::stoul(GetValue(ident, 0, 1).value_or("0")));
   id.server_lsn = Lsn::Parse(GetValue(ident, 0, 2).value_or("")).value_or(Lsn());
-  PGF_TRY(RecordOrCheck(log, kMetaSystemId, id.system_id, "cluster (system identifier)"));
+  PGF_TRY(RecordOrCheckSystem(log, id.system_id));
   PGF_TRY(CheckTimeline(log, replication, id.timeline));
 
   PGF_TRY(id.keys, CheckTables(config, sql));
@@ -463,7 +470,9 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                            "       s.confirmed_flush_lsn, s.wal_status, s.active_pid "
                            "FROM pg_replication_slots s WHERE s.slot_name = $1",
                            {slot}));
-  PGF_TRY(auto recorded_slot, log.GetMeta(kMetaSlot));
+  PGF_TRY(auto recorded, RecordedSource(log));
+  const std::optional<std::string> recorded_slot =
+      recorded.slot.empty() ? std::nullopt : std::optional<std::string>(recorded.slot);
   const Lsn durable = log.DurableLsn();
   if (PQntuples(r.get()) == 0) {
     if (recorded_slot || !durable.IsZero()) {
@@ -483,7 +492,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
     id.slot_confirmed_lsn = Lsn::Parse(GetValue(created, 0, 1).value_or("")).value_or(Lsn());
     id.slot_created = true;
     spdlog::info("created replication slot {} at {}", slot, id.slot_confirmed_lsn.ToString());
-    PGF_TRY(log.PutMeta(kMetaSlot, slot));
+    PGF_TRY(RecordSlot(log, slot));
     // The slot starts confirmed at its consistent point; the log starts there too, so the
     // slot is never ahead of the log, not even before the first transaction.
     const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
@@ -529,7 +538,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
         "adopting existing slot {} (confirmed up to {}): changes committed before "
         "that are not delivered",
         slot, id.slot_confirmed_lsn.ToString());
-    PGF_TRY(log.PutMeta(kMetaSlot, slot));
+    PGF_TRY(RecordSlot(log, slot));
   } else if (*recorded_slot != slot) {
     return MakeError(ErrorKind::kMismatch,
                      fmt::format("the state dir was made for slot {}, the config names {}",

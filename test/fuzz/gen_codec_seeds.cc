@@ -1,14 +1,17 @@
-// Writes the seed corpora of event_codec_fuzz and event_key_fuzz: events and schemas as the
-// EventLog stores them, and event keys, spill keys, positions and cursors. Built on demand:
+// Writes the seed corpora of event_codec_fuzz, event_key_fuzz and meta_records_fuzz: events
+// and schemas as the EventLog stores them; event keys, spill keys, positions and cursors;
+// every meta record, and the text older logs stored under each legacy key. Built on demand:
 //   ninja -C build-fuzzreplay test/fuzz/gen_codec_seeds &&
 //     build-fuzzreplay/test/fuzz/gen_codec_seeds test/fuzz/corpus
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "checkpoints/event_codec.h"
+#include "checkpoints/meta_records.h"
 #include "checkpoints/rocksdb_keys.h"
 
 namespace {
@@ -106,6 +109,49 @@ int main(int argc, char** argv) {
   Write(key / "position-empty", keys::EncodePosition(Lsn(0x16B3748), std::nullopt));
   Write(key / "position", keys::EncodePosition(Lsn(0x16B3800), ids[1]));
   Write(key / "cursor", keys::EncodeCursor(SinkCursor{ids[2], "0/16B3748#12 token"}));
+
+  // Meta records, and legacy text: a first byte choosing the key (meta_records_fuzz.cc's
+  // list), then the value as eventlog-2 stored it.
+  auto records = root / "meta_records";
+  std::filesystem::create_directories(records);
+  TableCopyState copy{.splits = {{"7", "100"}},
+                      .last = {KeyValues{"7", "42"}, std::nullopt},
+                      .done = {true, false}};
+  Write(records / "log-id", meta::Encode(meta::LogId{"0123456789abcdef0123456789abcdef"}));
+  Write(records / "source", meta::Encode(meta::Source{"7310000000000000001", "pgfanout", 2}));
+  Write(records / "trim-mark", meta::Encode(meta::TrimMark{ids[1]}));
+  Write(records / "flag", meta::Encode(meta::Flag{}));
+  Write(records / "sink-state", meta::Encode(meta::SinkState{false, 1700000000123, "a\tb"}));
+  Write(records / "refill", meta::Encode(meta::Refill{{"public.users", "public.teams"}}));
+  Write(records / "baseline", meta::Encode(meta::Baseline{"4096"}));
+  Write(records / "sink-tables", meta::Encode(meta::SinkTables{{"public.users"}}));
+  Write(records / "backfill-progress",
+        meta::Encode(meta::BackfillProgress{.first = Lsn(0x16B3748),
+                                            .resume_at = ids[0],
+                                            .tables = {"public.users"},
+                                            .states = {copy},
+                                            .rows_done = {42},
+                                            .replace = true}));
+  Write(records / "backfill-status", meta::Encode(meta::BackfillStatus{"backfill 1 of ~2"}));
+  // `index` is the key's place in meta_records_fuzz.cc's list; the text must upgrade.
+  auto legacy = [&](const char* name, char index, const char* key, const std::string& text) {
+    if (!meta::UpgradeLegacy({{key, text}})) {
+      std::fprintf(stderr, "legacy seed %s does not upgrade\n", name);
+      std::exit(1);
+    }
+    Write(records / (std::string("legacy-") + name), std::string(1, index) + text);
+  };
+  legacy("timeline", 3, "source.timeline", "2");
+  legacy("trimmed-through", 4, "log.trimmed_through", "0/16B3748#12");
+  legacy("state", 7, "sink.s.state", "1\t1700000000123\tboom");
+  legacy("refill", 8, "sink.s.refill", std::string("public.users\0", 13));
+  legacy("tables", 10, "sink.s.tables", "12:public.users");
+  auto f = [](const std::string& v) { return std::to_string(v.size()) + ":" + v; };
+  const std::string state = f("1") + f("1") + f("7") + f("2") + f("1") + f("1") + f("1") +
+                            f("7") + f("0") + f("0");
+  legacy("backfill", 11, "sink.s.backfill",
+         f("0/16B3748") + f("0/16B3747#4294967295") + f("1") + f("public.users") + f(state) +
+             f("42") + f("2"));
   std::printf("wrote %s and %s\n", codec.c_str(), key.c_str());
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "test/unit/checkpoints/test_events.h"
 
 namespace pgfanout::checkpoints_test {
@@ -396,14 +397,14 @@ TYPED_TEST(EventLogContractTest, MetaRoundTrips) {
 
 // Positions stored outside the log (a sink's destination) name the log by this id.
 TYPED_TEST(EventLogContractTest, ANewLogHasItsOwnRandomId) {
-  auto id = this->log_->GetMeta(meta_keys::kLogId);
+  auto id = meta::Load(*this->log_, meta::LogIdKey());
   ASSERT_TRUE(id.has_value() && id.value().has_value());
-  EXPECT_EQ(id.value()->size(), 32u) << *id.value();
-  EXPECT_EQ(id.value()->find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(id.value()->id.size(), 32u) << id.value()->id;
+  EXPECT_EQ(id.value()->id.find_first_not_of("0123456789abcdef"), std::string::npos);
   TypeParam other_backend;
   auto other = other_backend.Open();
   ASSERT_NE(other, nullptr);
-  EXPECT_NE(other->GetMeta(meta_keys::kLogId).value(), id.value()) << "two logs, two ids";
+  EXPECT_NE(meta::Load(*other, meta::LogIdKey()).value(), id.value()) << "two logs, two ids";
 }
 
 TYPED_TEST(EventLogContractTest, SpillScansInSeqOrderPerXid) {

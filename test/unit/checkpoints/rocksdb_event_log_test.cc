@@ -15,6 +15,7 @@
 #include <rocksdb/env.h>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "checkpoints/rocksdb_event_log.h"
 #include "test/unit/checkpoints/power_cut_fs.h"
 #include "test/unit/checkpoints/test_events.h"
@@ -58,9 +59,9 @@ TEST_F(RocksDbEventLogTest, PositionEventsCursorsAndMetaSurviveReopen) {
   ExpectSameEvent(events[1], tx.events[1]);
   EXPECT_EQ(log_->LoadCursor("pg").value()->token, "t");
   EXPECT_EQ(log_->GetMeta("slot").value(), "pgfanout");
-  const auto id = log_->GetMeta(meta_keys::kLogId).value();
+  const auto id = meta::Load(*log_, meta::LogIdKey()).value();
   Reopen();
-  EXPECT_EQ(log_->GetMeta(meta_keys::kLogId).value(), id) << "the log keeps its id";
+  EXPECT_EQ(meta::Load(*log_, meta::LogIdKey()).value(), id) << "the log keeps its id";
   auto stale = log_->Append(std::vector{Tx(0x100, 1, users_)});
   EXPECT_FALSE(stale.has_value()) << "the commit LSN check uses the reopened position";
 }
@@ -212,6 +213,96 @@ TEST_F(RocksDbEventLogTest, ALogFromBeforeTheIndexIsIndexedFromItsLastEventOn) {
       << "only what came after the upgrade is indexed";
   Reopen();
   EXPECT_EQ(log_->IndexedFrom(), (EventId{Lsn(0x100), 1})) << "kept across reopens";
+}
+
+// Raw access to the state dir, as an older pgfanout left it.
+void WriteRaw(const std::string& dir, const std::string& family,
+              const std::vector<std::pair<std::string, std::string>>& puts) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != family) continue;
+    for (const auto& [k, v] : puts) ASSERT_TRUE(db->Put({}, handles[i], k, v).ok());
+  }
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+}
+
+std::string RawGet(const std::string& dir, const std::string& family, const std::string& key) {
+  std::vector<std::string> names;
+  rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  std::string value = "(absent)";
+  if (rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, families, &handles, &raw).ok()) {
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == family) db->Get({}, handles[i], key, &value);
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  }
+  return value;
+}
+
+// A log from before the meta codec (format 2, meta records as text) is read through the
+// codec at once: a read-only view converts in memory, the first writable open rewrites the
+// records and the format record in one batch.
+TEST_F(RocksDbEventLogTest, MetaRecordsOfAFormat2LogAreUpgradedOnOpen) {
+  Append({TenantTx(users_, 0x100, {"7"})});
+  const auto log_id = meta::Load(*log_, meta::LogIdKey()).value();
+  ASSERT_TRUE(log_id.has_value());
+  log_.reset();
+  WriteRaw(dir_.path(), "default", {{"format", "pgfanout-eventlog-2"}});
+  WriteRaw(dir_.path(), "meta",
+           {{"log.id", log_id->id},
+            {"source.system_id", "7310000000000000001"},
+            {"source.slot", "pgfanout"},
+            {"source.timeline", "2"},
+            {"sink.pg.trimmed_past", "0/100#0"},
+            {"sink.pg.refill", std::string("public.users\0", 13)},
+            {"sink.pg.state", ""}});
+  const meta::Source source{.system_id = "7310000000000000001", .slot = "pgfanout", .timeline = 2};
+  {
+    auto view = OpenRocksDbEventLogReadOnly(dir_.path());
+    ASSERT_TRUE(view.has_value()) << view.error().message;
+    EXPECT_EQ(meta::Load(*view.value(), meta::SourceKey()).value(), source);
+    auto lineage = LoadLineage(*view.value());
+    ASSERT_TRUE(lineage.has_value() && lineage.value().has_value());
+    EXPECT_EQ(lineage.value()->log_id, log_id->id);
+    EXPECT_EQ(lineage.value()->timeline, 2u);
+  }
+  EXPECT_EQ(RawGet(dir_.path(), "default", "format"), "pgfanout-eventlog-2")
+      << "a read-only view writes nothing";
+  Reopen();
+  EXPECT_EQ(RawGet(dir_.path(), "default", "format"), "pgfanout-eventlog-3");
+  EXPECT_EQ(RawGet(dir_.path(), "meta", "source.slot"), "(absent)");
+  EXPECT_EQ(meta::Load(*log_, meta::SourceKey()).value(), source);
+  EXPECT_EQ(meta::Load(*log_, meta::LogIdKey()).value(), log_id) << "the log keeps its id";
+  EXPECT_EQ(meta::Load(*log_, meta::TrimmedPastKey("pg")).value(),
+            meta::TrimMark{(EventId{Lsn(0x100), 0})});
+  EXPECT_EQ(meta::Load(*log_, meta::RefillKey("pg")).value(), meta::Refill{{"public.users"}});
+  EXPECT_FALSE(meta::Load(*log_, meta::SinkStateKey("pg")).value().has_value());
+  Reopen();
+  EXPECT_EQ(meta::Load(*log_, meta::SourceKey()).value(), source) << "upgraded once, kept";
+}
+
+TEST_F(RocksDbEventLogTest, AnUnreadableOldRecordThatMattersRefusesTheOpenNamingIt) {
+  log_.reset();
+  WriteRaw(dir_.path(), "default", {{"format", "pgfanout-eventlog-2"}});
+  WriteRaw(dir_.path(), "meta", {{"sink.pg.backfill", "garbage"}});
+  auto opened = OpenRocksDbEventLog(dir_.path());
+  ASSERT_FALSE(opened.has_value());
+  EXPECT_NE(opened.error().message.find("sink.pg.backfill"), std::string::npos)
+      << opened.error().message;
+  EXPECT_EQ(RawGet(dir_.path(), "default", "format"), "pgfanout-eventlog-2")
+      << "nothing half-upgraded";
 }
 
 TEST_F(RocksDbEventLogTest, SpillIsClearedOnReopen) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "test/support/memory_sink.h"
 
 namespace pgfanout {
@@ -21,8 +22,9 @@ using namespace std::chrono_literals;
 class RetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(log_->PutMeta(meta_keys::kSourceSystemId, "7310000000000000001").has_value());
-    ASSERT_TRUE(log_->PutMeta(meta_keys::kSourceSlot, "pgfanout").has_value());
+    ASSERT_TRUE(meta::Store(*log_, meta::SourceKey(),
+                            meta::Source{.system_id = "7310000000000000001", .slot = "pgfanout"})
+                    .has_value());
   }
 
   // One transaction of one event for `tenant`, committed `age` ago.
@@ -102,8 +104,8 @@ TEST_F(RetentionTest, UnderDropALaggingSinkIsTrimmedPastAndTheTrimIsRecorded) {
   Retention retention(config, *log_);
   ASSERT_TRUE(retention.Trim({&runner}).has_value());
   EXPECT_TRUE(Retained().empty());
-  EXPECT_EQ(log_->GetMeta(SinkRunner::kTrimmedThroughKey).value(), b.ToString());
-  EXPECT_EQ(log_->GetMeta(SinkRunner::TrimmedPastKey("lagging")).value(), b.ToString());
+  EXPECT_EQ(meta::Load(*log_, meta::TrimmedThroughKey()).value(), meta::TrimMark{b});
+  EXPECT_EQ(meta::Load(*log_, meta::TrimmedPastKey("lagging")).value(), meta::TrimMark{b});
   (void)a;
 }
 
@@ -133,8 +135,8 @@ TEST_P(RetentionIdleTest, ACaughtUpSinkOfOtherTenantsHoldsNothingAndStopsForNoth
   const bool hold = GetParam() == LaggingSinkPolicy::kHold;
   EXPECT_EQ(Retained(), hold ? std::vector<EventId>{b} : std::vector<EventId>{})
       << "nothing older is kept for a sink of tenant 8";
-  EXPECT_EQ(log_->GetMeta(SinkRunner::kTrimmedThroughKey).value(), (hold ? a : b).ToString());
-  EXPECT_FALSE(log_->GetMeta(SinkRunner::TrimmedPastKey("eight")).value().has_value());
+  EXPECT_EQ(meta::Load(*log_, meta::TrimmedThroughKey()).value(), meta::TrimMark{hold ? a : b});
+  EXPECT_FALSE(meta::Load(*log_, meta::TrimmedPastKey("eight")).value().has_value());
   const EventId mine = Append(0s, "8");
   idle.Notify();
   for (int i = 0; i < 500 && sink.ids().empty(); ++i) std::this_thread::sleep_for(10ms);

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "checkpoints/log_identity.h"
+#include "checkpoints/meta_records.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/pipeline/sink_wakeups.h"
 #include "src/sinks/jsonl/jsonl_sink.h"
@@ -55,9 +56,11 @@ bool Eventually(Pred done) {
 // What the daemon records when it first meets the source; runners wait for it (the lineage
 // their sinks write positions under).
 inline void Identify(EventLog& log) {
-  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceSystemId, "7310000000000000001").has_value());
-  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceSlot, "pgfanout").has_value());
-  ASSERT_TRUE(log.PutMeta(meta_keys::kSourceTimeline, "1").has_value());
+  ASSERT_TRUE(meta::Store(log, meta::SourceKey(),
+                          meta::Source{.system_id = "7310000000000000001",
+                                       .slot = "pgfanout",
+                                       .timeline = 1})
+                  .has_value());
 }
 
 inline Lineage LineageOf(const EventLog& log) {

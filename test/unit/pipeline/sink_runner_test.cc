@@ -1,4 +1,5 @@
 #include "test/unit/pipeline/sink_runner_fixture.h"
+#include "checkpoints/meta_records.h"
 
 namespace pgfanout {
 namespace {
@@ -264,7 +265,7 @@ TEST_F(SinkRunnerTest, APositionAnotherLogWroteIsNotTrustedAndTheRowsAreReplaced
 TEST_F(SinkRunnerTest, APositionBehindWhatRetentionTrimmedIsNotTrusted) {
   auto a = Append({"7"});
   auto b = Append({"7"});
-  ASSERT_TRUE(log_->PutMeta(SinkRunner::kTrimmedThroughKey, b[0].ToString()).has_value());
+  ASSERT_TRUE(meta::Store(*log_, meta::TrimmedThroughKey(), meta::TrimMark{b[0]}).has_value());
   auto owned = std::make_unique<MemorySink>();
   owned->SetPosition(TargetPosition{.applied = a[0], .lineage = LineageOf(*log_)});
   auto runner = Runner(Config("s7", {"7"}), std::move(owned));
@@ -286,7 +287,7 @@ TEST_F(SinkRunnerTest, SinkBehindWhatRetentionDroppedStopsInsteadOfSkipping) {
   auto c = Append({"7"});
   ASSERT_TRUE(log_->StoreCursor("s", SinkCursor{.applied = a[0], .token = "1"}));
   // Retention (log.lagging_sinks: drop) trimmed through b, which this sink never took.
-  ASSERT_TRUE(log_->PutMeta(SinkRunner::TrimmedPastKey("s"), b[0].ToString()));
+  ASSERT_TRUE(meta::Store(*log_, meta::TrimmedPastKey("s"), meta::TrimMark{b[0]}));
   auto owned = std::make_unique<MemorySink>();
   MemorySink& sink = *owned;
   auto runner = Runner(Config("s", {"*"}), std::move(owned));
@@ -298,12 +299,10 @@ TEST_F(SinkRunnerTest, SinkBehindWhatRetentionDroppedStopsInsteadOfSkipping) {
   EXPECT_TRUE(sink.ids().empty()) << "nothing after the gap is delivered as if it were whole";
   EXPECT_EQ(Stored("s")->applied, a[0]);
   // `pgfanout status` (another process) reads why it stopped from the log.
-  auto text = log_->GetMeta(SinkHealth::Key("s"));
-  ASSERT_TRUE(text && text.value());
-  auto state = SinkHealth::Decode(*text.value());
-  ASSERT_TRUE(state.has_value());
-  EXPECT_TRUE(state->stopped);
-  EXPECT_EQ(state->last_error, runner->status().last_error);
+  auto state = meta::Load(*log_, meta::SinkStateKey("s"));
+  ASSERT_TRUE(state && state.value());
+  EXPECT_TRUE(state.value()->stopped);
+  EXPECT_EQ(state.value()->message, runner->status().last_error);
   (void)c;
 }
 
@@ -316,19 +315,9 @@ TEST_F(SinkRunnerTest, RetryingSinkRecordsErrorAndRetryTimeThenClearsThem) {
   auto runner = Runner(Config("s", {"*"}), std::move(faulty));
   runner->Start();
   ASSERT_TRUE(Eventually([&] { return At(*runner, a[0]); })) << runner->status().last_error;
-  auto text = log_->GetMeta(SinkHealth::Key("s"));
-  ASSERT_TRUE(text && text.value());
-  EXPECT_EQ(*text.value(), "") << "cleared after the successful retry";
-  // The encoding round-trips, including a message with tabs.
-  SinkHealth::Record st{.last_error = "a\tb",
-                        .stopped = false,
-                        .retry_at = std::chrono::system_clock::time_point(
-                            std::chrono::milliseconds(1'700'000'000'123))};
-  auto back = SinkHealth::Decode(SinkHealth::Encode(st));
-  ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(back->last_error, st.last_error);
-  EXPECT_EQ(back->retry_at, st.retry_at);
-  EXPECT_FALSE(back->stopped);
+  auto state = meta::Load(*log_, meta::SinkStateKey("s"));
+  ASSERT_TRUE(state.has_value()) << state.error().message;
+  EXPECT_FALSE(state.value().has_value()) << "cleared after the successful retry";
 }
 
 // A target that accepts connections but fails every write: the reopen before each attempt

@@ -31,41 +31,5 @@ TEST(ParseCopyLineTest, RejectsWrongFieldCountsAndATrailingBackslash) {
   EXPECT_FALSE(ParseCopyLine("a\\", 1, row));
 }
 
-TEST(TableCopyStateTest, RoundTripsSplitsAndProgressWithAnyText) {
-  TableCopyState s;
-  s.splits = {{"7", "100"}, {"9", "a:b\t\n\"'"}};
-  s.last = {KeyValues{"7", "42"}, std::nullopt, KeyValues{"9", ""}};
-  s.done = {true, false, false};
-  auto back = TableCopyState::Decode(s.Encode());
-  ASSERT_TRUE(back.has_value());
-  EXPECT_EQ(back->splits, s.splits);
-  EXPECT_EQ(back->last, s.last);
-  EXPECT_EQ(back->done, s.done);
-  EXPECT_TRUE(back->Planned());
-}
-
-TEST(TableCopyStateTest, RejectsDamagedText) {
-  TableCopyState s;
-  s.splits = {{"5"}};
-  s.last = {KeyValues{"1"}, std::nullopt};
-  s.done = {false, false};
-  std::string text = s.Encode();
-  EXPECT_FALSE(TableCopyState::Decode(text.substr(0, text.size() - 1)).has_value());
-  EXPECT_FALSE(TableCopyState::Decode(text + "x").has_value());
-  EXPECT_FALSE(TableCopyState::Decode("").has_value());
-}
-
-TEST(FieldTest, LengthPrefixedFieldsSurviveSeparators) {
-  std::string out;
-  AppendField("a:b", out);
-  AppendField("", out);
-  std::string_view in(out);
-  EXPECT_EQ(TakeField(in), "a:b");
-  EXPECT_EQ(TakeField(in), "");
-  EXPECT_TRUE(in.empty());
-  std::string_view bad("5:abc");
-  EXPECT_EQ(TakeField(bad), std::nullopt);
-}
-
 }  // namespace
 }  // namespace pgfanout
