@@ -1,10 +1,10 @@
 #include "checkpoints/log_identity.h"
 
-#include "checkpoints/meta_records.h"
-
 #include <fmt/format.h>
 
 #include <random>
+
+#include "checkpoints/meta_records.h"
 
 namespace pgfanout {
 

@@ -18,7 +18,9 @@ uint64_t RowBytes(const std::vector<Datum>& row) {
 
 }  // namespace
 
-MemoryEventLog::MemoryEventLog() { meta_.emplace(meta::LogIdKey().name, meta::Encode(meta::LogId{NewLogId()})); }
+MemoryEventLog::MemoryEventLog() {
+  meta_.emplace(meta::LogIdKey().name, meta::Encode(meta::LogId{NewLogId()}));
+}
 
 Result<void> MemoryEventLog::Append(std::span<const TransactionRecord> transactions) {
   if (transactions.empty()) return boost::outcome_v2::success();

@@ -405,9 +405,7 @@ Key<SinkState> SinkStateKey(std::string_view id) { return {SinkKey(id, "state")}
 Key<Refill> RefillKey(std::string_view id) { return {SinkKey(id, "refill")}; }
 Key<Baseline> BaselineKey(std::string_view id) { return {SinkKey(id, "baseline")}; }
 Key<SinkTables> SinkTablesKey(std::string_view id) { return {SinkKey(id, "tables")}; }
-Key<BackfillProgress> BackfillProgressKey(std::string_view id) {
-  return {SinkKey(id, "backfill")};
-}
+Key<BackfillProgress> BackfillProgressKey(std::string_view id) { return {SinkKey(id, "backfill")}; }
 Key<BackfillStatus> BackfillStatusKey(std::string_view id) {
   return {SinkKey(id, "backfill_status")};
 }

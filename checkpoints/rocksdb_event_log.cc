@@ -206,9 +206,9 @@ Result<void> RocksDbEventLog::Recover() {
   }
   for (const auto& [key, record] : upgraded) upgrade.Put(meta_cf_, key, record);
   upgrade.Put(default_cf_, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
-  return Write(fmt::format("upgrading the event log from '{}' to '{}'", format,
-                           keys::kFormatVersion),
-               synced, upgrade);
+  return Write(
+      fmt::format("upgrading the event log from '{}' to '{}'", format, keys::kFormatVersion),
+      synced, upgrade);
 }
 
 Result<void> RocksDbEventLog::DiscardUnfinishedWrites() {

@@ -134,10 +134,10 @@ int ShowStatus(const Config& config, const std::string& sink_id) {
     if (!state || !state.value() || state.value()->message.empty()) continue;
     std::string when = "stopped: needs a person (fix the cause, restart pgfanout)";
     if (!state.value()->stopped && state.value()->retry_at_ms > 0) {
-      auto in = state.value()->retry_at_ms -
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+      auto in =
+          state.value()->retry_at_ms - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count();
       when = in > 0 ? fmt::format("retrying in {} ms", in) : "retrying now";
     }
     fmt::print("  last error: {}\n  {}\n", state.value()->message, when);

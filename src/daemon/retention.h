@@ -18,8 +18,8 @@ namespace pgfanout {
 // warning names the sink once a minute; under drop they are trimmed, the trim point is
 // recorded first for each sink that had not taken them (meta::TrimmedPastKey) and
 // the sink stops. A sink of some tenants that is caught up (Status::idle) holds nothing,
-// however old its stored cursor: events of other tenants are not its to wait for. A sink still in its
-// first copy (no cursor) is not lagging: what it needs is kept under either policy.
+// however old its stored cursor: events of other tenants are not its to wait for. A sink still in
+// its first copy (no cursor) is not lagging: what it needs is kept under either policy.
 class Retention {
  public:
   Retention(const LogConfig& config, EventLog& log) : config_(config), log_(log) {}

@@ -61,16 +61,16 @@ void SinkHealth::Store(const Record& record) {
   const auto key = meta::SinkStateKey(sink_id_);
   auto r = record.last_error.empty()
                ? meta::Erase(log_, key)
-               : meta::Store(log_, key,
-                             meta::SinkState{
-                                 .stopped = record.stopped,
-                                 .retry_at_ms = record.retry_at
-                                                    ? std::chrono::duration_cast<
-                                                          std::chrono::milliseconds>(
-                                                          record.retry_at->time_since_epoch())
-                                                          .count()
-                                                    : 0,
-                                 .message = record.last_error});
+               : meta::Store(
+                     log_, key,
+                     meta::SinkState{
+                         .stopped = record.stopped,
+                         .retry_at_ms = record.retry_at
+                                            ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  record.retry_at->time_since_epoch())
+                                                  .count()
+                                            : 0,
+                         .message = record.last_error});
   if (!r) spdlog::warn("sink {}: cannot record its state: {}", sink_id_, r.error().message);
   on_record_ = !record.last_error.empty();
 }

@@ -16,7 +16,6 @@
 namespace pgfanout {
 namespace {
 
-
 std::string FillTemplate(std::string sql, const std::string& publication,
                          const std::string& tables) {
   auto replace = [&](std::string_view from, const std::string& to) {

@@ -147,8 +147,8 @@ int main(int argc, char** argv) {
   legacy("refill", 8, "sink.s.refill", std::string("public.users\0", 13));
   legacy("tables", 10, "sink.s.tables", "12:public.users");
   auto f = [](const std::string& v) { return std::to_string(v.size()) + ":" + v; };
-  const std::string state = f("1") + f("1") + f("7") + f("2") + f("1") + f("1") + f("1") +
-                            f("7") + f("0") + f("0");
+  const std::string state =
+      f("1") + f("1") + f("7") + f("2") + f("1") + f("1") + f("1") + f("7") + f("0") + f("0");
   legacy("backfill", 11, "sink.s.backfill",
          f("0/16B3748") + f("0/16B3747#4294967295") + f("1") + f("public.users") + f(state) +
              f("42") + f("2"));

@@ -47,9 +47,8 @@ bool CheckType(std::string_view in) {
 }
 
 int DecodedAs(std::string_view in) {
-  return CheckType<meta::LogId>(in) + CheckType<meta::Source>(in) +
-         CheckType<meta::TrimMark>(in) + CheckType<meta::Flag>(in) +
-         CheckType<meta::SinkState>(in) + CheckType<meta::Refill>(in) +
+  return CheckType<meta::LogId>(in) + CheckType<meta::Source>(in) + CheckType<meta::TrimMark>(in) +
+         CheckType<meta::Flag>(in) + CheckType<meta::SinkState>(in) + CheckType<meta::Refill>(in) +
          CheckType<meta::Baseline>(in) + CheckType<meta::SinkTables>(in) +
          CheckType<meta::BackfillProgress>(in) + CheckType<meta::BackfillStatus>(in);
 }
@@ -62,11 +61,19 @@ void CheckUpgraded(const std::map<std::string, std::string>& out, const meta::Ke
 }
 
 void CheckLegacy(std::string_view in) {
-  static const char* const kKeys[] = {
-      "log.id",          "source.system_id",      "source.slot",          "source.timeline",
-      "log.trimmed_through", "log.trim_marks_per_sink", "sink.s.trimmed_past", "sink.s.state",
-      "sink.s.refill",   "sink.s.baseline",       "sink.s.tables",        "sink.s.backfill",
-      "sink.s.backfill_status"};
+  static const char* const kKeys[] = {"log.id",
+                                      "source.system_id",
+                                      "source.slot",
+                                      "source.timeline",
+                                      "log.trimmed_through",
+                                      "log.trim_marks_per_sink",
+                                      "sink.s.trimmed_past",
+                                      "sink.s.state",
+                                      "sink.s.refill",
+                                      "sink.s.baseline",
+                                      "sink.s.tables",
+                                      "sink.s.backfill",
+                                      "sink.s.backfill_status"};
   if (in.empty()) return;
   const std::string key = kKeys[static_cast<uint8_t>(in[0]) % std::size(kKeys)];
   auto upgraded = meta::UpgradeLegacy({{key, std::string(in.substr(1))}});

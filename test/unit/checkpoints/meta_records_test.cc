@@ -155,16 +155,16 @@ TEST(MetaRecordsTest, TextFromOlderLogsConvertsToTheSameRecords) {
   EXPECT_EQ(get(TrimmedThroughKey()), TrimMark{(EventId{Lsn(0x16B3748), 12})});
   EXPECT_EQ(get(TrimMarksPerSinkKey()), Flag{});
   EXPECT_EQ(get(TrimmedPastKey("pg")), TrimMark{(EventId{Lsn(0x16B3748), 12})});
-  EXPECT_EQ(get(SinkStateKey("pg")), (SinkState{.stopped = true,
-                                                 .retry_at_ms = 1'700'000'000'123,
-                                                 .message = "boom\twith a tab"}));
+  EXPECT_EQ(get(SinkStateKey("pg")),
+            (SinkState{
+                .stopped = true, .retry_at_ms = 1'700'000'000'123, .message = "boom\twith a tab"}));
   EXPECT_EQ(get(RefillKey("pg")), (Refill{{"public.users", "public.teams"}}));
   EXPECT_EQ(get(BaselineKey("pg")), Baseline{"4096"});
   EXPECT_EQ(get(SinkTablesKey("pg")), (SinkTables{{"public.users", "public.teams"}}));
   EXPECT_EQ(get(BackfillProgressKey("pg")), Progress());
   EXPECT_EQ(get(BackfillStatusKey("pg")), BackfillStatus{"backfill done: 3 rows"});
-  for (const char* gone : {"source.system_id", "source.slot", "source.timeline",
-                           "sink.ok.state", "sink.ok.backfill", "sink.bad.state"}) {
+  for (const char* gone : {"source.system_id", "source.slot", "source.timeline", "sink.ok.state",
+                           "sink.ok.backfill", "sink.bad.state"}) {
     EXPECT_FALSE(m.contains(gone)) << gone;
   }
   EXPECT_EQ(m.at("unknown.key"), "kept");

@@ -1,8 +1,12 @@
 // What only the RocksDB log can promise: the state dir survives a restart and a kill -9,
 // and only one process uses it at a time.
+#include "checkpoints/rocksdb_event_log.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,12 +15,8 @@
 #include <map>
 #include <random>
 
-#include <rocksdb/db.h>
-#include <rocksdb/env.h>
-
 #include "checkpoints/log_identity.h"
 #include "checkpoints/meta_records.h"
-#include "checkpoints/rocksdb_event_log.h"
 #include "test/unit/checkpoints/power_cut_fs.h"
 #include "test/unit/checkpoints/test_events.h"
 

@@ -56,11 +56,11 @@ bool Eventually(Pred done) {
 // What the daemon records when it first meets the source; runners wait for it (the lineage
 // their sinks write positions under).
 inline void Identify(EventLog& log) {
-  ASSERT_TRUE(meta::Store(log, meta::SourceKey(),
-                          meta::Source{.system_id = "7310000000000000001",
-                                       .slot = "pgfanout",
-                                       .timeline = 1})
-                  .has_value());
+  ASSERT_TRUE(
+      meta::Store(
+          log, meta::SourceKey(),
+          meta::Source{.system_id = "7310000000000000001", .slot = "pgfanout", .timeline = 1})
+          .has_value());
 }
 
 inline Lineage LineageOf(const EventLog& log) {

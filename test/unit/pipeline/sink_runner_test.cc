@@ -1,5 +1,5 @@
-#include "test/unit/pipeline/sink_runner_fixture.h"
 #include "checkpoints/meta_records.h"
+#include "test/unit/pipeline/sink_runner_fixture.h"
 
 namespace pgfanout {
 namespace {
