@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
     fmt::print("{}: OK: slot {} on publication {}, {} table(s), {} sink(s): ", c.path,
                c.source.slot, c.source.publication, c.tables.size(), c.sinks.size());
     for (size_t i = 0; i < c.sinks.size(); ++i) {
-      fmt::print("{}{} ({})", i ? ", " : "", c.sinks[i].id, c.sinks[i].type);
+      fmt::print("{}{} ({})", i ? ", " : "", c.sinks[i].id, c.sinks[i].type());
     }
     fmt::print("; http {}\n", c.http_listen.empty() ? "off" : c.http_listen);
     return 0;

@@ -16,6 +16,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace pgfanout {
 namespace {
@@ -124,12 +125,18 @@ std::string SinkTableConfig::TargetColumn(const std::string& column) const {
   return column;
 }
 
-const SinkTableConfig* SinkConfig::FindTable(const std::string& qualified_source,
-                                             SinkTableConfig& fallback) const {
+std::string_view SinkTypeName(const SinkOptions& options) {
+  return std::visit([](const auto& o) { return std::decay_t<decltype(o)>::kType; }, options);
+}
+
+const SinkTableConfig* FindSinkTable(const std::vector<SinkTableConfig>& tables,
+                                     std::string_view default_schema,
+                                     const std::string& qualified_source,
+                                     SinkTableConfig& fallback) {
   if (tables.empty()) {
     auto dot = qualified_source.find('.');
     fallback = SinkTableConfig{.source = qualified_source,
-                               .target_schema = schema,
+                               .target_schema = std::string(default_schema),
                                .target = qualified_source.substr(dot + 1)};
     return &fallback;
   }
@@ -137,6 +144,11 @@ const SinkTableConfig* SinkConfig::FindTable(const std::string& qualified_source
     if (t.source == qualified_source) return &t;
   }
   return nullptr;
+}
+
+std::string_view SinkConfig::DefaultTargetSchema() const {
+  if (const auto* pg = std::get_if<PostgresSinkOptions>(&options)) return pg->schema;
+  return kDefaultTargetSchema;
 }
 
 bool SinkConfig::Receives(const TableConfig& table) const {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "src/core/error.h"
@@ -79,12 +80,94 @@ struct SinkTableConfig {
   friend bool operator==(const SinkTableConfig&, const SinkTableConfig&) = default;
 };
 
+// Each sink kind's own options (the YAML keys only that kind takes). `kType` is the kind's
+// name, as `type:` spells it.
+struct PostgresSinkOptions {
+  static constexpr std::string_view kType = "postgres";
+  std::string dsn;                                  // target database
+  std::string schema = "public";                    // default target schema; sink state lives here
+  bool create_tables = false;                       // create missing target tables
+  std::string version_column = "pgfanout_version";  // BIGINT: commit LSN of the row's last change
+  std::string password;  // from `password_file`, handed to libpq apart from the DSN
+
+  friend bool operator==(const PostgresSinkOptions&, const PostgresSinkOptions&) = default;
+};
+
+struct ClickHouseSinkOptions {
+  static constexpr std::string_view kType = "clickhouse";
+  std::string url;  // http(s)://host:8123
+  std::string database = "default";
+  std::string user;
+  std::string password;                       // from `password_file`: HTTP basic auth with `user`
+  bool create_tables = true;                  // create missing target tables
+  std::chrono::milliseconds timeout{10'000};  // per request
+
+  friend bool operator==(const ClickHouseSinkOptions&, const ClickHouseSinkOptions&) = default;
+};
+
+struct WebhookSinkOptions {
+  static constexpr std::string_view kType = "webhook";
+  std::string url;                            // the endpoint
+  std::string secret;                         // signing secret, from `secret_file`
+  std::chrono::milliseconds timeout{10'000};  // per request
+  bool allow_private = false;                 // allow loopback, private, link-local targets
+  std::string ca_file;                        // PEM CA bundle for https; empty: the system's
+  std::string envelope = "pgfanout";          // pgfanout or debezium
+
+  friend bool operator==(const WebhookSinkOptions&, const WebhookSinkOptions&) = default;
+};
+
+struct NatsSinkOptions {
+  static constexpr std::string_view kType = "nats";
+  std::string url;                   // nats://host:4222
+  std::vector<std::string> servers;  // more URLs of the same cluster (failover)
+  std::string user;
+  std::string password;                       // from `password_file`: CONNECT with `user`
+  std::string stream = "PGFANOUT";            // the JetStream stream
+  std::string subject_prefix = "pgfanout";    // <prefix>.<tenant>.<schema>.<table>
+  size_t replicas = 1;                        // replicas of the stream when pgfanout creates it
+  std::chrono::milliseconds timeout{10'000};  // per request
+
+  friend bool operator==(const NatsSinkOptions&, const NatsSinkOptions&) = default;
+};
+
+struct JsonlSinkOptions {
+  static constexpr std::string_view kType = "jsonl";
+  std::string path;  // output file
+
+  friend bool operator==(const JsonlSinkOptions&, const JsonlSinkOptions&) = default;
+};
+
+struct DiscardSinkOptions {
+  static constexpr std::string_view kType = "discard";
+
+  friend bool operator==(const DiscardSinkOptions&, const DiscardSinkOptions&) = default;
+};
+
+// A sink's kind and its options. The first alternative is what a SinkConfig built in code
+// without options is: a sink that keeps nothing.
+using SinkOptions = std::variant<DiscardSinkOptions, JsonlSinkOptions, PostgresSinkOptions,
+                                 ClickHouseSinkOptions, WebhookSinkOptions, NatsSinkOptions>;
+
+// "postgres", "jsonl", ...: the kind's name as `type:` spells it.
+std::string_view SinkTypeName(const SinkOptions& options);
+
+// Where a sink table's target goes when it names no schema, unless the kind says
+// otherwise (the postgres sink's `schema`).
+inline constexpr std::string_view kDefaultTargetSchema = "public";
+
+// The mapping for `qualified_source` in a sink's `tables`, or nullptr when `tables` is
+// non-empty and omits it. With an empty `tables` every tracked table maps with defaults:
+// `fallback` is filled, its target in `default_schema`.
+const SinkTableConfig* FindSinkTable(const std::vector<SinkTableConfig>& tables,
+                                     std::string_view default_schema,
+                                     const std::string& qualified_source,
+                                     SinkTableConfig& fallback);
+
 struct SinkConfig {
   std::string id;
-  std::string type;  // jsonl, postgres, clickhouse, webhook, nats, discard
   std::vector<std::string> tenants;     // {"*"} for every tenant
   std::vector<SinkTableConfig> tables;  // empty: every tracked table, unrenamed
-  std::string path;                     // jsonl: output file
   size_t batch_size = 1000;             // events read from the log per delivery
   // and at most about this many bytes of them (encoded), so that a hundred tenant sinks of
   // large rows do not each hold batch_size of them; a batch has at least one event.
@@ -94,33 +177,20 @@ struct SinkConfig {
   // Default: true for postgres and clickhouse, false for jsonl, webhook and nats (change
   // streams).
   bool backfill = true;
-  // postgres:
-  std::string dsn;                                  // target database
-  std::string schema = "public";                    // default target schema; sink state lives here
-  bool create_tables = false;                       // create missing target tables
-  std::string version_column = "pgfanout_version";  // BIGINT: commit LSN of the row's last change
-  // postgres, clickhouse, nats: from `password_file` (postgres: handed to libpq apart from
-  // the DSN; clickhouse: HTTP basic auth with `user`; nats: CONNECT with `user`).
-  std::string password;
-  // clickhouse (http://host:8123), webhook (the endpoint), nats (nats://host:4222).
-  std::string url;
-  std::vector<std::string> servers;  // nats: more URLs of the same cluster (failover)
-  std::string database = "default";  // clickhouse
-  std::string user;                  // clickhouse, nats
-  std::string secret;                // webhook: signing secret, from `secret_file`
-  std::chrono::milliseconds timeout{10'000};  // clickhouse, webhook, nats: per request
-  bool allow_private = false;        // webhook: allow loopback, private, link-local targets
-  std::string ca_file;               // webhook: PEM CA bundle for https; empty: the system's
-  std::string envelope = "pgfanout";  // webhook: pgfanout or debezium
-  std::string stream = "PGFANOUT";    // nats: the JetStream stream
-  std::string subject_prefix = "pgfanout";  // nats: <prefix>.<tenant>.<schema>.<table>
-  size_t replicas = 1;                // nats: replicas of the stream when pgfanout creates it
+  SinkOptions options;  // the kind and what only it takes
 
+  // jsonl, postgres, clickhouse, webhook, nats, discard
+  std::string_view type() const { return SinkTypeName(options); }
   bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
+  // Where targets of `tables` go when they name no schema: the postgres sink's `schema`,
+  // else kDefaultTargetSchema.
+  std::string_view DefaultTargetSchema() const;
   // The mapping for `qualified_source`, or nullptr when `tables` is non-empty and omits it.
   // With an empty `tables` every tracked table maps with defaults: `fallback` is filled.
   const SinkTableConfig* FindTable(const std::string& qualified_source,
-                                   SinkTableConfig& fallback) const;
+                                   SinkTableConfig& fallback) const {
+    return FindSinkTable(tables, DefaultTargetSchema(), qualified_source, fallback);
+  }
   // Whether rows of `table` reach this sink: it maps the table, and the table has a tenant
   // column unless the sink takes every tenant (tenant-less rows go to "*" sinks only).
   bool Receives(const TableConfig& table) const;

@@ -15,7 +15,7 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
   PGF_TRY(r.OnlyKeys(
       node, where,
       {"source", "target", "columns", "rename", "computed", "delete", "soft_delete_column"}));
-  if (sink.type != "postgres") {
+  if (!std::holds_alternative<PostgresSinkOptions>(sink.options)) {
     for (const char* key : {"columns", "rename", "computed", "delete", "soft_delete_column"}) {
       if (node[key]) {
         return r.Fail(node, where, "columns, rename, computed and delete are for postgres sinks");
@@ -34,10 +34,10 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
   }
   PGF_TRY(auto target, r.String(node, where, "target", false));
   if (target.empty()) {
-    t.target_schema = sink.schema;
+    t.target_schema = sink.DefaultTargetSchema();
     t.target = src->second;
   } else {
-    auto tgt = ParseQualifiedName(target, sink.schema);
+    auto tgt = ParseQualifiedName(target, sink.DefaultTargetSchema());
     if (!tgt) return r.Fail(node["target"], where + ".target", kNameHelp);
     std::tie(t.target_schema, t.target) = *tgt;
   }
@@ -116,23 +116,36 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
 // Which keys each sink kind takes besides the common ones; a key of another kind is a
 // mistake, not a silently ignored setting.
 struct KindKeys {
-  const char* type;
+  SinkOptions defaults;  // the kind, its options at their defaults
   std::vector<std::string_view> keys;
+
+  std::string_view type() const { return SinkTypeName(defaults); }
 };
 const std::vector<KindKeys>& Kinds() {
   static const std::vector<KindKeys> kinds = {
-      {"jsonl", {"path"}},
-      {"discard", {}},
-      {"postgres",
+      {JsonlSinkOptions{}, {"path"}},
+      {DiscardSinkOptions{}, {}},
+      {PostgresSinkOptions{},
        {"dsn", "password_file", "schema", "create_tables", "version_column"}},
-      {"clickhouse",
+      {ClickHouseSinkOptions{},
        {"url", "database", "user", "password_file", "create_tables", "timeout"}},
-      {"webhook", {"url", "secret_file", "timeout", "allow_private", "envelope", "ca_file"}},
-      {"nats",
+      {WebhookSinkOptions{},
+       {"url", "secret_file", "timeout", "allow_private", "envelope", "ca_file"}},
+      {NatsSinkOptions{},
        {"url", "servers", "user", "password_file", "stream", "subject_prefix", "replicas",
         "timeout"}},
   };
   return kinds;
+}
+
+// The per-request timeout of the kinds that talk to a server over the network.
+Result<void> ParseTimeout(const Reader& r, const YAML::Node& node, const std::string& where,
+                          std::chrono::milliseconds& timeout) {
+  PGF_TRY(timeout, r.Duration(node, where, "timeout", timeout));
+  if (timeout < std::chrono::milliseconds(100)) {
+    return r.Fail(node["timeout"], where + ".timeout", "expected at least 100ms");
+  }
+  return boost::outcome_v2::success();
 }
 
 // An http(s):// or nats:// URL as the sink will use it: scheme, host, optional port and
@@ -169,16 +182,17 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   if (!std::regex_match(sink.id, id_re)) {
     return r.Fail(node["id"], where + ".id", "letters, digits, '_', '-', '.', at most 64");
   }
-  PGF_TRY(sink.type, r.String(node, where, "type", true));
+  PGF_TRY(auto type, r.String(node, where, "type", true));
   const KindKeys* kind = nullptr;
   for (const auto& k : Kinds()) {
-    if (sink.type == k.type) kind = &k;
+    if (type == k.type()) kind = &k;
   }
   if (!kind) {
     return r.Fail(node["type"], where + ".type",
-                  "unknown sink type '" + sink.type +
+                  "unknown sink type '" + type +
                       "' (expected one of: jsonl, postgres, clickhouse, webhook, nats, discard)");
   }
+  sink.options = kind->defaults;
   for (const auto& k : Kinds()) {
     for (auto key : k.keys) {
       const std::string ks(key);
@@ -188,7 +202,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
       std::string owners;
       for (const auto& o : Kinds()) {
         if (std::find(o.keys.begin(), o.keys.end(), key) != o.keys.end()) {
-          owners += (owners.empty() ? "" : ", ") + std::string(o.type);
+          owners += (owners.empty() ? "" : ", ") + std::string(o.type());
         }
       }
       return r.Fail(node[ks], where + "." + ks, "only for " + owners + " sinks");
@@ -198,7 +212,6 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
                                         "batch_size", "batch_bytes", "backfill"};
   keys.insert(keys.end(), kind->keys.begin(), kind->keys.end());
   PGF_TRY(r.OnlyKeys(node, where, keys));
-  const bool pg = sink.type == "postgres";
   auto tenants = node["tenants"];
   if (!tenants || !tenants.IsSequence() || tenants.size() == 0) {
     return r.Fail(tenants ? tenants : node, where + ".tenants",
@@ -211,24 +224,23 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   if (sink.tenants.size() > 1 && std::count(sink.tenants.begin(), sink.tenants.end(), "*")) {
     return r.Fail(tenants, where + ".tenants", "\"*\" cannot be combined with other tenants");
   }
-  if (pg) {
-    PGF_TRY(sink.dsn, r.String(node, where, "dsn", true));
+  if (auto* pg = std::get_if<PostgresSinkOptions>(&sink.options)) {
+    PGF_TRY(pg->dsn, r.String(node, where, "dsn", true));
     PGF_TRY(NoInlinePassword(r, node["dsn"], where + ".dsn"));
-    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(pg->password, r.SecretFile(node, where, "password_file"));
     PGF_TRY(auto schema, r.String(node, where, "schema", false, "public"));
     size_t at = 0;
     auto ident = NextIdentifier(schema, at);
     if (!ident || at != schema.size()) return r.Fail(node["schema"], where + ".schema", kNameHelp);
-    sink.schema = *ident;
+    pg->schema = *ident;
     if (auto ct = node["create_tables"]) {
       bool value = false;
       if (!ct.IsScalar() || !YAML::convert<bool>::decode(ct, value)) {
         return r.Fail(ct, where + ".create_tables", "expected true or false");
       }
-      sink.create_tables = value;
+      pg->create_tables = value;
     }
-    PGF_TRY(sink.version_column,
-            r.String(node, where, "version_column", false, sink.version_column));
+    PGF_TRY(pg->version_column, r.String(node, where, "version_column", false, pg->version_column));
   }
   if (auto tables = node["tables"]) {
     if (!tables.IsSequence()) return r.Fail(tables, where + ".tables", "expected a list");
@@ -253,76 +265,74 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
   // JSONL, webhook and NATS sinks are change streams: by default they start with the
   // changes, not with an insert for every row that exists already. A database sink needs
   // those rows to be a copy.
-  sink.backfill = sink.type == "postgres" || sink.type == "clickhouse";
+  sink.backfill = std::holds_alternative<PostgresSinkOptions>(sink.options) ||
+                  std::holds_alternative<ClickHouseSinkOptions>(sink.options);
   if (auto bf = node["backfill"]) {
     if (!bf.IsScalar() || !YAML::convert<bool>::decode(bf, sink.backfill)) {
       return r.Fail(bf, where + ".backfill", "expected true or false");
     }
   }
-  if (sink.type == "jsonl") {
-    PGF_TRY(sink.path, r.String(node, where, "path", true));
+  if (auto* jsonl = std::get_if<JsonlSinkOptions>(&sink.options)) {
+    PGF_TRY(jsonl->path, r.String(node, where, "path", true));
   }
-  if (sink.type == "clickhouse" || sink.type == "webhook" || sink.type == "nats") {
-    PGF_TRY(sink.timeout, r.Duration(node, where, "timeout", sink.timeout));
-    if (sink.timeout < std::chrono::milliseconds(100)) {
-      return r.Fail(node["timeout"], where + ".timeout", "expected at least 100ms");
-    }
-  }
-  if (sink.type == "clickhouse") {
-    PGF_TRY(sink.url, Url(r, node, where, "url", {"http", "https"}));
-    PGF_TRY(sink.database, r.String(node, where, "database", false, sink.database));
-    PGF_TRY(sink.user, r.String(node, where, "user", false));
-    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
-    PGF_TRY(sink.create_tables, Bool(r, node["create_tables"], where + ".create_tables", true));
-    if (!sink.password.empty() && sink.url.rfind("http://", 0) == 0) {
+  if (auto* ch = std::get_if<ClickHouseSinkOptions>(&sink.options)) {
+    PGF_TRY(ParseTimeout(r, node, where, ch->timeout));
+    PGF_TRY(ch->url, Url(r, node, where, "url", {"http", "https"}));
+    PGF_TRY(ch->database, r.String(node, where, "database", false, ch->database));
+    PGF_TRY(ch->user, r.String(node, where, "user", false));
+    PGF_TRY(ch->password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(ch->create_tables, Bool(r, node["create_tables"], where + ".create_tables", true));
+    if (!ch->password.empty() && ch->url.rfind("http://", 0) == 0) {
       r.Warn(fmt::format("{} (sink {}): the ClickHouse password goes in an HTTP Basic "
                          "Authorization header over plain http://, readable by anyone on the "
                          "way; use https://",
                          where, sink.id));
     }
   }
-  if (sink.type == "webhook") {
-    PGF_TRY(sink.url, Url(r, node, where, "url", {"http", "https"}));
-    PGF_TRY(sink.secret, r.SecretFile(node, where, "secret_file"));
-    if (sink.secret.empty()) {
+  if (auto* hook = std::get_if<WebhookSinkOptions>(&sink.options)) {
+    PGF_TRY(ParseTimeout(r, node, where, hook->timeout));
+    PGF_TRY(hook->url, Url(r, node, where, "url", {"http", "https"}));
+    PGF_TRY(hook->secret, r.SecretFile(node, where, "secret_file"));
+    if (hook->secret.empty()) {
       return r.Fail(node, where + ".secret_file",
                     "missing (required): the file with the signing secret (whsec_<base64>, "
                     "as Standard Webhooks define it)");
     }
-    PGF_TRY(sink.allow_private, Bool(r, node["allow_private"], where + ".allow_private", false));
-    PGF_TRY(sink.ca_file, r.String(node, where, "ca_file", false));
-    PGF_TRY(sink.envelope, r.String(node, where, "envelope", false, sink.envelope));
-    if (sink.envelope != "pgfanout" && sink.envelope != "debezium") {
+    PGF_TRY(hook->allow_private, Bool(r, node["allow_private"], where + ".allow_private", false));
+    PGF_TRY(hook->ca_file, r.String(node, where, "ca_file", false));
+    PGF_TRY(hook->envelope, r.String(node, where, "envelope", false, hook->envelope));
+    if (hook->envelope != "pgfanout" && hook->envelope != "debezium") {
       return r.Fail(node["envelope"], where + ".envelope", "expected pgfanout or debezium");
     }
   }
-  if (sink.type == "nats") {
-    PGF_TRY(sink.url, Url(r, node, where, "url", {"nats"}));
+  if (auto* nats = std::get_if<NatsSinkOptions>(&sink.options)) {
+    PGF_TRY(ParseTimeout(r, node, where, nats->timeout));
+    PGF_TRY(nats->url, Url(r, node, where, "url", {"nats"}));
     if (auto list = node["servers"]) {
       if (!list.IsSequence()) return r.Fail(list, where + ".servers", "expected a list of URLs");
       for (size_t i = 0; i < list.size(); ++i) {
         YAML::Node holder;
         holder["u"] = list[i];
         PGF_TRY(auto u, Url(r, holder, fmt::format("{}.servers[{}]", where, i), "u", {"nats"}));
-        sink.servers.push_back(std::move(u));
+        nats->servers.push_back(std::move(u));
       }
     }
-    PGF_TRY(sink.user, r.String(node, where, "user", false));
-    PGF_TRY(sink.password, r.SecretFile(node, where, "password_file"));
-    PGF_TRY(sink.stream, r.String(node, where, "stream", false, sink.stream));
+    PGF_TRY(nats->user, r.String(node, where, "user", false));
+    PGF_TRY(nats->password, r.SecretFile(node, where, "password_file"));
+    PGF_TRY(nats->stream, r.String(node, where, "stream", false, nats->stream));
     static const std::regex stream_re("[A-Za-z0-9_-]{1,64}");
-    if (!std::regex_match(sink.stream, stream_re)) {
+    if (!std::regex_match(nats->stream, stream_re)) {
       return r.Fail(node["stream"], where + ".stream", "letters, digits, '_', '-', at most 64");
     }
-    PGF_TRY(sink.subject_prefix,
-            r.String(node, where, "subject_prefix", false, sink.subject_prefix));
+    PGF_TRY(nats->subject_prefix,
+            r.String(node, where, "subject_prefix", false, nats->subject_prefix));
     static const std::regex prefix_re("[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*");
-    if (!std::regex_match(sink.subject_prefix, prefix_re)) {
+    if (!std::regex_match(nats->subject_prefix, prefix_re)) {
       return r.Fail(node["subject_prefix"], where + ".subject_prefix",
                     "dot-separated tokens of letters, digits, '_', '-' (no wildcards)");
     }
-    PGF_TRY(sink.replicas, r.Count(node, where, "replicas", sink.replicas, 1, 5));
-    if (!sink.password.empty()) {
+    PGF_TRY(nats->replicas, r.Count(node, where, "replicas", nats->replicas, 1, 5));
+    if (!nats->password.empty()) {
       r.Warn(fmt::format("{} (sink {}): the NATS password goes in the CONNECT line without "
                          "TLS (the sink speaks plain nats://), readable by anyone on the way; "
                          "keep the server on a private network",

@@ -10,6 +10,7 @@
 #include "checkpoints/log_identity.h"
 #include "checkpoints/meta_records.h"
 #include "src/daemon/backfill.h"
+#include "src/daemon/sink_factory.h"
 #include "src/pgclient/pg_connection.h"
 #include "src/pipeline/sink_open.h"
 #include "src/pipeline/sink_runner.h"
@@ -126,7 +127,7 @@ int ShowStatus(const Config& config, const std::string& sink_id) {
                          : 0;
     fmt::print(
         "sink {} ({}) tenants [{}]: applied {}, {}{} events behind, {} bytes of WAL behind\n",
-        sink.id, sink.type, tenants, cursor.value() ? at.ToString() : "(not started)",
+        sink.id, sink.type(), tenants, cursor.value() ? at.ToString() : "(not started)",
         behind >= kCountLimit ? "at least " : "", behind, bytes);
     auto backfill = meta::Load(l, meta::BackfillStatusKey(sink.id));
     if (backfill && backfill.value()) fmt::print("  {}\n", backfill.value()->line);

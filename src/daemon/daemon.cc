@@ -22,6 +22,7 @@
 #include "src/daemon/backfill.h"
 #include "src/daemon/monitor.h"
 #include "src/daemon/retention.h"
+#include "src/daemon/sink_factory.h"
 #include "src/daemon/status_report.h"
 #include "src/metrics/metrics.h"
 #include "src/pipeline/ingest.h"

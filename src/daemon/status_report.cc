@@ -96,7 +96,7 @@ std::string StatusJson(const Config& config, const SourceState& source,
     const SinkConfig* sc = config.FindSink(st.sink_id);
     json j = {
         {"id", st.sink_id},
-        {"type", sc ? sc->type : ""},
+        {"type", sc ? std::string(sc->type()) : ""},
         {"tenants", sc ? sc->tenants : std::vector<std::string>{}},
         {"cursor", st.cursor ? json(st.cursor->ToString()) : json(nullptr)},
         {"events_delivered", st.events_delivered},

@@ -84,8 +84,10 @@ int VerifySink(const Config& config, const std::string& sink_id, const std::stri
     spdlog::error("{}: no sink with id '{}'", config.path, sink_id);
     return 2;
   }
-  if (sink->type != "postgres") {
-    spdlog::error("sink {} is a {} sink; verify compares postgres sinks only", sink_id, sink->type);
+  const auto* pg = std::get_if<PostgresSinkOptions>(&sink->options);
+  if (!pg) {
+    spdlog::error("sink {} is a {} sink; verify compares postgres sinks only", sink_id,
+                  sink->type());
     return 2;
   }
   auto tables = MappedTables(config, *sink);
@@ -114,9 +116,8 @@ int VerifySink(const Config& config, const std::string& sink_id, const std::stri
     spdlog::error("{}", source.error().message);
     return 2;
   }
-  auto target =
-      PgConnection::Connect(sink->dsn, PgConnection::Mode::kNormal, "target of sink " + sink_id,
-                            sink->password);
+  auto target = PgConnection::Connect(pg->dsn, PgConnection::Mode::kNormal,
+                                      "target of sink " + sink_id, pg->password);
   if (!target) {
     spdlog::error("{}", target.error().message);
     return 2;
@@ -136,7 +137,7 @@ int VerifySink(const Config& config, const std::string& sink_id, const std::stri
       "and rows soft-deleted in the target count as absent. Each side is read in one "
       "REPEATABLE READ snapshot: rows changed while verify runs may show as differences (run "
       "it again, or once the sink has caught up: pgfanout status).\n",
-      sink_id, tenants, RedactDsn(config.source.dsn), RedactDsn(sink->dsn));
+      sink_id, tenants, RedactDsn(config.source.dsn), RedactDsn(pg->dsn));
   std::fflush(stdout);
 
   auto total = VerifyTables(*sink, tables, source.value(), target.value());

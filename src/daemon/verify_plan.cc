@@ -28,8 +28,9 @@ std::string DisplayIdent(std::string_view name) {
 Result<TableVerifyPlan> PlanTableVerify(const SinkConfig& sink, const TableConfig& table,
                                         const SinkTableConfig& mapping, const PgConnection& source,
                                         const PgConnection& target) {
-  const std::string target_schema =
-      mapping.target_schema.empty() ? sink.schema : mapping.target_schema;
+  const std::string target_schema = mapping.target_schema.empty()
+                                        ? std::string(sink.DefaultTargetSchema())
+                                        : mapping.target_schema;
   const std::string target_table = mapping.target.empty() ? table.name : mapping.target;
   TableVerifyPlan p{.source_name = DisplayIdent(table.schema) + "." + DisplayIdent(table.name),
                     .target_name = DisplayIdent(target_schema) + "." + DisplayIdent(target_table)};

@@ -260,7 +260,8 @@ Result<bool> SinkRunner::Step() {
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL
 void SinkRunner::NegativeControlBeforeWrite(std::vector<ChangeEvent>& events, size_t kept) const {
-  if (NegativeControl() != "swap" || config_.type != "jsonl") return;
+  const bool change_log = std::holds_alternative<JsonlSinkOptions>(config_.options);
+  if (NegativeControl() != "swap" || !change_log) return;
   // [first tx][second tx][rest] -> [second tx][first tx][rest]
   size_t second = 0;
   while (second < kept && events[second].id.commit_lsn == events[0].id.commit_lsn) ++second;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "checkpoints/event_log.h"
 #include "src/config/config.h"
@@ -20,6 +21,39 @@ struct TargetPosition {
   // The log that wrote it; nullopt for a position written before positions named their
   // log (pgfanout 0.1).
   std::optional<Lineage> lineage;
+};
+
+// What a sink of any kind is given besides its own options (PostgresSinkOptions, ...:
+// src/config/config.h), never another kind's. The daemon builds it from the sink's
+// SinkConfig (src/daemon/sink_factory.h).
+struct SinkBasics {
+  std::string id;
+  std::vector<std::string> tenants;     // {"*"} for every tenant
+  std::vector<SinkTableConfig> tables;  // its mappings; empty: every tracked table, unrenamed
+  std::vector<TableConfig> tracked;     // the tracked tables (keys, tenant columns)
+  size_t batch_size = 1000;             // events per batch at most
+
+  // The basics of the sink `config` describes; `tracked`: the config's tables.
+  static SinkBasics Of(const SinkConfig& config, std::vector<TableConfig> tracked) {
+    return {.id = config.id,
+            .tenants = config.tenants,
+            .tables = config.tables,
+            .tracked = std::move(tracked),
+            .batch_size = config.batch_size};
+  }
+
+  bool AllTenants() const { return tenants.size() == 1 && tenants[0] == "*"; }
+  // The tenants a TRUNCATE is confined to: empty for a "*" sink.
+  std::vector<std::string> TruncateScope() const {
+    return AllTenants() ? std::vector<std::string>{} : tenants;
+  }
+  // The tracked table `schema.name`, or nullptr.
+  const TableConfig* Tracked(const std::string& schema, const std::string& name) const {
+    for (const auto& t : tracked) {
+      if (t.schema == schema && t.name == name) return &t;
+    }
+    return nullptr;
+  }
 };
 
 // A destination for one sink entry of the config.
@@ -117,10 +151,5 @@ class Sink {
 
   virtual void Stop() = 0;
 };
-
-// Builds the sink a config entry describes; `tables` are the tracked tables (tenant
-// columns, keys). Errors: kInvalidArgument for a config the sink cannot use.
-Result<std::unique_ptr<Sink>> MakeSink(const SinkConfig& config,
-                                       const std::vector<TableConfig>& tables);
 
 }  // namespace pgfanout

@@ -78,16 +78,16 @@ void CheckAccepted(const Config& c) {
   for (const SinkConfig& s : c.sinks) {
     Check(!s.id.empty() && s.id.size() <= 64 && ids.insert(s.id).second, "accepted sink id", s.id);
     Check(c.FindSink(s.id) == &s, "FindSink does not find", s.id);
-    Check(s.type == "jsonl" || s.type == "postgres", "accepted sink type", s.type);
+    Check(s.type() == "jsonl" || s.type() == "postgres", "accepted sink type", s.type());
     Check(!s.tenants.empty(), "accepted a sink without tenants", s.id);
     for (const auto& tenant : s.tenants) {
       Check(tenant != "*" || s.tenants.size() == 1, "accepted \"*\" with other tenants", s.id);
     }
     Check(s.batch_size >= 1 && s.batch_size <= 1'000'000, "accepted batch_size of", s.id);
-    if (s.type == "jsonl") {
-      Check(!s.path.empty() && s.dsn.empty(), "accepted jsonl sink", s.id);
-    } else {
-      Check(!s.dsn.empty() && s.path.empty(), "accepted postgres sink", s.id);
+    if (const auto* jsonl = std::get_if<JsonlSinkOptions>(&s.options)) {
+      Check(!jsonl->path.empty(), "accepted jsonl sink", s.id);
+    } else if (const auto* pg = std::get_if<PostgresSinkOptions>(&s.options)) {
+      Check(!pg->dsn.empty(), "accepted postgres sink", s.id);
     }
     std::set<std::string> targets;
     for (const SinkTableConfig& st : s.tables) {

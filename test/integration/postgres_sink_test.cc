@@ -22,6 +22,15 @@ namespace {
 Datum T(std::string text) { return Datum{ValueKind::kText, std::move(text)}; }
 Datum Null() { return Datum{}; }
 Datum Toast() { return Datum{ValueKind::kUnchangedToast}; }
+PostgresSinkOptions& Pg(SinkConfig& config) {
+  return std::get<PostgresSinkOptions>(config.options);
+}
+// The sink `config` describes, as the daemon makes it; `tables`: the tracked tables.
+std::unique_ptr<PostgresSink> MakePostgresSink(const SinkConfig& config,
+                                               std::vector<TableConfig> tables = {}) {
+  return std::make_unique<PostgresSink>(SinkBasics::Of(config, std::move(tables)),
+                                        std::get<PostgresSinkOptions>(config.options));
+}
 
 class PostgresSinkTest : public ::testing::Test {
  protected:
@@ -42,17 +51,16 @@ class PostgresSinkTest : public ::testing::Test {
   }
 
   SinkConfig Config(std::vector<std::string> tenants = {"*"}) const {
-    return SinkConfig{.id = "tenant-sink",
-                      .type = "postgres",
-                      .tenants = std::move(tenants),
-                      .dsn = server_->Dsn(tgt_),
-                      .create_tables = true};
+    return SinkConfig{
+        .id = "tenant-sink",
+        .tenants = std::move(tenants),
+        .options = PostgresSinkOptions{.dsn = server_->Dsn(tgt_), .create_tables = true}};
   }
 
   std::unique_ptr<PostgresSink> OpenSink(const SinkConfig& config,
                                          std::vector<TableConfig> tables = {},
                                          std::optional<SinkCursor> stored = std::nullopt) {
-    auto sink = std::make_unique<PostgresSink>(config, std::move(tables));
+    auto sink = MakePostgresSink(config, std::move(tables));
     auto opened = sink->Open(stored, {});
     EXPECT_TRUE(opened.has_value()) << opened.error().message;
     return sink;
@@ -190,7 +198,7 @@ TEST_F(PostgresSinkTest, ValuesRoundTripExactlyIntoAnExistingTable) {
   std::vector<ChangeEvent> events;
   for (auto& row : SourceRows(kKindsText)) events.push_back(Insert(kinds, row));
   SinkConfig config = Config();
-  config.create_tables = false;
+  Pg(config).create_tables = false;
   auto sink = OpenSink(config);
   Deliver(*sink, events);
   auto source = server_->Query(kKindsText, src_);
@@ -362,7 +370,7 @@ TEST_F(PostgresSinkTest, AComputedExpressionCannotCarryAnotherStatement) {
       tgt_);
   auto accounts = Schema("accounts");
   SinkConfig config = Config();
-  config.create_tables = false;
+  Pg(config).create_tables = false;
   const std::string stage = QuoteIdent(StageName(0));
   config.tables = {SinkTableConfig{
       .source = "public.accounts",
@@ -487,7 +495,7 @@ TEST_F(PostgresSinkTest, NamesWithCaseSpacesAndQuotes) {
   auto items = Schema("My App", "Order \"Items\"");
   ASSERT_EQ(items->columns.size(), 3u);
   SinkConfig config = Config();
-  config.schema = "Target Schema";
+  Pg(config).schema = "Target Schema";
   auto sink = OpenSink(config);
   Deliver(*sink,
           {Insert(items, {T("1"), T("9.99"), T("a")}), Insert(items, {T("2"), T("1"), T("b")})});
@@ -506,7 +514,7 @@ TEST_F(PostgresSinkTest, OpenReturnsThePositionTheTargetHoldsWithItsLineage) {
                      .slot = "pgfanout",
                      .timeline = 3,
                      .log_id = "0123456789abcdef0123456789abcdef"};
-  auto sink = std::make_unique<PostgresSink>(Config(), std::vector<TableConfig>{});
+  auto sink = MakePostgresSink(Config());
   ASSERT_TRUE(sink->Open(std::nullopt, ours).has_value());
   std::vector<ChangeEvent> first = {Insert(users, User("1", "ada"))};
   std::vector<ChangeEvent> second = {Update(users, User("1", "bea"))};
@@ -531,7 +539,7 @@ TEST_F(PostgresSinkTest, OpenReturnsThePositionTheTargetHoldsWithItsLineage) {
   // A new target knows nothing.
   SinkConfig fresh = Config();
   fresh.id = "fresh";
-  auto other = std::make_unique<PostgresSink>(fresh, std::vector<TableConfig>{});
+  auto other = MakePostgresSink(fresh);
   auto none = other->Open(std::nullopt, ours);
   ASSERT_TRUE(none.has_value()) << none.error().message;
   EXPECT_FALSE(none.value().has_value());
@@ -545,7 +553,7 @@ TEST_F(PostgresSinkTest, AStateTableWithoutLineageColumnsGetsThem) {
       "INSERT INTO pgfanout_sink_state (sink_id, commit_lsn, ordinal) "
       "VALUES ('tenant-sink', '0/1000', 2)",
       tgt_);
-  auto sink = std::make_unique<PostgresSink>(Config(), std::vector<TableConfig>{});
+  auto sink = MakePostgresSink(Config());
   auto opened = sink->Open(std::nullopt, Lineage{.log_id = "x"});
   ASSERT_TRUE(opened.has_value()) << opened.error().message;
   ASSERT_TRUE(opened.value().has_value());
@@ -565,7 +573,7 @@ TEST_F(PostgresSinkTest, RewindMovesTheTargetPositionBack) {
   sink->Stop();
   SinkCursor to{.applied = EventId{Lsn(batch[0].id.commit_lsn.value() - 1), UINT32_MAX},
                 .token = "x"};
-  auto rewound = PostgresSink(Config(), {}).Rewind(to, Lineage{.log_id = "rewinder"});
+  auto rewound = MakePostgresSink(Config())->Rewind(to, Lineage{.log_id = "rewinder"});
   ASSERT_TRUE(rewound.has_value()) << rewound.error().message;
   auto reopened = sink->Open(to, {});
   ASSERT_TRUE(reopened.has_value() && reopened.value().has_value());
@@ -604,7 +612,7 @@ TEST_F(PostgresSinkTest, RedeliveryLeavesTheSameEndState) {
 TEST_F(PostgresSinkTest, MismatchesNameTheSinkTableAndColumn) {
   auto users = Users();
   SinkConfig config = Config();
-  config.create_tables = false;
+  Pg(config).create_tables = false;
   auto sink = OpenSink(config);
   auto missing = sink->Write(std::vector<ChangeEvent>{Insert(users, User("1", "ada"))});
   ASSERT_FALSE(missing.has_value());
@@ -641,10 +649,10 @@ TEST_F(PostgresSinkTest, MismatchesNameTheSinkTableAndColumn) {
 
 TEST_F(PostgresSinkTest, AnUnreachableTargetIsAConnectionErrorWithoutThePassword) {
   SinkConfig config = Config();
-  config.dsn = "host=127.0.0.1 port=" + std::to_string(FreePort()) +
-               " user=postgres password=hunter2 dbname=x connect_timeout=2";
-  PostgresSink sink(config, {});
-  auto r = sink.Open(std::nullopt, {});
+  Pg(config).dsn = "host=127.0.0.1 port=" + std::to_string(FreePort()) +
+                   " user=postgres password=hunter2 dbname=x connect_timeout=2";
+  auto sink = MakePostgresSink(config);
+  auto r = sink->Open(std::nullopt, {});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, ErrorKind::kConnection);
   EXPECT_NE(r.error().message.find("tenant-sink"), std::string::npos) << r.error().message;
@@ -712,10 +720,10 @@ TEST_F(PostgresSinkTest, TwentySinksPreparingOneTargetAtOnceAllSucceed) {
     threads.emplace_back([&, i] {
       SinkConfig config = Config({std::to_string(i)});
       config.id = fmt::format("tenant-{}", i);
-      PostgresSink sink(config, {});
+      auto sink = MakePostgresSink(config);
       ready.fetch_add(1);
       while (ready.load() < kSinks) std::this_thread::yield();
-      auto r = sink.Open(std::nullopt, Lineage{.log_id = "l"});
+      auto r = sink->Open(std::nullopt, Lineage{.log_id = "l"});
       if (!r) errors[i] = r.error().message;
     });
   }

@@ -40,13 +40,13 @@ constexpr auto kMutationWait = std::chrono::seconds(60);
 
 }  // namespace
 
-ClickHouseSink::ClickHouseSink(SinkConfig config, std::vector<TableConfig> tables)
-    : config_(std::move(config)), tables_(std::move(tables)) {}
+ClickHouseSink::ClickHouseSink(SinkBasics basics, ClickHouseSinkOptions options)
+    : basics_(std::move(basics)), options_(std::move(options)) {}
 
 ClickHouseSink::~ClickHouseSink() { Stop(); }
 
 Error ClickHouseSink::Fail(ErrorKind kind, const std::string& what) const {
-  return MakeError(kind, fmt::format("sink {}: {}", config_.id, what));
+  return MakeError(kind, fmt::format("sink {}: {}", basics_.id, what));
 }
 
 void ClickHouseSink::Stop() {
@@ -58,15 +58,15 @@ void ClickHouseSink::Stop() {
 
 Result<void> ClickHouseSink::Connect() {
   Stop();
-  auto ch = ClickHouseHttp::Create({.url = config_.url,
-                                    .user = config_.user,
-                                    .password = config_.password,
-                                    .timeout = config_.timeout});
-  if (!ch) return ch.error().Wrap("sink " + config_.id);
+  auto ch = ClickHouseHttp::Create({.url = options_.url,
+                                    .user = options_.user,
+                                    .password = options_.password,
+                                    .timeout = options_.timeout});
+  if (!ch) return ch.error().Wrap("sink " + basics_.id);
   ch_ = std::move(ch.value());
   PGF_TRY(DetectFeatures());
-  PGF_TRY(EnsureDatabase(config_.database));
-  state_.emplace(*ch_, config_.database, config_.id, lineage_);
+  PGF_TRY(EnsureDatabase(options_.database));
+  state_.emplace(*ch_, options_.database, basics_.id, lineage_);
   return state_->Ensure();
 }
 
@@ -78,7 +78,7 @@ Result<void> ClickHouseSink::DetectFeatures() {
                  "(SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token'), "
                  "(SELECT count() FROM system.merge_tree_settings "
                  "WHERE name = 'non_replicated_deduplication_window') FORMAT TabSeparated");
-  if (!text) return text.error().Wrap("sink " + config_.id);
+  if (!text) return text.error().Wrap("sink " + basics_.id);
   PGF_TRY(auto rows, ParseTsv(text.value()));
   if (rows.size() != 1 || rows[0].size() != 4) {
     return Fail(ErrorKind::kSink, "unreadable answer to the feature query");
@@ -96,16 +96,16 @@ Result<void> ClickHouseSink::EnsureDatabase(const std::string& database) {
                           fmt::format("SELECT count() FROM system.databases WHERE name = {} "
                                       "FORMAT TabSeparated",
                                       QuoteString(database)));
-  if (!found) return found.error().Wrap("sink " + config_.id);
+  if (!found) return found.error().Wrap("sink " + basics_.id);
   if (found.value() != "1\n") {
-    if (!config_.create_tables) {
+    if (!options_.create_tables) {
       return Fail(ErrorKind::kMismatch,
                   fmt::format("database {} does not exist (create it, or set create_tables: true)",
                               database));
     }
     auto made =
         ch_->Query("creating the database", "CREATE DATABASE IF NOT EXISTS " + QuoteName(database));
-    if (!made) return made.error().Wrap("sink " + config_.id);
+    if (!made) return made.error().Wrap("sink " + basics_.id);
   }
   databases_.insert(database);
   return boost::outcome_v2::success();
@@ -129,7 +129,7 @@ Result<void> ClickHouseSink::Rewind(const SinkCursor& to, const Lineage& lineage
   if (!was_open) {
     PGF_TRY(Connect());
   } else {
-    state_.emplace(*ch_, config_.database, config_.id, lineage_);
+    state_.emplace(*ch_, options_.database, basics_.id, lineage_);
   }
   PGF_TRY(state_->Load());
   PGF_TRY(state_->Rewind(to.applied));
@@ -146,8 +146,8 @@ Result<void> ClickHouseSink::BeginReplace(Tables tables) {
     // Versions cannot be reset here (the version is the engine's), so the rows go first:
     // a mutation, made only when there is something to delete (it rewrites every part).
     std::string condition = "1";
-    if (!config_.AllTenants() && t->tenant) {
-      condition = encoder->TenantCondition(config_.tenants);
+    if (!basics_.AllTenants() && t->tenant) {
+      condition = encoder->TenantCondition(basics_.tenants);
     }
     auto count = ch_->Query("counting the rows a copy replaces",
                             fmt::format("SELECT count() FROM {} WHERE {} FORMAT TabSeparated",
@@ -166,11 +166,8 @@ Result<const TableTarget*> ClickHouseSink::TargetOf(const TableSchema& schema) {
   ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
   auto it = targets_.find(key);
   if (it == targets_.end()) {
-    const TableConfig* table = nullptr;
-    for (const auto& t : tables_) {
-      if (t.schema == schema.schema_name && t.name == schema.table_name) table = &t;
-    }
-    PGF_TRY(auto target, ResolveTarget(config_, table, schema));
+    const TableConfig* table = basics_.Tracked(schema.schema_name, schema.table_name);
+    PGF_TRY(auto target, ResolveTarget(basics_, options_, table, schema));
     it = targets_.emplace(key, std::move(target)).first;
   }
   return it->second ? &*it->second : nullptr;
@@ -191,7 +188,7 @@ Result<const RowEncoder*> ClickHouseSink::Prepare(
     return boost::outcome_v2::success();
   };
   PGF_TRY(auto types,
-          SyncTargetTable(*ch_, *t, *schema, features_, config_.create_tables, before_adding));
+          SyncTargetTable(*ch_, *t, *schema, features_, options_.create_tables, before_adding));
   return &prepared_.try_emplace(key, *t, *schema, std::move(types)).first->second;
 }
 
@@ -244,7 +241,7 @@ Result<void> ClickHouseSink::InsertRows(const RowEncoder& encoder, const Planned
       // that keeps a dedup window drops them; a rewind (generation) starts new tokens.
       settings.emplace_back(
           "insert_deduplication_token",
-          fmt::format("pgfanout/{}/{}/{}.{}/{}-{}/{}/{}", config_.id, state_->generation(),
+          fmt::format("pgfanout/{}/{}/{}.{}/{}-{}/{}/{}", basics_.id, state_->generation(),
                       t.database, t.table, table.first.ToString(), table.last.ToString(), step,
                       chunk));
     }
@@ -270,7 +267,7 @@ Result<void> ClickHouseSink::Truncate(const RowEncoder& encoder, const PlannedTr
   // that exist now; rows inserted after it are not touched.
   std::string condition =
       fmt::format("{} <= {}", QuoteName(t.version_column), truncate.version.value());
-  if (!config_.AllTenants()) {
+  if (!basics_.AllTenants()) {
     if (!t.tenant) {
       // The router sends such a table to "*" sinks only; refuse rather than wipe others' rows.
       return MakeError(ErrorKind::kInvalidArgument,
@@ -278,7 +275,7 @@ Result<void> ClickHouseSink::Truncate(const RowEncoder& encoder, const PlannedTr
                            ": TRUNCATE on a per-tenant sink needs the table's tenant "
                            "column");
     }
-    condition = encoder.TenantCondition(config_.tenants) + " AND " + condition;
+    condition = encoder.TenantCondition(basics_.tenants) + " AND " + condition;
   }
   auto r = ch_->Query("deleting the truncated rows (a mutation)",
                       fmt::format("ALTER TABLE {} DELETE WHERE {}", t.Qualified(), condition));

@@ -37,8 +37,7 @@ class ClickHouseSink final : public Sink {
   using RowEncoder = clickhouse::RowEncoder;
 
  public:
-  // `tables`: the tracked tables (keys, tenant columns).
-  ClickHouseSink(SinkConfig config, std::vector<TableConfig> tables);
+  ClickHouseSink(SinkBasics basics, ClickHouseSinkOptions options);
   ~ClickHouseSink() override;
 
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
@@ -71,8 +70,8 @@ class ClickHouseSink final : public Sink {
   Result<void> Truncate(const RowEncoder& encoder, const clickhouse::PlannedTruncate& truncate);
   Result<void> WaitForMutations(const TableTarget& target);
 
-  SinkConfig config_;
-  std::vector<TableConfig> tables_;
+  SinkBasics basics_;
+  ClickHouseSinkOptions options_;
   BackfillRequest backfill_request_;
   // Per source table shape; nullopt: not mapped. Depends on the config only.
   std::map<ShapeKey, std::optional<TableTarget>> targets_;

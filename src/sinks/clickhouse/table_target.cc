@@ -28,18 +28,24 @@ bool TableTarget::InKey(size_t source) const {
   return std::find(key.begin(), key.end(), source) != key.end();
 }
 
-Result<std::optional<TableTarget>> ResolveTarget(const SinkConfig& sink, const TableConfig* table,
+Result<std::optional<TableTarget>> ResolveTarget(const SinkBasics& sink,
+                                                 const ClickHouseSinkOptions& options,
+                                                 const TableConfig* table,
                                                  const TableSchema& schema) {
+  // A target without a schema is read into kDefaultTargetSchema (a ClickHouse sink has no
+  // `schema:`): here, the sink's own database.
+  constexpr std::string_view kOwnDatabase = kDefaultTargetSchema;
   SinkTableConfig fallback;
-  const SinkTableConfig* config = sink.FindTable(schema.QualifiedName(), fallback);
+  const SinkTableConfig* config =
+      FindSinkTable(sink.tables, kOwnDatabase, schema.QualifiedName(), fallback);
   if (config == nullptr) return std::optional<TableTarget>();
   // `target: other_db.t` names a database; a bare `target: t` (or none) is in the sink's.
-  const bool own_database = config->target_schema.empty() || config->target_schema == sink.schema;
+  const bool own_database = config->target_schema.empty() || config->target_schema == kOwnDatabase;
   TableTarget t{.sink_id = sink.id,
                 .source_name = schema.QualifiedName(),
-                .database = own_database ? sink.database : config->target_schema,
+                .database = own_database ? options.database : config->target_schema,
                 .table = config->target.empty() ? schema.table_name : config->target,
-                .version_column = sink.version_column};
+                .version_column = kVersionColumn};
   auto fail = [&](const std::string& what) {
     return MakeError(ErrorKind::kInvalidArgument, fmt::format("{}: {}", t.Describe(), what));
   };

@@ -8,9 +8,12 @@
 #include "src/core/change_event.h"
 #include "src/core/error.h"
 #include "src/sinks/clickhouse/type_mapping.h"
+#include "src/sinks/sink.h"
 
 namespace pgfanout::clickhouse {
 
+// The version column: the commit LSN of the row's change, ReplacingMergeTree's version.
+inline constexpr const char* kVersionColumn = "pgfanout_version";
 // The marker column: 1 on the row a delete leaves. Readers select
 // `… FROM t FINAL WHERE pgfanout_is_deleted = 0`.
 inline constexpr const char* kDeletedColumn = "pgfanout_is_deleted";
@@ -36,11 +39,13 @@ struct TableTarget {
   bool InKey(size_t source) const;
 };
 
-// The target of `schema` in `sink`, or nullopt when the sink does not map the table.
-// `table` is the tracked table's config (key, tenant column; nullptr if absent).
-// Errors: kInvalidArgument when the table has no key, or a source column is named like
-// the version or marker column.
-Result<std::optional<TableTarget>> ResolveTarget(const SinkConfig& sink, const TableConfig* table,
+// The target of `schema` in the sink (`sink`, `options`), or nullopt when the sink does
+// not map the table. `table` is the tracked table's config (key, tenant column; nullptr if
+// absent). Errors: kInvalidArgument when the table has no key, or a source column is named
+// like the version or marker column.
+Result<std::optional<TableTarget>> ResolveTarget(const SinkBasics& sink,
+                                                 const ClickHouseSinkOptions& options,
+                                                 const TableConfig* table,
                                                  const TableSchema& schema);
 
 // CREATE TABLE IF NOT EXISTS for `t` in `schema`'s shape: ReplacingMergeTree(version)

@@ -17,11 +17,9 @@ constexpr size_t kSendChunk = 256 << 10;
 // nats-server's default max_control_line: the HPUB line (subject, reply, sizes) must fit.
 constexpr size_t kMaxControlLine = 4096;
 
-nats::NatsClient::Options ClientOptions(const SinkConfig& c) {
-  nats::NatsClient::Options o{.user = c.user,
-                              .password = c.password,
-                              .name = "pgfanout sink " + c.id,
-                              .timeout = c.timeout};
+nats::NatsClient::Options ClientOptions(const std::string& id, const NatsSinkOptions& c) {
+  nats::NatsClient::Options o{
+      .user = c.user, .password = c.password, .name = "pgfanout sink " + id, .timeout = c.timeout};
   o.servers.push_back(c.url);
   o.servers.insert(o.servers.end(), c.servers.begin(), c.servers.end());
   return o;
@@ -38,22 +36,22 @@ std::map<std::string, std::vector<std::string>, std::less<>> Keys(
 
 }  // namespace
 
-NatsSink::NatsSink(SinkConfig config, std::vector<TableConfig> tables)
-    : config_(std::move(config)),
-      tables_(std::move(tables)),
-      stream_{.sink_id = config_.id,
-              .name = config_.stream,
-              .subject_prefix = config_.subject_prefix,
-              .replicas = config_.replicas},
-      encoder_(config_.subject_prefix, config_.stream, Keys(tables_),
-               config_.AllTenants() ? std::vector<std::string>{} : config_.tenants),
-      client_(ClientOptions(config_)) {}
+NatsSink::NatsSink(SinkBasics basics, NatsSinkOptions options)
+    : basics_(std::move(basics)),
+      options_(std::move(options)),
+      stream_{.sink_id = basics_.id,
+              .name = options_.stream,
+              .subject_prefix = options_.subject_prefix,
+              .replicas = options_.replicas},
+      encoder_(options_.subject_prefix, options_.stream, Keys(basics_.tracked),
+               basics_.TruncateScope()),
+      client_(ClientOptions(basics_.id, options_)) {}
 
 NatsSink::~NatsSink() { Stop(); }
 
 Result<void> NatsSink::CheckMappings() const {
-  for (size_t i = 0; i < config_.tables.size(); ++i) {
-    const SinkTableConfig& t = config_.tables[i];
+  for (size_t i = 0; i < basics_.tables.size(); ++i) {
+    const SinkTableConfig& t = basics_.tables[i];
     auto source = ParseQualifiedName(t.source, "public");
     const bool renamed = source && !t.target.empty() && t.target != source->second;
     if (renamed || !t.columns.empty() || !t.rename.empty() || !t.computed.empty() ||
@@ -73,7 +71,7 @@ Result<std::optional<TargetPosition>> NatsSink::Open(const std::optional<SinkCur
   Stop();
   PGF_TRY(CheckMappings());
   PGF_TRY(client_.Connect());
-  auto st = nats::EnsureStream(client_, stream_, config_.timeout);
+  auto st = nats::EnsureStream(client_, stream_, options_.timeout);
   if (!st) {
     client_.Close();
     return st.error();
@@ -93,10 +91,10 @@ Result<std::string> NatsSink::Write(std::span<const ChangeEvent> events) {
     // Acks still on their way must not be taken for the next batch's: a new connection.
     client_.Close();
     return last.error().Wrap(
-        fmt::format("NATS stream {} at {}", config_.stream, client_.server_address()));
+        fmt::format("NATS stream {} at {}", options_.stream, client_.server_address()));
   }
   PGF_TRY(FailpointHit("sink.after_write"));
-  return fmt::format("{}:{}", config_.stream, last.value());
+  return fmt::format("{}:{}", options_.stream, last.value());
 }
 
 Result<uint64_t> NatsSink::Publish(std::span<const ChangeEvent> events) {
@@ -107,7 +105,7 @@ Result<uint64_t> NatsSink::Publish(std::span<const ChangeEvent> events) {
   const size_t mid = (n + 1) / 2;  // sink.mid_write: after this many are out
   size_t sent = 0, acked = 0, in_flight_bytes = 0;
   uint64_t first_reply = 0, last_seq = 0;
-  auto deadline = Clock::now() + config_.timeout;
+  auto deadline = Clock::now() + options_.timeout;
   while (acked < n) {
     while (sent < n && sent - acked < kMaxInFlight && in_flight_bytes < kMaxInFlightBytes) {
       const ChangeEvent& ev = events[sent];
@@ -157,18 +155,18 @@ Result<uint64_t> NatsSink::Publish(std::span<const ChangeEvent> events) {
     if (!ack) {
       return ack.error().Wrap(fmt::format("publishing event {}", events[i].id.ToString()));
     }
-    if (ack.value().stream != config_.stream) {
+    if (ack.value().stream != options_.stream) {
       return MakeError(ErrorKind::kMismatch,
                        fmt::format("event {} was stored by stream {}, not {}: that stream "
                                    "catches {}.>; give this sink another subject_prefix",
-                                   events[i].id.ToString(), ack.value().stream, config_.stream,
-                                   config_.subject_prefix));
+                                   events[i].id.ToString(), ack.value().stream, options_.stream,
+                                   options_.subject_prefix));
     }
     acked_[i] = 1;
     ++acked;
     in_flight_bytes -= sizes_[i];
     last_seq = std::max(last_seq, ack.value().seq);
-    deadline = Clock::now() + config_.timeout;  // progress: the wait starts again
+    deadline = Clock::now() + options_.timeout;  // progress: the wait starts again
   }
   return last_seq;
 }

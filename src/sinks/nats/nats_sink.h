@@ -39,7 +39,7 @@ class NatsSink final : public Sink {
   static constexpr size_t kMaxInFlight = 4096;
   static constexpr size_t kMaxInFlightBytes = 16 << 20;
 
-  NatsSink(SinkConfig config, std::vector<TableConfig> tables);
+  NatsSink(SinkBasics basics, NatsSinkOptions options);
   ~NatsSink() override;
 
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
@@ -54,8 +54,8 @@ class NatsSink final : public Sink {
   // Publishes the batch and collects every ack; returns the last message's sequence.
   Result<uint64_t> Publish(std::span<const ChangeEvent> events);
 
-  SinkConfig config_;
-  std::vector<TableConfig> tables_;
+  SinkBasics basics_;
+  NatsSinkOptions options_;
   nats::StreamSettings stream_;
   nats::NatsEventEncoder encoder_;
   nats::NatsClient client_;  // kept across Open()s: it remembers which server failed

@@ -29,18 +29,18 @@ std::string FillSchema(std::string sql, const std::string& quoted_schema) {
 
 }  // namespace
 
-PostgresSink::PostgresSink(SinkConfig config, std::vector<TableConfig> tables)
-    : config_(std::move(config)), tables_(std::move(tables)) {}
+PostgresSink::PostgresSink(SinkBasics basics, PostgresSinkOptions options)
+    : basics_(std::move(basics)), options_(std::move(options)) {}
 
 PostgresSink::~PostgresSink() { Stop(); }
 
 Error PostgresSink::Fail(ErrorKind kind, const std::string& what) const {
-  return MakeError(kind, fmt::format("sink {}: {}", config_.id, what));
+  return MakeError(kind, fmt::format("sink {}: {}", basics_.id, what));
 }
 
 Result<PgConnection> PostgresSink::Connect() const {
-  return PgConnection::Connect(config_.dsn, PgConnection::Mode::kNormal,
-                               "target of sink " + config_.id, config_.password);
+  return PgConnection::Connect(options_.dsn, PgConnection::Mode::kNormal,
+                               "target of sink " + basics_.id, options_.password);
 }
 
 Result<PostgresSink::StateTableShape> PostgresSink::ReadStateTableShape(
@@ -49,16 +49,16 @@ Result<PostgresSink::StateTableShape> PostgresSink::ReadStateTableShape(
                          "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute "
                          "WHERE attrelid = to_regclass($1) AND attname = 'log_id' "
                          "AND NOT attisdropped), to_regnamespace($2) IS NOT NULL",
-                         {SinkStateTable(config_.schema), QuoteIdent(config_.schema)});
-  if (!found) return TargetError(found.error(), "sink " + config_.id);
+                         {SinkStateTable(options_.schema), QuoteIdent(options_.schema)});
+  if (!found) return TargetError(found.error(), "sink " + basics_.id);
   return StateTableShape{.table = GetValue(found.value(), 0, 0) == "t",
                          .lineage = GetValue(found.value(), 0, 1) == "t",
                          .schema = GetValue(found.value(), 0, 2) == "t"};
 }
 
 Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
-  const std::string context = fmt::format("sink {}: preparing {} in the target", config_.id,
-                                          SinkStateTable(config_.schema));
+  const std::string context = fmt::format("sink {}: preparing {} in the target", basics_.id,
+                                          SinkStateTable(options_.schema));
   // Run only what is missing: CREATE … IF NOT EXISTS needs the CREATE right even then, and
   // a DBA may have run the migrations for a role without it.
   PGF_TRY(auto shape, ReadStateTableShape(conn));
@@ -73,9 +73,9 @@ Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
                                         kMigrationLockClass, kMigrationLockObject)));
     PGF_TRY(shape, ReadStateTableShape(conn));
     std::string sql;
-    if (!shape.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(config_.schema) + "; ";
-    if (!shape.table) sql += FillSchema(kSql001SinkState, QuoteIdent(config_.schema));
-    if (!shape.lineage) sql += FillSchema(kSql002SinkStateLineage, QuoteIdent(config_.schema));
+    if (!shape.schema) sql += "CREATE SCHEMA IF NOT EXISTS " + QuoteIdent(options_.schema) + "; ";
+    if (!shape.table) sql += FillSchema(kSql001SinkState, QuoteIdent(options_.schema));
+    if (!shape.lineage) sql += FillSchema(kSql002SinkStateLineage, QuoteIdent(options_.schema));
     if (!sql.empty()) PGF_TRY(conn.ExecSimple("running migrations/sink_postgres/", sql));
     PGF_TRY(conn.ExecSimple("committing the migration", "COMMIT"));
     return boost::outcome_v2::success();
@@ -102,11 +102,11 @@ Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
 }
 
 Result<void> PostgresSink::SaveState(const PgConnection& conn, EventId id) const {
-  auto r = conn.Exec("storing the sink's position", SaveSinkStateSql(config_.schema),
-                     {config_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal),
-                      lineage_.system_id, lineage_.slot, std::to_string(lineage_.timeline),
-                      lineage_.log_id});
-  if (!r) return TargetError(r.error(), "sink " + config_.id);
+  auto r = conn.Exec(
+      "storing the sink's position", SaveSinkStateSql(options_.schema),
+      {basics_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal), lineage_.system_id,
+       lineage_.slot, std::to_string(lineage_.timeline), lineage_.log_id});
+  if (!r) return TargetError(r.error(), "sink " + basics_.id);
   return boost::outcome_v2::success();
 }
 
@@ -120,9 +120,9 @@ Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<Sin
   auto row = conn.Exec("reading the sink's position",
                        fmt::format("SELECT commit_lsn::text, ordinal, source_system_id, "
                                    "slot_name, timeline, log_id FROM {} WHERE sink_id = $1",
-                                   SinkStateTable(config_.schema)),
-                       {config_.id});
-  if (!row) return TargetError(row.error(), "sink " + config_.id);
+                                   SinkStateTable(options_.schema)),
+                       {basics_.id});
+  if (!row) return TargetError(row.error(), "sink " + basics_.id);
   std::optional<TargetPosition> theirs;
   if (PQntuples(row.value().get()) == 1) {
     auto lsn = Lsn::Parse(GetValue(row.value(), 0, 0).value_or(""));
@@ -134,7 +134,7 @@ Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<Sin
     };
     if (!lsn || !number(1, ordinal) || !number(4, timeline)) {
       return Fail(ErrorKind::kMismatch, fmt::format("{} holds an unreadable position for this sink",
-                                                    SinkStateTable(config_.schema)));
+                                                    SinkStateTable(options_.schema)));
     }
     theirs = TargetPosition{.applied = EventId{*lsn, ordinal}};
     if (auto log_id = GetValue(row.value(), 0, 5)) {
@@ -191,14 +191,14 @@ Result<void> PostgresSink::InTransaction(std::string_view what,
                                          Tables tables) {
   if (!conn_) return Fail(ErrorKind::kSink, std::string(what) + " before Open");
   auto run = [&]() -> Result<void> {
-    if (auto r = conn_->ExecSimple(what, "BEGIN"); !r) return TargetError(r.error(), config_.id);
+    if (auto r = conn_->ExecSimple(what, "BEGIN"); !r) return TargetError(r.error(), basics_.id);
     for (const auto& schema : tables) {
       PGF_TRY(const TableMapping* m, MappingOf(*schema));
       if (m == nullptr) continue;
       PGF_TRY(Prepared * p, Prepare(*schema));
       PGF_TRY(each(*p));
     }
-    if (auto r = conn_->ExecSimple(what, "COMMIT"); !r) return TargetError(r.error(), config_.id);
+    if (auto r = conn_->ExecSimple(what, "COMMIT"); !r) return TargetError(r.error(), basics_.id);
     return boost::outcome_v2::success();
   };
   auto done = run();
@@ -225,11 +225,8 @@ Result<const TableMapping*> PostgresSink::MappingOf(const TableSchema& schema) {
   ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
   auto it = mappings_.find(key);
   if (it == mappings_.end()) {
-    const TableConfig* table = nullptr;
-    for (const auto& t : tables_) {
-      if (t.schema == schema.schema_name && t.name == schema.table_name) table = &t;
-    }
-    PGF_TRY(auto mapping, ResolveMapping(config_, table, schema));
+    const TableConfig* table = basics_.Tracked(schema.schema_name, schema.table_name);
+    PGF_TRY(auto mapping, ResolveMapping(basics_, options_, table, schema));
     it = mappings_.emplace(key, std::move(mapping)).first;
   }
   return it->second ? &*it->second : nullptr;
@@ -297,7 +294,7 @@ Result<std::string> PostgresSink::Write(std::span<const ChangeEvent> events) {
 Result<void> PostgresSink::Apply(const BatchPlan& plan, EventId last) {
   auto simple = [&](std::string_view what, const char* sql) -> Result<void> {
     auto r = conn_->ExecSimple(what, sql);
-    if (!r) return TargetError(r.error(), "sink " + config_.id);
+    if (!r) return TargetError(r.error(), "sink " + basics_.id);
     return boost::outcome_v2::success();
   };
   PGF_TRY(simple("starting the batch's transaction", "BEGIN"));

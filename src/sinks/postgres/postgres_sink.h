@@ -25,8 +25,7 @@ namespace pgfanout {
 // whole transactions is idempotent too.
 class PostgresSink final : public Sink {
  public:
-  // `tables`: the tracked tables (keys, tenant columns).
-  PostgresSink(SinkConfig config, std::vector<TableConfig> tables);
+  PostgresSink(SinkBasics basics, PostgresSinkOptions options);
   ~PostgresSink() override;
 
   Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
@@ -66,7 +65,7 @@ class PostgresSink final : public Sink {
   Result<void> EnsureStateTable(const PgConnection& conn) const;
   // The sink's tenants, or nullptr for a "*" sink.
   const std::vector<std::string>* Tenants() const {
-    return config_.AllTenants() ? nullptr : &config_.tenants;
+    return basics_.AllTenants() ? nullptr : &basics_.tenants;
   }
   Result<void> SaveState(const PgConnection& conn, EventId id) const;
   Result<const TableMapping*> MappingOf(const TableSchema& schema);  // nullptr: not mapped
@@ -80,8 +79,8 @@ class PostgresSink final : public Sink {
   Result<void> InTransaction(std::string_view what,
                              const std::function<Result<void>(Prepared&)>& each, Tables tables);
 
-  SinkConfig config_;
-  std::vector<TableConfig> tables_;
+  SinkBasics basics_;
+  PostgresSinkOptions options_;
   std::optional<PgConnection> conn_;
   // Per source table shape; nullopt: not mapped. Depends on the config only.
   std::map<ShapeKey, std::optional<TableMapping>> mappings_;

@@ -27,21 +27,24 @@ size_t TableMapping::StagedIndex(size_t source) const {
                              staged.begin());
 }
 
-Result<std::optional<TableMapping>> ResolveMapping(const SinkConfig& sink, const TableConfig* table,
+Result<std::optional<TableMapping>> ResolveMapping(const SinkBasics& sink,
+                                                   const PostgresSinkOptions& options,
+                                                   const TableConfig* table,
                                                    const TableSchema& schema) {
   SinkTableConfig fallback;
-  const SinkTableConfig* config = sink.FindTable(schema.QualifiedName(), fallback);
+  const SinkTableConfig* config =
+      FindSinkTable(sink.tables, options.schema, schema.QualifiedName(), fallback);
   if (config == nullptr) return std::optional<TableMapping>();
   TableMapping m{
       .sink_id = sink.id,
       .source_name = schema.QualifiedName(),
       .fingerprint = schema.Fingerprint(),
       .config = *config,
-      .target_schema = config->target_schema.empty() ? sink.schema : config->target_schema,
+      .target_schema = config->target_schema.empty() ? options.schema : config->target_schema,
       .target_table = config->target.empty() ? schema.table_name : config->target,
-      .version_column = sink.version_column,
-      .create_tables = sink.create_tables,
-      .follow_ddl = sink.create_tables && config->columns.empty()};
+      .version_column = options.version_column,
+      .create_tables = options.create_tables,
+      .follow_ddl = options.create_tables && config->columns.empty()};
   auto fail = [&](ErrorKind kind, const std::string& what) {
     return MakeError(kind, fmt::format("{}: {}", m.Describe(), what));
   };

@@ -8,6 +8,7 @@
 #include "src/config/config.h"
 #include "src/core/change_event.h"
 #include "src/core/error.h"
+#include "src/sinks/sink.h"
 
 namespace pgfanout {
 
@@ -44,11 +45,13 @@ struct TableMapping {
   size_t StagedIndex(size_t source) const;
 };
 
-// The mapping of `schema` in `sink`, or nullopt when the sink does not map the table.
-// `table` is the tracked table's config (nullptr if absent). Errors: kInvalidArgument when
-// the mapping leaves out a key column or the table has no key; kMismatch when a column
-// the mapping lists is no longer in the source.
-Result<std::optional<TableMapping>> ResolveMapping(const SinkConfig& sink, const TableConfig* table,
+// The mapping of `schema` in the sink (`sink`, `options`), or nullopt when the sink does
+// not map the table. `table` is the tracked table's config (nullptr if absent). Errors:
+// kInvalidArgument when the mapping leaves out a key column or the table has no key;
+// kMismatch when a column the mapping lists is no longer in the source.
+Result<std::optional<TableMapping>> ResolveMapping(const SinkBasics& sink,
+                                                   const PostgresSinkOptions& options,
+                                                   const TableConfig* table,
                                                    const TableSchema& schema);
 
 }  // namespace pgfanout

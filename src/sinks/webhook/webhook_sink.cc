@@ -12,12 +12,13 @@
 namespace pgfanout {
 namespace {
 
-webhook::PayloadFormatter::Options FormatterOptions(const SinkConfig& config) {
-  return {.envelope = config.envelope == "debezium" ? webhook::Envelope::kDebezium
-                                                    : webhook::Envelope::kPgfanout,
-          .sink_id = config.id,
-          .truncate_scope = config.AllTenants() ? std::vector<std::string>{} : config.tenants,
-          .bare_single = config.batch_size == 1};
+webhook::PayloadFormatter::Options FormatterOptions(const SinkBasics& basics,
+                                                    const WebhookSinkOptions& options) {
+  return {.envelope = options.envelope == "debezium" ? webhook::Envelope::kDebezium
+                                                     : webhook::Envelope::kPgfanout,
+          .sink_id = basics.id,
+          .truncate_scope = basics.TruncateScope(),
+          .bare_single = basics.batch_size == 1};
 }
 
 int64_t UnixMillis(std::chrono::system_clock::time_point t) {
@@ -26,10 +27,10 @@ int64_t UnixMillis(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-WebhookSink::WebhookSink(SinkConfig config, std::vector<TableConfig> /*tables*/)
-    : config_(std::move(config)), formatter_(FormatterOptions(config_)) {
-  where_ = "sink " + config_.id;
-  if (auto url = ParseHttpUrl(config_.url)) {
+WebhookSink::WebhookSink(const SinkBasics& basics, WebhookSinkOptions options)
+    : id_(basics.id), options_(std::move(options)), formatter_(FormatterOptions(basics, options_)) {
+  where_ = "sink " + id_;
+  if (auto url = ParseHttpUrl(options_.url)) {
     const std::string& target = url.value().target;
     where_ += ": receiver " + url.value().Origin() + target.substr(0, target.find('?'));
   }
@@ -38,9 +39,9 @@ WebhookSink::WebhookSink(SinkConfig config, std::vector<TableConfig> /*tables*/)
 WebhookSink::~WebhookSink() { Stop(); }
 
 std::string WebhookSink::Redact(std::string message) const {
-  const auto q = config_.url.find('?');
-  if (q == std::string::npos || q + 1 >= config_.url.size()) return message;
-  const std::string query = config_.url.substr(q + 1);
+  const auto q = options_.url.find('?');
+  if (q == std::string::npos || q + 1 >= options_.url.size()) return message;
+  const std::string query = options_.url.substr(q + 1);
   for (size_t at = message.find(query); at != std::string::npos; at = message.find(query, at)) {
     message.replace(at, query.size(), "…");
   }
@@ -60,18 +61,18 @@ Result<std::optional<TargetPosition>> WebhookSink::Open(const std::optional<Sink
                                                   const Lineage&) {
   Stop();
   if (!signer_) {
-    auto signer = webhook::WebhookSigner::Create(config_.secret);
-    if (!signer) return signer.error().Wrap("sink " + config_.id + ": secret_file");
+    auto signer = webhook::WebhookSigner::Create(options_.secret);
+    if (!signer) return signer.error().Wrap("sink " + id_ + ": secret_file");
     signer_.emplace(std::move(signer).value());
   }
-  if (!config_.ca_file.empty() && ::access(config_.ca_file.c_str(), R_OK) != 0) {
+  if (!options_.ca_file.empty() && ::access(options_.ca_file.c_str(), R_OK) != 0) {
     return MakeError(
         ErrorKind::kInvalidArgument,
-        fmt::format("sink {}: ca_file {}: {}", config_.id, config_.ca_file, std::strerror(errno)));
+        fmt::format("sink {}: ca_file {}: {}", id_, options_.ca_file, std::strerror(errno)));
   }
   HttpClient::Options options{
-      .url = config_.url, .timeout = config_.timeout, .ca_file = config_.ca_file};
-  if (!config_.allow_private) {
+      .url = options_.url, .timeout = options_.timeout, .ca_file = options_.ca_file};
+  if (!options_.allow_private) {
     options.address_filter = [this](const boost::asio::ip::address& a) { return CheckAddress(a); };
   }
   auto client = HttpClient::Create(std::move(options));
@@ -176,7 +177,7 @@ Result<void> WebhookSink::Post(std::string_view id, std::span<const ChangeEvent>
   if (!response) {
     Error e = response.error();
     // The guard's refusal already names the sink.
-    if (!e.message.starts_with(where_)) e = e.Wrap("sink " + config_.id);
+    if (!e.message.starts_with(where_)) e = e.Wrap("sink " + id_);
     e.message = Redact(std::move(e.message));
     return e;
   }

@@ -30,7 +30,7 @@ namespace pgfanout {
 // alone). Threads: one SinkRunner thread calls Open/Write/Stop; one request at a time.
 class WebhookSink final : public Sink {
  public:
-  WebhookSink(SinkConfig config, std::vector<TableConfig> tables);
+  WebhookSink(const SinkBasics& basics, WebhookSinkOptions options);
   ~WebhookSink() override;
 
   // Checks the secret and the URL (kInvalidArgument: the sink stops) and prepares the
@@ -69,7 +69,8 @@ class WebhookSink final : public Sink {
   // `message` with the URL's query (which may hold a token) replaced by "?…".
   std::string Redact(std::string message) const;
 
-  SinkConfig config_;
+  std::string id_;
+  WebhookSinkOptions options_;
   std::string where_;  // "sink <id>: <origin><path>", for messages
   std::optional<webhook::WebhookSigner> signer_;
   webhook::PayloadFormatter formatter_;

@@ -52,19 +52,23 @@ class ClickHouseSinkTest : public ::testing::Test {
   }
 
   SinkConfig Config(std::vector<std::string> tenants = {"*"}, std::string id = "ch") const {
-    return SinkConfig{.id = std::move(id),
-                      .type = "clickhouse",
-                      .tenants = std::move(tenants),
-                      .create_tables = true,
-                      .url = server_->Url(),
-                      .database = database_,
-                      .timeout = std::chrono::milliseconds(10'000)};
+    return SinkConfig{
+        .id = std::move(id),
+        .tenants = std::move(tenants),
+        .options = ClickHouseSinkOptions{.url = server_->Url(),
+                                         .database = database_,
+                                         .create_tables = true,
+                                         .timeout = std::chrono::milliseconds(10'000)}};
+  }
+  static ClickHouseSinkOptions& Ch(SinkConfig& config) {
+    return std::get<ClickHouseSinkOptions>(config.options);
   }
   static std::vector<TableConfig> Tracked() {
     return {TableConfig{.schema = "public", .name = "accounts", .tenant_column = "tenant_id"}};
   }
   std::unique_ptr<ClickHouseSink> Sink(SinkConfig config) const {
-    return std::make_unique<ClickHouseSink>(std::move(config), Tracked());
+    return std::make_unique<ClickHouseSink>(SinkBasics::Of(config, Tracked()),
+                                            std::get<ClickHouseSinkOptions>(config.options));
   }
   std::unique_ptr<ClickHouseSink> Opened(SinkConfig config,
                                          const std::optional<SinkCursor>& stored = std::nullopt) {
@@ -307,7 +311,7 @@ TEST_F(ClickHouseSinkTest, AValueTheTargetCannotHoldStopsTheSinkNamingTableAndCo
       "(tenant_id, id)",
       database_));
   SinkConfig config = Config();
-  config.create_tables = false;
+  Ch(config).create_tables = false;
   auto sink = Opened(config);
   // 10.50 fits Decimal(4, 2); 1234.50 does not, and the server says so.
   ChangeEvent big = Insert("t1", "1", "a");
@@ -348,13 +352,13 @@ TEST_F(ClickHouseSinkTest, ATableThatCannotCollapseVersionsIsRefused) {
 
 TEST_F(ClickHouseSinkTest, CredentialsWorkAndAWrongPasswordIsNeverShown) {
   SinkConfig config = Config();
-  config.user = "writer";
-  config.password = "pw with spaces & <xml>";
+  Ch(config).user = "writer";
+  Ch(config).password = "pw with spaces & <xml>";
   auto sink = Opened(config);
   Write(*sink, {Insert("t1", "1", "a")});
   EXPECT_EQ(Final().size(), 1u);
 
-  config.password = "hunter2-not-it";
+  Ch(config).password = "hunter2-not-it";
   auto refused = Sink(config)->Open(std::nullopt, {});
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().kind, ErrorKind::kConnection) << "retried: a person may fix it";
@@ -365,8 +369,8 @@ TEST_F(ClickHouseSinkTest, CredentialsWorkAndAWrongPasswordIsNeverShown) {
 
 TEST_F(ClickHouseSinkTest, AServerThatDoesNotAnswerIsAConnectionError) {
   SinkConfig config = Config();
-  config.url = fmt::format("http://127.0.0.1:{}", FreePort());
-  config.timeout = std::chrono::milliseconds(500);
+  Ch(config).url = fmt::format("http://127.0.0.1:{}", FreePort());
+  Ch(config).timeout = std::chrono::milliseconds(500);
   auto r = Sink(config)->Open(std::nullopt, {});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kConnection) << r.error().message;

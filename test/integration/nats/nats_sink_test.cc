@@ -69,22 +69,23 @@ class NatsSinkTest : public ::testing::Test {
   }
 
   SinkConfig Config() const {
-    return SinkConfig{.id = "s",
-                      .type = "nats",
-                      .tenants = {"*"},
-                      .url = server_->Url(),
-                      .timeout = 3000ms,
-                      .stream = "PGF",
-                      .subject_prefix = "pgf"};
+    return SinkConfig{
+        .id = "s",
+        .tenants = {"*"},
+        .options = NatsSinkOptions{
+            .url = server_->Url(), .stream = "PGF", .subject_prefix = "pgf", .timeout = 3000ms}};
+  }
+  static NatsSinkOptions& Nats(SinkConfig& config) {
+    return std::get<NatsSinkOptions>(config.options);
   }
 
   std::unique_ptr<Sink> Make(const SinkConfig& config) {
-    auto sink = MakeSink(
-        config,
-        {TableConfig{
-            .schema = "public", .name = "users", .tenant_column = "tenant_id", .key = {"id"}}});
-    EXPECT_TRUE(sink) << sink.error().message;
-    return std::move(sink).value();
+    return std::make_unique<NatsSink>(
+        SinkBasics::Of(
+            config,
+            {TableConfig{
+                .schema = "public", .name = "users", .tenant_column = "tenant_id", .key = {"id"}}}),
+        std::get<NatsSinkOptions>(config.options));
   }
 
   uint64_t Messages(const std::string& stream = "PGF") {
@@ -177,7 +178,7 @@ TEST_F(NatsSinkTest, ASecondSinkOnTheSameStreamIsRefused) {
 
 TEST_F(NatsSinkTest, ReplicasBeyondASingleServerStopTheSink) {
   auto config = Config();
-  config.replicas = 3;
+  Nats(config).replicas = 3;
   auto sink = Make(config);
   auto opened = sink->Open(std::nullopt, {});
   ASSERT_FALSE(opened);
@@ -204,8 +205,8 @@ TEST_F(NatsSinkTest, ADeletedStreamIsRetriedAndCreatedAgainOnOpen) {
 TEST_F(NatsSinkTest, ALostServerIsAConnectionErrorAndTheNextServerIsTried) {
   auto config = Config();
   const std::string down = fmt::format("nats://127.0.0.1:{}", ClosedPort());
-  config.url = down;
-  config.servers = {server_->Url()};
+  Nats(config).url = down;
+  Nats(config).servers = {server_->Url()};
   auto sink = Make(config);
   ASSERT_TRUE(sink->Open(std::nullopt, {})) << "the second server of the list was not tried";
   ASSERT_TRUE(sink->Write(Events(5)));
@@ -231,9 +232,9 @@ TEST_F(NatsSinkTest, RefusedCredentialsStopTheSinkWithoutShowingThePassword) {
   auto secured = NatsServer::Start({.user = "pgfanout", .password = "right-horse"});
   ASSERT_NE(secured, nullptr);
   auto config = Config();
-  config.url = secured->Url();
-  config.user = "pgfanout";
-  config.password = "wrong-horse";
+  Nats(config).url = secured->Url();
+  Nats(config).user = "pgfanout";
+  Nats(config).password = "wrong-horse";
   auto bad = Make(config)->Open(std::nullopt, {});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().kind, ErrorKind::kMismatch);
@@ -241,7 +242,7 @@ TEST_F(NatsSinkTest, RefusedCredentialsStopTheSinkWithoutShowingThePassword) {
       << bad.error().message;
   EXPECT_EQ(bad.error().message.find("wrong-horse"), std::string::npos);
 
-  config.password = "right-horse";
+  Nats(config).password = "right-horse";
   auto sink = Make(config);
   auto good = sink->Open(std::nullopt, {});
   ASSERT_TRUE(good) << good.error().message;
@@ -270,7 +271,7 @@ TEST_F(NatsSinkTest, AnIdleSinkAnswersTheServersPings) {
       NatsServer::Start({.config_lines = {"ping_interval: \"1s\"", "ping_max: 1", "debug: true"}});
   ASSERT_NE(pinging, nullptr);
   auto config = Config();
-  config.url = pinging->Url();
+  Nats(config).url = pinging->Url();
   auto sink = Make(config);
   ASSERT_TRUE(sink->Open(std::nullopt, {}));
   std::this_thread::sleep_for(4s);  // a client that did not answer would be dropped by now

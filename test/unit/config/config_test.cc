@@ -39,18 +39,18 @@ TEST(ConfigTest, LoadsTheShippedExample) {
   EXPECT_EQ(c.log.lagging_sinks, LaggingSinkPolicy::kHold);
   ASSERT_EQ(c.sinks.size(), 2u);
   const SinkConfig& pg = c.sinks[1];
-  EXPECT_EQ(pg.type, "postgres");
+  EXPECT_EQ(pg.type(), "postgres");
   EXPECT_EQ(pg.tenants, std::vector<std::string>{"7"});
-  EXPECT_EQ(pg.version_column, "pgfanout_version");
+  EXPECT_EQ(std::get<PostgresSinkOptions>(pg.options).version_column, "pgfanout_version");
   ASSERT_EQ(pg.tables.size(), 1u);
   EXPECT_EQ(pg.tables[0].target, "people");
   EXPECT_EQ(pg.tables[0].TargetColumn("email"), "mail");
   EXPECT_EQ(pg.tables[0].delete_mode, DeleteMode::kSoft);
   const SinkConfig& audit = c.sinks[0];
   EXPECT_EQ(audit.id, "audit");
-  EXPECT_EQ(audit.type, "jsonl");
+  EXPECT_EQ(audit.type(), "jsonl");
   EXPECT_TRUE(audit.AllTenants());
-  EXPECT_EQ(audit.path, "./out/audit.jsonl");
+  EXPECT_EQ(std::get<JsonlSinkOptions>(audit.options).path, "./out/audit.jsonl");
   EXPECT_EQ(audit.batch_size, 1000u);
   ASSERT_EQ(audit.tables.size(), 1u);
   EXPECT_EQ(audit.tables[0].source, "public.users");
@@ -63,7 +63,7 @@ TEST(ConfigTest, LoadsTheDockerComposeConfig) {
   auto loaded = LoadConfig(PGFANOUT_DOCKER_CONFIG);
   ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
   ASSERT_NE(loaded.value().FindSink("acme-db"), nullptr);
-  EXPECT_EQ(loaded.value().FindSink("acme-db")->type, "postgres");
+  EXPECT_EQ(loaded.value().FindSink("acme-db")->type(), "postgres");
 }
 
 // docker-compose.yml cannot run here (no Docker engine), so check what can go wrong in it:
@@ -96,13 +96,19 @@ TEST(ConfigTest, DockerComposeMountsAConfigTheLoaderAcceptsAndNamesItsServices) 
   };
   EXPECT_TRUE(services[host_of(config.value().source.dsn)]) << config.value().source.dsn;
   for (const auto& sink : config.value().sinks) {
-    if (!sink.dsn.empty()) {
-      EXPECT_TRUE(services[host_of(sink.dsn)]) << sink.id << ": " << sink.dsn;
+    if (const auto* pg = std::get_if<PostgresSinkOptions>(&sink.options)) {
+      EXPECT_TRUE(services[host_of(pg->dsn)]) << sink.id << ": " << pg->dsn;
     }
-    if (!sink.url.empty()) {
+    const std::string url = std::visit(
+        [](const auto& o) -> std::string {
+          if constexpr (requires { o.url; }) return o.url;
+          return "";
+        },
+        sink.options);
+    if (!url.empty()) {
       std::smatch m;
-      ASSERT_TRUE(std::regex_search(sink.url, m, std::regex("://([^:/]+)"))) << sink.url;
-      EXPECT_TRUE(services[std::string(m[1])]) << sink.id << ": " << sink.url;
+      ASSERT_TRUE(std::regex_search(url, m, std::regex("://([^:/]+)"))) << url;
+      EXPECT_TRUE(services[std::string(m[1])]) << sink.id << ": " << url;
     }
   }
   std::string args;
@@ -209,10 +215,11 @@ TEST(ConfigTest, ReadsAPostgresMapping) {
                    "        delete: soft\n"
                    "        soft_delete_column: is_deleted\n"));
   const SinkConfig& s = c.sinks[0];
-  EXPECT_EQ(s.dsn, "host=t7");
+  const auto& pg = std::get<PostgresSinkOptions>(s.options);
+  EXPECT_EQ(pg.dsn, "host=t7");
   EXPECT_TRUE(s.backfill) << "a database sink copies existing rows by default";
-  EXPECT_EQ(s.schema, "public");
-  EXPECT_FALSE(s.create_tables);
+  EXPECT_EQ(pg.schema, "public");
+  EXPECT_FALSE(pg.create_tables);
   ASSERT_EQ(s.tables.size(), 1u);
   const SinkTableConfig& t = s.tables[0];
   EXPECT_EQ(t.source, "public.users");
@@ -323,19 +330,22 @@ TEST(ConfigTest, ClickHouseWebhookAndNatsSinksTakeTheirKeysWithDefaults) {
   ASSERT_TRUE(config.has_value()) << config.error().message;
   const Config& c = config.value();
   EXPECT_EQ(c.source.decoder, "wal2json");
-  const SinkConfig* ch = c.FindSink("ch");
+  ASSERT_NE(c.FindSink("ch"), nullptr);
+  const auto* ch = std::get_if<ClickHouseSinkOptions>(&c.FindSink("ch")->options);
   ASSERT_NE(ch, nullptr);
   EXPECT_EQ(ch->url, "http://ch:8123");
   EXPECT_EQ(ch->database, "default");
   EXPECT_TRUE(ch->create_tables) << "a ClickHouse sink creates its tables unless told not to";
-  EXPECT_TRUE(ch->backfill);
-  const SinkConfig* hook = c.FindSink("hook");
+  EXPECT_TRUE(c.FindSink("ch")->backfill);
+  ASSERT_NE(c.FindSink("hook"), nullptr);
+  const auto* hook = std::get_if<WebhookSinkOptions>(&c.FindSink("hook")->options);
   ASSERT_NE(hook, nullptr);
   EXPECT_EQ(hook->secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   EXPECT_EQ(hook->envelope, "debezium");
   EXPECT_EQ(hook->timeout, milliseconds(3000));
   EXPECT_FALSE(hook->allow_private);
-  const SinkConfig* bus = c.FindSink("bus");
+  ASSERT_NE(c.FindSink("bus"), nullptr);
+  const auto* bus = std::get_if<NatsSinkOptions>(&c.FindSink("bus")->options);
   ASSERT_NE(bus, nullptr);
   EXPECT_EQ(bus->servers, (std::vector<std::string>{"nats://n2:4222", "nats://n3:4222"}));
   EXPECT_EQ(bus->stream, "PGFANOUT");

@@ -71,7 +71,7 @@ TEST_F(RetentionTest, UnderDropASinkInItsFirstCopyKeepsWhatComesAfterItsStart) {
   const EventId old1 = Append(3600s);
   const EventId old2 = Append(3600s);
   std::atomic<bool> copying{false}, release{false};
-  SinkRunner runner(SinkConfig{.id = "new", .type = "memory", .tenants = {"7"}}, tables_,
+  SinkRunner runner(SinkConfig{.id = "new", .tenants = {"7"}}, tables_,
                     std::make_unique<testing::MemorySink>(), *log_, [](const Error&) {});
   runner.SetBackfill([&](Sink&, const std::function<bool()>& stopping,
                          const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
@@ -98,7 +98,7 @@ TEST_F(RetentionTest, UnderDropALaggingSinkIsTrimmedPastAndTheTrimIsRecorded) {
   const EventId a = Append(3600s);
   const EventId b = Append(3600s);
   ASSERT_TRUE(log_->StoreCursor("lagging", SinkCursor{.applied = EventId{}}).has_value());
-  SinkRunner runner(SinkConfig{.id = "lagging", .type = "memory", .tenants = {"7"}}, tables_,
+  SinkRunner runner(SinkConfig{.id = "lagging", .tenants = {"7"}}, tables_,
                     std::make_unique<testing::MemorySink>(), *log_, [](const Error&) {});
   const LogConfig config{.retain = 1s, .lagging_sinks = LaggingSinkPolicy::kDrop};
   Retention retention(config, *log_);
@@ -119,8 +119,8 @@ TEST_P(RetentionIdleTest, ACaughtUpSinkOfOtherTenantsHoldsNothingAndStopsForNoth
   const EventId first = Append(3600s, "7");
   auto owned = std::make_unique<testing::MemorySink>();
   testing::MemorySink& sink = *owned;
-  SinkRunner idle(SinkConfig{.id = "eight", .type = "memory", .tenants = {"8"}}, tables_,
-                  std::move(owned), *log_, [](const Error&) {});
+  SinkRunner idle(SinkConfig{.id = "eight", .tenants = {"8"}}, tables_, std::move(owned), *log_,
+                  [](const Error&) {});
   idle.Start();
   for (int i = 0; i < 500 && !idle.status().idle; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(idle.status().idle);

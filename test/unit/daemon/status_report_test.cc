@@ -50,6 +50,18 @@ TEST_F(StatusReportTest, OneSinkByItsId) {
   EXPECT_TRUE(Ids(Status("sink=nope")).empty());
 }
 
+TEST_F(StatusReportTest, ASinkShowsItsType) {
+  config_.sinks.push_back(
+      SinkConfig{.id = "t42", .tenants = {"7"}, .options = PostgresSinkOptions{.dsn = "host=t7"}});
+  config_.sinks.push_back(SinkConfig{.id = "t43", .tenants = {"*"}});
+  auto j = Status("sink=t42");
+  ASSERT_EQ(j["sinks"].size(), 1u);
+  EXPECT_EQ(j["sinks"][0]["type"], "postgres");
+  EXPECT_EQ(j["sinks"][0]["tenants"], json::array({"7"}));
+  EXPECT_EQ(Status("sink=t43")["sinks"][0]["type"], "discard") << "a config without options";
+  EXPECT_EQ(Status("sink=t44")["sinks"][0]["type"], "") << "a sink no longer in the config";
+}
+
 TEST_F(StatusReportTest, SinksByStateAndTheCountsOfEach) {
   auto j = Status("state=stopped");
   EXPECT_EQ(Ids(j), (std::vector<std::string>{"t7", "t57", "t107", "t157", "t207"}));

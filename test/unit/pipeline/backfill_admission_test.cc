@@ -14,9 +14,8 @@ class BackfillAdmissionTest : public ::testing::Test {
  protected:
   std::unique_ptr<SinkRunner> Runner(std::string id) {
     return std::make_unique<SinkRunner>(
-        SinkConfig{.id = std::move(id), .type = "memory", .tenants = {"*"}},
-        std::vector<TableConfig>{}, std::make_unique<testing::MemorySink>(), *log_,
-        [](const Error&) {});
+        SinkConfig{.id = std::move(id), .tenants = {"*"}}, std::vector<TableConfig>{},
+        std::make_unique<testing::MemorySink>(), *log_, [](const Error&) {});
   }
   std::unique_ptr<EventLog> log_ = NewMemoryEventLog();
 };

@@ -33,7 +33,8 @@ const std::vector<TableConfig> kTables = {
 
 // A sink entry as ParseConfig produces it: table sources are qualified.
 SinkConfig Sink(std::vector<std::string> tenants, std::vector<std::string> tables = {}) {
-  SinkConfig sink{.id = "s", .type = "jsonl", .tenants = std::move(tenants), .path = "s.jsonl"};
+  SinkConfig sink{
+      .id = "s", .tenants = std::move(tenants), .options = JsonlSinkOptions{.path = "s.jsonl"}};
   for (auto& t : tables) sink.tables.push_back({.source = t, .target = t});
   return sink;
 }

@@ -71,10 +71,7 @@ inline Lineage LineageOf(const EventLog& log) {
 
 inline SinkConfig Config(std::string id, std::vector<std::string> tenants,
                          size_t batch_size = 1000) {
-  return SinkConfig{.id = std::move(id),
-                    .type = "memory",
-                    .tenants = std::move(tenants),
-                    .batch_size = batch_size};
+  return SinkConfig{.id = std::move(id), .tenants = std::move(tenants), .batch_size = batch_size};
 }
 
 class SinkRunnerTest : public ::testing::Test {

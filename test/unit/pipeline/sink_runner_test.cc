@@ -413,8 +413,8 @@ TEST(SinkRunnerMovedRowsTest, FillsMovedInRowsFromTheSourceAndDropsGoneOnes) {
   MemorySink& sink = *owned;
   auto fetcher = std::make_unique<TableFetcher>(std::set<std::string>{"2"}, /*failures=*/1);
   TableFetcher& source = *fetcher;
-  SinkRunner runner(SinkConfig{.id = "t7", .type = "memory", .tenants = {"7"}}, tables,
-                    std::move(owned), *log, [](const Error&) {});
+  SinkRunner runner(SinkConfig{.id = "t7", .tenants = {"7"}}, tables, std::move(owned), *log,
+                    [](const Error&) {});
   runner.SetRowFetcher(std::move(fetcher));
   runner.Start();
   ASSERT_TRUE(sink.WaitForEvents(2, kDeadline)) << runner.status().last_error;
@@ -462,8 +462,8 @@ TEST(SinkRunnerMovedRowsTest, AKeyChangeWithAnUnchangedToastValueIsReadAtItsNewK
 
   auto owned = std::make_unique<MemorySink>();
   MemorySink& sink = *owned;
-  SinkRunner runner(SinkConfig{.id = "t9", .type = "memory", .tenants = {"9"}}, tables,
-                    std::move(owned), *log, [](const Error&) {});
+  SinkRunner runner(SinkConfig{.id = "t9", .tenants = {"9"}}, tables, std::move(owned), *log,
+                    [](const Error&) {});
   runner.SetRowFetcher(std::make_unique<TableFetcher>(std::set<std::string>{"4"}, 0));
   runner.Start();
   ASSERT_TRUE(sink.WaitForEvents(2, kDeadline)) << runner.status().last_error;

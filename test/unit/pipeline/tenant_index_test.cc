@@ -231,8 +231,8 @@ TEST_P(TenantIndexTest, ASinkReadingItsTenantsGetsWhatAWholeLogReadGives) {
     std::vector<std::unique_ptr<Reader>> readers;
     for (const auto& tenants : sinks) {
       for (bool index : {true, false}) {
-        readers.push_back(std::make_unique<Reader>(
-            SinkConfig{.id = "s", .type = "memory", .tenants = tenants}, tables, index));
+        readers.push_back(
+            std::make_unique<Reader>(SinkConfig{.id = "s", .tenants = tenants}, tables, index));
       }
     }
     for (int round = 0; round < 60; ++round) {

@@ -15,14 +15,10 @@ std::vector<ChangeEvent> Events(size_t n) {
   return events;
 }
 
-TEST(DiscardSinkTest, IsMadeForItsTypeAndItsTokenCountsEventsAcrossARestart) {
-  SinkConfig config;
-  config.id = "null";
-  config.type = "discard";
-  config.tenants = {"*"};
-  auto made = MakeSink(config, {});
-  ASSERT_TRUE(made.has_value()) << made.error().message;
-  Sink& sink = *made.value();
+// That `type: discard` makes one: test/unit/daemon/sink_factory_test.cc.
+TEST(DiscardSinkTest, ItsTokenCountsEventsAcrossARestart) {
+  DiscardSink discard;
+  Sink& sink = discard;
   auto opened = sink.Open(std::nullopt, {});
   ASSERT_TRUE(opened.has_value());
   EXPECT_FALSE(opened.value().has_value()) << "it keeps no position of its own";

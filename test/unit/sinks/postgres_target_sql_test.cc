@@ -22,16 +22,16 @@ TableSchema Weird() {
                                  {.name = "confirmed_at", .type_oid = kTimestamptz}}};
 }
 
-SinkConfig Sink(std::vector<std::string> tenants = {"*"}) {
-  return SinkConfig{
-      .id = "tenant-7", .type = "postgres", .tenants = std::move(tenants), .schema = "My Schema"};
+SinkBasics Sink(std::vector<std::string> tenants = {"*"}) {
+  return SinkBasics{.id = "tenant-7", .tenants = std::move(tenants)};
 }
+const PostgresSinkOptions kOptions{.schema = "My Schema"};
 
 const TableConfig kWeirdTable{
     .schema = "public", .name = "Weird \"Name\"", .tenant_column = "tenant id"};
 
-TableMapping Resolve(const SinkConfig& sink, const TableSchema& schema = Weird()) {
-  auto m = ResolveMapping(sink, &kWeirdTable, schema);
+TableMapping Resolve(const SinkBasics& sink, const TableSchema& schema = Weird()) {
+  auto m = ResolveMapping(sink, kOptions, &kWeirdTable, schema);
   EXPECT_TRUE(m.has_value()) << (m ? "" : m.error().message);
   if (!m || !m.value()) return TableMapping{};
   return *std::move(m).value();
@@ -69,7 +69,7 @@ TEST(PostgresTargetSql, UpsertCastsStagedValuesAndGuardsTheVersion) {
 }
 
 TEST(PostgresTargetSql, UpsertLeavesOutUnchangedToastColumnsAndComputedOnes) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   sink.tables = {SinkTableConfig{.source = "public.Weird \"Name\"",
                                  .target = "people",
                                  .rename = {{"say \"hi\"", "greeting"}},
@@ -112,7 +112,7 @@ TEST(PostgresTargetSql, DeletesMatchTheKeyAndGuardTheVersion) {
 }
 
 TEST(PostgresTargetSql, SoftDeleteMarksByTheColumnType) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   sink.tables = {SinkTableConfig{.source = "public.Weird \"Name\"",
                                  .delete_mode = DeleteMode::kSoft,
                                  .soft_delete_column = "is_deleted"}};
@@ -191,10 +191,10 @@ TEST(PostgresTargetSql, CreatedTablesHaveTheKeyAndMarkTheirSourceColumns) {
 }
 
 TEST(PostgresTableMapping, RefusesAMappingWithoutTheKey) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   sink.tables = {
       SinkTableConfig{.source = "public.Weird \"Name\"", .columns = {"tenant id", "say \"hi\""}}};
-  auto m = ResolveMapping(sink, &kWeirdTable, Weird());
+  auto m = ResolveMapping(sink, kOptions, &kWeirdTable, Weird());
   ASSERT_FALSE(m.has_value());
   EXPECT_EQ(m.error().kind, ErrorKind::kInvalidArgument);
   EXPECT_TRUE(Has(m.error().message, "sink tenant-7")) << m.error().message;
@@ -205,24 +205,24 @@ TEST(PostgresTableMapping, RefusesAMappingWithoutTheKey) {
 TEST(PostgresTableMapping, ConfiguredKeyWinsOverTheReplicaIdentity) {
   TableConfig table = kWeirdTable;
   table.key = {"tenant id", "Id"};
-  auto m = ResolveMapping(Sink(), &table, Weird());
+  auto m = ResolveMapping(Sink(), kOptions, &table, Weird());
   ASSERT_TRUE(m.has_value() && m.value());
   EXPECT_EQ(m.value()->key, (std::vector<size_t>{1, 0}));
   EXPECT_EQ(m.value()->key_targets, (std::vector<std::string>{"tenant id", "Id"}));
 }
 
 TEST(PostgresTableMapping, AListedColumnThatLeftTheSourceIsAMismatch) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   sink.tables = {
       SinkTableConfig{.source = "public.Weird \"Name\"", .columns = {"Id", "tenant id", "gone"}}};
-  auto m = ResolveMapping(sink, &kWeirdTable, Weird());
+  auto m = ResolveMapping(sink, kOptions, &kWeirdTable, Weird());
   ASSERT_FALSE(m.has_value());
   EXPECT_EQ(m.error().kind, ErrorKind::kMismatch);
   EXPECT_TRUE(Has(m.error().message, "\"gone\"")) << m.error().message;
 }
 
 TEST(PostgresTableMapping, SubsetRenameAndUnmappedTables) {
-  SinkConfig sink = Sink({"7"});
+  SinkBasics sink = Sink({"7"});
   sink.tables = {SinkTableConfig{.source = "public.Weird \"Name\"",
                                  .target_schema = "tenant",
                                  .target = "w",
@@ -237,7 +237,7 @@ TEST(PostgresTableMapping, SubsetRenameAndUnmappedTables) {
 
   TableSchema other = Weird();
   other.table_name = "other";
-  auto none = ResolveMapping(sink, nullptr, other);
+  auto none = ResolveMapping(sink, kOptions, nullptr, other);
   ASSERT_TRUE(none.has_value());
   EXPECT_FALSE(none.value().has_value());
 }

@@ -20,10 +20,10 @@ std::shared_ptr<const TableSchema> Accounts() {
                   {.name = "updated_at", .type_oid = 1184}}});
 }
 
-SinkConfig Sink(std::vector<std::string> tenants = {"*"}) {
-  return SinkConfig{
-      .id = "ch", .type = "clickhouse", .tenants = std::move(tenants), .database = "analytics"};
+SinkBasics Sink(std::vector<std::string> tenants = {"*"}) {
+  return SinkBasics{.id = "ch", .tenants = std::move(tenants)};
 }
+const ClickHouseSinkOptions kOptions{.database = "analytics"};
 
 TableConfig Tracked() {
   return TableConfig{.schema = "public", .name = "accounts", .tenant_column = "tenant_id"};
@@ -33,7 +33,7 @@ class ClickHouseRows : public ::testing::Test {
  protected:
   void SetUp() override {
     const TableConfig tracked = Tracked();
-    auto t = ResolveTarget(Sink(), &tracked, *schema_);
+    auto t = ResolveTarget(Sink(), kOptions, &tracked, *schema_);
     ASSERT_TRUE(t && t.value());
     target_ = *t.value();
   }
@@ -116,28 +116,28 @@ TEST_F(ClickHouseRows, CreatedTablesAreReplacingMergeTreeOrderedByTheKey) {
 }
 
 TEST(ClickHouseTarget, ATableWithoutKeyOrWithTheSinksColumnNamesIsRefused) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   TableSchema keyless{.schema_name = "public", .table_name = "t", .columns = {{.name = "a"}}};
-  auto r = ResolveTarget(sink, nullptr, keyless);
+  auto r = ResolveTarget(sink, kOptions, nullptr, keyless);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kInvalidArgument);
   TableSchema clash{
       .schema_name = "public",
       .table_name = "t",
       .columns = {{.name = "id", .part_of_key = true}, {.name = "pgfanout_is_deleted"}}};
-  EXPECT_FALSE(ResolveTarget(sink, nullptr, clash));
+  EXPECT_FALSE(ResolveTarget(sink, kOptions, nullptr, clash));
 }
 
 TEST(ClickHouseTarget, TheTargetIsInTheSinksDatabaseUnlessQualified) {
-  SinkConfig sink = Sink();
+  SinkBasics sink = Sink();
   sink.tables = {SinkTableConfig{.source = "public.t", .target_schema = "public", .target = "t2"},
                  SinkTableConfig{.source = "public.u", .target_schema = "raw", .target = "u"}};
   TableSchema t{
       .schema_name = "public", .table_name = "t", .columns = {{.name = "id", .part_of_key = true}}};
   TableSchema u = t;
   u.table_name = "u";
-  EXPECT_EQ(ResolveTarget(sink, nullptr, t).value()->Qualified(), "`analytics`.`t2`");
-  EXPECT_EQ(ResolveTarget(sink, nullptr, u).value()->Qualified(), "`raw`.`u`");
+  EXPECT_EQ(ResolveTarget(sink, kOptions, nullptr, t).value()->Qualified(), "`analytics`.`t2`");
+  EXPECT_EQ(ResolveTarget(sink, kOptions, nullptr, u).value()->Qualified(), "`raw`.`u`");
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "src/config/config.h"
-#include "src/sinks/sink.h"
+#include "src/sinks/webhook/webhook_sink.h"
 #include "test/support/temp_dir.h"
 
 namespace pgfanout {
@@ -37,19 +37,22 @@ TEST_F(WebhookConfigTest, ReadsCaFileAllowPrivateAndDefaults) {
                        "\n    ca_file: " + ca_ + "\n    allow_private: true\n"),
                   "cfg.yaml");
   ASSERT_TRUE(config.has_value()) << config.error().message;
-  const SinkConfig* hook = config.value().FindSink("hook");
+  const SinkConfig* sink = config.value().FindSink("hook");
+  ASSERT_NE(sink, nullptr);
+  const auto* hook = std::get_if<WebhookSinkOptions>(&sink->options);
   ASSERT_NE(hook, nullptr);
   EXPECT_EQ(hook->ca_file, ca_);
   EXPECT_TRUE(hook->allow_private);
   EXPECT_EQ(hook->envelope, "pgfanout");
   EXPECT_EQ(hook->timeout, std::chrono::seconds(10));
-  EXPECT_FALSE(hook->backfill) << "a change stream starts with the changes";
+  EXPECT_FALSE(sink->backfill) << "a change stream starts with the changes";
 
   auto plain = ParseConfig(
       Yaml("    url: https://hooks.example.com/in\n    secret_file: " + secret_ + "\n"), "c.yaml");
   ASSERT_TRUE(plain.has_value());
-  EXPECT_EQ(plain.value().FindSink("hook")->ca_file, "") << "the system's CA store";
-  EXPECT_FALSE(plain.value().FindSink("hook")->allow_private);
+  const auto& plain_hook = std::get<WebhookSinkOptions>(plain.value().FindSink("hook")->options);
+  EXPECT_EQ(plain_hook.ca_file, "") << "the system's CA store";
+  EXPECT_FALSE(plain_hook.allow_private);
 }
 
 TEST_F(WebhookConfigTest, CaFileIsAWebhookKeyOnly) {
@@ -65,27 +68,22 @@ TEST_F(WebhookConfigTest, CaFileIsAWebhookKeyOnly) {
 }
 
 TEST_F(WebhookConfigTest, OpenRefusesABadSecretOrAnUnreadableCaFileWithoutShowingTheSecret) {
-  SinkConfig sc{.id = "hook",
-                .type = "webhook",
-                .tenants = {"*"},
-                .url = "https://hooks.example.com/in",
-                .secret = "whsec_tooshort"};
-  auto sink = MakeSink(sc, {});
-  ASSERT_TRUE(sink.has_value());
-  auto opened = sink.value()->Open(std::nullopt, {});
+  const SinkBasics basics{.id = "hook", .tenants = {"*"}};
+  WebhookSinkOptions options{.url = "https://hooks.example.com/in", .secret = "whsec_tooshort"};
+  auto opened = WebhookSink(basics, options).Open(std::nullopt, {});
   ASSERT_FALSE(opened.has_value());
   EXPECT_EQ(opened.error().kind, ErrorKind::kInvalidArgument) << "the sink stops: a person acts";
   EXPECT_EQ(opened.error().message.find("tooshort"), std::string::npos) << opened.error().message;
 
-  sc.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-  sc.ca_file = dir_.path() + "/missing.pem";
-  auto missing = MakeSink(sc, {}).value()->Open(std::nullopt, {});
+  options.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  options.ca_file = dir_.path() + "/missing.pem";
+  auto missing = WebhookSink(basics, options).Open(std::nullopt, {});
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().kind, ErrorKind::kInvalidArgument);
   EXPECT_NE(missing.error().message.find("missing.pem"), std::string::npos);
 
-  sc.ca_file = ca_;
-  auto ok = MakeSink(sc, {}).value()->Open(SinkCursor{.applied = {Lsn(5), 1}, .token = "x"}, {});
+  options.ca_file = ca_;
+  auto ok = WebhookSink(basics, options).Open(SinkCursor{.applied = {Lsn(5), 1}, .token = "x"}, {});
   ASSERT_TRUE(ok.has_value()) << ok.error().message;
   EXPECT_FALSE(ok.value().has_value()) << "it keeps no position of its own: the cursor rules";
 }
