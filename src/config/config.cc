@@ -424,6 +424,34 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   return config;
 }
 
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next) {
+  std::vector<std::string> out;
+  if (!(next.source == running.source)) out.push_back("source");
+  if (next.tables != running.tables) out.push_back("tables");
+  if (next.state_dir != running.state_dir) out.push_back("state_dir");
+  if (next.http_listen != running.http_listen || next.http_token != running.http_token ||
+      next.http_allowed_hosts != running.http_allowed_hosts ||
+      next.http_allow_unauthenticated != running.http_allow_unauthenticated ||
+      next.sample_interval != running.sample_interval) {
+    out.push_back("http");
+  }
+  if (!(next.log == running.log)) out.push_back("log");
+  if (!(next.delivery == running.delivery)) out.push_back("delivery");
+  if (next.backfill_concurrency != running.backfill_concurrency) {
+    out.push_back("backfill_concurrency");
+  }
+  if (next.shutdown_timeout != running.shutdown_timeout) out.push_back("shutdown_timeout");
+  if (next.per_sink_metrics != running.per_sink_metrics) out.push_back("metrics");
+  if (out.empty()) {
+    Config same = running;
+    same.path = next.path;
+    same.sinks = next.sinks;
+    same.warnings = next.warnings;
+    if (!(same == next)) out.push_back("other settings");
+  }
+  return out;
+}
+
 Result<Config> LoadConfig(const std::string& path) {
   std::ifstream in(path);
   if (!in) {

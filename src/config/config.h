@@ -273,7 +273,15 @@ struct Config {
            (per_sink_metrics == PerSinkMetrics::kAuto && sinks.size() <= kPerSinkMetricsAutoLimit);
   }
   const TableConfig* FindTable(std::string_view schema, std::string_view name) const;
+
+  friend bool operator==(const Config&, const Config&) = default;
 };
+
+// What a reload (SIGHUP) cannot apply: the top-level keys whose values differ between the
+// running config and `next`, by their YAML names ("source", "http", "delivery", ...).
+// Sinks are applied while running and are never named. Complete by construction: a
+// difference in a setting this list does not know yet is named "other settings".
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
 
 // "public.users" -> {"public", "users"}; `orders` -> {default_schema, "orders"};
 // `app."Order Items"` -> {"app", "Order Items"}. Unquoted parts fold to lower case as in

@@ -312,16 +312,7 @@ class Daemon {
       return;
     }
     Config next = std::move(loaded).value();
-    std::vector<std::string> ignored;
-    if (!(next.source == config_.source)) ignored.push_back("source");
-    if (next.tables != config_.tables) ignored.push_back("tables");
-    if (next.state_dir != config_.state_dir) ignored.push_back("state_dir");
-    if (next.http_listen != config_.http_listen || next.http_token != config_.http_token) {
-      ignored.push_back("http");
-    }
-    if (!(next.log == config_.log)) ignored.push_back("log");
-    if (!(next.delivery == config_.delivery)) ignored.push_back("delivery");
-    if (next.per_sink_metrics != config_.per_sink_metrics) ignored.push_back("metrics");
+    const std::vector<std::string> ignored = RestartOnlyChanges(config_, next);
     if (!ignored.empty()) {
       spdlog::warn("reload (SIGHUP): changes to {} need a restart; they are not applied",
                    fmt::join(ignored, ", "));

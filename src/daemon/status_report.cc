@@ -66,9 +66,12 @@ std::string StatusJson(const Config& config, const SourceState& source,
   std::map<std::string, const SinkLag*> lag_of;
   for (const auto& l : monitor.sinks) lag_of[l.id] = &l;
   auto state_of = [](const SinkRunner::Status& st) {
-    return st.stopped ? "stopped" : !st.last_error.empty() ? "retrying" : "running";
+    return st.stopped                ? "stopped"
+           : !st.last_error.empty()  ? "retrying"
+           : !st.waiting_for.empty() ? "waiting"
+                                     : "running";
   };
-  json counts = {{"running", 0}, {"retrying", 0}, {"stopped", 0}};
+  json counts = {{"running", 0}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}};
   for (const auto& st : sinks) counts[state_of(st)] = counts[state_of(st)].get<size_t>() + 1;
   out["sink_states"] = std::move(counts);
   std::vector<const SinkLag*> behind;
@@ -104,6 +107,7 @@ std::string StatusJson(const Config& config, const SourceState& source,
         {"state", state_of(st)},
         {"last_error", OrNull(st.last_error)},
         {"retry_at", st.retry_at ? json(Iso(*st.retry_at)) : json(nullptr)},
+        {"waiting_for", OrNull(st.waiting_for)},
     };
     if (auto it = lag_of.find(st.sink_id); it != lag_of.end()) {
       j["events_behind"] = it->second->events_behind;
@@ -165,8 +169,9 @@ Result<StatusQuery> ParseStatusQuery(std::string_view query) {
     if (key == "sink") {
       q.sink = *value;
     } else if (key == "state") {
-      if (*value != "stopped" && *value != "retrying" && *value != "running") {
-        return bad(key, "stopped, retrying or running");
+      if (*value != "stopped" && *value != "retrying" && *value != "waiting" &&
+          *value != "running") {
+        return bad(key, "stopped, retrying, waiting or running");
       }
       q.state = *value;
     } else if (key == "page") {

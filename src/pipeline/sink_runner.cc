@@ -393,6 +393,11 @@ TurnResult SinkRunner::Turn() {
     last_busy_ = now;
     return true;
   }();
+  if (waiting_ && (step || step.error().kind != ErrorKind::kBusy)) {
+    std::lock_guard lock(mu_);
+    status_.waiting_for.clear();
+    waiting_ = false;
+  }
   if (!step) {
     if (Stopping()) return TurnResult::Done();  // e.g. a backfill given up for the shutdown
     if (opened_) Close();  // reopen from the stored cursor: the sink rolls back what it must
@@ -400,6 +405,9 @@ TurnResult SinkRunner::Turn() {
     if (step.error().kind == ErrorKind::kBusy) {
       // It waits for a target connection or its copy for a backfill slot; whoever frees
       // one wakes it. Not a failure.
+      std::lock_guard lock(mu_);
+      status_.waiting_for = step.error().message;
+      waiting_ = true;
       return TurnResult::Idle();
     }
     const SinkHealth::Verdict verdict = health_.Fail(step.error());

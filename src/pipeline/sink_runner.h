@@ -51,6 +51,10 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     // the log's last event when this was read is taken (its stored cursor may be older:
     // it is not moved for events it never reads). Only for sinks with a tenant list.
     bool idle = false;
+    // What it waits for before it can open (a target connection, delivery.max_connections;
+    // a slot for its copy, backfill_concurrency); empty when it waits for nothing. Not an
+    // error: whoever frees one wakes it.
+    std::string waiting_for;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
@@ -161,6 +165,7 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   mutable std::mutex mu_;
   bool stop_ = false;
   bool opened_ = false;
+  bool waiting_ = false;  // status_.waiting_for is set; the turn's own (read without mu_)
   uint64_t wakes_ = 0;  // Notify() calls, under mu_
   size_t batch_bytes_cap_ = SIZE_MAX;
   std::chrono::milliseconds idle_close_{0};

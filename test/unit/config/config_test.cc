@@ -382,5 +382,36 @@ TEST(ConfigTest, PasswordsSentWithoutTlsAreNamedInWarnings) {
   std::filesystem::remove_all(dir);
 }
 
+// A reload names every setting it cannot apply, and only those: sinks are applied.
+TEST(ConfigTest, AReloadNamesEachSettingThatNeedsARestart) {
+  const Config running = MustParse(Cat({kSource, kTables, kSinks}));
+  EXPECT_TRUE(RestartOnlyChanges(running, running).empty());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"source", Cat({"source:\n  dsn: \"host=other\"\n", kTables, kSinks})},
+      {"tables", Cat({kSource, "tables:\n  - name: users\n    tenant_column: tenant_id\n",
+                      "sinks:\n  - id: out\n    type: jsonl\n    tenants: [\"7\"]\n"
+                      "    path: out/7.jsonl\n"})},
+      {"state_dir", Cat({kSource, "state_dir: /elsewhere\n", kTables, kSinks})},
+      {"http", Cat({kSource, "http:\n  sample_interval: 1s\n", kTables, kSinks})},
+      {"http", Cat({kSource, "http:\n  allowed_hosts: [cdc.internal]\n", kTables, kSinks})},
+      {"log", Cat({kSource, "log:\n  retain: 10m\n", kTables, kSinks})},
+      {"delivery", Cat({kSource, "delivery:\n  max_connections: 10\n", kTables, kSinks})},
+      {"backfill_concurrency", Cat({kSource, "backfill_concurrency: 5\n", kTables, kSinks})},
+      {"shutdown_timeout", Cat({kSource, "shutdown_timeout: 5s\n", kTables, kSinks})},
+      {"metrics", Cat({kSource, "metrics:\n  per_sink: off\n", kTables, kSinks})},
+  };
+  for (const auto& [name, yaml] : cases) {
+    const Config next = MustParse(yaml);
+    EXPECT_EQ(RestartOnlyChanges(running, next), std::vector<std::string>{name}) << yaml;
+  }
+  Config other_sinks = MustParse(
+      Cat({kSource, kTables, SinkWith("  - id: more\n    type: jsonl\n    tenants: [\"*\"]\n    path: m.jsonl\n")}));
+  other_sinks.path = "elsewhere.yaml";
+  EXPECT_TRUE(RestartOnlyChanges(running, other_sinks).empty()) << "sinks are applied";
+  Config proxied = running;  // allow_unauthenticated needs a listen address beyond loopback
+  proxied.http_allow_unauthenticated = !proxied.http_allow_unauthenticated;
+  EXPECT_EQ(RestartOnlyChanges(running, proxied), std::vector<std::string>{"http"});
+}
+
 }  // namespace
 }  // namespace pgfanout::config_test

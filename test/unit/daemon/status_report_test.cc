@@ -18,6 +18,7 @@ class StatusReportTest : public ::testing::Test {
       SinkRunner::Status st{.sink_id = "t" + std::to_string(i)};
       if (i % 50 == 7) st.stopped = true, st.last_error = "bad row";
       if (i % 50 == 8) st.last_error = "connection refused";
+      if (i % 50 == 9) st.waiting_for = "waiting for a target connection";
       sinks_.push_back(st);
       monitor_.sinks.push_back(SinkLag{.id = st.sink_id,
                                        .events_behind = static_cast<uint64_t>(i % 3),
@@ -65,8 +66,13 @@ TEST_F(StatusReportTest, ASinkShowsItsType) {
 TEST_F(StatusReportTest, SinksByStateAndTheCountsOfEach) {
   auto j = Status("state=stopped");
   EXPECT_EQ(Ids(j), (std::vector<std::string>{"t7", "t57", "t107", "t157", "t207"}));
-  EXPECT_EQ(j["sink_states"], (json{{"running", 240}, {"retrying", 5}, {"stopped", 5}}));
+  EXPECT_EQ(j["sink_states"],
+            (json{{"running", 235}, {"waiting", 5}, {"retrying", 5}, {"stopped", 5}}));
   EXPECT_EQ(Ids(Status("state=retrying")).size(), 5u);
+  auto waiting = Status("state=waiting");
+  EXPECT_EQ(Ids(waiting), (std::vector<std::string>{"t9", "t59", "t109", "t159", "t209"}));
+  EXPECT_EQ(waiting["sinks"][0]["waiting_for"], "waiting for a target connection");
+  EXPECT_TRUE(Status("sink=t10")["sinks"][0]["waiting_for"].is_null());
 }
 
 TEST_F(StatusReportTest, PagesCoverEverySinkOnce) {

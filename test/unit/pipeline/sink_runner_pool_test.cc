@@ -188,5 +188,60 @@ TEST_F(SinkRunnerPoolTest, SinksShareTheCappedTargetConnections) {
   EXPECT_EQ(conns.open.load(), 0);
 }
 
+// A sink whose Write() holds until the test lets it go: its runner keeps its connection.
+class GatedSink final : public Sink {
+ public:
+  Result<std::optional<TargetPosition>> Open(const std::optional<SinkCursor>& stored,
+                                             const Lineage& lineage) override {
+    return inner_.Open(stored, lineage);
+  }
+  Result<std::string> Write(std::span<const ChangeEvent> events) override {
+    writing_ = true;
+    while (!open_) std::this_thread::sleep_for(milliseconds(5));
+    return inner_.Write(events);
+  }
+  void Stop() override { inner_.Stop(); }
+  void Let() { open_ = true; }
+  bool writing() const { return writing_; }
+  const MemorySink& inner() const { return inner_; }
+
+ private:
+  MemorySink inner_;
+  std::atomic<bool> open_{false}, writing_{false};
+};
+
+// A sink with no connection to be had shows what it waits for (/status state "waiting"),
+// not an error, and stops showing it once it has one.
+TEST_F(SinkRunnerPoolTest, ASinkWaitingForAConnectionSaysSo) {
+  DeliveryPool pool(2);
+  ConnectionBudget budget(1);
+  auto gated = std::make_unique<GatedSink>();
+  GatedSink& holder = *gated;
+  auto second = std::make_unique<MemorySink>();
+  MemorySink& waiter = *second;
+  auto a = Runner(Config("a", {"7"}), std::move(gated));
+  auto b = Runner(Config("b", {"8"}), std::move(second));
+  for (auto* r : {a.get(), b.get()}) r->SetConnectionBudget(&budget);
+  // Opened before the runners stop, also when an assertion below returns early.
+  struct LetGo {
+    GatedSink& sink;
+    ~LetGo() { sink.Let(); }
+  } let_go{holder};
+  Append({"7", "8"});
+  a->Start(&pool);
+  ASSERT_TRUE(Eventually([&] { return holder.writing(); }));
+  b->Start(&pool);
+  ASSERT_TRUE(Eventually([&] { return !b->status().waiting_for.empty(); }))
+      << "b never said it waits";
+  EXPECT_NE(b->status().waiting_for.find("delivery.max_connections"), std::string::npos)
+      << b->status().waiting_for;
+  EXPECT_TRUE(b->status().last_error.empty()) << "waiting is not an error";
+  EXPECT_TRUE(a->status().waiting_for.empty());
+  holder.Let();
+  ASSERT_TRUE(waiter.WaitForEvents(1, kDeadline));
+  EXPECT_TRUE(b->status().waiting_for.empty()) << "still shown waiting once it had one";
+  for (auto* r : {a.get(), b.get()}) r->Stop();
+}
+
 }  // namespace
 }  // namespace pgfanout
