@@ -1,7 +1,5 @@
 #include "src/config/config.h"
 
-#include "src/config/yaml_reader.h"
-
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -17,6 +15,8 @@
 #include <set>
 #include <sstream>
 #include <type_traits>
+
+#include "src/config/yaml_reader.h"
 
 namespace pgfanout {
 namespace {

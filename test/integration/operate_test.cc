@@ -108,7 +108,8 @@ TEST_F(OperateTest, EndpointsShowHealthReadinessStatusAndMetrics) {
   EXPECT_TRUE(Status(address, "?state=stopped")["sinks"].empty());
   auto refused = HttpGet(address, "/status?state=sleeping");
   EXPECT_EQ(refused.status, 400);
-  EXPECT_NE(refused.body.find("state: expected stopped, retrying, waiting or running"), std::string::npos)
+  EXPECT_NE(refused.body.find("state: expected stopped, retrying, waiting or running"),
+            std::string::npos)
       << refused.body;
 
   auto m = HttpGet(address, "/metrics");

@@ -405,7 +405,8 @@ TEST(ConfigTest, AReloadNamesEachSettingThatNeedsARestart) {
     EXPECT_EQ(RestartOnlyChanges(running, next), std::vector<std::string>{name}) << yaml;
   }
   Config other_sinks = MustParse(
-      Cat({kSource, kTables, SinkWith("  - id: more\n    type: jsonl\n    tenants: [\"*\"]\n    path: m.jsonl\n")}));
+      Cat({kSource, kTables,
+           SinkWith("  - id: more\n    type: jsonl\n    tenants: [\"*\"]\n    path: m.jsonl\n")}));
   other_sinks.path = "elsewhere.yaml";
   EXPECT_TRUE(RestartOnlyChanges(running, other_sinks).empty()) << "sinks are applied";
   Config proxied = running;  // allow_unauthenticated needs a listen address beyond loopback
