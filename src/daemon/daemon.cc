@@ -428,6 +428,10 @@ class Daemon {
     ingest_->SetMetrics(metrics_);
     ingest_->SetBeforeAppend(
         [this](std::vector<TransactionRecord>& txs) { return registry_.BeforeAppend(txs); });
+    if (registry_.enabled()) {
+      ingest_->SetAfterAppend(
+          [this](const std::vector<TransactionRecord>& txs) { return registry_.AfterAppend(txs); });
+    }
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },

@@ -158,6 +158,38 @@ Result<void> RegistrySinks::Connected(const PgConnection& sql) {
   return boost::outcome_v2::success();
 }
 
+Result<void> RegistrySinks::AfterAppend(const std::vector<TransactionRecord>& transactions) {
+  if (!loaded_) return boost::outcome_v2::success();
+  const SinkRegistryConfig& reg = config_.sink_registry;
+  auto is_registry = [&](const EventLog::EventPeek& peek) {
+    return peek.table && peek.table->table_name == reg.table && peek.table->schema_name == reg.schema;
+  };
+  for (const auto& tx : transactions) {
+    if (tx.written_ahead == 0) continue;
+    std::vector<TransactionRecord> found(1);
+    found[0].commit_lsn = tx.commit_lsn;
+    EventId after{Lsn(tx.commit_lsn.value() - 1), UINT32_MAX};
+    const EventId last{tx.commit_lsn, tx.written_ahead - 1};
+    while (after < last) {
+      PGF_TRY(auto read, log_.ReadFiltered(after, EventLog::ReadLimits{.max_scanned = 1 << 20},
+                                           is_registry));
+      for (auto& ev : read.events) {
+        if (!(last < ev.id)) found[0].events.push_back(std::move(ev));
+      }
+      if (!read.scanned_through) break;
+      after = *read.scanned_through;
+    }
+    if (found[0].events.empty()) continue;
+    spdlog::warn(
+        "sink registry: {} change(s) came in a transaction larger than "
+        "logical_decoding_work_mem, applied after it was logged: a sink they retire may have "
+        "taken events after them; keep registry changes in smaller transactions",
+        found[0].events.size());
+    PGF_TRY(BeforeAppend(found));
+  }
+  return boost::outcome_v2::success();
+}
+
 Result<void> RegistrySinks::BeforeAppend(std::vector<TransactionRecord>& transactions) {
   if (!enabled()) return boost::outcome_v2::success();
   std::vector<ChangeEvent> events = registry_.Extract(transactions);

@@ -55,6 +55,10 @@ class RegistrySinks {
   Result<void> Connected(const PgConnection& sql);
   // Ingest::BeforeAppend.
   Result<void> BeforeAppend(std::vector<TransactionRecord>& transactions);
+  // Ingest::AfterAppend: registry changes inside a streamed transaction (one larger than
+  // logical_decoding_work_mem) were written ahead, past BeforeAppend; they are read back
+  // and applied now, a little late (sinks may have read past them: said in the log).
+  Result<void> AfterAppend(const std::vector<TransactionRecord>& transactions);
   // Now and then (the daemon's timer): stops retiring sinks that are done, or out of time,
   // drops their state and starts what waited for their id.
   Result<void> Reap();

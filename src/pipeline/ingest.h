@@ -56,6 +56,11 @@ class Ingest {
   // (the stream reconnects and the server sends them again).
   using BeforeAppend = std::function<Result<void>(std::vector<TransactionRecord>&)>;
   void SetBeforeAppend(BeforeAppend hook) { before_append_ = std::move(hook); }
+  // Called with each group commit's transactions after they are appended, before the
+  // sinks are woken: what a streamed transaction wrote ahead (TransactionRecord::
+  // written_ahead) is readable only from now on. An error fails the Flush.
+  using AfterAppend = std::function<Result<void>(const std::vector<TransactionRecord>&)>;
+  void SetAfterAppend(AfterAppend hook) { after_append_ = std::move(hook); }
   // Counts decoded row changes and logged transactions into `metrics` from now on.
   void SetMetrics(MetricsRegistry& metrics);
   // Source transactions made durable by this Ingest (keepalive positions not counted): a
@@ -74,6 +79,7 @@ class Ingest {
   std::vector<pgoutput::Message> decoded_;      // scratch for the wal2json reader's output
   std::function<void(const Appended&)> on_durable_;
   BeforeAppend before_append_;
+  AfterAppend after_append_;
   Appended appended_;  // scratch, reused
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;

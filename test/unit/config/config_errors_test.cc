@@ -43,7 +43,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
                   "tables, sinks, shutdown_timeout, "
-                  "backfill_concurrency, delivery, metrics)"},
+                  "backfill_concurrency, delivery, metrics, sink_templates, sink_registry)"},
         BadConfig{"TypoInSinkKey", Cat({kSource, kTables, SinkWith("    batchsize: 10\n")}),
                   std::string("cfg.yaml:12: sinks[0].batchsize: unknown key ") + kSinkKeys},
         BadConfig{"MissingSource", Cat({kTables, kSinks}),

@@ -22,6 +22,10 @@ constexpr const char* kTemplates =
     "    type: clickhouse\n"
     "    url: \"http://{host}:{port}\"\n"
     "    database: \"{database}\"\n"
+    "  tenant-nats:\n"
+    "    type: nats\n"
+    "    url: \"nats://{host}:4222\"\n"
+    "    subject_prefix: \"{prefix}\"\n"
     "sink_registry:\n"
     "  table: public.pgfanout_sinks\n";
 
@@ -53,7 +57,7 @@ std::string RowError(const Config& config, const RegistryRow& row) {
 
 TEST(SinkTemplates, ARowFillsTheTemplateAndIsParsedAsASink) {
   const Config config = Registry();
-  ASSERT_EQ(config.sink_templates.size(), 2u);
+  ASSERT_EQ(config.sink_templates.size(), 3u);
   EXPECT_TRUE(config.sinks.empty()) << "sinks: may be absent with a registry";
   EXPECT_EQ(config.sink_registry.QualifiedName(), "public.pgfanout_sinks");
 
@@ -130,7 +134,7 @@ TEST(SinkTemplates, RowErrorsNameTheSinkAndTheColumnAndNeverAParamValue) {
   const Config config = Registry();
   EXPECT_EQ(RowError(config, Row("p1", "nope")),
             "sink p1: template: no template 'nope' in sink_templates (known: tenant-db, "
-            "tenant-ch)");
+            "tenant-ch, tenant-nats)");
   EXPECT_EQ(RowError(config, Row("p1", "tenant-db", {"acme"}, {{"host", "h"}, {"port", "1"}})),
             "sink p1: params.database: missing (template tenant-db uses {database})");
   // A value that would add a key to the connection string.
@@ -154,11 +158,14 @@ TEST(SinkTemplates, RowErrorsNameTheSinkAndTheColumnAndNeverAParamValue) {
   EXPECT_EQ(RowError(config, Row("p1", "tenant-db", {"a/../b"})),
             "sink p1: tenants: template tenant-db fills {tenant} in, so the tenant is letters, "
             "digits, '.', '_', '-' (at most 128)");
-  // A port that is not one: the template's own rule, reached through the param.
-  const std::string port = RowError(
-      config, Row("c1", "tenant-ch", {"acme"}, {{"host", "h"}, {"port", "x"}, {"database", "d"}}));
-  EXPECT_EQ(port.rfind("sink c1: params: template tenant-ch makes no valid sink with them:", 0), 0u)
-      << port;
+  // A subject prefix with an empty token: the kind's own rule, reached through the param.
+  const std::string prefix =
+      RowError(config, Row("n1", "tenant-nats", {"acme"}, {{"host", "h"}, {"prefix", "a..b"}}));
+  EXPECT_EQ(prefix.rfind("sink n1: params: template tenant-nats makes no valid sink with them: ",
+                         0),
+            0u)
+      << prefix;
+  EXPECT_NE(prefix.find("subject_prefix"), std::string::npos) << prefix;
 }
 
 TEST(SinkTemplates, ARegistrySinkMayNotTakeAStaticSinksId) {
