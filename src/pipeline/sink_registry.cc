@@ -244,19 +244,33 @@ RegistryRow SinkRegistry::ToRegistryRow(const Row& row) {
 }
 
 SinkRegistry::Resolved SinkRegistry::Resolve(const Config& config) const {
+  if (made_with_templates_ != config.sink_templates || made_with_sinks_ != config.sinks) {
+    made_.clear();
+    made_with_templates_ = config.sink_templates;
+    made_with_sinks_ = config.sinks;
+  }
   Resolved out;
+  std::map<std::string, Made> made;
   for (const auto& row : state_.rows) {
     if (!row.error.empty()) {
       out.errors[row.sink_id] = fmt::format("registry: sink {}: {}", row.sink_id, row.error);
       continue;
     }
-    auto sink = InstantiateTemplate(config, ToRegistryRow(row));
+    auto it = made_.find(row.sink_id);
+    if (it == made_.end() || !(it->second.row == row)) {
+      it = made_.insert_or_assign(row.sink_id,
+                                  Made{row, InstantiateTemplate(config, ToRegistryRow(row))})
+               .first;
+    }
+    const Result<SinkConfig>& sink = it->second.sink;
     if (!sink) {
       out.errors[row.sink_id] = "registry: " + sink.error().message;
-      continue;
+    } else {
+      out.sinks.push_back(sink.value());
     }
-    out.sinks.push_back(std::move(sink).value());
+    made.insert(made_.extract(it));
   }
+  made_ = std::move(made);  // rows deleted since are forgotten
   return out;
 }
 

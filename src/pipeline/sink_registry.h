@@ -72,6 +72,8 @@ class SinkRegistry {
     std::vector<SinkConfig> sinks;            // in sink_id order
     std::map<std::string, std::string> errors;  // sink_id -> message
   };
+  // A row's sink is made again only when the row, the templates or the static sinks
+  // changed since (a registry of thousands of rows costs one instantiation per change).
   Resolved Resolve(const Config& config) const;
 
   // The row as the template instantiation takes it.
@@ -81,6 +83,14 @@ class SinkRegistry {
   SinkRegistryConfig config_;
   meta::Registry state_;
   mutable std::shared_ptr<const TableSchema> seen_registry_, seen_other_;  // Extract()
+  // Resolve(): each row's verdict, made with these templates and static sinks.
+  struct Made {
+    Row row;
+    Result<SinkConfig> sink;
+  };
+  mutable std::map<std::string, Made> made_;
+  mutable std::vector<SinkTemplate> made_with_templates_;
+  mutable std::vector<SinkConfig> made_with_sinks_;
 };
 
 // A registry row from the table's text output: `tenants` a text[] literal ({a,"b c"}),
