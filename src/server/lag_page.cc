@@ -61,9 +61,9 @@ function renderStatus(s) {
   const c = s.sink_states || {};
   const far = (s.furthest_behind || []).map((f) => f.id + " " + f.seconds_behind.toFixed(1) + " s");
   document.getElementById("counts").textContent =
-    (c.running + (c.waiting || 0) + c.retrying + c.stopped) + " sinks: " + c.running +
-    " running, " + (c.waiting || 0) + " waiting, " + c.retrying + " retrying, " + c.stopped +
-    " stopped" +
+    (c.running + (c.waiting || 0) + c.retrying + c.stopped + (c.paused || 0)) + " sinks: " +
+    c.running + " running, " + (c.waiting || 0) + " waiting, " + c.retrying + " retrying, " +
+    c.stopped + " stopped" + (c.paused ? ", " + c.paused + " paused" : "") +
     (s.sinks_matching > s.sinks.length ? " · table: the first " + s.sinks.length : "") +
     (far.length ? " · furthest behind: " + far.join(", ") : "");
 }

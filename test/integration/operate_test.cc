@@ -102,13 +102,13 @@ TEST_F(OperateTest, EndpointsShowHealthReadinessStatusAndMetrics) {
   EXPECT_EQ(sink["tenants"], nlohmann::json::array({"*"}));
   EXPECT_TRUE(sink["last_error"].is_null());
   EXPECT_EQ(s["sink_states"],
-            (nlohmann::json{{"running", 1}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}}));
+            (nlohmann::json{{"running", 1}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}, {"paused", 0}}));
   // One sink by id, sinks by state; a query it does not know is refused with the key.
   EXPECT_EQ(Status(address, "?sink=all-events")["sinks"].size(), 1u);
   EXPECT_TRUE(Status(address, "?state=stopped")["sinks"].empty());
   auto refused = HttpGet(address, "/status?state=sleeping");
   EXPECT_EQ(refused.status, 400);
-  EXPECT_NE(refused.body.find("state: expected stopped, retrying, waiting or running"),
+  EXPECT_NE(refused.body.find("state: expected stopped, retrying, waiting, paused or running"),
             std::string::npos)
       << refused.body;
 
