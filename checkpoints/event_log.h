@@ -146,6 +146,8 @@ class EventLog {
   virtual Result<void> StoreCursor(const std::string& sink_id, const SinkCursor& cursor) = 0;
   virtual Result<void> RewindCursor(const std::string& sink_id, const SinkCursor& cursor) = 0;
   virtual Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const = 0;
+  // Removes the sink's cursor (synced); absent: nothing to do.
+  virtual Result<void> DropCursor(const std::string& sink_id) = 0;
 
   // Small durable key/value metadata (system identifier, slot name). Synced. A log holds
   // a random id under meta::LogIdKey() (meta_records.h) from the moment it is created.

@@ -208,6 +208,12 @@ Result<std::vector<std::pair<std::string, SinkCursor>>> MemoryEventLog::ListCurs
   return std::vector<std::pair<std::string, SinkCursor>>(cursors_.begin(), cursors_.end());
 }
 
+Result<void> MemoryEventLog::DropCursor(const std::string& sink_id) {
+  std::lock_guard lock(mu_);
+  cursors_.erase(sink_id);
+  return boost::outcome_v2::success();
+}
+
 Result<std::optional<std::string>> MemoryEventLog::GetMeta(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = meta_.find(key);

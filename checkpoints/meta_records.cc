@@ -26,6 +26,7 @@ constexpr uint8_t kBaselineTag = 7;
 constexpr uint8_t kSinkTablesTag = 8;
 constexpr uint8_t kBackfillProgressTag = 9;
 constexpr uint8_t kBackfillStatusTag = 10;
+constexpr uint8_t kRegistryTag = 11;
 
 template <class Record>
 struct Traits;
@@ -78,6 +79,12 @@ template <>
 struct Traits<BackfillStatus> {
   static constexpr uint8_t kTag = kBackfillStatusTag;
   static constexpr const char* kName = "backfill status";
+};
+
+template <>
+struct Traits<Registry> {
+  static constexpr uint8_t kTag = kRegistryTag;
+  static constexpr const char* kName = "sink registry";
 };
 
 template <class Record>
@@ -248,6 +255,28 @@ Result<BackfillStatus> DecodeFields(Reader& r) {
   return Finish(r, std::move(x));
 }
 
+template <>
+Result<Registry> DecodeFields(Reader& r) {
+  Registry x;
+  uint64_t n;
+  if (!GetEventId(r, x.applied)) return r.Fail("bad position");
+  if (!r.Count(n)) return r.Fail("bad row count");
+  x.rows.resize(n);
+  for (auto& row : x.rows) {
+    uint64_t params;
+    if (!r.String(row.sink_id) || !r.String(row.template_name)) return r.Fail("bad row name");
+    if (!GetList(r, row.tenants)) return r.Fail("bad tenant list");
+    if (!r.Count(params)) return r.Fail("bad param count");
+    row.params.resize(params);
+    for (auto& [k, v] : row.params) {
+      if (!r.String(k) || !r.String(v)) return r.Fail("bad param");
+    }
+    if (!r.Bool(row.enabled) || !r.String(row.error)) return r.Fail("bad row state");
+  }
+  if (!GetList(r, x.dropping)) return r.Fail("bad dropping list");
+  return Finish(r, std::move(x));
+}
+
 std::string SinkKey(std::string_view sink_id, std::string_view what) {
   return fmt::format("sink.{}.{}", sink_id, what);
 }
@@ -409,6 +438,7 @@ Key<BackfillProgress> BackfillProgressKey(std::string_view id) { return {SinkKey
 Key<BackfillStatus> BackfillStatusKey(std::string_view id) {
   return {SinkKey(id, "backfill_status")};
 }
+Key<Registry> RegistryKey() { return {"registry.rows"}; }
 
 std::string Encode(const LogId& r) {
   std::string out = Header<LogId>();
@@ -469,6 +499,36 @@ std::string Encode(const BackfillStatus& r) {
   PutBytes(out, r.line);
   return out;
 }
+std::string Encode(const Registry& r) {
+  std::string out = Header<Registry>();
+  PutEventId(out, r.applied);
+  PutVarint(out, r.rows.size());
+  for (const auto& row : r.rows) {
+    PutBytes(out, row.sink_id);
+    PutBytes(out, row.template_name);
+    PutList(out, row.tenants);
+    PutVarint(out, row.params.size());
+    for (const auto& [k, v] : row.params) {
+      PutBytes(out, k);
+      PutBytes(out, v);
+    }
+    out.push_back(row.enabled ? 1 : 0);
+    PutBytes(out, row.error);
+  }
+  PutList(out, r.dropping);
+  return out;
+}
+
+Result<void> ForgetSink(EventLog& log, std::string_view sink_id) {
+  PGF_TRY(Erase(log, TrimmedPastKey(sink_id)));
+  PGF_TRY(Erase(log, SinkStateKey(sink_id)));
+  PGF_TRY(Erase(log, RefillKey(sink_id)));
+  PGF_TRY(Erase(log, BaselineKey(sink_id)));
+  PGF_TRY(Erase(log, SinkTablesKey(sink_id)));
+  PGF_TRY(Erase(log, BackfillProgressKey(sink_id)));
+  PGF_TRY(Erase(log, BackfillStatusKey(sink_id)));
+  return log.DropCursor(std::string(sink_id));
+}
 
 template <class Record>
 Result<Record> Decode(std::string_view bytes) {
@@ -488,6 +548,7 @@ template Result<Baseline> Decode(std::string_view);
 template Result<SinkTables> Decode(std::string_view);
 template Result<BackfillProgress> Decode(std::string_view);
 template Result<BackfillStatus> Decode(std::string_view);
+template Result<Registry> Decode(std::string_view);
 
 Result<std::map<std::string, std::string>> UpgradeLegacy(
     const std::map<std::string, std::string>& legacy) {

@@ -111,6 +111,30 @@ struct BackfillStatus {
   friend bool operator==(const BackfillStatus&, const BackfillStatus&) = default;
 };
 
+// registry.rows: the sink registry's rows as of `applied`, the id of the last registry
+// change applied (src/pipeline/sink_registry.h). Stored before the group commit that
+// holds that change, so a change at or below `applied` that the server sends again is
+// known to be applied.
+struct Registry {
+  struct Row {
+    std::string sink_id;
+    std::string template_name;
+    std::vector<std::string> tenants;
+    std::vector<std::pair<std::string, std::string>> params;  // sorted by name
+    bool enabled = true;
+    // Why the row makes no sink, found when it was applied and not found again from the
+    // config alone (a tenant the source writes in another form); empty: nothing.
+    std::string error;
+    friend bool operator==(const Row&, const Row&) = default;
+  };
+  EventId applied;
+  std::vector<Row> rows;  // sorted by sink_id
+  // Sinks retired by a change (deleted, moved elsewhere) that were still delivering up to
+  // it: their state is dropped once they are done, or at the next start.
+  std::vector<std::string> dropping;
+  friend bool operator==(const Registry&, const Registry&) = default;
+};
+
 // A meta key and the record type stored under it.
 template <class Record>
 struct Key {
@@ -128,6 +152,7 @@ Key<Baseline> BaselineKey(std::string_view sink_id);
 Key<SinkTables> SinkTablesKey(std::string_view sink_id);
 Key<BackfillProgress> BackfillProgressKey(std::string_view sink_id);
 Key<BackfillStatus> BackfillStatusKey(std::string_view sink_id);
+Key<Registry> RegistryKey();
 
 std::string Encode(const LogId& r);
 std::string Encode(const Source& r);
@@ -139,6 +164,7 @@ std::string Encode(const Baseline& r);
 std::string Encode(const SinkTables& r);
 std::string Encode(const BackfillProgress& r);
 std::string Encode(const BackfillStatus& r);
+std::string Encode(const Registry& r);
 
 // Decodes a non-empty value as `Record` (explicitly instantiated for each record above).
 template <class Record>
@@ -167,6 +193,11 @@ template <class Record>
 Result<void> Erase(EventLog& log, const Key<Record>& key) {
   return log.PutMeta(key.name, "");
 }
+
+// Drops everything the log keeps for sink `sink_id`: its cursor and every sink.<id>.*
+// record. A sink later made with the same id starts as new (a registry row deleted and
+// added again). The cursor goes last: a crash halfway leaves a sink that copies again.
+Result<void> ForgetSink(EventLog& log, std::string_view sink_id);
 
 // The meta records of a log written before this codec (eventlog-1 and -2 stored text in
 // four formats; KEYS.md) converted to it: `legacy` is every meta key and value such a log

@@ -56,6 +56,7 @@ class RocksDbEventLog final : public EventLog {
   Result<void> StoreCursor(const std::string& sink_id, const SinkCursor& cursor) override;
   Result<void> RewindCursor(const std::string& sink_id, const SinkCursor& cursor) override;
   Result<std::vector<std::pair<std::string, SinkCursor>>> ListCursors() const override;
+  Result<void> DropCursor(const std::string& sink_id) override;
 
   Result<std::optional<std::string>> GetMeta(const std::string& key) const override;
   Result<void> PutMeta(const std::string& key, const std::string& value) override;

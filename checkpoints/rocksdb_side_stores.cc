@@ -80,6 +80,13 @@ Result<std::vector<std::pair<std::string, SinkCursor>>> RocksDbEventLog::ListCur
   return out;
 }
 
+Result<void> RocksDbEventLog::DropCursor(const std::string& sink_id) {
+  std::lock_guard lock(cursor_mu_);
+  rocksdb::Status s = db_->Delete(Synced(), cursors_cf_, sink_id);
+  if (!s.ok()) return StorageError(fmt::format("dropping the cursor of sink {}", sink_id), s);
+  return boost::outcome_v2::success();
+}
+
 Result<std::optional<std::string>> RocksDbEventLog::GetMeta(const std::string& key) const {
   if (upgraded_meta_) {
     auto it = upgraded_meta_->find(key);

@@ -226,6 +226,13 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < c.sinks.size(); ++i) {
       fmt::print("{}{} ({})", i ? ", " : "", c.sinks[i].id, c.sinks[i].type());
     }
+    if (c.sink_registry.enabled()) {
+      fmt::print("; sink registry {} with {} template(s): ", c.sink_registry.QualifiedName(),
+                 c.sink_templates.size());
+      for (size_t i = 0; i < c.sink_templates.size(); ++i) {
+        fmt::print("{}{}", i ? ", " : "", c.sink_templates[i].name);
+      }
+    }
     fmt::print("; http {}\n", c.http_listen.empty() ? "off" : c.http_listen);
     return 0;
   }

@@ -111,6 +111,13 @@ std::optional<std::pair<std::string, std::string>> ParseQualifiedName(
   return std::pair(*first, *second);
 }
 
+const SinkTemplate* Config::FindTemplate(std::string_view name) const {
+  for (const auto& t : sink_templates) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
 const SinkConfig* Config::FindSink(std::string_view id) const {
   for (const auto& s : sinks) {
     if (s.id == id) return &s;
@@ -317,7 +324,8 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   try {
     PGF_TRY(r.OnlyKeys(root, "",
                        {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
-                        "backfill_concurrency", "delivery", "metrics"}));
+                        "backfill_concurrency", "delivery", "metrics", "sink_templates",
+                        "sink_registry"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
     PGF_TRY(config.shutdown_timeout,
@@ -404,9 +412,13 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       }
     }
     PGF_TRY(ParseTables(r, root, config));
+    // With a sink registry every sink may come from it.
     auto sinks = root["sinks"];
-    if (!sinks || !sinks.IsSequence() || sinks.size() == 0) {
-      return r.Fail(sinks ? sinks : root, "sinks", "expected a non-empty list of sinks");
+    const bool registry = static_cast<bool>(root["sink_registry"]);
+    if (!sinks && registry) sinks = YAML::Node(YAML::NodeType::Sequence);
+    if (!sinks || !sinks.IsSequence() || (sinks.size() == 0 && !registry)) {
+      return r.Fail(sinks ? sinks : root, "sinks",
+                    "expected a non-empty list of sinks (or a sink_registry)");
     }
     for (size_t i = 0; i < sinks.size(); ++i) {
       PGF_TRY(auto sink, ParseSink(r, sinks[i], fmt::format("sinks[{}]", i), config));
@@ -416,6 +428,7 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       }
       config.sinks.push_back(std::move(sink));
     }
+    PGF_TRY(ParseSinkTemplates(r, root, config));
   } catch (const YAML::Exception& e) {
     return MakeError(ErrorKind::kInvalidArgument,
                      fmt::format("{}:{}: {}", file_name, e.mark.line + 1, e.msg));
@@ -442,10 +455,12 @@ std::vector<std::string> RestartOnlyChanges(const Config& running, const Config&
   }
   if (next.shutdown_timeout != running.shutdown_timeout) out.push_back("shutdown_timeout");
   if (next.per_sink_metrics != running.per_sink_metrics) out.push_back("metrics");
+  if (!(next.sink_registry == running.sink_registry)) out.push_back("sink_registry");
   if (out.empty()) {
     Config same = running;
     same.path = next.path;
     same.sinks = next.sinks;
+    same.sink_templates = next.sink_templates;  // applied: the registry's sinks restart
     same.warnings = next.warnings;
     if (!(same == next)) out.push_back("other settings");
   }

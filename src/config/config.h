@@ -177,6 +177,9 @@ struct SinkConfig {
   // Default: true for postgres and clickhouse, false for jsonl, webhook and nats (change
   // streams).
   bool backfill = true;
+  // false: the sink is paused (a registry row's `enabled`): it keeps its cursor and holds
+  // its events under the log's lagging-sink policy, but opens nothing and writes nothing.
+  bool enabled = true;
   SinkOptions options;  // the kind and what only it takes
 
   // jsonl, postgres, clickhouse, webhook, nats, discard
@@ -236,6 +239,25 @@ struct DeliveryConfig {
 enum class PerSinkMetrics { kAuto, kOn, kOff };
 inline constexpr size_t kPerSinkMetricsAutoLimit = 500;
 
+// A named sink definition (`sink_templates:`) with placeholders that each row of the sink
+// registry fills in (src/config/sink_templates.h).
+struct SinkTemplate {
+  std::string name;
+  std::string yaml;  // the definition as written (no id, no tenants), placeholders kept
+
+  friend bool operator==(const SinkTemplate&, const SinkTemplate&) = default;
+};
+
+// `sink_registry:`: a table on the source whose rows are sinks (src/pipeline/sink_registry.h).
+struct SinkRegistryConfig {
+  std::string schema;  // empty: no registry
+  std::string table;
+
+  bool enabled() const { return !table.empty(); }
+  std::string QualifiedName() const { return schema + "." + table; }
+  friend bool operator==(const SinkRegistryConfig&, const SinkRegistryConfig&) = default;
+};
+
 struct Config {
   std::string path;  // where it was loaded from, for messages
   SourceConfig source;
@@ -260,17 +282,22 @@ struct Config {
   DeliveryConfig delivery;
   PerSinkMetrics per_sink_metrics = PerSinkMetrics::kAuto;  // metrics.per_sink
   std::vector<TableConfig> tables;
-  std::vector<SinkConfig> sinks;
+  std::vector<SinkConfig> sinks;  // the static ones, from `sinks:`
+  std::vector<SinkTemplate> sink_templates;
+  SinkRegistryConfig sink_registry;
   // Found while loading and let pass: `pgfanout run` logs them (a secret file other users
   // can read, a password sent without TLS).
   std::vector<std::string> warnings;
 
   const SinkConfig* FindSink(std::string_view id) const;
+  const SinkTemplate* FindTemplate(std::string_view name) const;
   // Whether /metrics has per-sink series, for the sinks this config has (decided once, at
   // start: a reload does not switch the series' shape).
+  // A sink registry can add thousands at run time: `auto` then has aggregates.
   bool PerSinkSeries() const {
     return per_sink_metrics == PerSinkMetrics::kOn ||
-           (per_sink_metrics == PerSinkMetrics::kAuto && sinks.size() <= kPerSinkMetricsAutoLimit);
+           (per_sink_metrics == PerSinkMetrics::kAuto && !sink_registry.enabled() &&
+            sinks.size() <= kPerSinkMetricsAutoLimit);
   }
   const TableConfig* FindTable(std::string_view schema, std::string_view name) const;
 

@@ -229,4 +229,9 @@ inline Result<std::vector<std::string>> Columns(const Reader& r, const YAML::Nod
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config);
 
+// `sink_templates:` and `sink_registry:` of the config root, after tables and sinks
+// (sink_templates.cc): each template is tried with stand-in values, so that its errors
+// name the template and the key.
+Result<void> ParseSinkTemplates(const Reader& r, const YAML::Node& root, Config& config);
+
 }  // namespace pgfanout::config_internal

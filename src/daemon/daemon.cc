@@ -21,6 +21,7 @@
 #include "checkpoints/log_identity.h"
 #include "src/daemon/backfill.h"
 #include "src/daemon/monitor.h"
+#include "src/daemon/registry_sinks.h"
 #include "src/daemon/retention.h"
 #include "src/daemon/sink_factory.h"
 #include "src/daemon/status_report.h"
@@ -33,6 +34,7 @@
 #include "src/server/lag_page.h"
 #include "src/source/replication_stream.h"
 #include "src/source/source_row_fetcher.h"
+#include "src/source/registry_source.h"
 #include "src/source/source_setup.h"
 
 namespace pgfanout {
@@ -64,9 +66,16 @@ class Daemon {
         reload_signal_(io_, SIGHUP),
         retry_timer_(io_),
         retention_timer_(io_),
+        registry_timer_(io_),
         retention_(config_.log, log_),
         fleet_(config_.delivery, config_.backfill_concurrency,
                [this](const SinkConfig& sc) { return MakeRunner(sc); }),
+        registry_(
+            config_, log_, fleet_,
+            [this](const SinkConfig& sc) -> Result<void> {
+              PGF_TRY(MakeSink(sc, config_.tables));
+              return boost::outcome_v2::success();
+            }),
         monitor_(
             config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 
@@ -77,7 +86,8 @@ class Daemon {
       spdlog::info("{} sinks: /metrics has aggregates, not per-sink series (metrics.per_sink)",
                    config_.sinks.size());
     }
-    PGF_TRY(fleet_.Apply(config_.sinks));
+    PGF_TRY(registry_.Load());
+    PGF_TRY(fleet_.Apply(registry_.Definitions()));
     spdlog::info("{} sink(s) on {} delivery worker(s)", fleet_.size(), fleet_.workers());
     return boost::outcome_v2::success();
   }
@@ -97,6 +107,7 @@ class Daemon {
     });
     WaitReload();
     ScheduleRetention();
+    if (registry_.enabled()) ScheduleRegistryReap();
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
     monitor_.Stop();
@@ -163,6 +174,19 @@ class Daemon {
         .GaugeOf("delivery_connections_waiting",
                  "Sinks waiting for a target connection (delivery.max_connections)")
         .Set(static_cast<double>(conns.waiting));
+    if (registry_.enabled()) {
+      const RegistrySinks::Counts rows = registry_.counts();
+      const std::pair<const char*, size_t> row_states[] = {
+          {"live", rows.live}, {"paused", rows.paused}, {"error", rows.error}};
+      for (const auto& [state, n] : row_states) {
+        metrics_
+            .GaugeOf("sink_registry_rows",
+                     "Rows of the sink registry: making a live sink, a paused one, or none (an "
+                     "error, shown in /status under the row's sink_id)",
+                     {{"state", state}})
+            .Set(static_cast<double>(n));
+      }
+    }
     Counter& turns = metrics_.CounterOf(
         "delivery_turns_total", "Turns the delivery workers ran (a batch, or a look for one)");
     std::lock_guard lock(turns_mu_);
@@ -170,7 +194,14 @@ class Daemon {
     turns_exported_ = std::max(turns_exported_, c.turns);
   }
 
-  std::vector<SinkRunner::Status> SinkStatuses() const { return fleet_.Statuses(); }
+  // Every sink's status, and a stopped one for each registry row that makes no sink.
+  std::vector<SinkRunner::Status> SinkStatuses() const {
+    std::vector<SinkRunner::Status> out = fleet_.Statuses();
+    for (auto& [id, message] : registry_.Errors()) {
+      out.push_back(SinkRunner::Status{.sink_id = id, .last_error = message, .stopped = true});
+    }
+    return out;
+  }
 
   Result<void> StartHttp() {
     if (config_.http_listen.empty()) return boost::outcome_v2::success();
@@ -190,9 +221,12 @@ class Daemon {
       auto query = ParseStatusQuery(request.query);
       if (!query) return text(400, query.error().message + "\n");
       RefreshSourceState();
+      // The registry's sinks beside the static ones, for their kinds and tenants.
+      Config shown = config_;
+      shown.sinks = fleet_.Definitions();
       return HttpResponse{
           .content_type = "application/json",
-          .body = StatusJson(config_, source_, monitor_.snapshot(), SinkStatuses(), query.value())};
+          .body = StatusJson(shown, source_, monitor_.snapshot(), SinkStatuses(), query.value())};
     };
     routes["/lag.json"] = [this](const IncomingRequest&) {
       return HttpResponse{.content_type = "application/json",
@@ -272,6 +306,7 @@ class Daemon {
     SetState(std::move(state), std::move(reason));
     retry_timer_.cancel();
     retention_timer_.cancel();
+    registry_timer_.cancel();
     signals_.cancel();
     reload_signal_.cancel();
     if (http_) http_->Stop();
@@ -317,9 +352,16 @@ class Daemon {
       spdlog::warn("reload (SIGHUP): changes to {} need a restart; they are not applied",
                    fmt::join(ignored, ", "));
     }
-    // A sink the config cannot make changes nothing.
-    auto applied = fleet_.Apply(next.sinks);
+    // A sink the config cannot make changes nothing. The registry's sinks are made with
+    // the new templates: a changed template restarts its sinks from their cursors.
+    std::vector<SinkConfig> old_sinks = std::exchange(config_.sinks, next.sinks);
+    std::vector<SinkTemplate> old_templates =
+        std::exchange(config_.sink_templates, next.sink_templates);
+    auto applied = fleet_.Apply(registry_.Definitions());
     if (!applied) {
+      config_.sinks = std::move(old_sinks);
+      config_.sink_templates = std::move(old_templates);
+      registry_.Definitions();  // back to what runs
       spdlog::error("reload (SIGHUP): {}; keeping the running config", applied.error().message);
       return;
     }
@@ -330,7 +372,6 @@ class Daemon {
       spdlog::info("reload (SIGHUP): sink {} changed: restarted from its cursor", id);
     }
     for (const auto& id : applied.value().added) spdlog::info("reload (SIGHUP): sink {} added", id);
-    config_.sinks = next.sinks;
     spdlog::info("reload (SIGHUP): {} sink(s) running", fleet_.size());
   }
 
@@ -351,9 +392,19 @@ class Daemon {
     PGF_TRY(auto repl, PgConnection::Connect(src.dsn, PgConnection::Mode::kReplication, "source",
                                              src.password));
     PGF_TRY(auto known, LoadLineage(log_));
-    PGF_TRY(auto identity, PrepareSource(config_, sql, repl, log_));
+    // The source as the stream sees it: the tracked tables and the sink registry's table,
+    // whose changes are taken out before they reach the log (RegistrySinks).
+    Config source_view = config_;
+    if (config_.sink_registry.enabled()) {
+      PGF_TRY(EnsureRegistryTable(config_.sink_registry, sql));
+      source_view.tables.push_back(TableConfig{.schema = config_.sink_registry.schema,
+                                               .name = config_.sink_registry.table,
+                                               .key = {"sink_id"}});
+    }
+    PGF_TRY(auto identity, PrepareSource(source_view, sql, repl, log_));
     // The first time: runners waiting for the source's identity (their lineage) go on now.
     if (!known) fleet_.NotifyAll();
+    PGF_TRY(registry_.Connected(sql));
     // The backoff starts afresh only after a stream that lasted (OnStreamEnded): a server
     // that accepts every connect and ends every stream must not be retried in a tight loop.
     stream_started_ = std::chrono::steady_clock::now();
@@ -368,13 +419,15 @@ class Daemon {
     ingest_.reset();
     // The tables as the source describes them now (keys filled in); the assembler keeps
     // pointers into this vector, so it changes only while no Ingest exists.
-    tables_ = config_.tables;
+    tables_ = source_view.tables;
     for (auto& t : tables_) t.key = identity.keys[t.QualifiedName()];
     ingest_ = std::make_unique<Ingest>(
         log_, tables_,
         [this](const Ingest::Appended& appended) { fleet_.Wake(appended); },
         identity.wal2json);
     ingest_->SetMetrics(metrics_);
+    ingest_->SetBeforeAppend(
+        [this](std::vector<TransactionRecord>& txs) { return registry_.BeforeAppend(txs); });
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },
@@ -434,6 +487,20 @@ class Daemon {
     });
   }
 
+  void ScheduleRegistryReap() {
+    registry_timer_.expires_after(std::chrono::milliseconds(250));
+    registry_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      if (auto r = registry_.Reap(); !r) {
+        if (DecideRetry(r.error().kind, /*in_sink=*/false) != Directive::kRetry) {
+          return Halt(r.error());
+        }
+        spdlog::warn("sink registry: {}", r.error().message);
+      }
+      ScheduleRegistryReap();
+    });
+  }
+
   void ScheduleRetention() {
     retention_timer_.expires_after(kRetentionInterval);
     retention_timer_.async_wait([this](boost::system::error_code ec) {
@@ -452,6 +519,7 @@ class Daemon {
   boost::asio::signal_set reload_signal_;
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer retention_timer_;
+  boost::asio::steady_timer registry_timer_;  // retiring registry sinks (RegistrySinks::Reap)
   MetricsRegistry metrics_;
   Retention retention_;
   // Copies of existing rows in progress at once (backfill_concurrency).
@@ -459,6 +527,7 @@ class Daemon {
   const bool per_sink_series_ = config_.PerSinkSeries();
   // Before the monitor, which reads the sinks' statuses.
   SinkFleet fleet_;
+  RegistrySinks registry_;
   std::mutex turns_mu_;
   uint64_t turns_exported_ = 0;  // delivery_turns_total so far
   Monitor monitor_;

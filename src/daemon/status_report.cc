@@ -67,11 +67,12 @@ std::string StatusJson(const Config& config, const SourceState& source,
   for (const auto& l : monitor.sinks) lag_of[l.id] = &l;
   auto state_of = [](const SinkRunner::Status& st) {
     return st.stopped                ? "stopped"
+           : st.paused               ? "paused"
            : !st.last_error.empty()  ? "retrying"
            : !st.waiting_for.empty() ? "waiting"
                                      : "running";
   };
-  json counts = {{"running", 0}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}};
+  json counts = {{"running", 0}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}, {"paused", 0}};
   for (const auto& st : sinks) counts[state_of(st)] = counts[state_of(st)].get<size_t>() + 1;
   out["sink_states"] = std::move(counts);
   std::vector<const SinkLag*> behind;
@@ -170,8 +171,8 @@ Result<StatusQuery> ParseStatusQuery(std::string_view query) {
       q.sink = *value;
     } else if (key == "state") {
       if (*value != "stopped" && *value != "retrying" && *value != "waiting" &&
-          *value != "running") {
-        return bad(key, "stopped, retrying, waiting or running");
+          *value != "running" && *value != "paused") {
+        return bad(key, "stopped, retrying, waiting, paused or running");
       }
       q.state = *value;
     } else if (key == "page") {

@@ -81,6 +81,7 @@ Result<Lsn> Ingest::Flush(Lsn keepalive_lsn) {
     ready_.push_back(TransactionRecord{.commit_lsn = keepalive_lsn, .end_lsn = keepalive_lsn});
   }
   if (!ready_.empty()) {
+    if (before_append_) PGF_TRY(before_append_(ready_));
     PGF_TRY(log_.Append(ready_));
     for (const auto& tx : ready_) {
       if (!tx.events.empty() || tx.commit_lsn != tx.end_lsn) ++transactions_logged_count_;

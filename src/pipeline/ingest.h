@@ -50,6 +50,12 @@ class Ingest {
   Result<Lsn> Flush(Lsn keepalive_lsn = Lsn());
   // Forgets unfinished transactions after the connection dropped (see the assembler).
   Result<void> DiscardOpen();
+  // Called with each group commit's transactions before they are appended (on this
+  // thread): it may take events out of them (the sink registry's, which are not data) and
+  // act before any of them is readable. An error fails the Flush and nothing is appended
+  // (the stream reconnects and the server sends them again).
+  using BeforeAppend = std::function<Result<void>(std::vector<TransactionRecord>&)>;
+  void SetBeforeAppend(BeforeAppend hook) { before_append_ = std::move(hook); }
   // Counts decoded row changes and logged transactions into `metrics` from now on.
   void SetMetrics(MetricsRegistry& metrics);
   // Source transactions made durable by this Ingest (keepalive positions not counted): a
@@ -67,6 +73,7 @@ class Ingest {
   std::unique_ptr<wal2json::Reader> wal2json_;  // null: pgoutput
   std::vector<pgoutput::Message> decoded_;      // scratch for the wal2json reader's output
   std::function<void(const Appended&)> on_durable_;
+  BeforeAppend before_append_;
   Appended appended_;  // scratch, reused
   std::vector<TransactionRecord> ready_;
   size_t ready_events_ = 0;

@@ -111,6 +111,13 @@ std::vector<SinkRunner*> SinkFleet::Runners() const {
   return out;
 }
 
+std::vector<SinkConfig> SinkFleet::Definitions() const {
+  std::vector<SinkConfig> out;
+  out.reserve(definitions_.size());
+  for (const auto& [id, sc] : definitions_) out.push_back(sc);
+  return out;
+}
+
 std::vector<SinkRunner::Status> SinkFleet::Statuses() const {
   std::lock_guard lock(mu_);
   std::vector<SinkRunner::Status> out;

@@ -59,6 +59,8 @@ class SinkFleet {
 
   std::vector<SinkRunner*> Runners() const;
   std::vector<SinkRunner::Status> Statuses() const;
+  // The definitions applied, by sink id (the loop's thread, like Apply()).
+  std::vector<SinkConfig> Definitions() const;
   size_t size() const;
   size_t workers() const { return pool_.workers(); }
   DeliveryPool::Counts pool_counts() const { return pool_.counts(); }

@@ -199,9 +199,28 @@ Result<void> SinkRunner::CheckNotTrimmedPast(const EventId& cursor) const {
                                cursor.ToString(), through->ToString()));
 }
 
+void SinkRunner::EndAt(EventId end) {
+  {
+    std::lock_guard lock(mu_);
+    end_at_ = end;
+  }
+  Notify();
+}
+
 Result<bool> SinkRunner::Step() {
   PGF_TRY(RunRefills());
   const EventId after = cursor_ ? cursor_->applied : EventId{};
+  std::optional<EventId> end;
+  {
+    std::lock_guard lock(mu_);
+    end = end_at_;
+  }
+  auto finish = [this] {
+    std::lock_guard lock(mu_);
+    status_.finished = true;
+    return false;
+  };
+  if (end && !(after < *end)) return finish();
   if (cursor_) PGF_TRY(CheckNotTrimmedPast(after));
   // Events of other tables (and, for a "*" sink reading the whole log, of other tenants)
   // are passed over undecoded.
@@ -219,8 +238,19 @@ Result<bool> SinkRunner::Step() {
   PGF_TRY(auto read, config_.AllTenants()
                          ? log_.ReadFiltered(after, limits, may_accept)
                          : log_.ReadTenants(after, config_.tenants, limits, may_accept));
-  if (!read.scanned_through) return false;
+  if (!read.scanned_through) {
+    // Nothing left for it: with an end the log has reached, it took all it ever will.
+    if (end && last_before && !(*last_before < *end)) return finish();
+    return false;
+  }
   auto& events = read.events;
+  bool past_end = false;
+  if (end && *end < *read.scanned_through) {
+    // Never an event after its end: the batch stops there, and so does its cursor.
+    std::erase_if(events, [&](const ChangeEvent& ev) { return *end < ev.id; });
+    read.scanned_through = *end;
+    past_end = true;
+  }
   // Keep the accepted events in place: filtering by moving avoids copying rows.
   size_t kept = 0;
   for (size_t i = 0; i < events.size(); ++i) {
@@ -253,6 +283,10 @@ Result<bool> SinkRunner::Step() {
   status_.holds_after.reset();
   status_.events_delivered += kept;
   status_.batches += kept > 0;
+  if (past_end) {
+    status_.finished = true;
+    return false;
+  }
   // A copy the batch asked for (Refills::Request) runs in the next turn, not when the sink is
   // next woken: its rows lack a new column's values until then.
   return refills_.pending() || !last_before || last < *last_before;
@@ -373,6 +407,21 @@ TurnResult SinkRunner::Turn() {
     if (stop_) return TurnResult::Done();
     status_.idle = false;
     wakes_at_start = wakes_;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (status_.finished) return TurnResult::Done();
+  }
+  if (!config_.enabled) {
+    // Paused: it shows where it stands, and waits for a definition that resumes it (or,
+    // given an end, is finished: it delivers nothing more).
+    if (opened_) Close();
+    auto stored = log_.LoadCursor(config_.id);
+    std::lock_guard lock(mu_);
+    status_.paused = true;
+    status_.finished = end_at_.has_value();
+    if (stored && stored.value()) status_.cursor = stored.value()->applied;
+    return TurnResult::Idle();
   }
   const uint64_t wakes_before = std::exchange(wakes_seen_, wakes_at_start);
   if (permit_.Busy()) {

@@ -55,6 +55,11 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     // a slot for its copy, backfill_concurrency); empty when it waits for nothing. Not an
     // error: whoever frees one wakes it.
     std::string waiting_for;
+    // Paused (SinkConfig::enabled false): it opens nothing and writes nothing; its cursor
+    // holds its events under the log's lagging-sink policy until it is resumed.
+    bool paused = false;
+    // Delivered every event up to the end it was given (EndAt) and takes no more.
+    bool finished = false;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
@@ -111,6 +116,10 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
+  // The last event this sink may take (a registry change at `end` retires it): it delivers
+  // what it has not up to there, never an event after, then shows Status::finished and
+  // goes idle for good. Any thread.
+  void EndAt(EventId end);
   // Runs until the cursor reaches `target` or the sink fails; for `pgfanout replay`.
   Result<void> RunUntil(EventId target);
 
@@ -164,6 +173,7 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   std::unique_ptr<DeliveryPool> own_pool_;  // Start() without a pool
   mutable std::mutex mu_;
   bool stop_ = false;
+  std::optional<EventId> end_at_;  // under mu_
   bool opened_ = false;
   bool waiting_ = false;  // status_.waiting_for is set; the turn's own (read without mu_)
   uint64_t wakes_ = 0;  // Notify() calls, under mu_

@@ -50,7 +50,8 @@ int DecodedAs(std::string_view in) {
   return CheckType<meta::LogId>(in) + CheckType<meta::Source>(in) + CheckType<meta::TrimMark>(in) +
          CheckType<meta::Flag>(in) + CheckType<meta::SinkState>(in) + CheckType<meta::Refill>(in) +
          CheckType<meta::Baseline>(in) + CheckType<meta::SinkTables>(in) +
-         CheckType<meta::BackfillProgress>(in) + CheckType<meta::BackfillStatus>(in);
+         CheckType<meta::BackfillProgress>(in) + CheckType<meta::BackfillStatus>(in) +
+         CheckType<meta::Registry>(in);
 }
 
 template <class R>

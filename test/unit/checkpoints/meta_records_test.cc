@@ -57,6 +57,17 @@ TEST(MetaRecordsTest, EveryRecordRoundTripsAndRefusesTruncationAndTrailingBytes)
   ExpectRoundTrip(Progress());
   ExpectRoundTrip(BackfillProgress{});
   ExpectRoundTrip(BackfillStatus{"backfill 10 of ~20 rows"});
+  ExpectRoundTrip(Registry{});
+  ExpectRoundTrip(Registry{
+      .applied = EventId{Lsn(0x16B3748), 2},
+      .rows = {Registry::Row{.sink_id = "p1",
+                             .template_name = "tenant-db",
+                             .tenants = {"acme"},
+                             .params = {{"database", "acme"}, {"host", "db1"}},
+                             .enabled = false,
+                             .error = "tenants: \"07\" is written \"7\""},
+               Registry::Row{.sink_id = "p2", .template_name = "t", .tenants = {"a", "b"}}},
+      .dropping = {"p3"}});
 }
 
 TEST(MetaRecordsTest, ARecordIsNeverReadAsAnotherOrAsAnUnknownVersion) {
