@@ -84,7 +84,7 @@ batch_rows() {
               FROM information_schema.tables
               WHERE table_name = 'items' AND table_schema LIKE 't\_s%') t) y"
   done | awk -F, '{n += $1; if ($2 > live) live = $2; if ($3 > done) done = $3; tables += $4}
-                  END {printf "%d %s %s %d\n", n, live + 0, done + 0, tables}'
+                  END {printf "%d %.6f %.6f %d\n", n, live, done, tables}'
 }
 # Registry sinks /status lists with a cursor (of those whose id starts with $1).
 with_cursor() {
