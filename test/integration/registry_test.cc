@@ -41,7 +41,7 @@ using nlohmann::json;
 // them) from a snapshot of its own; four copies run at once (backfill_concurrency), which
 // keeps up with ten registrations a second or so on two cores.
 constexpr int kProjects = 200;
-constexpr int kWaves = 20;  // registrations come in waves of kProjects / kWaves
+constexpr int kWaves = 20;     // registrations come in waves of kProjects / kWaves
 constexpr int kDatabases = 4;  // db0 … db3 on the target cluster; project i goes to db(i % 4)
 constexpr int kRowsPerTenant = 20;
 constexpr const char* kRowText =
@@ -85,8 +85,8 @@ std::string SetDiff(const std::set<std::string>& want, const std::set<std::strin
                       std::inserter(missing, missing.end()));
   std::set_difference(got.begin(), got.end(), want.begin(), want.end(),
                       std::inserter(extra, extra.end()));
-  return fmt::format("want {} rows, got {}; missing [{}]; unexpected [{}]", want.size(),
-                     got.size(), Join(missing), Join(extra));
+  return fmt::format("want {} rows, got {}; missing [{}]; unexpected [{}]", want.size(), got.size(),
+                     Join(missing), Join(extra));
 }
 
 // One libpq connection kept across statements: for the transactions that read a tenant's rows
@@ -148,8 +148,9 @@ class Writer {
       for (int n = 1 + static_cast<int>(rng_() % 2); n > 0; --n) {
         const int id = 1'000'000 + next_++;
         ids_.push_back(id);
-        sql += fmt::format("INSERT INTO project_users (id, tenant_id, name) VALUES ({}, '{}', 'w{}');",
-                           id, tenant(), rng_() % 1000);
+        sql +=
+            fmt::format("INSERT INTO project_users (id, tenant_id, name) VALUES ({}, '{}', 'w{}');",
+                        id, tenant(), rng_() % 1000);
       }
       const int kind = static_cast<int>(rng_() % 10);
       if (kind < 4) {
@@ -158,8 +159,8 @@ class Writer {
       } else if (kind < 8) {
         ++moves_;
         sql += fmt::format(
-            "UPDATE project_users SET tenant_id = '{}', moved = moved + 1 WHERE id = {};",
-            tenant(), some());
+            "UPDATE project_users SET tenant_id = '{}', moved = moved + 1 WHERE id = {};", tenant(),
+            some());
       } else {
         sql += fmt::format("DELETE FROM project_users WHERE id = {};", some());
       }
@@ -243,8 +244,8 @@ sink_templates:
 sink_registry:
   table: public.pgfanout_sinks
 {})yaml",
-                                               pg_->Dsn(), work_dir_, jsonl_path_,
-                                               template_extra, extra);
+                                               pg_->Dsn(), work_dir_, jsonl_path_, template_extra,
+                                               extra);
   }
 
   // Starts the daemon and waits for its HTTP address of this start (the log keeps the
@@ -313,8 +314,8 @@ sink_registry:
   static std::optional<std::set<std::string>> TargetRows(const PgServer& target,
                                                          const std::string& database,
                                                          const std::string& tenant) {
-    auto rows = target.TryQuery(
-        fmt::format("SELECT {} FROM t_{}.project_users", kRowText, tenant), database);
+    auto rows = target.TryQuery(fmt::format("SELECT {} FROM t_{}.project_users", kRowText, tenant),
+                                database);
     if (!rows) return std::nullopt;
     std::set<std::string> out;
     for (const auto& r : *rows) out.insert(*r[0]);
@@ -332,8 +333,8 @@ sink_registry:
     std::string sql;
     for (const auto& t : *tables) {
       out[t[0]->substr(2)];  // present even when empty
-      sql += fmt::format("{}SELECT '{}', {} FROM {}.project_users", sql.empty() ? "" : " UNION ALL ",
-                         t[0]->substr(2), kRowText, *t[0]);
+      sql += fmt::format("{}SELECT '{}', {} FROM {}.project_users",
+                         sql.empty() ? "" : " UNION ALL ", t[0]->substr(2), kRowText, *t[0]);
     }
     if (sql.empty()) return out;
     auto rows = target.TryQuery(sql, database);
@@ -505,7 +506,8 @@ TEST_F(RegistryScaleTest, ProjectsRegisteredWhileRunning) {
       EXPECT_TRUE(Eventually([&] {
         bad = SinkStatus("bad1");
         return !bad.is_null() && bad["state"] == "stopped";
-      })) << "bad1 is not shown stopped: " << bad.dump();
+      })) << "bad1 is not shown stopped: "
+          << bad.dump();
       if (!bad.is_null() && bad["last_error"].is_string()) {
         const std::string error = bad["last_error"];
         EXPECT_EQ(error.rfind("registry: ", 0), 0u) << error;
@@ -538,8 +540,8 @@ TEST_F(RegistryScaleTest, ProjectsRegisteredWhileRunning) {
       // its target must get nothing new meanwhile.
       ASSERT_EQ(WaitTarget(*target_, "db3", "p7", [&] { return SourceRows("p7"); }), "")
           << "p7 never caught up after its registration";
-      at_pause = RowsAtChange("p7",
-                              "UPDATE pgfanout_sinks SET enabled = false WHERE sink_id = 'p7'");
+      at_pause =
+          RowsAtChange("p7", "UPDATE pgfanout_sinks SET enabled = false WHERE sink_id = 'p7'");
       WriteAfter("p7", 9'200'000);
       EXPECT_TRUE(Eventually([&] { return SinksIn("paused") == std::set<std::string>{"p7"}; }))
           << "?state=paused does not list exactly p7: " << Join(SinksIn("paused"));
@@ -620,8 +622,8 @@ TEST_F(RegistryScaleTest, ProjectsRegisteredWhileRunning) {
         const auto s = source.find(tenant);
         const auto t = targets->find(tenant);
         const std::set<std::string> none;
-        const std::string d = SetDiff(s == source.end() ? none : s->second,
-                                      t == targets->end() ? none : t->second);
+        const std::string d =
+            SetDiff(s == source.end() ? none : s->second, t == targets->end() ? none : t->second);
         if (!d.empty() && diff.size() < 2000) diff += fmt::format("{} in {}: {}; ", tenant, db, d);
       }
     }
@@ -716,7 +718,8 @@ TEST_F(RegistryTest, RegistryChangeWhileDownAppliedAtItsPosition) {
   auto got = TargetRows(*pg_, "tgt", "a1");
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(SetDiff(at_delete, *got), "") << "a1's target received rows after its delete";
-  EXPECT_TRUE(SinkStatus("sa").is_null()) << "the deleted sink is listed: " << SinkStatus("sa").dump();
+  EXPECT_TRUE(SinkStatus("sa").is_null())
+      << "the deleted sink is listed: " << SinkStatus("sa").dump();
   EXPECT_TRUE(Eventually([&] { return SinkStatus("sb")["state"] == "running"; }))
       << SinkStatus("sb").dump();
   StopDaemon();
@@ -787,7 +790,8 @@ TEST_F(RegistryTest, BadRowsStopOnlyTheirSinkUntilFixed) {
     EXPECT_NE(error.find(row.second), std::string::npos) << error << " (want " << row.second << ")";
     EXPECT_EQ(Count(log, error), 1u) << "log lines with \"" << error << "\"";
   }
-  EXPECT_EQ(log.find("hunter2"), std::string::npos) << "a param value that is a password was logged";
+  EXPECT_EQ(log.find("hunter2"), std::string::npos)
+      << "a param value that is a password was logged";
   EXPECT_EQ(Status().dump().find("hunter2"), std::string::npos);
   EXPECT_NE(log.find("all-events"), std::string::npos);
   EXPECT_EQ(RegistryRows("error"), 5.0) << "four bad rows and the colliding id";
