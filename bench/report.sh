@@ -23,6 +23,11 @@ median() {
   awk -F, -v col="$3" "NR > 1 && ($2) {print \$col}" "$1" | sort -g | awk '
     {v[NR] = $1} END { if (NR == 0) print ""; else print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# percentile FILE AWK-CONDITION COLUMN P -> the P-th percentile (nearest rank; a number)
+percentile() {
+  awk -F, -v col="$3" "NR > 1 && ($2) {print \$col}" "$1" | sort -g | awk -v p="$4" '
+    {v[NR] = $1} END { if (NR == 0) print ""; else { i = int(NR * p / 100); if (i < NR * p / 100) i++; if (i < 1) i = 1; print v[i] } }'
+}
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}' || echo "-"; }
 rounds() { awk -F, 'NR > 1 {print $3}' "$1" | sort -u | wc -l; }
 # The rows of the many-tenants tables (bench/e2e_tenants.sh's CSV $1); with $2 = postgres,
@@ -127,6 +132,12 @@ tenant_rows() {
     done
     check "peak RSS, 10,000 Postgres sinks (MiB)" "$(awk -F, 'NR > 1 && $2 == 10000 {print $7}' "$f" | sort -n | tail -1)" "<" 1024 "< 1 GiB"
     check "most target connections, 10,000 Postgres sinks" "$(awk -F, 'NR > 1 && $2 == 10000 {print $11}' "$f" | sort -n | tail -1)" "<=" 256 "≤ delivery.max_connections (256)"
+  fi
+  f=$R/registry_latency.csv
+  if [ -f "$f" ]; then
+    check "registry INSERT to its sink's first row, p99 over $(awk -F, 'NR > 1 && $1 == "sequential"' "$f" | wc -l) inserts (ms)" \
+      "$(percentile "$f" '$1 == "sequential"' 4 99)" "<" 1000 "< 1000 (live within 1 s)"
+    check "1,000 registry rows in one transaction, all live (ms)" "$(median "$f" '$1 == "batch"' 4)" "<" 1000 "< 1000 (live within 1 s)"
   fi
   f=$R/latency.csv
   [ -f "$f" ] && check "latency p99 at 2000 tx/s (ms)" "$(median "$f" '$1 == 2000' 7)" "<" 50 "< 50"
@@ -342,6 +353,33 @@ tenant_rows() {
       if [ "$kind" = webhook ]; then cols='$5, $6, $8'; else cols='$6, $7, $8'; fi
       awk -F, -v k="${kind%_sink}" "NR > 1 {printf \"| %s | %s | %s | %.2f | %.0f | %s |\\n\", k, \$1, \$2, $cols}" "$f"
     done
+    echo
+  fi
+
+  f=$R/registry_latency.csv
+  if [ -f "$f" ]; then
+    echo "## 8. Sinks as data: a registry INSERT to a live sink ($(awk -F, 'NR > 1 {print $2}' "$f" | sort -u | wc -l) round(s); pgfanout $(meta registry_latency commit || true), $(meta registry_latency date || true))"
+    echo
+    echo "One daemon with a Postgres template (a schema per tenant in one of ten target databases"
+    echo "on the source's cluster, the database a param of the row) and the registry table, no"
+    echo "static sink (\`bench/registry_latency.sh\`). The tenants' rows exist before the"
+    echo "slot, so each new sink gets them by its snapshot copy. Times run from the registry"
+    echo "row's commit to the commit of the first and of the last of the tenant's rows in its"
+    echo "target (commit timestamps, one cluster, one clock). Sequential: 100 registry INSERTs"
+    echo "one after another, 1,000 rows per tenant, the next once the last one is done. Batch:"
+    echo "1,000 registry rows in one INSERT, 100 rows per tenant: live is the latest of the"
+    echo "1,000 first rows, done the latest last row; /status: when it first listed all 1,000"
+    echo "with a cursor (polled every 100 ms)."
+    echo
+    echo "| phase | inserts | first row, median (ms) | first row, p99 (ms) | all rows, median (ms) | all rows, p99 (ms) |"
+    echo "|---|---|---|---|---|---|"
+    c='$1 == "sequential"'
+    echo "| sequential | $(awk -F, "NR > 1 && $c" "$f" | wc -l) | $(median "$f" "$c" 4) | $(percentile "$f" "$c" 4 99) | $(median "$f" "$c" 5) | $(percentile "$f" "$c" 5 99) |"
+    echo
+    echo "| phase | sinks | all live (ms) | all done (ms) | /status: all with a cursor (ms) |"
+    echo "|---|---|---|---|---|"
+    c='$1 == "batch"'
+    echo "| one transaction | $(median "$f" "$c" 3) | $(stats "$f" "$c" 4) | $(stats "$f" "$c" 5) | $(stats "$f" "$c && \$6 != \"\"" 6) |"
     echo
   fi
 } >"$out"

@@ -17,5 +17,6 @@ step "4. beside the polling design"; bench/polling.sh "$ROUNDS"
 step "5. memory and restart";      bench/memory_restart.sh "$ROUNDS"
 step "6. per-event cost";          bench/micro.sh
 step "7. each sink kind, 1M rows"; for k in postgres_sink clickhouse webhook nats; do bench/${k}_1m.sh; done
+step "8. sinks as data";          bench/registry_latency.sh 1   # 100 inserts + 1,000 at once: one round
 step "report";                     bench/report.sh
 echo "done in $(( ($(date +%s) - started) / 60 )) min: BENCHMARKS.md"
