@@ -322,10 +322,10 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
   Config config;
   config.path = std::string(file_name);
   try {
-    PGF_TRY(r.OnlyKeys(root, "",
-                       {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
-                        "backfill_concurrency", "delivery", "metrics", "sink_templates",
-                        "sink_registry"}));
+    PGF_TRY(r.OnlyKeys(
+        root, "",
+        {"source", "state_dir", "http", "log", "tables", "sinks", "shutdown_timeout",
+         "backfill_concurrency", "delivery", "metrics", "sink_templates", "sink_registry"}));
     PGF_TRY(ParseSource(r, root, config.source));
     PGF_TRY(config.state_dir, r.String(root, "", "state_dir", false, config.state_dir));
     PGF_TRY(config.shutdown_timeout,

@@ -98,8 +98,7 @@ void Fill(YAML::Node node, const std::map<std::string, std::string>& values) {
     const std::string text = scalar.as<std::string>();
     std::string out;
     auto last = text.cbegin();
-    for (std::sregex_iterator it(text.begin(), text.end(), PlaceholderRe()), end; it != end;
-         ++it) {
+    for (std::sregex_iterator it(text.begin(), text.end(), PlaceholderRe()), end; it != end; ++it) {
       out.append(last, (*it)[0].first);
       out += values.at((*it)[1].str());
       last = (*it)[0].second;
@@ -145,18 +144,19 @@ Result<SinkConfig> InstantiateTemplate(const Config& config, const RegistryRow& 
   if (!tmpl) {
     std::string known;
     for (const auto& t : config.sink_templates) known += (known.empty() ? "" : ", ") + t.name;
-    return fail("template",
-                std::regex_match(row.template_name, SinkIdRe())
-                    ? fmt::format("no template '{}' in sink_templates (known: {})",
-                                  row.template_name, known)
-                    : fmt::format("not the name of a template in sink_templates (known: {})",
-                                  known));
+    return fail(
+        "template",
+        std::regex_match(row.template_name, SinkIdRe())
+            ? fmt::format("no template '{}' in sink_templates (known: {})", row.template_name,
+                          known)
+            : fmt::format("not the name of a template in sink_templates (known: {})", known));
   }
   if (row.tenants.empty()) return fail("tenants", "must not be empty");
   std::set<std::string> seen;
   for (const auto& t : row.tenants) {
     if (t == "*") {
-      return fail("tenants", "\"*\" (every tenant) is for static sinks only (sinks: in the config)");
+      return fail("tenants",
+                  "\"*\" (every tenant) is for static sinks only (sinks: in the config)");
     }
     if (t.empty()) return fail("tenants", "a tenant must not be empty");
     if (!seen.insert(t).second) return fail("tenants", "a tenant is listed twice");

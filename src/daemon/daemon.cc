@@ -32,9 +32,9 @@
 #include "src/pipeline/sink_runner.h"
 #include "src/server/http_server.h"
 #include "src/server/lag_page.h"
+#include "src/source/registry_source.h"
 #include "src/source/replication_stream.h"
 #include "src/source/source_row_fetcher.h"
-#include "src/source/registry_source.h"
 #include "src/source/source_setup.h"
 
 namespace pgfanout {
@@ -70,12 +70,11 @@ class Daemon {
         retention_(config_.log, log_),
         fleet_(config_.delivery, config_.backfill_concurrency,
                [this](const SinkConfig& sc) { return MakeRunner(sc); }),
-        registry_(
-            config_, log_, fleet_,
-            [this](const SinkConfig& sc) -> Result<void> {
-              PGF_TRY(MakeSink(sc, config_.tables));
-              return boost::outcome_v2::success();
-            }),
+        registry_(config_, log_, fleet_,
+                  [this](const SinkConfig& sc) -> Result<void> {
+                    PGF_TRY(MakeSink(sc, config_.tables));
+                    return boost::outcome_v2::success();
+                  }),
         monitor_(
             config_, log_, metrics_, [this] { return SinkStatuses(); }, config_.sample_interval) {}
 

@@ -1,11 +1,10 @@
 #include "src/daemon/registry_sinks.h"
 
 #include <fmt/format.h>
+#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include <set>
-
-#include <libpq-fe.h>
 
 #include "checkpoints/meta_records.h"
 
@@ -162,7 +161,8 @@ Result<void> RegistrySinks::AfterAppend(const std::vector<TransactionRecord>& tr
   if (!loaded_) return boost::outcome_v2::success();
   const SinkRegistryConfig& reg = config_.sink_registry;
   auto is_registry = [&](const EventLog::EventPeek& peek) {
-    return peek.table && peek.table->table_name == reg.table && peek.table->schema_name == reg.schema;
+    return peek.table && peek.table->table_name == reg.table &&
+           peek.table->schema_name == reg.schema;
   };
   for (const auto& tx : transactions) {
     if (tx.written_ahead == 0) continue;
@@ -171,8 +171,8 @@ Result<void> RegistrySinks::AfterAppend(const std::vector<TransactionRecord>& tr
     EventId after{Lsn(tx.commit_lsn.value() - 1), UINT32_MAX};
     const EventId last{tx.commit_lsn, tx.written_ahead - 1};
     while (after < last) {
-      PGF_TRY(auto read, log_.ReadFiltered(after, EventLog::ReadLimits{.max_scanned = 1 << 20},
-                                           is_registry));
+      PGF_TRY(auto read,
+              log_.ReadFiltered(after, EventLog::ReadLimits{.max_scanned = 1 << 20}, is_registry));
       for (auto& ev : read.events) {
         if (!(last < ev.id)) found[0].events.push_back(std::move(ev));
       }
@@ -215,14 +215,17 @@ Result<void> RegistrySinks::BeforeAppend(std::vector<TransactionRecord>& transac
       continue;
     }
     const EventId end = delta.first.at(id);
-    retiring_[id] = Retiring{.definition = run->second,
-                             .end = end,
-                             .since = std::chrono::steady_clock::now()};
+    retiring_[id] =
+        Retiring{.definition = run->second, .end = end, .since = std::chrono::steady_clock::now()};
     runner->EndAt(end);
-    spdlog::info("sink registry: sink {} {} at {}: it delivers what it has not before that, "
-                 "then stops and its state is dropped",
-                 id, !registry_.Find(id) ? "deleted" : res == resolved_.end() ? "in error" : "moved",
-                 end.ToString());
+    spdlog::info(
+        "sink registry: sink {} {} at {}: it delivers what it has not before that, "
+        "then stops and its state is dropped",
+        id,
+        !registry_.Find(id)      ? "deleted"
+        : res == resolved_.end() ? "in error"
+                                 : "moved",
+        end.ToString());
   }
   registry_.dropping().clear();
   for (const auto& [id, r] : retiring_) registry_.dropping().push_back(id);
@@ -264,7 +267,8 @@ Result<void> RegistrySinks::Reap() {
       spdlog::warn(
           "sink registry: sink {} had not delivered up to {} after {} s{}: stopped anyway, its "
           "state dropped",
-          id, r.end.ToString(), std::chrono::duration_cast<std::chrono::seconds>(kDrainTimeout).count(),
+          id, r.end.ToString(),
+          std::chrono::duration_cast<std::chrono::seconds>(kDrainTimeout).count(),
           st->last_error.empty() ? "" : " (its last error: " + st->last_error + ")");
     } else {
       continue;

@@ -1,11 +1,11 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <chrono>
 #include <string>
 #include <vector>
 

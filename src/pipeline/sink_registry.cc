@@ -219,10 +219,12 @@ SinkRegistry::Delta SinkRegistry::Apply(const std::vector<ChangeEvent>& events) 
       }
       return set(d->text);
     };
-    column("tenants", [&](const std::string& t) { return SetTenants(row, t); },
-           [&](const Row& b) { row.tenants = b.tenants; }) &&
-        column("params", [&](const std::string& t) { return SetParams(row, t); },
-               [&](const Row& b) { row.params = b.params; });
+    column(
+        "tenants", [&](const std::string& t) { return SetTenants(row, t); },
+        [&](const Row& b) { row.tenants = b.tenants; }) &&
+        column(
+            "params", [&](const std::string& t) { return SetParams(row, t); },
+            [&](const Row& b) { row.params = b.params; });
     auto it = std::lower_bound(rows.begin(), rows.end(), *id,
                                [](const Row& r, const std::string& k) { return r.sink_id < k; });
     if (it != rows.end() && it->sink_id == *id) {
@@ -258,8 +260,9 @@ SinkRegistry::Resolved SinkRegistry::Resolve(const Config& config) const {
     }
     auto it = made_.find(row.sink_id);
     if (it == made_.end() || !(it->second.row == row)) {
-      it = made_.insert_or_assign(row.sink_id,
-                                  Made{row, InstantiateTemplate(config, ToRegistryRow(row))})
+      it = made_
+               .insert_or_assign(row.sink_id,
+                                 Made{row, InstantiateTemplate(config, ToRegistryRow(row))})
                .first;
     }
     const Result<SinkConfig>& sink = it->second.sink;

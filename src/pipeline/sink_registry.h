@@ -48,8 +48,8 @@ class SinkRegistry {
 
   // The sink ids whose rows an Apply() changed.
   struct Delta {
-    std::vector<std::string> changed;  // every sink_id a change touched, once, in order
-    std::set<std::string> deleted;     // those deleted at some point (maybe added again)
+    std::vector<std::string> changed;      // every sink_id a change touched, once, in order
+    std::set<std::string> deleted;         // those deleted at some point (maybe added again)
     std::map<std::string, EventId> first;  // the first change of each, by sink_id
     bool empty() const { return changed.empty(); }
   };
@@ -69,7 +69,7 @@ class SinkRegistry {
   // Definitions of the rows: the sinks they make, and for each row that makes none, why
   // ("registry: sink <id>: <column>: <what>").
   struct Resolved {
-    std::vector<SinkConfig> sinks;            // in sink_id order
+    std::vector<SinkConfig> sinks;              // in sink_id order
     std::map<std::string, std::string> errors;  // sink_id -> message
   };
   // A row's sink is made again only when the row, the templates or the static sinks

@@ -29,10 +29,10 @@ Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgCon
     }
     auto made = sql.ExecSimple("creating the sink registry", text);
     if (!made) {
-      return made.error().Wrap(fmt::format(
-          "pgfanout could not create the sink registry {}; a DBA can run "
-          "migrations/source/004_sink_registry.sql instead",
-          name));
+      return made.error().Wrap(
+          fmt::format("pgfanout could not create the sink registry {}; a DBA can run "
+                      "migrations/source/004_sink_registry.sql instead",
+                      name));
     }
     spdlog::info("created the sink registry {}", name);
   }
@@ -59,11 +59,12 @@ Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgCon
   for (const auto& [column, type] : wanted) {
     auto it = have.find(column);
     if (it == have.end() || it->second.first != type) {
-      return MakeError(ErrorKind::kInvalidArgument,
-                       fmt::format("sink registry {}: column {} must be of type {} ({}); "
-                                   "migrations/source/004_sink_registry.sql has the table",
-                                   name, column, type,
-                                   it == have.end() ? "it is missing" : "it is " + it->second.first));
+      return MakeError(
+          ErrorKind::kInvalidArgument,
+          fmt::format("sink registry {}: column {} must be of type {} ({}); "
+                      "migrations/source/004_sink_registry.sql has the table",
+                      name, column, type,
+                      it == have.end() ? "it is missing" : "it is " + it->second.first));
     }
   }
   if (!have["sink_id"].second) {
@@ -109,9 +110,9 @@ Result<std::string> TenantForms::Check(const Config& config, const SinkConfig& s
       auto key = std::make_pair(type->second, tenant);
       auto form = form_.find(key);
       if (form == form_.end()) {
-        auto cast = sql.Exec("reading a registry tenant value as the source writes it",
-                             fmt::format("SELECT CAST($1::text AS {})::text", type->second),
-                             {tenant});
+        auto cast =
+            sql.Exec("reading a registry tenant value as the source writes it",
+                     fmt::format("SELECT CAST($1::text AS {})::text", type->second), {tenant});
         std::optional<std::string> written;
         if (cast) {
           written = GetValue(cast.value(), 0, 0).value_or("");
@@ -128,8 +129,7 @@ Result<std::string> TenantForms::Check(const Config& config, const SinkConfig& s
         return fmt::format(
             "tenants: \"{}\" is written \"{}\" by {}.{} ({}), the form its rows arrive in; "
             "write \"{}\"",
-            tenant, *form->second, t.QualifiedName(), t.tenant_column, type->second,
-            *form->second);
+            tenant, *form->second, t.QualifiedName(), t.tenant_column, type->second, *form->second);
       }
     }
   }

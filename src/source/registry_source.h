@@ -35,8 +35,7 @@ class TenantForms {
   // "" when every tenant of `sink` is written as the source writes it, else the row's
   // error ("tenants: \"07\" is written \"7\" by ..."). An error of the connection is an
   // error (the caller retries), not the row's.
-  Result<std::string> Check(const Config& config, const SinkConfig& sink,
-                            const PgConnection& sql);
+  Result<std::string> Check(const Config& config, const SinkConfig& sink, const PgConnection& sql);
 
  private:
   std::map<std::string, std::string> type_of_;  // qualified table -> tenant column's type

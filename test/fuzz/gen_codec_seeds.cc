@@ -134,13 +134,12 @@ int main(int argc, char** argv) {
                                             .replace = true}));
   Write(records / "backfill-status", meta::Encode(meta::BackfillStatus{"backfill 1 of ~2"}));
   Write(records / "registry",
-        meta::Encode(meta::Registry{
-            .applied = ids[0],
-            .rows = {meta::Registry::Row{.sink_id = "p1",
-                                         .template_name = "tenant-db",
-                                         .tenants = {"acme"},
-                                         .params = {{"host", "db1"}},
-                                         .enabled = false}}}));
+        meta::Encode(meta::Registry{.applied = ids[0],
+                                    .rows = {meta::Registry::Row{.sink_id = "p1",
+                                                                 .template_name = "tenant-db",
+                                                                 .tenants = {"acme"},
+                                                                 .params = {{"host", "db1"}},
+                                                                 .enabled = false}}}));
   // `index` is the key's place in meta_records_fuzz.cc's list; the text must upgrade.
   auto legacy = [&](const char* name, char index, const char* key, const std::string& text) {
     if (!meta::UpgradeLegacy({{key, text}})) {

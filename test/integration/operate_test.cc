@@ -102,7 +102,8 @@ TEST_F(OperateTest, EndpointsShowHealthReadinessStatusAndMetrics) {
   EXPECT_EQ(sink["tenants"], nlohmann::json::array({"*"}));
   EXPECT_TRUE(sink["last_error"].is_null());
   EXPECT_EQ(s["sink_states"],
-            (nlohmann::json{{"running", 1}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}, {"paused", 0}}));
+            (nlohmann::json{
+                {"running", 1}, {"waiting", 0}, {"retrying", 0}, {"stopped", 0}, {"paused", 0}}));
   // One sink by id, sinks by state; a query it does not know is refused with the key.
   EXPECT_EQ(Status(address, "?sink=all-events")["sinks"].size(), 1u);
   EXPECT_TRUE(Status(address, "?state=stopped")["sinks"].empty());

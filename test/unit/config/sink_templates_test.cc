@@ -84,43 +84,39 @@ TEST(SinkTemplates, ARowFillsTheTemplateAndIsParsedAsASink) {
 
 TEST(SinkTemplates, ConfigErrorsNameTheTemplateAndTheKey) {
   const std::string base = Cat({kSource, kTables});
-  EXPECT_NE(ParseError(base +
-                       "sink_templates:\n"
-                       "  ch:\n"
-                       "    type: clickhouse\n"
-                       "    url: \"http://h:8123\"\n"
-                       "    user: \"{who}\"\n"
-                       "sink_registry:\n"
-                       "  table: pgfanout_sinks\n")
+  EXPECT_NE(ParseError(base + "sink_templates:\n"
+                              "  ch:\n"
+                              "    type: clickhouse\n"
+                              "    url: \"http://h:8123\"\n"
+                              "    user: \"{who}\"\n"
+                              "sink_registry:\n"
+                              "  table: pgfanout_sinks\n")
                 .find("sink_templates.ch.user: placeholders ({name}) may appear only in"),
             std::string::npos);
-  EXPECT_NE(ParseError(base +
-                       "sink_templates:\n"
-                       "  db:\n"
-                       "    type: postgres\n"
-                       "    dsn: \"host={host}\"\n"
-                       "    colour: blue\n"
-                       "sink_registry:\n"
-                       "  table: pgfanout_sinks\n")
+  EXPECT_NE(ParseError(base + "sink_templates:\n"
+                              "  db:\n"
+                              "    type: postgres\n"
+                              "    dsn: \"host={host}\"\n"
+                              "    colour: blue\n"
+                              "sink_registry:\n"
+                              "  table: pgfanout_sinks\n")
                 .find("sink_templates.db.colour: unknown key"),
             std::string::npos);
-  EXPECT_NE(ParseError(base +
-                       "sink_templates:\n"
-                       "  db:\n"
-                       "    type: postgres\n"
-                       "    id: fixed\n"
-                       "    dsn: \"host={host}\"\n"
-                       "sink_registry:\n"
-                       "  table: pgfanout_sinks\n")
+  EXPECT_NE(ParseError(base + "sink_templates:\n"
+                              "  db:\n"
+                              "    type: postgres\n"
+                              "    id: fixed\n"
+                              "    dsn: \"host={host}\"\n"
+                              "sink_registry:\n"
+                              "  table: pgfanout_sinks\n")
                 .find("sink_templates.db.id: each registry row gives it"),
             std::string::npos);
-  EXPECT_NE(ParseError(base +
-                       "sink_templates:\n"
-                       "  db:\n"
-                       "    type: postgres\n"
-                       "    dsn: \"host={host} password=x\"\n"
-                       "sink_registry:\n"
-                       "  table: pgfanout_sinks\n")
+  EXPECT_NE(ParseError(base + "sink_templates:\n"
+                              "  db:\n"
+                              "    type: postgres\n"
+                              "    dsn: \"host={host} password=x\"\n"
+                              "sink_registry:\n"
+                              "  table: pgfanout_sinks\n")
                 .find("sink_templates.db.dsn: holds a password"),
             std::string::npos);
   EXPECT_NE(ParseError(base + "sink_registry:\n  table: pgfanout_sinks\n")
@@ -143,12 +139,13 @@ TEST(SinkTemplates, RowErrorsNameTheSinkAndTheColumnAndNeverAParamValue) {
                            {{"host", "h sslmode=disable"}, {"port", "1"}, {"database", "d"}}));
   EXPECT_EQ(injected, "sink p1: params.host: letters, digits, '.', '_', '-' (at most 128)");
   EXPECT_EQ(injected.find("sslmode"), std::string::npos);
-  EXPECT_EQ(RowError(config, Row("p1", "tenant-db", {"acme"},
-                                 {{"host", "h"}, {"port", "1"}, {"database", "d"},
-                                  {"db_password", "hunter2"}})),
-            "sink p1: params.db_password: passwords never live in the registry: the "
-            "template's password_file, a passfile (~/.pgpass, PGPASSFILE) or PGPASSWORD gives "
-            "them");
+  EXPECT_EQ(
+      RowError(config,
+               Row("p1", "tenant-db", {"acme"},
+                   {{"host", "h"}, {"port", "1"}, {"database", "d"}, {"db_password", "hunter2"}})),
+      "sink p1: params.db_password: passwords never live in the registry: the "
+      "template's password_file, a passfile (~/.pgpass, PGPASSFILE) or PGPASSWORD gives "
+      "them");
   EXPECT_EQ(RowError(config, Row("p1", "tenant-db", {"a", "b"})),
             "sink p1: tenants: template tenant-db uses {tenant}, so the row names exactly one "
             "tenant");
@@ -161,9 +158,8 @@ TEST(SinkTemplates, RowErrorsNameTheSinkAndTheColumnAndNeverAParamValue) {
   // A subject prefix with an empty token: the kind's own rule, reached through the param.
   const std::string prefix =
       RowError(config, Row("n1", "tenant-nats", {"acme"}, {{"host", "h"}, {"prefix", "a..b"}}));
-  EXPECT_EQ(prefix.rfind("sink n1: params: template tenant-nats makes no valid sink with them: ",
-                         0),
-            0u)
+  EXPECT_EQ(
+      prefix.rfind("sink n1: params: template tenant-nats makes no valid sink with them: ", 0), 0u)
       << prefix;
   EXPECT_NE(prefix.find("subject_prefix"), std::string::npos) << prefix;
 }

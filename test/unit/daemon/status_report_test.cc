@@ -66,8 +66,9 @@ TEST_F(StatusReportTest, ASinkShowsItsType) {
 TEST_F(StatusReportTest, SinksByStateAndTheCountsOfEach) {
   auto j = Status("state=stopped");
   EXPECT_EQ(Ids(j), (std::vector<std::string>{"t7", "t57", "t107", "t157", "t207"}));
-  EXPECT_EQ(j["sink_states"],
-            (json{{"running", 235}, {"waiting", 5}, {"retrying", 5}, {"stopped", 5}, {"paused", 0}}));
+  EXPECT_EQ(
+      j["sink_states"],
+      (json{{"running", 235}, {"waiting", 5}, {"retrying", 5}, {"stopped", 5}, {"paused", 0}}));
   EXPECT_EQ(Ids(Status("state=retrying")).size(), 5u);
   auto waiting = Status("state=waiting");
   EXPECT_EQ(Ids(waiting), (std::vector<std::string>{"t9", "t59", "t109", "t159", "t209"}));

@@ -12,24 +12,24 @@ namespace {
 const SinkRegistryConfig kRegistry{.schema = "public", .table = "pgfanout_sinks"};
 
 std::shared_ptr<const TableSchema> RegistrySchema() {
-  static auto schema = std::make_shared<const TableSchema>(TableSchema{
-      .relation_id = RelationId{42},
-      .schema_name = "public",
-      .table_name = "pgfanout_sinks",
-      .columns = {{.name = "sink_id", .part_of_key = true},
-                  {.name = "template"},
-                  {.name = "tenants"},
-                  {.name = "params"},
-                  {.name = "enabled"}}});
+  static auto schema = std::make_shared<const TableSchema>(
+      TableSchema{.relation_id = RelationId{42},
+                  .schema_name = "public",
+                  .table_name = "pgfanout_sinks",
+                  .columns = {{.name = "sink_id", .part_of_key = true},
+                              {.name = "template"},
+                              {.name = "tenants"},
+                              {.name = "params"},
+                              {.name = "enabled"}}});
   return schema;
 }
 
 std::shared_ptr<const TableSchema> UsersSchema() {
-  static auto schema = std::make_shared<const TableSchema>(TableSchema{
-      .relation_id = RelationId{43},
-      .schema_name = "public",
-      .table_name = "users",
-      .columns = {{.name = "id", .part_of_key = true}, {.name = "tenant_id"}}});
+  static auto schema = std::make_shared<const TableSchema>(
+      TableSchema{.relation_id = RelationId{43},
+                  .schema_name = "public",
+                  .table_name = "users",
+                  .columns = {{.name = "id", .part_of_key = true}, {.name = "tenant_id"}}});
   return schema;
 }
 
@@ -39,11 +39,11 @@ const Datum kToast{ValueKind::kUnchangedToast, ""};
 ChangeEvent Upsert(EventId id, Op op, const std::string& sink_id, const std::string& tenants,
                    const Datum& params = Text("{\"host\": \"db1\", \"port\": 5432}"),
                    const char* enabled = "t") {
-  return ChangeEvent{.id = id,
-                     .op = op,
-                     .table = RegistrySchema(),
-                     .new_row = {Text(sink_id), Text("tenant-db"), Text(tenants), params,
-                                 Text(enabled)}};
+  return ChangeEvent{
+      .id = id,
+      .op = op,
+      .table = RegistrySchema(),
+      .new_row = {Text(sink_id), Text("tenant-db"), Text(tenants), params, Text(enabled)}};
 }
 
 ChangeEvent Delete(EventId id, const std::string& sink_id) {
@@ -81,14 +81,14 @@ TEST(SinkRegistryTest, ChangesApplyInOrderAndSayWhichSinksTheyTouched) {
   ASSERT_NE(p1, nullptr);
   EXPECT_FALSE(p1->enabled);
   // The update did not send the TOASTed params it left alone: they are the row's as before.
-  EXPECT_EQ(p1->params, (std::vector<std::pair<std::string, std::string>>{{"host", "db1"},
-                                                                          {"port", "5432"}}));
+  EXPECT_EQ(p1->params,
+            (std::vector<std::pair<std::string, std::string>>{{"host", "db1"}, {"port", "5432"}}));
   EXPECT_EQ(registry.Find("p2")->tenants, std::vector<std::string>{"big co"});
   EXPECT_EQ(registry.applied(), At(30));
 
   // Deleted and added again in one group commit: the delta says both.
-  delta = registry.Apply({Delete(At(40), "p2"), Upsert(At(41), Op::kInsert, "p2", "{x}"),
-                          Delete(At(42), "p1")});
+  delta = registry.Apply(
+      {Delete(At(40), "p2"), Upsert(At(41), Op::kInsert, "p2", "{x}"), Delete(At(42), "p1")});
   EXPECT_EQ(delta.changed, (std::vector<std::string>{"p2", "p1"}));
   EXPECT_EQ(delta.deleted, (std::set<std::string>{"p1", "p2"}));
   ASSERT_EQ(registry.rows().size(), 1u);
