@@ -210,7 +210,9 @@ Result<void> RegistrySinks::BeforeAppend(std::vector<TransactionRecord>& transac
                         (run != before.end() && !SameDestination(run->second, res->second));
     if (!retire) continue;
     SinkRunner* runner = run == before.end() ? nullptr : RunnerOf(id);
-    if (!runner || !run->second.enabled) {
+    // Without a cursor its first copy runs or waits: that copy reads a snapshot taken after
+    // the change, so it must not go on (nothing of before the change is owed to it).
+    if (!runner || !run->second.enabled || !runner->status().cursor) {
       now.insert(id);
       continue;
     }

@@ -26,7 +26,8 @@ namespace pgfanout {
 //   (SinkRunner::EndAt): it still delivers what it had not of the events before P, never
 //   one after, then is stopped and its local state dropped (meta::ForgetSink). A sink that
 //   is paused, or has not delivered up to P within kDrainTimeout (its target is down), is
-//   stopped at once, and says so. A new sink under that id (moved elsewhere, or added
+//   stopped at once, and says so; so is one whose first copy has not ended (it copies
+//   from a snapshot taken after P). A new sink under that id (moved elsewhere, or added
 //   again) starts after, as new: it copies its rows from a snapshot taken after P;
 // - `enabled` alone pauses or resumes the sink at its cursor;
 // - a row that makes no sink is shown as a stopped sink whose error names the sink_id and

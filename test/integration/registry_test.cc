@@ -725,6 +725,42 @@ TEST_F(RegistryTest, RegistryChangeWhileDownAppliedAtItsPosition) {
   StopDaemon();
 }
 
+// A sink deleted while its first copy still waits for a slot (backfill_concurrency: 4,
+// held by four big copies) must not copy later: its copy would read a snapshot taken after
+// the delete, and hand the old destination rows committed after it.
+TEST_F(RegistryTest, ASinkDeletedBeforeItsCopyRunsNeverCopies) {
+  pg_->Exec("CREATE DATABASE tgt");
+  pg_->Exec(
+      "INSERT INTO project_users (id, tenant_id, name) "
+      "SELECT g, 'big' || (g % 4), repeat('x', 200) FROM generate_series(1, 400000) g");
+  pg_->Exec("INSERT INTO project_users (id, tenant_id, name) VALUES (500001, 'v1', 'before')");
+  WriteRegistryConfig();
+  Start();
+  ASSERT_FALSE(HasFatalFailure());
+  WaitRegistryTable();
+  ASSERT_FALSE(HasFatalFailure());
+  for (int i = 0; i < 4; ++i) {
+    Register({Registration(fmt::format("big{}", i), fmt::format("big{}", i), *pg_, "tgt")});
+  }
+  Register({Registration("victim", "v1", *pg_, "tgt")});
+  pg_->Exec("DELETE FROM pgfanout_sinks WHERE sink_id = 'victim'");
+  pg_->Exec("INSERT INTO project_users (id, tenant_id, name) VALUES (500002, 'v1', 'after')");
+  for (int i = 0; i < 4; ++i) {
+    const std::string t = fmt::format("big{}", i);
+    ASSERT_EQ(WaitTarget(*pg_, "tgt", t, [&] { return SourceRows(t); }), "") << t;
+  }
+  std::this_thread::sleep_for(2s);  // time for a copy that should not run
+  auto got = TargetRows(*pg_, "tgt", "v1");
+  if (got) {
+    for (const auto& row : *got) {
+      EXPECT_EQ(row.find("500002"), std::string::npos)
+          << "the deleted sink copied a row committed after its delete: " << row;
+    }
+  }
+  EXPECT_TRUE(SinkStatus("victim").is_null()) << SinkStatus("victim").dump();
+  StopDaemon();
+}
+
 // Bad rows of several kinds, each its own error: only that sink stops, /status names the
 // sink and the column, the log says it once, /metrics counts them; the daemon and the other
 // sinks go on; fixing a row makes it live.
