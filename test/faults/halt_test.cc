@@ -160,7 +160,7 @@ TEST_F(HaltTest, SourceReplacedByAnotherClusterHalts) {
   ASSERT_NO_FATAL_FAILURE(StreamAWhile());
   KillDaemon(SIGTERM);
   NoteFault();
-  auto other = PgServer::Start();
+  auto other = PgServer::Start(PgServer::Options{.own_identity = true});
   ASSERT_NE(other, nullptr);
   other->Exec(kWorkloadSchema);
   ASSERT_NE(other->Scalar("SELECT system_identifier FROM pg_control_system()"),

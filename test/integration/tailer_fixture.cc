@@ -36,7 +36,20 @@ void TailerTest::TearDown() {
     daemon_.Wait(std::chrono::seconds(10));
   }
   if (HasFailure()) {
-    std::cerr << "---- pgfanout log (" << log_path_ << ") ----\n" << DaemonLog().substr(0, 20000);
+    // The log's last part (where the failure is), then this test's failures again: CI shows
+    // only an output's last lines, and the assertions would be above the log.
+    const std::string log = DaemonLog();
+    std::cerr << "---- pgfanout log (" << log_path_ << "), its last 20000 bytes ----\n"
+              << log.substr(log.size() > 20000 ? log.size() - 20000 : 0) << "\n";
+    const auto* result = ::testing::UnitTest::GetInstance()->current_test_info()->result();
+    std::cerr << "---- failures of this test, repeated ----\n";
+    for (int i = 0; i < result->total_part_count(); ++i) {
+      const auto& part = result->GetTestPartResult(i);
+      if (!part.failed()) continue;
+      std::cerr << (part.file_name() ? part.file_name() : "?") << ":" << part.line_number() << ": "
+                << part.summary() << "\n";
+    }
+    std::cerr << std::flush;
   }
   pg_.reset();
   if (!HasFailure() && getenv("PGFANOUT_KEEP_TEST_DIRS") == nullptr) {

@@ -347,7 +347,7 @@ TEST_P(TailerE2E, RefusesAnotherClusterForTheSameStateDir) {
   ExpectSinkEqualsSource();
   StopDaemon();
   // A second cluster on a new port, pointed at by the same config and state dir.
-  auto other = PgServer::Start();
+  auto other = PgServer::Start(PgServer::Options{.own_identity = true});
   ASSERT_NE(other, nullptr);
   other->Exec(
       "CREATE TABLE users (id int PRIMARY KEY, tenant_id text, name text, score numeric,"

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 namespace pgfanout::testing {
 namespace {
@@ -26,6 +27,35 @@ std::string AsPostgres(const std::string& cmd) {
 
 struct ConnDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
+};
+
+// One initdb per test process, copied into each new cluster (Options::own_identity).
+class InitdbTemplate {
+ public:
+  ~InitdbTemplate() {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  // Copies a freshly initdb'd data dir to `data`; false (and a test failure) on error.
+  bool CopyTo(const std::string& data) {
+    std::lock_guard lock(mu_);
+    if (dir_.empty() && !Make()) return false;
+    // cp -a keeps owner and modes (the data dir must be 0700 and the postgres user's).
+    if (RunCommand(fmt::format("cp -a {}/data {}", dir_, data)) != 0) {
+      ADD_FAILURE() << "copying the initdb template " << dir_ << "/data failed";
+      return false;
+    }
+    return true;
+  }
+  static InitdbTemplate& Get() {
+    static InitdbTemplate t;
+    return t;
+  }
+
+ private:
+  bool Make();
+  std::mutex mu_;
+  std::string dir_;
 };
 
 }  // namespace
@@ -46,27 +76,52 @@ int FreePort() {
   return port;
 }
 
-std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
-  std::unique_ptr<PgServer> s(new PgServer());
-  char tmpl[] = "/tmp/pgfanout-test-pg-XXXXXX";
-  if (!::mkdtemp(tmpl)) {
+namespace {
+
+// A temp dir the postgres user owns (when running as root); "" (and a test failure) on error.
+std::string MakePostgresDir(const char* prefix) {
+  std::string tmpl = fmt::format("/tmp/{}-XXXXXX", prefix);
+  if (!::mkdtemp(tmpl.data())) {
     ADD_FAILURE() << "mkdtemp failed";
-    return nullptr;
+    return "";
   }
-  s->dir_ = tmpl;
   if (geteuid() == 0) {
     passwd* pw = getpwnam("postgres");
-    if (!pw || ::chown(tmpl, pw->pw_uid, pw->pw_gid) != 0) {
+    if (!pw || ::chown(tmpl.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
       ADD_FAILURE() << "cannot hand " << tmpl << " to the postgres user";
-      return nullptr;
+      return "";
     }
   }
+  return tmpl;
+}
+
+bool Initdb(const std::string& dir) {
+  if (RunCommand(AsPostgres(fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 "
+                                        "--locale=C.UTF-8 >{}/initdb.log 2>&1",
+                                        kBinDir, dir, dir))) != 0) {
+    ADD_FAILURE() << "initdb failed; see " << dir << "/initdb.log";
+    return false;
+  }
+  return true;
+}
+
+bool InitdbTemplate::Make() {
+  std::string dir = MakePostgresDir("pgfanout-test-initdb");
+  if (dir.empty()) return false;
+  if (!Initdb(dir)) return false;
+  dir_ = dir;
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
+  std::unique_ptr<PgServer> s(new PgServer());
+  s->dir_ = MakePostgresDir("pgfanout-test-pg");
+  if (s->dir_.empty()) return nullptr;
   s->port_ = FreePort();
   std::string data = s->dir_ + "/data";
-  if (RunCommand(AsPostgres(fmt::format("{}/initdb -D {} -U postgres --auth=trust -E UTF8 "
-                                        "--locale=C.UTF-8 >{}/initdb.log 2>&1",
-                                        kBinDir, data, s->dir_))) != 0) {
-    ADD_FAILURE() << "initdb failed; see " << s->dir_ << "/initdb.log";
+  if (options.own_identity ? !Initdb(s->dir_) : !InitdbTemplate::Get().CopyTo(data)) {
     return nullptr;
   }
   {
@@ -81,9 +136,11 @@ std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
          << "shared_buffers = 64MB\n";
     // Debian's hardened builds only load the output plugins this list names; where the
     // server has the setting, the tests' servers also serve wal2json.
-    if (RunCommand(AsPostgres(fmt::format("{}/postgres --describe-config 2>/dev/null | "
+    static const bool has_plugin_list =
+        RunCommand(AsPostgres(fmt::format("{}/postgres --describe-config 2>/dev/null | "
                                           "grep -q '^output_plugin_libraries'",
-                                          kBinDir))) == 0) {
+                                          kBinDir))) == 0;
+    if (has_plugin_list) {
       conf << "output_plugin_libraries = 'pgoutput, wal2json, test_decoding'\n";
     }
     for (const auto& line : options.settings) conf << line << "\n";
