@@ -104,8 +104,9 @@ Error ServerEnded(const PGresult* result, const ReplicationStream::Options& o) {
     return MakeError(
         ErrorKind::kMismatch,
         fmt::format("{}. pgoutput reads publication {} as of each change's position, and slot "
-                    "{} holds changes from before it was created (the slot was made, or "
-                    "adopted, before the publication), so every reconnect fails the same way. "
+                    "{} holds changes from before it was created (it was dropped and made "
+                    "again after the state dir logged events), so every reconnect fails the "
+                    "same way. "
                     "Move the slot past the publication's creation (SELECT "
                     "pg_replication_slot_advance('{}', pg_current_wal_lsn()); changes before "
                     "that are not streamed, backfill copies the rows) or create the slot "

@@ -533,11 +533,30 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                                    "refusing to adopt slot {}",
                                    durable.ToString(), slot));
     }
+    // A slot made by others (Patroni makes its permanent slots when the cluster
+    // bootstraps; a DBA makes a PG17 failover slot) is often confirmed at a position from
+    // before the publication existed. pgoutput reads the publication as of each change,
+    // so streaming from there fails on the first change, at every reconnect. The state
+    // dir is new: each sink that backfills copies its rows from a snapshot taken after
+    // this point, and the others start from now, so nothing before now is owed to a sink.
+    // The slot is moved to now, after the publication (made above) exists.
+    PGF_TRY(auto advanced,
+            sql.Exec("advancing adopted slot " + slot,
+                     "SELECT end_lsn FROM pg_replication_slot_advance($1, pg_current_wal_lsn())",
+                     {slot}));
+    const Lsn was = id.slot_confirmed_lsn;
+    id.slot_confirmed_lsn = Lsn::Parse(GetValue(advanced, 0, 0).value_or("")).value_or(was);
     spdlog::warn(
-        "adopting existing slot {} (confirmed up to {}): changes committed before "
-        "that are not delivered",
-        slot, id.slot_confirmed_lsn.ToString());
+        "adopted existing slot {} (confirmed up to {}) for a new state dir: advanced it to {} "
+        "(pg_replication_slot_advance), after {} exists; changes committed before that are "
+        "not streamed, the sinks' backfill copies the rows",
+        slot, was.ToString(), id.slot_confirmed_lsn.ToString(),
+        plugin_wanted == "pgoutput" ? "publication " + config.source.publication : "this start");
     PGF_TRY(RecordSlot(log, slot));
+    // As for a slot made here: the log starts where the slot is confirmed.
+    const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
+                                  .end_lsn = id.slot_confirmed_lsn};
+    PGF_TRY(log.Append(std::span<const TransactionRecord>(&start, 1)));
   } else if (*recorded_slot != slot) {
     return MakeError(ErrorKind::kMismatch,
                      fmt::format("the state dir was made for slot {}, the config names {}",
