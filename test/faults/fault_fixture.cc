@@ -16,7 +16,7 @@
 namespace pgfanout::faults {
 namespace {
 
-constexpr const char* kSlot = "pgfanout_fault";
+constexpr const char* kSlot = kFaultSlot;
 
 
 // Target tables made ahead of the sink (it adopts them), with the audit trigger.
@@ -97,7 +97,7 @@ void FaultTest::SetUp() {
   seed_ = seed ? std::strtoull(seed, nullptr, 10) : std::random_device{}();
   std::cout << "fault seed " << seed_ << " (repeat with PGFANOUT_FAULT_SEED=" << seed_ << ")\n";
   started_ = std::chrono::steady_clock::now();
-  pg_ = PgServer::Start(PgServer::Options{.settings = ServerSettings()});
+  pg_ = StartSource();
   ASSERT_NE(pg_, nullptr);
   pg_->Exec(kWorkloadSchema);
   sink_pg_ = PgServer::Start();

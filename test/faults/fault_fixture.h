@@ -20,6 +20,9 @@
 
 namespace pgfanout::faults {
 
+// The daemon's slot and publication in every scenario.
+inline constexpr const char* kFaultSlot = "pgfanout_fault";
+
 using testing::DaemonProcess;
 using testing::PgServer;
 
@@ -57,6 +60,11 @@ class FaultTest : public ::testing::Test {
   void TearDown() override;
   // Extra postgresql.conf lines of the source; override per suite.
   virtual std::vector<std::string> ServerSettings() const { return {}; }
+  // The source: a cluster of its own with ServerSettings(); a suite with another kind of
+  // source (ha_test.cc: a Patroni cluster) returns a PgServer::Attach()ed one.
+  virtual std::unique_ptr<PgServer> StartSource() {
+    return PgServer::Start(PgServer::Options{.settings = ServerSettings()});
+  }
   // The source's connection string in the daemon's config. A suite that puts something
   // between them (network_test.cc: a proxy) overrides it and calls WriteConfig() again.
   virtual std::string SourceDsnForDaemon() const { return pg_->Dsn(); }

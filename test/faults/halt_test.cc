@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kSlot = "pgfanout_fault";
+constexpr const char* kSlot = kFaultSlot;
 constexpr auto kHaltBudget = 30s;
 
 class HaltTest : public FaultTest {

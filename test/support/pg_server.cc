@@ -19,12 +19,6 @@ namespace {
 
 constexpr const char* kBinDir = "/usr/lib/postgresql/15/bin";
 
-// When running as root, commands that start Postgres run as the postgres user.
-std::string AsPostgres(const std::string& cmd) {
-  if (geteuid() != 0) return cmd;
-  return "runuser -u postgres -- " + cmd;
-}
-
 struct ConnDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
@@ -60,6 +54,11 @@ class InitdbTemplate {
 
 }  // namespace
 
+std::string AsPostgres(const std::string& cmd) {
+  if (geteuid() != 0) return cmd;
+  return "runuser -u postgres -- " + cmd;
+}
+
 int RunCommand(const std::string& command) { return std::system(command.c_str()); }
 
 int FreePort() {
@@ -76,9 +75,6 @@ int FreePort() {
   return port;
 }
 
-namespace {
-
-// A temp dir the postgres user owns (when running as root); "" (and a test failure) on error.
 std::string MakePostgresDir(const char* prefix) {
   std::string tmpl = fmt::format("/tmp/{}-XXXXXX", prefix);
   if (!::mkdtemp(tmpl.data())) {
@@ -94,6 +90,8 @@ std::string MakePostgresDir(const char* prefix) {
   }
   return tmpl;
 }
+
+namespace {
 
 bool Initdb(const std::string& dir) {
   if (RunCommand(AsPostgres(fmt::format("{}/initdb -D {}/data -U postgres --auth=trust -E UTF8 "
@@ -153,6 +151,12 @@ std::unique_ptr<PgServer> PgServer::Start(const Options& options) {
   return s;
 }
 
+std::unique_ptr<PgServer> PgServer::Attach(const std::string& dsn_without_dbname) {
+  std::unique_ptr<PgServer> s(new PgServer());
+  s->attached_dsn_ = dsn_without_dbname;
+  return s;
+}
+
 std::unique_ptr<PgServer> PgServer::CopyStopped() const {
   if (running_) {
     ADD_FAILURE() << "CopyStopped: stop the cluster first";
@@ -188,6 +192,10 @@ bool PgServer::StartAsStandbyAndPromote() {
 }
 
 bool PgServer::RunCtl(const std::string& args) const {
+  if (!attached_dsn_.empty()) {
+    ADD_FAILURE() << "pg_ctl " << args << ": this server is attached, not run by the test";
+    return false;
+  }
   return RunCommand(AsPostgres(fmt::format("{}/pg_ctl -D {}/data -l {}/postgres.log {} "
                                            ">>{}/pg_ctl.log 2>&1",
                                            kBinDir, dir_, dir_, args, dir_))) == 0;
@@ -218,6 +226,7 @@ PgServer::~PgServer() {
 }
 
 std::string PgServer::Dsn(const std::string& dbname) const {
+  if (!attached_dsn_.empty()) return fmt::format("{} dbname={}", attached_dsn_, dbname);
   return fmt::format("host=127.0.0.1 port={} user=postgres dbname={}", port_, dbname);
 }
 

@@ -26,6 +26,10 @@ class PgServer {
   // Starts a new cluster or fails the calling test (ADD_FAILURE) and returns nullptr.
   static std::unique_ptr<PgServer> Start(const Options& options);
   static std::unique_ptr<PgServer> Start() { return Start(Options{}); }
+  // A server this object does not run (a Patroni cluster's current primary, say): queries
+  // go to `dsn_without_dbname` + " dbname=<db>"; Stop/Start/Copy are not available and the
+  // destructor leaves it alone.
+  static std::unique_ptr<PgServer> Attach(const std::string& dsn_without_dbname);
   ~PgServer();
 
   int port() const { return port_; }
@@ -59,6 +63,7 @@ class PgServer {
   PgServer() = default;
   bool RunCtl(const std::string& args) const;
   std::string dir_;
+  std::string attached_dsn_;  // Attach(): the server is not ours
   int port_ = 0;
   bool running_ = false;
 };
@@ -68,5 +73,12 @@ int RunCommand(const std::string& command);
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 int FreePort();
+
+// A new temp dir /tmp/<prefix>-XXXXXX that the postgres OS user owns when the tests run as
+// root; "" (and a test failure) on error.
+std::string MakePostgresDir(const char* prefix);
+
+// `command` as the postgres OS user when the tests run as root (a shell command line).
+std::string AsPostgres(const std::string& command);
 
 }  // namespace pgfanout::testing
