@@ -8,7 +8,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "test/faults/fault_fixture.h"
@@ -23,8 +26,11 @@ using testing::PatroniCluster;
 
 class HaTest : public FaultTest {
  protected:
+  // Patroni's synchronous_mode; AsyncHaTest turns it off.
+  virtual bool Synchronous() const { return true; }
   std::unique_ptr<PgServer> StartSource() override {
-    cluster_ = PatroniCluster::Start(PatroniCluster::Options{.slot = kFaultSlot});
+    cluster_ = PatroniCluster::Start(
+        PatroniCluster::Options{.slot = kFaultSlot, .synchronous_mode = Synchronous()});
     if (!cluster_) return nullptr;
     return PgServer::Attach(cluster_->Dsn());
   }
@@ -115,6 +121,72 @@ TEST_F(HaTest, SwitchoverThenLostPrimaryUnderLoadLoseAndRepeatNothing) {
   EXPECT_TRUE(report.Valid()) << report.ToText();
   EXPECT_GT(report.committed, 0);
   EXPECT_TRUE(daemon_.running());
+}
+
+class AsyncHaTest : public HaTest {
+ protected:
+  bool Synchronous() const override { return false; }
+  size_t JsonlLines() const {
+    std::ifstream in(jsonl_path_);
+    size_t n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  }
+};
+
+// An asynchronous failover that loses transactions pgfanout has already logged and
+// delivered: the primary's walsender to the replica is frozen (SIGSTOP) while 20 rows commit
+// on the primary, then the primary's machine is lost and Patroni promotes the replica, which never
+// got them. pgfanout stops with the timeline message; the new primary then writes the same
+// keys with other values, and pgfanout started again stops again: nothing of the new
+// history reaches a sink.
+TEST_F(AsyncHaTest, APromotedReplicaThatLacksLoggedTransactionsStopsPgfanout) {
+  ASSERT_NO_FATAL_FAILURE(StartDaemon());
+  const auto leader = cluster_->Leader();
+  ASSERT_TRUE(leader.has_value());
+  const int replica = 1 - *leader;
+  ASSERT_TRUE(cluster_->WaitReplicasFollow(90s)) << "the replica does not follow";
+  auto replica_node = PgServer::Attach(cluster_->NodeDsn(replica));
+  // The primary's walsender to the replica is frozen, so the WAL of the rows below never
+  // leaves the primary (frozen on the replica's side, it would still sit in the socket and
+  // be read on SIGCONT). Patroni names the replica's connection after the member.
+  auto primary_node = PgServer::Attach(cluster_->NodeDsn(*leader));
+  const std::string sender = primary_node->Scalar(fmt::format(
+      "SELECT pid FROM pg_stat_replication WHERE application_name = '{}'", cluster_->name(replica)));
+  ASSERT_FALSE(sender.empty()) << "the primary has no walsender to " << cluster_->name(replica);
+  const pid_t sender_pid = static_cast<pid_t>(std::stol(sender));
+  ASSERT_EQ(::kill(sender_pid, SIGSTOP), 0);
+
+  const size_t before = JsonlLines();
+  pg_->Exec(
+      "INSERT INTO ledger (tenant_id, op_id, account_id, amount) "
+      "SELECT 'a', 900000 + g, 0, 1 FROM generate_series(1, 20) g");
+  const auto deadline = Clock::now() + 30s;
+  while (JsonlLines() < before + 20 && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(JsonlLines(), before + 20) << "pgfanout did not deliver the rows before the loss";
+
+  NoteFault();
+  cluster_->KillNode(*leader);
+  ::kill(sender_pid, SIGKILL);  // with the machine
+  ASSERT_EQ(cluster_->WaitWritableLeader(90s), std::optional<int>(replica))
+      << "Patroni did not promote " << cluster_->name(replica);
+  EXPECT_EQ(daemon_.Wait(90s), std::optional<int>(1)) << "pgfanout did not stop";
+  EXPECT_NE(DaemonLog().find("never reached this server"), std::string::npos) << DaemonLog();
+  EXPECT_EQ(replica_node->Scalar("SELECT count(*) FROM ledger WHERE op_id > 900000"), "0")
+      << "the promoted replica has the rows: the scenario did not diverge";
+
+  // The new history writes the same keys with other values.
+  pg_->Exec(
+      "INSERT INTO ledger (tenant_id, op_id, account_id, amount) "
+      "SELECT 'a', 900000 + g, 0, 2 FROM generate_series(1, 20) g");
+  const size_t lines = JsonlLines();
+  ASSERT_NO_FATAL_FAILURE(StartDaemon({}, /*wait=*/false));
+  EXPECT_EQ(daemon_.Wait(90s), std::optional<int>(1)) << "pgfanout did not stop again";
+  EXPECT_EQ(JsonlLines(), lines) << "the JSONL sink got lines of the new history";
+  EXPECT_EQ(sink_pg_->Scalar("SELECT count(*) FROM ledger WHERE op_id > 900000 AND amount = 2",
+                             "tenant_a"),
+            "0")
+      << "tenant-a's target holds rows of the new history";
 }
 
 }  // namespace
