@@ -18,7 +18,6 @@ namespace {
 
 constexpr const char* kSlot = kFaultSlot;
 
-
 // Target tables made ahead of the sink (it adopts them), with the audit trigger.
 constexpr const char* kTargetSchema = R"sql(
   CREATE TABLE accounts (tenant_id text NOT NULL, id int NOT NULL, version bigint NOT NULL,

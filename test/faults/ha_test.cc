@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <chrono>
@@ -103,7 +102,8 @@ TEST_F(HaTest, SwitchoverThenLostPrimaryUnderLoadLoseAndRepeatNothing) {
     since = Clock::now();
     cluster_->KillNode(other);
     auto promoted = cluster_->WaitWritableLeader(90s);
-    ASSERT_EQ(promoted, std::optional<int>(*leader)) << "no failover to " << cluster_->name(*leader);
+    ASSERT_EQ(promoted, std::optional<int>(*leader))
+        << "no failover to " << cluster_->name(*leader);
     const double failover_s = SecondsUntilStreaming(starts, since, 90s);
     EXPECT_GE(failover_s, 0) << "pgfanout did not stream from the promoted node";
     EXPECT_TRUE(AwaitRecovery(SourceLsn(), since, 120s))
@@ -151,8 +151,9 @@ TEST_F(AsyncHaTest, APromotedReplicaThatLacksLoggedTransactionsStopsPgfanout) {
   // leaves the primary (frozen on the replica's side, it would still sit in the socket and
   // be read on SIGCONT). Patroni names the replica's connection after the member.
   auto primary_node = PgServer::Attach(cluster_->NodeDsn(*leader));
-  const std::string sender = primary_node->Scalar(fmt::format(
-      "SELECT pid FROM pg_stat_replication WHERE application_name = '{}'", cluster_->name(replica)));
+  const std::string sender = primary_node->Scalar(
+      fmt::format("SELECT pid FROM pg_stat_replication WHERE application_name = '{}'",
+                  cluster_->name(replica)));
   ASSERT_FALSE(sender.empty()) << "the primary has no walsender to " << cluster_->name(replica);
   const pid_t sender_pid = static_cast<pid_t>(std::stol(sender));
   ASSERT_EQ(::kill(sender_pid, SIGSTOP), 0);

@@ -286,9 +286,9 @@ TEST_F(SourceChecksTest, ASlotMadeBeforeThePublicationIsAdoptedAndMovedPastIt) {
   const std::string log = Log();
   EXPECT_EQ(Count(log, "pg_replication_slot_advance"), 1u) << log;
   EXPECT_EQ(Count(log, "reconnecting in"), 0u) << log;
-  EXPECT_EQ(pg_->Scalar(fmt::format(
-                "SELECT confirmed_flush_lsn > '{}' FROM pg_replication_slots", made)),
-            "t");
+  EXPECT_EQ(
+      pg_->Scalar(fmt::format("SELECT confirmed_flush_lsn > '{}' FROM pg_replication_slots", made)),
+      "t");
 }
 
 // The publication dropped and made again while pgfanout is down, with a change between:

@@ -111,13 +111,13 @@ bool PatroniCluster::StartEtcd() {
   etcd_peer_port_ = FreePort();
   const std::string client = fmt::format("http://127.0.0.1:{}", etcd_client_port_);
   const std::string peer = fmt::format("http://127.0.0.1:{}", etcd_peer_port_);
-  if (!StartAsPostgres(etcd_, "/usr/bin/etcd",
-                       {"--name", "e1", "--data-dir", dir_ + "/etcd", "--listen-client-urls",
-                        client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                        "--initial-advertise-peer-urls", peer, "--initial-cluster",
-                        "e1=" + peer, "--initial-cluster-state", "new",
-                        "--initial-cluster-token", "pgfanout-test"},
-                       dir_ + "/etcd.log")) {
+  if (!StartAsPostgres(
+          etcd_, "/usr/bin/etcd",
+          {"--name", "e1", "--data-dir", dir_ + "/etcd", "--listen-client-urls", client,
+           "--advertise-client-urls", client, "--listen-peer-urls", peer,
+           "--initial-advertise-peer-urls", peer, "--initial-cluster", "e1=" + peer,
+           "--initial-cluster-state", "new", "--initial-cluster-token", "pgfanout-test"},
+          dir_ + "/etcd.log")) {
     ADD_FAILURE() << "cannot start etcd";
     return false;
   }
@@ -132,7 +132,8 @@ bool PatroniCluster::StartEtcd() {
 void PatroniCluster::WriteNodeConfig(const Node& n, const Options& options) const {
   // ttl 10, loop_wait 1, retry_timeout 4: a lost leader is replaced in ~10 s. Trust on
   // loopback: the tests connect as postgres without a password.
-  std::ofstream(n.config_path) << fmt::format(R"yaml(scope: pgfanout-test
+  std::ofstream(n.config_path) << fmt::format(
+      R"yaml(scope: pgfanout-test
 namespace: /service/
 name: {name}
 log:
@@ -194,14 +195,10 @@ postgresql:
     - host all all 127.0.0.1/32 trust
     - host replication all 127.0.0.1/32 trust
 )yaml",
-                                              fmt::arg("name", n.name),
-                                              fmt::arg("rest", n.rest_port),
-                                              fmt::arg("etcd", etcd_client_port_),
-                                              fmt::arg("sync", options.synchronous_mode),
-                                              fmt::arg("slot", options.slot),
-                                              fmt::arg("pg", n.pg_port),
-                                              fmt::arg("data", n.data_dir),
-                                              fmt::arg("bin", kBinDir), fmt::arg("dir", dir_));
+      fmt::arg("name", n.name), fmt::arg("rest", n.rest_port), fmt::arg("etcd", etcd_client_port_),
+      fmt::arg("sync", options.synchronous_mode), fmt::arg("slot", options.slot),
+      fmt::arg("pg", n.pg_port), fmt::arg("data", n.data_dir), fmt::arg("bin", kBinDir),
+      fmt::arg("dir", dir_));
 }
 
 bool PatroniCluster::StartNode(int node) {
@@ -231,8 +228,8 @@ PatroniCluster::~PatroniCluster() {
   }
   // A postmaster whose Patroni was killed runs on by itself.
   for (const auto& n : nodes_) {
-    RunCommand(AsPostgres(fmt::format("{}/pg_ctl -D {} -m immediate stop >/dev/null 2>&1",
-                                      kBinDir, n.data_dir)));
+    RunCommand(AsPostgres(
+        fmt::format("{}/pg_ctl -D {} -m immediate stop >/dev/null 2>&1", kBinDir, n.data_dir)));
   }
   etcd_.Kill(SIGTERM);
   if (!etcd_.Wait(10s)) etcd_.Kill(SIGKILL);
@@ -293,11 +290,11 @@ bool PatroniCluster::WaitReplicasFollow(std::chrono::milliseconds budget) {
   std::string want;
   const bool read = Eventually(
       [&] {
-        auto r = primary->TryQuery(
-            fmt::format("SELECT confirmed_flush_lsn FROM pg_replication_slots "
-                        "WHERE slot_name = '{}'",
-                        slot_),
-            "postgres");
+        auto r =
+            primary->TryQuery(fmt::format("SELECT confirmed_flush_lsn FROM pg_replication_slots "
+                                          "WHERE slot_name = '{}'",
+                                          slot_),
+                              "postgres");
         if (!r || r->empty() || !(*r)[0][0]) return false;
         want = *(*r)[0][0];
         return true;
