@@ -70,7 +70,7 @@ class HaTest : public FaultTest {
 // postmaster together; the other node is promoted after Patroni's ttl). pgfanout follows
 // each new primary through the multi-host DSN, on the slot copy Patroni kept there, and
 // every sink ends equal to the source with no change lost or applied twice. Full: two
-// rounds.
+// rounds, the primary lost under load; short: one, the load paused around the loss.
 TEST_F(HaTest, SwitchoverThenLostPrimaryUnderLoadLoseAndRepeatNothing) {
   const int rounds = Full() ? 2 : 1;
   ASSERT_NO_FATAL_FAILURE(StartDaemon());
@@ -97,10 +97,20 @@ TEST_F(HaTest, SwitchoverThenLostPrimaryUnderLoadLoseAndRepeatNothing) {
     // The new primary's machine is lost, once the old one follows it again.
     std::this_thread::sleep_for(2s);
     ASSERT_TRUE(cluster_->WaitReplicasFollow(120s)) << "the old primary does not follow";
+    // Short runs (CI) pause the load around the loss. PostgreSQL 15 sends a transaction to
+    // a logical walsender once the primary has flushed it, not once the synchronous standby
+    // has (README, High availability): a loss inside those milliseconds makes pgfanout stop
+    // on the timeline check, correctly, and the short run must not depend on that race.
+    // Full runs lose the primary under load.
+    if (!Full()) {
+      StopWorkload();
+      std::this_thread::sleep_for(1s);
+    }
     starts = StreamStarts();
     NoteFault();
     since = Clock::now();
     cluster_->KillNode(other);
+    if (!Full()) StartWorkload(200);
     auto promoted = cluster_->WaitWritableLeader(90s);
     ASSERT_EQ(promoted, std::optional<int>(*leader))
         << "no failover to " << cluster_->name(*leader);
