@@ -548,10 +548,12 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
     id.slot_confirmed_lsn = Lsn::Parse(GetValue(advanced, 0, 0).value_or("")).value_or(was);
     spdlog::warn(
         "adopted existing slot {} (confirmed up to {}) for a new state dir: advanced it to {} "
-        "(pg_replication_slot_advance), after {} exists; changes committed before that are "
-        "not streamed, the sinks' backfill copies the rows",
+        "(pg_replication_slot_advance){}; changes committed before that are not streamed, "
+        "the sinks' backfill copies the rows",
         slot, was.ToString(), id.slot_confirmed_lsn.ToString(),
-        plugin_wanted == "pgoutput" ? "publication " + config.source.publication : "this start");
+        plugin_wanted == "pgoutput"
+            ? ", past the creation of publication " + config.source.publication
+            : "");
     PGF_TRY(RecordSlot(log, slot));
     // As for a slot made here: the log starts where the slot is confirmed.
     const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
