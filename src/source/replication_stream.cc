@@ -96,7 +96,8 @@ Error ServerEnded(const PGresult* result, const ReplicationStream::Options& o) {
   const std::string msg = result ? ServerErrorText(result) : "";
   const char* state_field = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string state = state_field ? state_field : "";
-  const char* primary_field = result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* primary_field =
+      result ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
   const std::string primary = primary_field ? primary_field : msg;
   const std::string text =
       fmt::format("the server ended replication{}{}", msg.empty() ? "" : ": ", msg);

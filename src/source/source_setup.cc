@@ -92,8 +92,8 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
 // for an integer column, an upper-case UUID, a char(n) value without its padding) would
 // match rows one way in SQL and not at all in the stream, so it is refused here, with the
 // form to write instead.
-Result<void> CheckTenantValues(const Config& config, const PgConnection& sql,
-                               const TableConfig& t, const TableCatalog& catalog) {
+Result<void> CheckTenantValues(const Config& config, const PgConnection& sql, const TableConfig& t,
+                               const TableCatalog& catalog) {
   std::vector<const SinkConfig*> sinks;
   for (const auto& sink : config.sinks) {
     if (!sink.AllTenants() && sink.Receives(t)) sinks.push_back(&sink);
@@ -379,9 +379,8 @@ std::optional<Lsn> SwitchPointOf(std::string_view history, uint32_t tli) {
     auto digits = line.substr(0, tab1);
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), parent);
     if (ec != std::errc() || end != digits.data() + digits.size() || parent != tli) continue;
-    return Lsn::Parse(line.substr(tab1 + 1, tab2 == std::string_view::npos
-                                                 ? std::string_view::npos
-                                                 : tab2 - tab1 - 1));
+    return Lsn::Parse(line.substr(
+        tab1 + 1, tab2 == std::string_view::npos ? std::string_view::npos : tab2 - tab1 - 1));
   }
   return std::nullopt;
 }

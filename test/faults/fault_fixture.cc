@@ -1,7 +1,5 @@
 #include "test/faults/fault_fixture.h"
 
-#include "src/core/event_id.h"
-
 #include <fmt/format.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -12,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+
+#include "src/core/event_id.h"
 
 namespace pgfanout::faults {
 namespace {
@@ -113,8 +113,8 @@ void FaultTest::SetUp() {
   log_path_ = work_dir_ + "/pgfanout.log";
   config_path_ = work_dir_ + "/pgfanout.yaml";
   WriteConfig();
-  workload_ = std::make_unique<Workload>(Workload::Options{
-      .dsn = pg_->Dsn(), .tenants = {"a", "b", "c", "d"}, .seed = seed_});
+  workload_ = std::make_unique<Workload>(
+      Workload::Options{.dsn = pg_->Dsn(), .tenants = {"a", "b", "c", "d"}, .seed = seed_});
   std::string error;
   ASSERT_TRUE(workload_->Seed(&error)) << error;
   report_.scenario = ::testing::UnitTest::GetInstance()->current_test_info()->name();
@@ -147,7 +147,8 @@ void FaultTest::WriteConfig() {
   std::string sinks;
   for (const auto& t : Targets()) {
     std::string tenants;
-    for (const auto& tenant : t.tenants) tenants += (tenants.empty() ? "\"" : ", \"") + tenant + "\"";
+    for (const auto& tenant : t.tenants)
+      tenants += (tenants.empty() ? "\"" : ", \"") + tenant + "\"";
     sinks += fmt::format(R"yaml(
   - id: {}
     type: postgres
@@ -243,11 +244,11 @@ bool FaultTest::AwaitRecovery(const std::string& lsn, std::chrono::steady_clock:
   while (std::chrono::steady_clock::now() < deadline) {
     bool all = true;
     for (const auto& t : Targets()) {
-      auto rows = sink_pg_->TryQuery(
-          fmt::format("SELECT coalesce(bool_and(commit_lsn >= '{}'), false) "
-                      "FROM pgfanout_sink_state",
-                      lsn),
-          t.db);
+      auto rows =
+          sink_pg_->TryQuery(fmt::format("SELECT coalesce(bool_and(commit_lsn >= '{}'), false) "
+                                         "FROM pgfanout_sink_state",
+                                         lsn),
+                             t.db);
       all = all && rows && !rows->empty() && (*rows)[0][0] == "t";
     }
     if (all) {
@@ -303,8 +304,7 @@ TableState FaultTest::ReadState(const PgServer& server, const std::string& db) {
   for (const auto& r : server.Query("SELECT tenant_id, op_id FROM ledger", db)) {
     s.ledger.insert({*r[0], std::stoll(*r[1])});
   }
-  for (const auto& r :
-       server.Query("SELECT tenant_id, id, version, balance FROM accounts", db)) {
+  for (const auto& r : server.Query("SELECT tenant_id, id, version, balance FROM accounts", db)) {
     s.accounts[{*r[0], std::stoll(*r[1])}] = {std::stoll(*r[2]), std::stoll(*r[3])};
   }
   return s;
@@ -314,12 +314,12 @@ std::vector<Delivery> FaultTest::TargetAudit(const std::string& db) {
   std::vector<Delivery> out;
   for (const auto& r :
        sink_pg_->Query("SELECT tbl, op, tenant, k, version FROM fault_audit ORDER BY seq", db)) {
-    out.push_back(Delivery{.table = *r[0] == "ledger" ? Delivery::Table::kLedger
-                                                      : Delivery::Table::kAccounts,
-                           .op = (*r[1])[0],
-                           .tenant = *r[2],
-                           .key = std::stoll(*r[3]),
-                           .version = std::stoll(*r[4])});
+    out.push_back(
+        Delivery{.table = *r[0] == "ledger" ? Delivery::Table::kLedger : Delivery::Table::kAccounts,
+                 .op = (*r[1])[0],
+                 .tenant = *r[2],
+                 .key = std::stoll(*r[3]),
+                 .version = std::stoll(*r[4])});
   }
   return out;
 }
@@ -339,13 +339,12 @@ std::vector<Delivery> FaultTest::JsonlDeliveries() {
     if (op == "truncate" || op.empty() || (table != "ledger" && table != "accounts")) continue;
     bool ledger = table == "ledger";
     const auto& row = op == "delete" ? ev["old"] : ev["new"];
-    out.push_back(Delivery{
-        .table = ledger ? Delivery::Table::kLedger : Delivery::Table::kAccounts,
-        .op = op[0],
-        .tenant = ev.value("tenant", ""),
-        .key = ToInt(ev["key"][ledger ? "op_id" : "id"]),
-        .version = ledger || op == "delete" ? 0 : ToInt(row["version"]),
-        .id = ParseEventId(ev.value("id", ""))});
+    out.push_back(Delivery{.table = ledger ? Delivery::Table::kLedger : Delivery::Table::kAccounts,
+                           .op = op[0],
+                           .tenant = ev.value("tenant", ""),
+                           .key = ToInt(ev["key"][ledger ? "op_id" : "id"]),
+                           .version = ledger || op == "delete" ? 0 : ToInt(row["version"]),
+                           .id = ParseEventId(ev.value("id", ""))});
   }
   return out;
 }

@@ -131,9 +131,10 @@ TEST_F(SourceChecksTest, TenantValuesAreRefusedUnlessWrittenAsTheSourceWritesThe
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.type + " " + c.configured);
-    pg_->Exec(fmt::format("DROP TABLE IF EXISTS t; CREATE TABLE t (id int PRIMARY KEY, tenant_id "
-                          "{}); ALTER TABLE t REPLICA IDENTITY FULL",
-                          c.type));
+    pg_->Exec(
+        fmt::format("DROP TABLE IF EXISTS t; CREATE TABLE t (id int PRIMARY KEY, tenant_id "
+                    "{}); ALTER TABLE t REPLICA IDENTITY FULL",
+                    c.type));
     std::filesystem::remove_all(dir_ + "/state");
     std::filesystem::remove(log_);
     WriteConfig(*pg_, JsonlSink("\"" + c.configured + "\""));
@@ -175,8 +176,7 @@ TEST_F(SourceChecksTest, CaseInsensitiveTenantColumnsAreComparedAsWrittenEverywh
     std::stringstream s;
     s << in.rdbuf();
     std::string text = s.str();
-    text.replace(text.find("sinks:"), 6,
-                 "  - name: k\n    tenant_column: tenant_id\nsinks:");
+    text.replace(text.find("sinks:"), 6, "  - name: k\n    tenant_column: tenant_id\nsinks:");
     std::ofstream(config_) << text;
   }
   Start();
@@ -201,7 +201,8 @@ TEST_F(SourceChecksTest, CaseInsensitiveTenantColumnsAreComparedAsWrittenEverywh
   EXPECT_TRUE(Eventually([&] {
     return pg_->Scalar(have_t, "acme") == pg_->Scalar(want_t) &&
            pg_->Scalar(have_k, "acme") == pg_->Scalar(want_k);
-  })) << "t: " << pg_->Scalar(have_t, "acme") << " want " << pg_->Scalar(want_t)
+  })) << "t: "
+      << pg_->Scalar(have_t, "acme") << " want " << pg_->Scalar(want_t)
       << "\nk: " << pg_->Scalar(have_k, "acme") << " want " << pg_->Scalar(want_k);
   EXPECT_EQ(pg_->Scalar(want_t), "1:ACME:a!");
   EXPECT_NE(Log().find("compares case-insensitively on the source"), std::string::npos) << Log();
@@ -325,8 +326,9 @@ TEST_F(SourceChecksTest, ReconnectsBackOffWhenEveryStreamEndsAtOnce) {
   WaitSlotActive(*pg_, daemon_, "pgfanout_src");
   const auto until = Clock::now() + 10s;
   while (Clock::now() < until) {
-    pg_->Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-              "WHERE slot_name = 'pgfanout_src' AND active_pid IS NOT NULL");
+    pg_->Exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+        "WHERE slot_name = 'pgfanout_src' AND active_pid IS NOT NULL");
     std::this_thread::sleep_for(20ms);
   }
   const size_t reconnects = Count(Log(), "reconnecting in");
@@ -352,8 +354,9 @@ TEST_F(SourceChecksTest, ResetsUnderLoadReconnectAtOnceBecauseEachStreamMadeProg
       pg_->Exec(fmt::format("INSERT INTO t VALUES ({}, '7')", ++id));
       std::this_thread::sleep_for(50ms);
     }
-    pg_->Exec("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
-              "WHERE slot_name = 'pgfanout_src' AND active_pid IS NOT NULL");
+    pg_->Exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+        "WHERE slot_name = 'pgfanout_src' AND active_pid IS NOT NULL");
   }
   EXPECT_TRUE(Eventually([&] { return Lines() == static_cast<size_t>(id); })) << Log();
   const std::string log = Log();

@@ -143,7 +143,6 @@ std::string TailerTest::Durable() {
   return out;
 }
 
-
 std::string TailerTest::HttpAddress() {
   const std::regex re("http: listening on ([0-9.:]+)");
   std::string address;
