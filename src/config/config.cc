@@ -29,8 +29,8 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
   auto node = root["source"];
   if (!node) return r.Fail(root, "source", "missing (required): the database to tail");
   PGF_TRY(r.OnlyKeys(node, "source",
-                     {"dsn", "password_file", "slot", "publication", "decoder",
-                      "status_interval", "heartbeat_interval", "retained_wal_warn"}));
+                     {"dsn", "password_file", "slot", "publication", "decoder", "status_interval",
+                      "heartbeat_interval", "retained_wal_warn", "confirm"}));
   PGF_TRY(out.dsn, r.String(node, "source", "dsn", true));
   PGF_TRY(NoInlinePassword(r, node["dsn"], "source.dsn"));
   PGF_TRY(out.password, r.SecretFile(node, "source", "password_file"));
@@ -53,6 +53,16 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
                   "expected pgoutput (the default) or wal2json");
   }
   PGF_TRY(out.status_interval, r.Duration(node, "source", "status_interval", out.status_interval));
+  PGF_TRY(auto confirm, r.String(node, "source", "confirm", false, "log"));
+  if (confirm == "log") {
+    out.confirm = SourceConfig::Confirm::kLog;
+  } else if (confirm == "sinks") {
+    out.confirm = SourceConfig::Confirm::kSinks;
+  } else {
+    return r.Fail(node["confirm"], "source.confirm",
+                  "expected log (the default: the slot is confirmed at the event log) or sinks "
+                  "(at what every sink made durable in its destination)");
+  }
   if (!IsIdentifier(out.slot)) {
     return r.Fail(node["slot"], "source.slot",
                   "a slot name is lower-case letters, digits and '_', at most 63");

@@ -31,6 +31,13 @@ struct SourceConfig {
   uint64_t retained_wal_warn = uint64_t{1} << 30;
   // From `password_file` (the file's first line); handed to libpq apart from the DSN.
   std::string password;
+  // Where the slot is confirmed (README, "High availability"). kLog: at what the event log
+  // made durable. kSinks: at what every sink made durable in its destination, so the slot
+  // itself keeps what some sink still needs and a standby pgfanout can take over without
+  // this machine's state dir; only sink kinds that store their position in the destination
+  // may run so.
+  enum class Confirm { kLog, kSinks };
+  Confirm confirm = Confirm::kLog;
 
   friend bool operator==(const SourceConfig&, const SourceConfig&) = default;
 };

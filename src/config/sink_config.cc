@@ -173,6 +173,25 @@ Result<std::string> Url(const Reader& r, const YAML::Node& parent, const std::st
 
 }  // namespace
 
+Result<void> CheckKindUnderConfirm(const Reader& r, const YAML::Node& node,
+                                   const std::string& where, const Config& config) {
+  if (config.source.confirm != SourceConfig::Confirm::kSinks) return boost::outcome_v2::success();
+  auto type_node = node["type"];
+  if (!type_node || !type_node.IsScalar()) return boost::outcome_v2::success();
+  const std::string type = type_node.as<std::string>();
+  if (type == "postgres" || type == "clickhouse" || type == "discard") {
+    return boost::outcome_v2::success();
+  }
+  // The slot is confirmed at what each sink's destination stores: a kind that stores no
+  // position there cannot say what it holds, and a standby could not resume it.
+  return r.Fail(type_node, where + ".type",
+                fmt::format("a {} sink cannot run under source.confirm: sinks: it keeps no "
+                            "position in its destination that the slot could be confirmed at "
+                            "or a standby resume from (postgres and clickhouse sinks can). Use "
+                            "source.confirm: log, or another kind",
+                            type));
+}
+
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config) {
   if (!node.IsMap()) return r.Fail(node, where, "expected a mapping");
@@ -192,6 +211,7 @@ Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std:
                   "unknown sink type '" + type +
                       "' (expected one of: jsonl, postgres, clickhouse, webhook, nats, discard)");
   }
+  PGF_TRY(CheckKindUnderConfirm(r, node, where, config));
   sink.options = kind->defaults;
   for (const auto& k : Kinds()) {
     for (auto key : k.keys) {

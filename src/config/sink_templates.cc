@@ -268,6 +268,7 @@ Result<void> ParseSinkTemplates(const Reader& r, const YAML::Node& root, Config&
       }
     });
     if (misplaced) return *misplaced;
+    PGF_TRY(CheckKindUnderConfirm(r, node, where, config));
     // Tried with stand-in values (a word, then a number, for placeholders that must be a
     // port), so that what is wrong with the template itself is found now, by its key.
     std::optional<Error> first_error;

@@ -225,6 +225,11 @@ inline Result<std::vector<std::string>> Columns(const Reader& r, const YAML::Nod
   return out;
 }
 
+// Under source.confirm: sinks only kinds that store their position in the destination
+// may run: kInvalidArgument naming `<where>.type` for the others.
+Result<void> CheckKindUnderConfirm(const Reader& r, const YAML::Node& node,
+                                   const std::string& where, const Config& config);
+
 // sinks[i] of the config (sink_config.cc); `config` holds the tables parsed so far.
 Result<SinkConfig> ParseSink(const Reader& r, const YAML::Node& node, const std::string& where,
                              const Config& config);

@@ -39,7 +39,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
                   "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, password_file, "
                   "slot, publication, decoder, status_interval, heartbeat_interval, "
-                  "retained_wal_warn)"},
+                  "retained_wal_warn, confirm)"},
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
                   "tables, sinks, shutdown_timeout, "
@@ -112,6 +112,28 @@ INSTANTIATE_TEST_SUITE_P(
                        "sinks:\n  - id: bus\n    type: nats\n    tenants: [\"*\"]\n"
                        "    url: http://nats:4222\n"}),
                   "cfg.yaml:11: sinks[0].url: expected a URL starting with nats://"},
+        BadConfig{"UnknownConfirm", Cat({kSource, "  confirm: destinations\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.confirm: expected log (the default: the slot is confirmed "
+                  "at the event log) or sinks (at what every sink made durable in its "
+                  "destination)"},
+        // Under confirm: sinks a sink's destination must store its position.
+        BadConfig{
+            "ConfirmSinksRefusesJsonl", Cat({kSource, "  confirm: sinks\n", kTables, kSinks}),
+            "cfg.yaml:10: sinks[0].type: "
+            "a jsonl sink cannot run under source.confirm: sinks: it keeps no position in its "
+            "destination that the slot could be confirmed at or a standby resume from "
+            "(postgres and clickhouse sinks can). Use source.confirm: log, or another kind"},
+        BadConfig{
+            "ConfirmSinksRefusesWebhookTemplate",
+            Cat({kSource, "  confirm: sinks\n", kTables,
+                 "sinks:\n  - id: d\n    type: discard\n    tenants: [\"*\"]\n",
+                 "sink_registry: {table: public.pgfanout_sinks}\n"
+                 "sink_templates:\n  hook:\n    type: webhook\n"
+                 "    url: https://example.com/{tenant}\n"}),
+            "cfg.yaml:15: sink_templates.hook.type: "
+            "a webhook sink cannot run under source.confirm: sinks: it keeps no position in its "
+            "destination that the slot could be confirmed at or a standby resume from "
+            "(postgres and clickhouse sinks can). Use source.confirm: log, or another kind"},
         BadConfig{"UnknownDecoder", Cat({kSource, "  decoder: test_decoding\n", kTables, kSinks}),
                   "cfg.yaml:3: source.decoder: expected pgoutput (the default) or wal2json"},
         BadConfig{"MissingTenants",
