@@ -545,6 +545,52 @@ TEST_F(PostgresSinkTest, OpenReturnsThePositionTheTargetHoldsWithItsLineage) {
   EXPECT_FALSE(none.value().has_value());
 }
 
+// Fencing (issue 21): a pgfanout paused past wal_sender_timeout lost the slot to a standby
+// that wrote this destination since; when it wakes, a batch it had in hand must change
+// nothing. The sink locks its position row in the batch's transaction and applies only when
+// the row is as it last saw it; reopened, it reads the new position.
+TEST_F(PostgresSinkTest, ABatchFromAWriterSupersededByAnotherChangesNothing) {
+  auto users = Users();
+  const Lineage old_leader{
+      .system_id = "7310000000000000001", .slot = "pgfanout", .log_id = "slot/a"};
+  const Lineage new_leader{
+      .system_id = "7310000000000000001", .slot = "pgfanout", .log_id = "slot/b"};
+  auto paused = MakePostgresSink(Config());
+  ASSERT_TRUE(paused->Open(std::nullopt, old_leader).has_value());
+  const ChangeEvent first = Insert(users, User("1", "ada"));
+  Deliver(*paused, {first});
+  // The standby takes over from the destination's position and writes on.
+  auto standby = MakePostgresSink(Config());
+  auto opened = standby->Open(std::nullopt, new_leader);
+  ASSERT_TRUE(opened.has_value() && opened.value().has_value());
+  EXPECT_EQ(opened.value()->applied, first.id);
+  const ChangeEvent second = Update(users, User("1", "bea"));
+  const ChangeEvent third = Insert(users, User("2", "cy"));
+  Deliver(*standby, {second, third});
+  const auto before = Target("SELECT id::text, name, xmin::text FROM users ORDER BY id");
+  // The old one wakes with `second` (and an event of its own view) in hand.
+  auto late = paused->Write(std::vector<ChangeEvent>{second, third});
+  ASSERT_FALSE(late.has_value()) << "a superseded writer's batch was applied";
+  EXPECT_NE(late.error().message.find("another writer moved this sink's position"),
+            std::string::npos)
+      << late.error().message;
+  EXPECT_EQ(Target("SELECT id::text, name, xmin::text FROM users ORDER BY id"), before)
+      << "no row rewritten";
+  EXPECT_EQ(TargetScalar("SELECT commit_lsn::text || '#' || ordinal || ' ' || log_id "
+                         "FROM pgfanout_sink_state"),
+            third.id.ToString() + " slot/b")
+      << "the position is the standby's";
+  // Reopened, it sees where the destination is; the standby, superseded in turn, stops.
+  paused->Stop();
+  auto reopened = paused->Open(std::nullopt, old_leader);
+  ASSERT_TRUE(reopened.has_value() && reopened.value().has_value());
+  EXPECT_EQ(reopened.value()->applied, third.id);
+  const ChangeEvent fourth = Update(users, User("2", "di"));
+  Deliver(*paused, {fourth});
+  EXPECT_FALSE(standby->Write(std::vector<ChangeEvent>{fourth}).has_value());
+  EXPECT_EQ(TargetScalar("SELECT name FROM users WHERE id = 2"), "di");
+}
+
 TEST_F(PostgresSinkTest, AStateTableWithoutLineageColumnsGetsThem) {
   // The table as pgfanout 0.1 made it (001 only), with a position in it.
   server_->Exec(

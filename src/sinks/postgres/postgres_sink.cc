@@ -101,13 +101,45 @@ Result<void> PostgresSink::EnsureStateTable(const PgConnection& conn) const {
   return e;
 }
 
-Result<void> PostgresSink::SaveState(const PgConnection& conn, EventId id) const {
+Result<void> PostgresSink::SaveState(const PgConnection& conn, EventId id) {
   auto r = conn.Exec(
       "storing the sink's position", SaveSinkStateSql(options_.schema),
       {basics_.id, id.commit_lsn.ToString(), std::to_string(id.ordinal), lineage_.system_id,
        lineage_.slot, std::to_string(lineage_.timeline), lineage_.log_id});
   if (!r) return TargetError(r.error(), "sink " + basics_.id);
+  held_ = std::make_pair(id, lineage_.log_id);
   return boost::outcome_v2::success();
+}
+
+Result<void> PostgresSink::CheckNotSuperseded() {
+  auto row = conn_->Exec("locking the sink's position",
+                         fmt::format("SELECT commit_lsn::text, ordinal, coalesce(log_id, '') "
+                                     "FROM {} WHERE sink_id = $1 FOR UPDATE",
+                                     SinkStateTable(options_.schema)),
+                         {basics_.id});
+  if (!row) return TargetError(row.error(), "sink " + basics_.id);
+  std::optional<std::pair<EventId, std::string>> now;
+  if (PQntuples(row.value().get()) == 1) {
+    auto lsn = Lsn::Parse(GetValue(row.value(), 0, 0).value_or(""));
+    uint32_t ordinal = 0;
+    const std::string text = GetValue(row.value(), 0, 1).value_or("");
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ordinal);
+    if (!lsn || ec != std::errc() || end != text.data() + text.size()) {
+      return Fail(ErrorKind::kMismatch, fmt::format("{} holds an unreadable position for this sink",
+                                                    SinkStateTable(options_.schema)));
+    }
+    now = std::make_pair(EventId{*lsn, ordinal}, GetValue(row.value(), 0, 2).value_or(""));
+  }
+  if (now == held_) return boost::outcome_v2::success();
+  // Fencing: the batch would be applied over what another writer put there. Nothing is
+  // applied; reopened, the sink resumes after the destination's position when it trusts it.
+  return Fail(ErrorKind::kSink,
+              fmt::format("another writer moved this sink's position in {} from {} to {} since "
+                          "this process last wrote it (another pgfanout took over: this one is "
+                          "superseded); the batch is not applied and the sink reopens",
+                          SinkStateTable(options_.schema),
+                          held_ ? held_->first.ToString() : std::string("none"),
+                          now ? now->first.ToString() : std::string("none")));
 }
 
 Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<SinkCursor>& stored,
@@ -124,6 +156,7 @@ Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<Sin
                        {basics_.id});
   if (!row) return TargetError(row.error(), "sink " + basics_.id);
   std::optional<TargetPosition> theirs;
+  held_.reset();
   if (PQntuples(row.value().get()) == 1) {
     auto lsn = Lsn::Parse(GetValue(row.value(), 0, 0).value_or(""));
     uint32_t ordinal = 0, timeline = 0;
@@ -137,6 +170,7 @@ Result<std::optional<TargetPosition>> PostgresSink::Open(const std::optional<Sin
                                                     SinkStateTable(options_.schema)));
     }
     theirs = TargetPosition{.applied = EventId{*lsn, ordinal}};
+    held_ = std::make_pair(theirs->applied, GetValue(row.value(), 0, 5).value_or(""));
     if (auto log_id = GetValue(row.value(), 0, 5)) {
       theirs->lineage = Lineage{.system_id = GetValue(row.value(), 0, 2).value_or(""),
                                 .slot = GetValue(row.value(), 0, 3).value_or(""),
@@ -298,6 +332,7 @@ Result<void> PostgresSink::Apply(const BatchPlan& plan, EventId last) {
     return boost::outcome_v2::success();
   };
   PGF_TRY(simple("starting the batch's transaction", "BEGIN"));
+  PGF_TRY(CheckNotSuperseded());
   for (const PlanSegment& segment : plan.segments) {
     if (segment.truncate) {
       PGF_TRY(Prepared * p, Prepare(*segment.truncate->schema));

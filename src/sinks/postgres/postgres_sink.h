@@ -67,7 +67,12 @@ class PostgresSink final : public Sink {
   const std::vector<std::string>* Tenants() const {
     return basics_.AllTenants() ? nullptr : &basics_.tenants;
   }
-  Result<void> SaveState(const PgConnection& conn, EventId id) const;
+  Result<void> SaveState(const PgConnection& conn, EventId id);
+  // Inside the batch's transaction: locks the sink's position row and fails (kSink) when
+  // it is no longer what this sink last saw or wrote: another pgfanout wrote the
+  // destination since (a standby took over while this one was paused). The batch then
+  // applies nothing, and the runner reopens at the destination's position.
+  Result<void> CheckNotSuperseded();
   Result<const TableMapping*> MappingOf(const TableSchema& schema);  // nullptr: not mapped
   Result<const std::vector<size_t>*> KeyOf(const TableSchema& schema);
   Result<Prepared*> Prepare(const TableSchema& schema);
@@ -93,6 +98,9 @@ class PostgresSink final : public Sink {
   std::string buffer_;
   BackfillRequest backfill_request_;
   Lineage lineage_;  // stored with every position (Open, Rewind)
+  // The position row as this sink last read or wrote it (position and log id); nullopt:
+  // no row.
+  std::optional<std::pair<EventId, std::string>> held_;
 };
 
 }  // namespace pgfanout
