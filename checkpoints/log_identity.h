@@ -15,6 +15,7 @@ std::string NewLogId();
 // The lineage of positions written from `log` (src/core/lineage.h), from its meta records
 // meta::LogIdKey() and meta::SourceKey(); nullopt until the source has been identified
 // (its system id and slot recorded). The timeline is the one last recorded (0 when none is).
-Result<std::optional<Lineage>> LoadLineage(const EventLog& log);
+// `slot_vouches` (source.confirm: sinks): the lineage is Lineage::WithSlotVouching().
+Result<std::optional<Lineage>> LoadLineage(const EventLog& log, bool slot_vouches = false);
 
 }  // namespace pgfanout

@@ -251,7 +251,7 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   }
   // Done: the stream resumes where the first snapshot began (or where the sink was).
   SinkCursor final{.applied = progress->resume_at, .token = cursor.token};
-  PGF_TRY(auto lineage, LoadLineage(log));
+  PGF_TRY(auto lineage, LoadLineage(log, config.source.confirm == SourceConfig::Confirm::kSinks));
   PGF_TRY(sink.Rewind(final, lineage.value_or(Lineage{})));
   PGF_TRY(log.RewindCursor(id, final));
   PGF_TRY(meta::Store(log, meta::SinkTablesKey(id),

@@ -185,7 +185,7 @@ int BackfillCommand(const Config& config, const std::string& sink_id, const std:
     return 1;
   }
   auto& log = *opened.value();
-  auto lineage = LoadLineage(log);
+  auto lineage = LoadLineage(log, config.source.confirm == SourceConfig::Confirm::kSinks);
   if (!lineage || !lineage.value()) {
     spdlog::error(
         "the state dir has no slot yet: run `pgfanout run` once first, so that the "
@@ -270,7 +270,7 @@ int ReplaySink(const Config& config, const std::string& sink_id, Lsn from) {
     spdlog::error("{}", sink.error().message);
     return 1;
   }
-  auto lineage = LoadLineage(log);
+  auto lineage = LoadLineage(log, config.source.confirm == SourceConfig::Confirm::kSinks);
   if (!lineage || !lineage.value()) {
     spdlog::error("the state dir has not met its source yet: nothing to replay");
     return 1;

@@ -30,6 +30,7 @@
 #include "src/pipeline/retry_policy.h"
 #include "src/pipeline/sink_fleet.h"
 #include "src/pipeline/sink_runner.h"
+#include "src/pipeline/slot_hold.h"
 #include "src/server/http_server.h"
 #include "src/server/lag_page.h"
 #include "src/source/registry_source.h"
@@ -43,6 +44,12 @@ namespace {
 constexpr auto kRetentionInterval = std::chrono::seconds(10);
 // A stream that ran this long before it ended was healthy: the reconnect backoff restarts.
 constexpr auto kStableStream = std::chrono::seconds(30);
+// A standby asks for the slot this often: it takes over within this of the slot freeing
+// (the server frees it wal_sender_timeout after the leader went silent).
+constexpr auto kStandbyPoll = std::chrono::milliseconds(500);
+// How often the sinks' holds on the slot are computed again (source.confirm: sinks); the
+// value between is conservative, never ahead of what the sinks hold.
+constexpr auto kSinkHoldInterval = std::chrono::milliseconds(500);
 
 // How many HTTP connections may be open at once. The endpoint shares the process's file
 // descriptors with the replication connection, the event log and the sinks; a flood of
@@ -122,6 +129,8 @@ class Daemon {
     auto runner = std::make_unique<SinkRunner>(sc, config_.tables, std::move(sink), log_,
                                                [this](const Error& e) { OnFatal(e); });
     runner->SetRowFetcher(std::make_unique<SourceRowFetcher>(config_.source, config_.tables));
+    runner->SetSlotVouches(confirm_sinks_);
+    runner->SetDeliveryGate(&delivering_);
     runner->SetMetrics(metrics_, per_sink_series_);
     // A new sink, or one with a new table, first gets the rows that exist already, when
     // admitted (backfill_concurrency; a sink that waits holds no worker). The sink's config
@@ -212,7 +221,9 @@ class Daemon {
     // Open to probes: the state only. The reason (a server's error, which names hosts,
     // databases and users) is for a request with the token, and in /status.
     routes["/readyz"] = [this, text](const IncomingRequest& request) {
-      if (source_.state == "streaming") return text(200, "ready: streaming\n");
+      if (source_.state == "streaming") return text(200, "ready: streaming (leader)\n");
+      // Healthy and waiting to take over: ready, and it says so.
+      if (source_.state == "standby") return text(200, "ready: standby\n");
       const bool why = request.authorized && !source_.reason.empty();
       return text(503, "not ready: " + source_.state + (why ? ": " + source_.reason : "") + "\n");
     };
@@ -376,7 +387,7 @@ class Daemon {
 
   void Connect() {
     if (stopping_) return;
-    SetState("connecting", source_.last_error);
+    if (source_.state != "standby") SetState("connecting", source_.last_error);
     auto started = StartStream();
     if (!started) OnStreamEnded(started.error());
   }
@@ -390,7 +401,7 @@ class Daemon {
             PgConnection::Connect(src.dsn, PgConnection::Mode::kNormal, "source", src.password));
     PGF_TRY(auto repl, PgConnection::Connect(src.dsn, PgConnection::Mode::kReplication, "source",
                                              src.password));
-    PGF_TRY(auto known, LoadLineage(log_));
+    PGF_TRY(auto known, LoadLineage(log_, confirm_sinks_));
     // The source as the stream sees it: the tracked tables and the sink registry's table,
     // whose changes are taken out before they reach the log (RegistrySinks).
     Config source_view = config_;
@@ -434,7 +445,11 @@ class Daemon {
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },
-        .flush = [this](Lsn keepalive_lsn) { return ingest_->Flush(keepalive_lsn); },
+        .flush = [this](Lsn keepalive_lsn) -> Result<Lsn> {
+          PGF_TRY(auto durable, ingest_->Flush(keepalive_lsn));
+          if (!confirm_sinks_) return durable;
+          return ConfirmAtSinks(durable);
+        },
     };
     stream_ = std::make_unique<ReplicationStream>(
         io_, std::move(repl),
@@ -455,11 +470,37 @@ class Daemon {
     source_.last_error.clear();
     source_.retry_at.reset();
     SetState("streaming", "");
+    // Leader now: the slot is this process's until the stream ends. The server's confirmed
+    // position is where reports start (it must not go back; under confirm: sinks a report
+    // may not be ahead of it either, until the sinks say so).
+    confirm_floor_ = std::max(confirm_floor_, identity.slot_confirmed_lsn);
+    sink_hold_at_.reset();
+    if (!delivering_.exchange(true)) {
+      spdlog::info("leader: holding slot {}; the sinks deliver", config_.source.slot);
+      fleet_.NotifyAll();
+    }
     return boost::outcome_v2::success();
+  }
+
+  // source.confirm: sinks: what the slot is confirmed to (slot_hold.h): no further than
+  // `durable` nor than any sink's hold, never back.
+  Result<Lsn> ConfirmAtSinks(Lsn durable) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!sink_hold_at_ || now - *sink_hold_at_ >= kSinkHoldInterval) {
+      // The log's position is read before the sinks' statuses: an event appended after it
+      // is newer than the hold, one before woke its sinks first.
+      const Lsn log_durable = log_.DurableLsn();
+      const std::optional<EventId> last = log_.LastDurableEvent();
+      PGF_TRY(sink_hold_, SinksConfirmable(fleet_.Runners(), log_, log_durable, last));
+      sink_hold_at_ = now;
+    }
+    confirm_floor_ = std::max(confirm_floor_, std::min(durable, sink_hold_));
+    return confirm_floor_;
   }
 
   void OnStreamEnded(const Error& e) {
     if (stopping_) return;
+    if (e.kind == ErrorKind::kBusy) return Standby(e);
     metrics_
         .CounterOf("errors_total", "Errors, by component and kind",
                    {{"component", "source"}, {"kind", ToString(e.kind)}})
@@ -485,6 +526,36 @@ class Daemon {
     source_.retry_at = std::chrono::system_clock::now() + wait;
     SetState("reconnecting", e.message);
     retry_timer_.expires_after(wait);
+    retry_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Connect();
+    });
+  }
+
+  // Another walsender holds the slot (another pgfanout, or this one's previous connection
+  // not yet timed out): this process is a standby. It delivers nothing from its local log
+  // (fencing: what it would write is old; the leader owns the destinations) and asks for
+  // the slot every kStandbyPoll, taking over as soon as the server frees it.
+  void Standby(const Error& e) {
+    stream_started_.reset();
+    // Under confirm: log the state dir is the only copy of what its sinks have not taken,
+    // and a second pgfanout on the slot is a mistake the slot checks catch: its sinks go on.
+    const bool was_delivering = confirm_sinks_ && delivering_.exchange(false);
+    if (source_.state != "standby") {
+      spdlog::warn("standby: {}; delivering nothing, asking for the slot every {} ms{}", e.message,
+                   kStandbyPoll.count(),
+                   was_delivering ? " (this process lost the slot: its sinks stop after the "
+                                    "batch in flight)"
+                                  : "");
+      metrics_
+          .CounterOf("source_standby_total",
+                     "Times this process found the slot held by another and became a standby")
+          .Add();
+    }
+    if (was_delivering) fleet_.NotifyAll();  // each runner's next turn closes its sink
+    source_.last_error = e.message;
+    source_.retry_at = std::chrono::system_clock::now() + kStandbyPoll;
+    SetState("standby", e.message);
+    retry_timer_.expires_after(kStandbyPoll);
     retry_timer_.async_wait([this](boost::system::error_code ec) {
       if (!ec) Connect();
     });
@@ -528,6 +599,11 @@ class Daemon {
   // Copies of existing rows in progress at once (backfill_concurrency).
   // metrics.per_sink, decided once at start from the sinks then (a reload keeps it).
   const bool per_sink_series_ = config_.PerSinkSeries();
+  const bool confirm_sinks_ = config_.source.confirm == SourceConfig::Confirm::kSinks;
+  // Open while this process may deliver. Under confirm: log always (the log is its own to
+  // deliver); under confirm: sinks only as the leader: closed until it holds the slot and
+  // while another does. Runners read it by pointer: declared before the fleet.
+  std::atomic<bool> delivering_{!confirm_sinks_};
   // Before the monitor, which reads the sinks' statuses.
   SinkFleet fleet_;
   RegistrySinks registry_;
@@ -540,6 +616,9 @@ class Daemon {
   std::unique_ptr<ReplicationStream> stream_;
   SourceState source_;
   bool stopping_ = false;
+  Lsn confirm_floor_;  // the last position reported under confirm: sinks (never goes back)
+  Lsn sink_hold_;      // the sinks' hold as last computed, at sink_hold_at_
+  std::optional<std::chrono::steady_clock::time_point> sink_hold_at_;
   std::shared_ptr<std::atomic<bool>> finished_ = std::make_shared<std::atomic<bool>>(false);
   int attempt_ = 0;
   // When the current stream started (after the source checks passed); nullopt before.

@@ -30,7 +30,12 @@ std::string StatusJson(const Config& config, const SourceState& source,
   const SlotView& slot = monitor.slot;
   json out;
   out["state"] = source.state;
-  out["ready"] = source.state == "streaming";
+  out["ready"] = source.state == "streaming" || source.state == "standby";
+  // Leadership is the slot: only one walsender can stream it.
+  out["role"] = source.state == "streaming" ? json("leader")
+                : source.state == "standby" ? json("standby")
+                                            : json(nullptr);
+  out["confirm"] = config.source.confirm == SourceConfig::Confirm::kSinks ? "sinks" : "log";
   out["reason"] = OrNull(source.reason);
   out["source"] = {
       {"system_id", OrNull(source.system_id)},

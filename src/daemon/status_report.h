@@ -16,7 +16,9 @@ namespace pgfanout {
 
 // What the run loop knows of the source connection.
 struct SourceState {
-  // starting, connecting, streaming, reconnecting, stopping, halted
+  // starting, connecting, streaming (the leader: it holds the slot), standby (another
+  // pgfanout holds the slot; this one delivers nothing and takes over when it frees),
+  // reconnecting, stopping, halted
   std::string state = "starting";
   std::string reason;  // why it is not streaming (empty when it is)
   std::string system_id;

@@ -49,6 +49,7 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       health_(config_.id, log_),
       refills_(config_.id, log_) {
   status_.sink_id = config_.id;
+  status_.needs_from = log_.DurableLsn();
   sink_->SetBackfillRequest(
       [this](const std::string& table) { return refills_.Request(table, writing_up_to_); });
 }
@@ -412,6 +413,15 @@ TurnResult SinkRunner::Turn() {
     std::lock_guard lock(mu_);
     if (status_.finished) return TurnResult::Done();
   }
+  if (gate_ && !gate_->load()) {
+    // Not the leader: nothing is delivered, not even the batch that would have come next.
+    // Whoever opens the gate wakes every runner.
+    if (opened_) Close();
+    std::lock_guard lock(mu_);
+    status_.waiting_for = "the slot (another pgfanout holds it: this one is a standby)";
+    waiting_ = true;
+    return TurnResult::Idle();
+  }
   if (!config_.enabled) {
     // Paused: it shows where it stands, and waits for a definition that resumes it (or,
     // given an end, is finished: it delivers nothing more).
@@ -433,7 +443,7 @@ TurnResult SinkRunner::Turn() {
   const bool reading = opened_;
   Result<bool> step = [&]() -> Result<bool> {
     if (reading) return Step();
-    PGF_TRY(auto lineage, LoadLineage(log_));
+    PGF_TRY(auto lineage, LoadLineage(log_, slot_vouches_));
     if (!lineage) return false;  // the source is not identified yet: asked again shortly
     if (connections_ && !permit_ && sink_->HoldsConnection()) {
       PGF_TRY(permit_, connections_->TryAcquire(*this));
@@ -499,7 +509,7 @@ TurnResult SinkRunner::Turn() {
 
 Result<void> SinkRunner::RunUntil(EventId target) {
   if (!opened_) {
-    PGF_TRY(auto lineage, LoadLineage(log_));
+    PGF_TRY(auto lineage, LoadLineage(log_, slot_vouches_));
     if (!lineage) {
       return MakeError(ErrorKind::kMismatch, "the state dir has not recorded its source yet");
     }

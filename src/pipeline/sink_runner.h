@@ -60,6 +60,11 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     bool paused = false;
     // Delivered every event up to the end it was given (EndAt) and takes no more.
     bool finished = false;
+    // The log's durable LSN when the runner was made. Before its first Open() without a
+    // cursor it needs nothing the log made durable before this (its copy's snapshot, or
+    // its destination's position under source.confirm: sinks, is after it); it holds the
+    // slot here (slot_hold.h).
+    Lsn needs_from;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
@@ -103,6 +108,14 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // (delivery.max_connections; a sink without a connection, Sink::HoldsConnection, takes
   // none). Set before Start().
   void SetConnectionBudget(ConnectionBudget* budget) { connections_ = budget; }
+  // source.confirm: sinks: positions written to the destination name the slot as their
+  // voucher (Lineage::WithSlotVouching). Set before Start().
+  void SetSlotVouches(bool on) { slot_vouches_ = on; }
+  // While `*gate` is false the runner delivers nothing: it closes its sink after the batch
+  // in flight and waits (Status::waiting_for says why) until woken with the gate open. The
+  // daemon closes it while another pgfanout holds the slot (a standby delivers nothing
+  // from its local log). Null: always open. Set before Start().
+  void SetDeliveryGate(const std::atomic<bool>* gate) { gate_ = gate; }
   // A sink with a tenant list: the tenants whose index buckets it reads (the pool wakes it
   // for those).
   bool AllTenants() const { return config_.AllTenants(); }
@@ -184,6 +197,8 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   ConnectionBudget::Permit permit_;  // held while opened_, when connections_ is set
   uint64_t wakes_seen_ = 0;          // wakes_ as of the start of the last turn
   bool told_untrusted_ = false;  // the destination's position was refused, and it was logged
+  bool slot_vouches_ = false;
+  const std::atomic<bool>* gate_ = nullptr;
   Lsn writing_up_to_;  // commit LSN of the last event of the Write() in progress
   SinkHealth health_;
   Refills refills_;  // tables the sink asked to have copied again

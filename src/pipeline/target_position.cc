@@ -18,7 +18,7 @@ Result<PositionVerdict> JudgeTargetPosition(const TargetPosition& theirs,
           "it was written by a pgfanout that did not record which event log wrote it, and "
           "this state dir has no cursor for the sink");
     }
-  } else if (theirs.lineage->log_id != ours.log_id) {
+  } else if (theirs.lineage->LogId() != ours.LogId()) {
     const Lineage& l = *theirs.lineage;
     if (l.system_id != ours.system_id) {
       return distrust(fmt::format(
@@ -29,9 +29,20 @@ Result<PositionVerdict> JudgeTargetPosition(const TargetPosition& theirs,
       return distrust(fmt::format("it was written from slot {}; this state dir reads slot {}",
                                   l.slot, ours.slot));
     }
-    return distrust(fmt::format(
-        "it was written by another event log (another state dir: log {}; this one is {})",
-        l.log_id, ours.log_id));
+    // Written by another state dir. Under source.confirm: sinks on both sides the slot
+    // vouches for it: the slot was never confirmed past what this destination holds, so
+    // every change after this position is still streamed to this log (a standby taking
+    // over, a state dir lost or stale). Otherwise another log's position means nothing
+    // here.
+    if (!l.SlotVouches() || !ours.SlotVouches()) {
+      return distrust(fmt::format(
+          "it was written by another event log (another state dir: log {}; this one is {}){}",
+          l.LogId(), ours.LogId(),
+          l.SlotVouches() || ours.SlotVouches()
+              ? "; a position passes between state dirs only when both run source.confirm: "
+                "sinks"
+              : ""));
+    }
   }
   // Resumed from the state dir's own cursor, the position only has to name this log.
   if (stored && !(stored->applied < theirs.applied)) return PositionVerdict{.trusted = true};

@@ -105,8 +105,9 @@ Error ServerEnded(const PGresult* result, const ReplicationStream::Options& o) {
     return MakeError(
         ErrorKind::kMismatch,
         fmt::format("{}. pgoutput reads publication {} as of each change's position, and slot "
-                    "{} holds changes from before it was created (it was dropped and made "
-                    "again after the state dir logged events), so every reconnect fails the "
+                    "{} holds changes from before it was created (the publication was dropped and "
+                    "made again, or a slot made before it was adopted under source.confirm: "
+                    "sinks, which never moves a slot it finds), so every reconnect fails the "
                     "same way. "
                     "Move the slot past the publication's creation (SELECT "
                     "pg_replication_slot_advance('{}', pg_current_wal_lsn()); changes before "
@@ -149,7 +150,8 @@ void ReplicationStream::Start(std::function<void(Result<void>)> done) {
     Error e = started.error();
     // 55006: another walsender took the slot between the setup check and this command
     // (a second pgfanout, or the old connection not yet gone): worth a retry, not a halt.
-    if (SqlStateOf(e) == "55006") e.kind = ErrorKind::kConnection;
+    // The daemon waits for the slot as a standby.
+    if (SqlStateOf(e) == "55006") e.kind = ErrorKind::kBusy;
     return Finish(std::move(e));
   }
   if (PQresultStatus(started.value().get()) != PGRES_COPY_BOTH) {

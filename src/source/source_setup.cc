@@ -213,7 +213,8 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
   return keys;
 }
 
-Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
+// Returns whether it created the publication.
+Result<bool> EnsurePublication(const Config& config, const PgConnection& sql) {
   const std::string& pub = config.source.publication;
   PGF_TRY(auto exists, sql.Exec("looking up publication " + pub,
                                 "SELECT 1 FROM pg_publication WHERE pubname = $1", {pub}));
@@ -228,7 +229,7 @@ Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
     for (const auto& t : config.tables) {
       if (!have.count(t.QualifiedName())) missing.push_back(t.QualifiedName());
     }
-    if (missing.empty()) return boost::outcome_v2::success();
+    if (missing.empty()) return false;
   } else {
     for (const auto& t : config.tables) missing.push_back(t.QualifiedName());
   }
@@ -250,7 +251,7 @@ Result<void> EnsurePublication(const Config& config, const PgConnection& sql) {
         create ? "002_create_publication.sql" : "003_add_to_publication.sql"));
   }
   spdlog::info("{} publication {} for {}", create ? "created" : "extended", pub, list);
-  return boost::outcome_v2::success();
+  return create;
 }
 
 // wal2json prints a quoted type name without its outer quotes (the quoted identifier
@@ -456,11 +457,13 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
 
   PGF_TRY(id.keys, CheckTables(config, sql));
   const std::string& plugin_wanted = config.source.decoder;
+  bool publication_created = false;
   if (plugin_wanted == "wal2json") {
     PGF_TRY(id.wal2json, PrepareWal2Json(config, sql));
   } else {
-    PGF_TRY(EnsurePublication(config, sql));
+    PGF_TRY(publication_created, EnsurePublication(config, sql));
   }
+  const bool confirm_sinks = config.source.confirm == SourceConfig::Confirm::kSinks;
 
   const std::string& slot = config.source.slot;
   PGF_TRY(auto r, sql.Exec("looking up slot " + slot,
@@ -519,7 +522,8 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                                  slot));
   }
   if (auto pid = GetValue(r, 0, 5)) {
-    return MakeError(ErrorKind::kConnection,
+    // kBusy: the daemon waits as a standby, not as a failure.
+    return MakeError(ErrorKind::kBusy,
                      fmt::format("slot {} is active for PID {} (another pgfanout, or the "
                                  "previous connection not yet timed out)",
                                  slot, *pid));
@@ -531,6 +535,23 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                        fmt::format("the state dir holds events up to {} from another slot; "
                                    "refusing to adopt slot {}",
                                    durable.ToString(), slot));
+    }
+    if (confirm_sinks && !publication_created) {
+      // Under confirm: sinks the slot is confirmed no further than any sink's destination
+      // holds: a standby (or a pgfanout whose state dir was lost) streams from it, and
+      // each sink resumes from the position its destination stored. Moving the slot would
+      // skip what they lack. (Made just now, the publication is newer than anything the
+      // slot could have delivered: that case is the adoption below.)
+      spdlog::warn(
+          "adopted existing slot {} for a new state dir without moving it (source.confirm: "
+          "sinks): streaming from its confirmed position {}; each sink resumes from the "
+          "position its destination stored, or is copied when it has none",
+          slot, id.slot_confirmed_lsn.ToString());
+      PGF_TRY(RecordSlot(log, slot));
+      const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
+                                    .end_lsn = id.slot_confirmed_lsn};
+      PGF_TRY(log.Append(std::span<const TransactionRecord>(&start, 1)));
+      return id;
     }
     // A slot made by others (Patroni makes its permanent slots when the cluster
     // bootstraps; a DBA makes a PG17 failover slot) is often confirmed at a position from
@@ -562,6 +583,18 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
     return MakeError(ErrorKind::kMismatch,
                      fmt::format("the state dir was made for slot {}, the config names {}",
                                  *recorded_slot, slot));
+  } else if (id.slot_confirmed_lsn > durable && !durable.IsZero() && confirm_sinks) {
+    // Another pgfanout under confirm: sinks led meanwhile and confirmed the slot at what
+    // every sink's destination holds: the changes this log lacks are in the destinations.
+    // The log goes on from the slot; each sink resumes from its destination's position.
+    spdlog::warn(
+        "slot {} is confirmed up to {}, past what this state dir holds ({}): another "
+        "pgfanout (source.confirm: sinks) led meanwhile. The event log goes on from the "
+        "slot's position; each sink resumes from the position its destination stored",
+        slot, id.slot_confirmed_lsn.ToString(), durable.ToString());
+    const TransactionRecord start{.commit_lsn = id.slot_confirmed_lsn,
+                                  .end_lsn = id.slot_confirmed_lsn};
+    PGF_TRY(log.Append(std::span<const TransactionRecord>(&start, 1)));
   } else if (id.slot_confirmed_lsn > durable && !durable.IsZero()) {
 #ifdef PGFANOUT_NEGATIVE_CONTROL
     // The fault suite's negative control trusts the server's position, as a naive tailer

@@ -260,6 +260,57 @@ TEST_F(SinkRunnerTest, APositionAnotherLogWroteIsNotTrustedAndTheRowsAreReplaced
         "this log wrote it");
 }
 
+// Under source.confirm: sinks the slot vouches for a destination's position: it was never
+// confirmed past it, so a standby's new state dir (or a stale one) still gets every change
+// after it and resumes there. Only when both sides ran so: a position written under
+// confirm: log may have been passed by the slot, and one of another slot or cluster
+// numbers other changes.
+TEST_F(SinkRunnerTest, UnderConfirmSinksAPositionAnotherStateDirWroteIsResumed) {
+  Lineage theirs_vouched = LineageOf(*log_).WithSlotVouching();
+  theirs_vouched.log_id = std::string(Lineage::kSlotVouches) + "the lost machine's log";
+  Lineage theirs_plain = theirs_vouched;
+  theirs_plain.log_id = "the lost machine's log";
+  Lineage other_slot = theirs_vouched;
+  other_slot.slot = "another_slot";
+  const EventId far{Lsn(0x900000), 5};
+  auto check = [&](bool ours_vouches, const Lineage& theirs, bool want_replace,
+                   const std::string& why) {
+    SCOPED_TRACE(why);
+    auto log = NewMemoryEventLog();
+    Identify(*log);
+    auto owned = std::make_unique<MemorySink>();
+    MemorySink& sink = *owned;
+    owned->SetPosition(TargetPosition{.applied = far, .lineage = theirs});
+    SinkRunner runner(Config("s7", {"7"}), tables_, std::move(owned), *log, [](const Error&) {});
+    runner.SetSlotVouches(ours_vouches);
+    std::optional<bool> replace;
+    runner.SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
+                           bool r) -> Result<std::optional<Lsn>> {
+      replace = r;
+      return std::optional<Lsn>();
+    });
+    runner.Start();
+    ASSERT_TRUE(Eventually([&] { return replace.has_value(); })) << runner.status().last_error;
+    runner.Stop();
+    EXPECT_EQ(*replace, want_replace);
+    ASSERT_FALSE(sink.lineages().empty());
+    EXPECT_EQ(sink.lineages()[0].SlotVouches(), ours_vouches)
+        << "the sink writes under the lineage of the mode it runs in";
+    auto cursor = log->LoadCursor("s7");
+    ASSERT_TRUE(cursor.has_value());
+    if (want_replace) {
+      EXPECT_FALSE(cursor.value().has_value()) << "an untrusted position never becomes the cursor";
+    } else {
+      ASSERT_TRUE(cursor.value().has_value());
+      EXPECT_EQ(cursor.value()->applied, far) << "resumed from the destination's position";
+    }
+  };
+  check(true, theirs_vouched, false, "both under confirm: sinks, same cluster and slot");
+  check(true, theirs_plain, true, "written under confirm: log: the slot may have passed it");
+  check(false, theirs_vouched, true, "this state dir runs confirm: log");
+  check(true, other_slot, true, "another slot");
+}
+
 // This log wrote the position, but retention has since trimmed events after it: resuming
 // there would skip them.
 TEST_F(SinkRunnerTest, APositionBehindWhatRetentionTrimmedIsNotTrusted) {
