@@ -144,6 +144,11 @@ void FaultTest::TearDown() {
 }
 
 void FaultTest::WriteConfig() {
+  std::ofstream out(config_path_);
+  out << ConfigText(work_dir_ + "/state");
+}
+
+std::string FaultTest::ConfigText(const std::string& state_dir) const {
   std::string sinks;
   for (const auto& t : Targets()) {
     std::string tenants;
@@ -163,14 +168,22 @@ void FaultTest::WriteConfig() {
   for (const auto& t : ExtraTables()) {
     extra += fmt::format("\n  - name: public.{}\n    tenant_column: tenant_id", t);
   }
-  std::ofstream out(config_path_);
-  out << fmt::format(R"yaml(
+  const std::string jsonl = ConfirmSinks() ? ""
+                                           : fmt::format(R"yaml(
+  - id: all-events
+    type: jsonl
+    tenants: ["*"]
+    path: {}
+    batch_size: 500)yaml",
+                                                         jsonl_path_);
+  return fmt::format(R"yaml(
 source:
   dsn: "{}"
   slot: {}
   publication: {}
   status_interval: 1s
-state_dir: {}/state
+  confirm: {}
+state_dir: {}
 http:
   listen: "127.0.0.1:0"
 log:
@@ -180,14 +193,10 @@ tables:
     tenant_column: tenant_id
   - name: public.ledger
     tenant_column: tenant_id{}
-sinks:
-  - id: all-events
-    type: jsonl
-    tenants: ["*"]
-    path: {}
-    batch_size: 500{}
+sinks:{}{}
 )yaml",
-                     SourceDsnForDaemon(), kSlot, kSlot, work_dir_, extra, jsonl_path_, sinks);
+                     SourceDsnForDaemon(), kSlot, kSlot, ConfirmSinks() ? "sinks" : "log",
+                     state_dir, extra, jsonl, sinks + ExtraSinks());
 }
 
 void FaultTest::StartDaemon(const std::map<std::string, std::string>& env, bool wait,
@@ -351,8 +360,10 @@ std::vector<Delivery> FaultTest::JsonlDeliveries() {
 
 std::vector<SinkView> FaultTest::Views() {
   std::vector<SinkView> views;
-  views.push_back(
-      SinkView{.name = "all-events", .deliveries = JsonlDeliveries(), .commit_order = true});
+  if (!ConfirmSinks()) {
+    views.push_back(
+        SinkView{.name = "all-events", .deliveries = JsonlDeliveries(), .commit_order = true});
+  }
   for (const auto& t : Targets()) {
     views.push_back(SinkView{.name = t.sink,
                              .tenants = t.tenants,
@@ -360,6 +371,7 @@ std::vector<SinkView> FaultTest::Views() {
                              .compacts = true,
                              .rows = TargetState(t.db)});
   }
+  ExtraViews(views);
   return views;
 }
 
@@ -372,7 +384,7 @@ Report FaultTest::Finish(const std::string& scenario, std::chrono::seconds timeo
   while (true) {
     r = Check(scenario, history, SourceState(), Views());
     if (r.Lost() == 0 || std::chrono::steady_clock::now() > deadline) break;
-    if (!daemon_.running()) break;
+    if (!AnyDaemonRunning()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   r.faults = report_.faults;

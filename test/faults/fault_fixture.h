@@ -72,7 +72,20 @@ class FaultTest : public ::testing::Test {
   // too, the Postgres sinks creating their targets.
   virtual std::vector<std::string> ExtraTables() const { return {}; }
 
+  // source.confirm: sinks (standby_test.cc): the slot is confirmed at what the sinks hold,
+  // and the JSONL sink (which that mode refuses) is left out.
+  virtual bool ConfirmSinks() const { return false; }
+  // More sinks for the daemon's config (YAML list items, each starting "\n  - id: ...") and
+  // the views the checker compares them by; for suites with other kinds of targets.
+  virtual std::string ExtraSinks() const { return {}; }
+  virtual void ExtraViews(std::vector<SinkView>& views) { (void)views; }
+  // Whether a daemon of the scenario still runs (Finish waits for convergence only then);
+  // a suite with a second daemon adds it.
+  virtual bool AnyDaemonRunning() { return daemon_.running(); }
+
   void WriteConfig();
+  // The daemon's config with its state dir at `state_dir`.
+  std::string ConfigText(const std::string& state_dir) const;
   // Starts `pgfanout run` (PGFANOUT_BIN, or `binary`). With `wait`, returns once it streams
   // from the slot and the targets hold the seed rows.
   void StartDaemon(const std::map<std::string, std::string>& env = {}, bool wait = true,
