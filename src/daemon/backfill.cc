@@ -174,6 +174,14 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   // Moved with every chunk for its token (the JSONL sink keeps the lines it covers).
   SinkCursor cursor{.applied = progress->resume_at,
                     .token = stored ? stored->token : std::string()};
+  if (config.source.confirm == SourceConfig::Confirm::kSinks) {
+    // While the copy runs the destination holds part of the rows, and only this state dir
+    // knows which: its position is written under this log's own lineage, which another
+    // state dir never resumes from (a standby copies again). The end of the copy writes
+    // the slot-vouched one.
+    PGF_TRY(auto own, LoadLineage(log));
+    PGF_TRY(sink.Rewind(cursor, own.value_or(Lineage{})));
+  }
   uint32_t ordinal = 0;
   const auto started = Clock::now();
   auto last_report = started;

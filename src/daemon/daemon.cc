@@ -467,6 +467,9 @@ class Daemon {
       }
       OnStreamEnded(r.error());
     });
+    // START_REPLICATION refused (the slot taken meanwhile): the posted `done` says why; this
+    // process is not the leader.
+    if (stream_->finished()) return boost::outcome_v2::success();
     source_.last_error.clear();
     source_.retry_at.reset();
     SetState("streaming", "");

@@ -49,7 +49,6 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       health_(config_.id, log_),
       refills_(config_.id, log_) {
   status_.sink_id = config_.id;
-  status_.needs_from = log_.DurableLsn();
   sink_->SetBackfillRequest(
       [this](const std::string& table) { return refills_.Request(table, writing_up_to_); });
 }
@@ -114,10 +113,11 @@ SinkRunner::Status SinkRunner::status() const {
 
 Result<void> SinkRunner::Open(const Lineage& lineage) {
   PGF_TRY(auto known, log_.LoadCursor(config_.id));
-  if (!known) {
-    std::lock_guard lock(mu_);
-    if (!status_.holds_after) status_.holds_after = log_.LastDurableEvent().value_or(EventId{});
-  }
+  // Read before the destination is: a copy's snapshot is taken later, so its stream needs
+  // nothing before this. Shown (for retention and the slot's hold) only once it is known
+  // that the sink copies rather than resumes from its destination's position, which may
+  // be older (until then the sink holds everything: slot_hold.h).
+  const EventId copies_after = log_.LastDurableEvent().value_or(EventId{});
   PGF_TRY(auto opened, OpenSinkAtCursor(*sink_, log_, config_.id, lineage));
   opened_ = true;
   auto& stored = opened.stored;
@@ -150,6 +150,10 @@ Result<void> SinkRunner::Open(const Lineage& lineage) {
                   "destination holds of them");
       }
     }
+  }
+  if (!known && !(resume && !replace)) {
+    std::lock_guard lock(mu_);
+    if (!status_.holds_after) status_.holds_after = copies_after;
   }
   if (backfill_) {
     PGF_TRY(auto copied, backfill_(*sink_, [this] { return Stopping(); }, {}, replace));

@@ -60,11 +60,6 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     bool paused = false;
     // Delivered every event up to the end it was given (EndAt) and takes no more.
     bool finished = false;
-    // The log's durable LSN when the runner was made. Before its first Open() without a
-    // cursor it needs nothing the log made durable before this (its copy's snapshot, or
-    // its destination's position under source.confirm: sinks, is after it); it holds the
-    // slot here (slot_hold.h).
-    Lsn needs_from;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "checkpoints/meta_records.h"
-
 namespace pgfanout {
 namespace {
 
@@ -16,15 +14,12 @@ Result<std::optional<Lsn>> HoldOf(SinkRunner& runner, const EventLog& log,
   if (!cursor && st.holds_after) return std::optional<Lsn>(st.holds_after->commit_lsn);
   if (!cursor) {
     PGF_TRY(auto stored, log.LoadCursor(runner.id()));
-    if (!stored) return std::optional<Lsn>(st.needs_from);
+    // Not opened yet: what its destination holds is unknown, so it holds everything.
+    if (!stored) return std::optional<Lsn>(Lsn());
     cursor = stored->applied;
   }
   if (st.idle) return std::optional<Lsn>();
   if (!last || !(*cursor < *last)) return std::optional<Lsn>();
-  if (st.stopped) {
-    PGF_TRY(auto trimmed, meta::Load(log, meta::TrimmedPastKey(runner.id())));
-    if (trimmed && *cursor < trimmed->through) return std::optional<Lsn>();
-  }
   return std::optional<Lsn>(cursor->commit_lsn);
 }
 

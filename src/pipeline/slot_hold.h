@@ -22,15 +22,15 @@ namespace pgfanout {
 // when it has nothing pending:
 // - caught up: its cursor is at the log's last event, or it is a sink of some tenants that
 //   is idle (Status::idle: every event of its tenants up to the log's last is taken);
-// - finished (retired at an end it reached);
-// - stopped behind what retention trimmed (log.lagging_sinks: drop): it needs a copy, not
-//   these changes;
-// - not opened yet and without a cursor: it copies from a snapshot taken after it opens,
-//   so it needs nothing before the log's durable LSN when its runner was made
-//   (Status::needs_from) but holds that.
+// - finished (retired at an end it reached).
 // A sink still in its first copy holds what comes after the log's last event when the copy
-// began (Status::holds_after); a paused or failing one holds at its cursor, however long
-// (the trade-off the README states; max_slot_wal_keep_size bounds it on the server).
+// began (Status::holds_after, set once Open() found nothing in the destination to resume
+// from); one not opened yet, without a cursor, holds everything (what its destination
+// holds is not known yet: a standby's sink resumes from it); a paused or failing one
+// holds at its cursor, however long, and so does one stopped behind what retention
+// trimmed (log.lagging_sinks: drop) until `pgfanout backfill` moves its cursor: only this
+// state dir knows that its destination's position is stale. The trade-off the README
+// states; max_slot_wal_keep_size bounds it on the server.
 //
 // The result never exceeds `durable`; the caller keeps what it reports monotonic (the
 // server's confirmed position must not go back).

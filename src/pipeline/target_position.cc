@@ -34,6 +34,14 @@ Result<PositionVerdict> JudgeTargetPosition(const TargetPosition& theirs,
     // every change after this position is still streamed to this log (a standby taking
     // over, a state dir lost or stale). Otherwise another log's position means nothing
     // here.
+    if (l.SlotVouches() && ours.SlotVouches() && l.timeline != ours.timeline) {
+      // The source failed over since: the position may belong to a history the promoted
+      // node does not have (the timeline check guards only this state dir's own log).
+      return distrust(fmt::format(
+          "it was written by another state dir on timeline {} of the source, which is on "
+          "timeline {} now",
+          l.timeline, ours.timeline));
+    }
     if (!l.SlotVouches() || !ours.SlotVouches()) {
       return distrust(fmt::format(
           "it was written by another event log (another state dir: log {}; this one is {}){}",

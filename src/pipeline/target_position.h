@@ -20,8 +20,9 @@ struct PositionVerdict {
 // only when the event log the sink runs from (`ours`, `log`) can vouch for it:
 // - it names that log (same log id; the log itself is bound to one cluster and slot, and
 //   checks the timeline on every connect), or, under source.confirm: sinks, it names the
-//   same cluster and slot and was written under that mode too (Lineage::SlotVouches: the
-//   slot was never confirmed past it, so every change after it is still streamed), and
+//   same cluster, slot and timeline and was written under that mode too
+//   (Lineage::SlotVouches: the slot was never confirmed past it, so every change after it
+//   is still streamed), and
 // - the log still holds the events after it: retention has not trimmed past it
 //   (log.trimmed_through); checked only when the sink would resume from it (the state dir
 //   has no cursor for the sink, or one behind it).

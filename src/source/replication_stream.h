@@ -60,6 +60,8 @@ class ReplicationStream {
   void Stop();
 
   Lsn received_lsn() const { return received_lsn_; }
+  // Ended (or failed to start); `done` is posted, not yet run.
+  bool finished() const { return finished_; }
   Lsn reported_flush_lsn() const { return reported_flush_; }
 
  private:

@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <regex>
+#include <sstream>
 #include <thread>
 
 #include "test/integration/fanout_fixture.h"
@@ -95,6 +98,43 @@ TEST_F(BackfillTest, KillDuringBackfillResumesFromItsLastChunk) {
   int verified = -1;
   auto out = Pgfanout({"verify", "--sink", "analytics"}, &verified);
   EXPECT_EQ(verified, 0) << out;
+  StopDaemon();
+}
+
+// Under source.confirm: sinks a standby resumes a sink from the position its destination
+// holds when the slot vouches for it (Lineage). A copy in progress writes positions too,
+// with part of the rows: those must name only this state dir's log, so that another state
+// dir copies again rather than resume; the finished copy writes the vouched one.
+TEST_F(BackfillTest, UnderConfirmSinksACopyInProgressIsNotVouchedForByTheSlot) {
+  std::stringstream text;
+  text << std::ifstream(config_path_).rdbuf();
+  std::ofstream(config_path_) << std::regex_replace(text.str(), std::regex("  status_interval: 1s"),
+                                                    "  status_interval: 1s\n  confirm: sinks");
+  Existing(Rows());
+  StartDaemon({{"PGFANOUT_FAILPOINTS", "backfill.after_chunk=kill@3"}}, /*wait_backfill=*/false);
+  auto code = daemon_.Wait(seconds(120));
+  ASSERT_TRUE(code.has_value()) << "the failpoint never fired";
+  auto lineages = [&] {
+    std::vector<std::string> out;
+    for (const auto& t : targets_) {
+      // No table yet: that sink wrote nothing.
+      auto rows = t.server->TryQuery("SELECT log_id FROM pgfanout_sink_state", t.db);
+      for (const auto& row : rows.value_or(std::vector<Row>{})) out.push_back(row[0].value_or(""));
+    }
+    return out;
+  };
+  const auto during = lineages();
+  ASSERT_FALSE(during.empty()) << "no copy wrote a chunk before the kill";
+  for (const auto& id : during) {
+    EXPECT_FALSE(id.starts_with("slot/")) << "a partial copy's position is vouched for: " << id;
+  }
+  StartDaemon({}, /*wait_backfill=*/false);
+  ExpectTargetsEqualSource(seconds(300));
+  const auto after = lineages();
+  EXPECT_EQ(after.size(), targets_.size());
+  for (const auto& id : after) {
+    EXPECT_TRUE(id.starts_with("slot/")) << "a finished copy's position is not vouched: " << id;
+  }
   StopDaemon();
 }
 

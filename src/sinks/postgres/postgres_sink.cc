@@ -331,7 +331,11 @@ Result<void> PostgresSink::Apply(const BatchPlan& plan, EventId last) {
     if (!r) return TargetError(r.error(), "sink " + basics_.id);
     return boost::outcome_v2::success();
   };
-  PGF_TRY(simple("starting the batch's transaction", "BEGIN"));
+  // A pgfanout frozen mid-batch (SIGSTOP, a VM paused) would hold this transaction, and the
+  // position row's lock, until its connection dies: the server ends it after 15 s idle, so
+  // a standby that took over writes on.
+  PGF_TRY(simple("starting the batch's transaction",
+                 "BEGIN; SET LOCAL idle_in_transaction_session_timeout = '15s'"));
   PGF_TRY(CheckNotSuperseded());
   for (const PlanSegment& segment : plan.segments) {
     if (segment.truncate) {

@@ -272,6 +272,8 @@ TEST_F(SinkRunnerTest, UnderConfirmSinksAPositionAnotherStateDirWroteIsResumed) 
   theirs_plain.log_id = "the lost machine's log";
   Lineage other_slot = theirs_vouched;
   other_slot.slot = "another_slot";
+  Lineage other_timeline = theirs_vouched;
+  other_timeline.timeline = 2;  // the source failed over since: maybe another history
   const EventId far{Lsn(0x900000), 5};
   auto check = [&](bool ours_vouches, const Lineage& theirs, bool want_replace,
                    const std::string& why) {
@@ -309,6 +311,7 @@ TEST_F(SinkRunnerTest, UnderConfirmSinksAPositionAnotherStateDirWroteIsResumed) 
   check(true, theirs_plain, true, "written under confirm: log: the slot may have passed it");
   check(false, theirs_vouched, true, "this state dir runs confirm: log");
   check(true, other_slot, true, "another slot");
+  check(true, other_timeline, true, "another timeline");
 }
 
 // This log wrote the position, but retention has since trimmed events after it: resuming

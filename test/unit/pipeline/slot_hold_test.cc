@@ -58,22 +58,55 @@ TEST_F(SlotHoldTest, AnAllTenantsSinkAtTheLastEventHoldsNothing) {
 }
 
 // A sink not opened yet, without a cursor (a standby's sink before it resumes from its
-// destination, a new registry sink waiting for a connection) holds the log's durable end as
-// it was when its runner was made: what it needs comes after that.
-TEST_F(SlotHoldTest, ASinkNotOpenedYetHoldsWhereTheLogWasWhenItWasMade) {
+// destination, a new registry sink waiting for a connection) holds everything: what its
+// destination holds is not known yet. Opened with nothing there, it copies, and holds what
+// comes after the log's end when it opened.
+TEST_F(SlotHoldTest, ASinkNotOpenedYetHoldsEverythingUntilItKnowsWhatItNeeds) {
   Append({"7"});
-  const Lsn made_at = log_->DurableLsn();
   auto waiting = Runner(Config("new", {"7"}), std::make_unique<MemorySink>());
   Append({"7"});
-  Append({"8"});
-  ASSERT_GT(log_->DurableLsn(), made_at);
-  EXPECT_EQ(Confirmable({waiting.get()}), made_at);
+  auto before_open = Append({"8"});
+  EXPECT_EQ(Confirmable({waiting.get()}), Lsn());
+  std::atomic<bool> copying{false}, release{false};
+  waiting->SetBackfill([&](Sink&, const std::function<bool()>& stopping,
+                           const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
+    copying = true;
+    while (!release && !stopping()) std::this_thread::sleep_for(milliseconds(5));
+    return std::optional<Lsn>();
+  });
+  waiting->Start();
+  ASSERT_TRUE(Eventually([&] { return copying.load(); }));
+  Append({"7"});
+  EXPECT_EQ(Confirmable({waiting.get()}), before_open[0].commit_lsn);
+  release = true;
 }
 
-// A sink stopped because retention trimmed what it had not taken (log.lagging_sinks: drop)
-// needs a copy, not these changes: it does not hold the slot. One stopped for another
-// reason does, at its cursor.
-TEST_F(SlotHoldTest, ASinkStoppedBehindTheTrimHoldsNothing) {
+// A sink whose destination holds a position it resumes from holds there (a standby's sink),
+// not at the log's end when it opened.
+TEST_F(SlotHoldTest, ASinkResumedFromItsDestinationHoldsAtThatPosition) {
+  auto a = Append({"7"});
+  Append({"7"});
+  Append({"8"});
+  auto owned = std::make_unique<MemorySink>();
+  owned->SetPosition(TargetPosition{.applied = a[0], .lineage = LineageOf(*log_)});
+  auto resumed = Runner(Config("s7", {"7"}), std::move(owned));
+  std::atomic<bool> copying{false}, release{false};
+  resumed->SetBackfill([&](Sink&, const std::function<bool()>& stopping,
+                           const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
+    copying = true;  // a trusted position copies nothing; hold here to look
+    while (!release && !stopping()) std::this_thread::sleep_for(milliseconds(5));
+    return std::optional<Lsn>();
+  });
+  resumed->Start();
+  ASSERT_TRUE(Eventually([&] { return copying.load(); }));
+  EXPECT_EQ(Confirmable({resumed.get()}), a[0].commit_lsn);
+  release = true;
+}
+
+// A stopped sink holds the slot at its cursor, also one stopped because retention trimmed
+// what it had not taken (log.lagging_sinks: drop): only this state dir knows that its
+// destination's position is stale, so a standby would resume from it.
+TEST_F(SlotHoldTest, AStoppedSinkHoldsAtItsCursorEvenBehindTheTrim) {
   auto a = Append({"7"});
   auto b = Append({"7"});
   Append({"7"});
@@ -82,7 +115,7 @@ TEST_F(SlotHoldTest, ASinkStoppedBehindTheTrimHoldsNothing) {
   auto trimmed = Runner(Config("s", {"7"}), std::make_unique<MemorySink>());
   trimmed->Start();
   ASSERT_TRUE(Eventually([&] { return trimmed->status().stopped; }));
-  EXPECT_EQ(Confirmable({trimmed.get()}), log_->DurableLsn());
+  EXPECT_EQ(Confirmable({trimmed.get()}), a[0].commit_lsn);
 
   ASSERT_TRUE(log_->StoreCursor("f", SinkCursor{.applied = a[0]}).has_value());
   // A write the destination refuses (kMismatch) stops the sink: it needs a person.
