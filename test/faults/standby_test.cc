@@ -262,6 +262,7 @@ TEST_F(StandbyTest, PausedLeaderIsFencedAndLaterTakesOverFromAStaleStateDir) {
   StartWorkload(200);
   std::this_thread::sleep_for(Full() ? 20s : 4s);
 
+  const std::string stopped_at = SourceLsn();
   NoteFault();
   auto since = Clock::now();
   daemon_.Kill(SIGSTOP);
@@ -293,6 +294,16 @@ TEST_F(StandbyTest, PausedLeaderIsFencedAndLaterTakesOverFromAStaleStateDir) {
       30s))
       << old.dump();
   EXPECT_TRUE(AwaitRecovery(SourceLsn(), since, 120s));
+  // The new leader confirms the slot past all the old one logged, once every sink (the
+  // ClickHouse one too) has passed it: the old state dir is then stale.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return pg_->Scalar(fmt::format("SELECT confirmed_flush_lsn > '{}' FROM "
+                                       "pg_replication_slots WHERE slot_name = '{}'",
+                                       stopped_at, kFaultSlot)) == "t";
+      },
+      120s))
+      << "the new leader never confirmed the slot past the old one's log";
 
   // The new leader is lost; the old one, on its stale state dir, takes over again.
   NoteFault();
