@@ -88,15 +88,11 @@ std::optional<std::string> TsvField(const std::string& f) {
 
 }  // namespace
 
-// No part is ever small enough to merge (MergeTreeSettings of 18.16 and later). Unmerged,
-// parts pile up: past 300 per partition the server refuses inserts ("Too many parts"),
-// which a long run (the fault suite's full length) reaches, so the limits are raised.
+// No part is ever small enough to merge (MergeTreeSettings of 18.16 and later).
 constexpr const char* kNoMerges = R"xml(
   <merge_tree>
     <max_bytes_to_merge_at_max_space_in_pool>1</max_bytes_to_merge_at_max_space_in_pool>
     <max_bytes_to_merge_at_min_space_in_pool>1</max_bytes_to_merge_at_min_space_in_pool>
-    <parts_to_delay_insert>1000000</parts_to_delay_insert>
-    <parts_to_throw_insert>1000000</parts_to_throw_insert>
   </merge_tree>)xml";
 
 std::unique_ptr<ClickHouseServer> ClickHouseServer::Start(const Options& options) {
