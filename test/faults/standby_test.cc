@@ -250,7 +250,9 @@ TEST_F(StandbyTest, MachineLostTheStandbyTakesOverFromTheDestinations) {
   EXPECT_TRUE(standby_.running());
   // The standby resumed ClickHouse from the position stored there: at most the batch in
   // flight at the kill (batch_size 200) is inserted again.
-  if (!Full()) EXPECT_LE(RepeatedRows(), 200);
+  if (!Full()) {
+    EXPECT_LE(RepeatedRows(), 200);
+  }
 }
 
 // The leader is paused (SIGSTOP) past wal_sender_timeout: the server frees the slot and the
