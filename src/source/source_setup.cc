@@ -391,12 +391,15 @@ std::optional<Lsn> SwitchPointOf(std::string_view history, uint32_t tli) {
 // where that timeline ended: the log may go on when its durable position is at or before
 // that point, and must not when it is past it (it holds transactions this server never
 // had, and the slot's positions no longer name the same changes).
-Result<void> CheckTimeline(EventLog& log, const PgConnection& replication, uint32_t now) {
+Result<bool> CheckTimeline(EventLog& log, const PgConnection& replication, uint32_t now) {
   PGF_TRY(auto source, RecordedSource(log));
   const uint32_t recorded = source.timeline;
   source.timeline = now;
-  if (recorded == 0) return meta::Store(log, meta::SourceKey(), source);
-  if (recorded == now) return boost::outcome_v2::success();
+  if (recorded == 0) {
+    PGF_TRY(meta::Store(log, meta::SourceKey(), source));
+    return false;
+  }
+  if (recorded == now) return false;
   const Lsn durable = log.DurableLsn();
   if (now < recorded) {
     return MakeError(
@@ -435,15 +438,72 @@ Result<void> CheckTimeline(EventLog& log, const PgConnection& replication, uint3
   }
   spdlog::info(
       "the source moved from timeline {} to {} at {}, at or after the event log's durable "
-      "position {}: nothing the log holds is missing there; continuing",
+      "position {}: nothing the log holds is missing there",
       recorded, now, switched->ToString(), durable.ToString());
+  return true;
+}
+
+Result<void> StoreTimeline(EventLog& log, uint32_t now) {
+  PGF_TRY(auto source, RecordedSource(log));
+  source.timeline = now;
   return meta::Store(log, meta::SourceKey(), source);
 }
 
-}  // namespace
+// After a failover the slot on the new primary is a copy: Patroni copies the slot's state
+// file to each replica and advances the copy there; a standby made from a base backup
+// holds one too. Logical decoding restarts at the slot's restart_lsn from the snapshot the
+// server saved there (pg_logical/snapshots/<lsn>.snap). A copy made from the state file
+// alone has none until the replica's own decoding has been consistent and moved the copy
+// (Patroni reports such a copy "safe to be used after a failover" all the same). Without
+// it the server rebuilds a snapshot from the WAL, and the transactions that commit before
+// that is done are skipped, with no error: a Patroni switchover 14 s after the copy was
+// made lost 51 transactions that way. PostgreSQL 17's slot synchronization asks the same
+// question before it trusts a copy. Refused (kMismatch) rather than streamed; when the
+// role cannot list pg_logical/snapshots (superuser or pg_monitor), a warning says that the
+// check did not run.
+Result<void> CheckSlotCopyRestarts(const PgConnection& sql, const std::string& slot,
+                                   uint32_t timeline, const Lsn& durable) {
+  auto r = sql.Exec("checking the slot's saved snapshot on the new primary",
+                    "SELECT s.restart_lsn::text, EXISTS (SELECT 1 FROM "
+                    "pg_catalog.pg_ls_logicalsnapdir() f WHERE f.name = "
+                    "replace(s.restart_lsn::text, '/', '-') || '.snap') "
+                    "FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1",
+                    {slot});
+  if (!r) {
+    if (SqlStateOf(r.error()) != "42501") return r.error();
+    spdlog::warn(
+        "cannot check that slot {} on the new primary (timeline {}) restarts from a saved "
+        "snapshot: the source role may not list pg_logical/snapshots (grant it pg_monitor). "
+        "A slot copy that has none skips the transactions that commit while the server "
+        "rebuilds one (README, High availability)",
+        slot, timeline);
+    return boost::outcome_v2::success();
+  }
+  if (PQntuples(r.value().get()) == 1 && GetValue(r.value(), 0, 1).value_or("f") == "t") {
+    return boost::outcome_v2::success();
+  }
+  const std::string restart = GetValue(r.value(), 0, 0).value_or("(none)");
+  return MakeError(
+      ErrorKind::kMismatch,
+      fmt::format("slot {} on the new primary (timeline {}) has no saved snapshot at its "
+                  "restart point {}: it is a copy of the slot's state file (Patroni's) that "
+                  "this server's own decoding had not yet moved, or a slot not moved since it "
+                  "was made. Decoding it would rebuild a "
+                  "snapshot from the WAL and skip, without an error, the transactions that "
+                  "commit meanwhile, after the event log's position {}. pgfanout stops "
+                  "rather than lose them. Compare the sinks with the source (pgfanout "
+                  "verify); to go on, start over with a new state_dir (the slot can stay; "
+                  "sinks copy their rows again). Before a planned switchover, wait until the "
+                  "replica's copy has a file in pg_logical/snapshots named after its "
+                  "restart_lsn (README, High availability)",
+                  slot, timeline, restart, durable.ToString()));
+}
 
-Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& sql,
-                                     const PgConnection& replication, EventLog& log) {
+// PrepareSource's steps; `timeline_moved` says the server is on a later timeline than
+// the one the log recorded, which the caller records once the slot has been checked.
+Result<SourceIdentity> PrepareSourceSteps(const Config& config, const PgConnection& sql,
+                                          const PgConnection& replication, EventLog& log,
+                                          bool& timeline_moved) {
   SourceIdentity id;
   PGF_TRY(auto ident, replication.ExecSimple("IDENTIFY_SYSTEM", "IDENTIFY_SYSTEM"));
   if (PQntuples(ident.get()) != 1 || PQnfields(ident.get()) < 4) {
@@ -453,7 +513,7 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
   id.timeline = static_cast<uint32_t>(std::stoul(GetValue(ident, 0, 1).value_or("0")));
   id.server_lsn = Lsn::Parse(GetValue(ident, 0, 2).value_or("")).value_or(Lsn());
   PGF_TRY(RecordOrCheckSystem(log, id.system_id));
-  PGF_TRY(CheckTimeline(log, replication, id.timeline));
+  PGF_TRY(timeline_moved, CheckTimeline(log, replication, id.timeline));
 
   PGF_TRY(id.keys, CheckTables(config, sql));
   const std::string& plugin_wanted = config.source.decoder;
@@ -608,6 +668,22 @@ Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& s
                     "older copy. Changes in between are lost to pgfanout; use a new state_dir "
                     "and re-snapshot the sinks",
                     slot, id.slot_confirmed_lsn.ToString(), durable.ToString()));
+  }
+  return id;
+}
+
+}  // namespace
+
+Result<SourceIdentity> PrepareSource(const Config& config, const PgConnection& sql,
+                                     const PgConnection& replication, EventLog& log) {
+  bool timeline_moved = false;
+  PGF_TRY(auto id, PrepareSourceSteps(config, sql, replication, log, timeline_moved));
+  if (timeline_moved) {
+    // Not recorded before the slot passes: a refused copy stays refused at the next start.
+    if (!id.slot_created) {
+      PGF_TRY(CheckSlotCopyRestarts(sql, config.source.slot, id.timeline, log.DurableLsn()));
+    }
+    PGF_TRY(StoreTimeline(log, id.timeline));
   }
   return id;
 }

@@ -32,7 +32,11 @@ struct SourceIdentity {
 // - the timeline: recorded on first success; on a later one (a failover, a point-in-time
 //   restore) TIMELINE_HISTORY must show that the old timeline ended at or after the event
 //   log's durable LSN, else kMismatch (the log holds transactions the server lacks). An
-//   older timeline is kMismatch too;
+//   older timeline is kMismatch too. On a later timeline the slot is a copy (Patroni's, a
+//   base backup's): it must have a saved snapshot at its restart_lsn
+//   (pg_logical/snapshots), else kMismatch, since decoding would skip the transactions
+//   that commit while the server rebuilds one. The new timeline is recorded only once
+//   the slot passes;
 // - every tracked table exists and has a replica identity (else UPDATE/DELETE on it would
 //   fail once it is published: the message says which ALTER TABLE fixes it); a table a
 //   per-tenant sink reads has its tenant column in the replica identity (else rows moving

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -212,6 +213,26 @@ TEST_F(SourceChecksTest, CaseInsensitiveTenantColumnsAreComparedAsWrittenEverywh
   StopCleanly(daemon_);
 }
 
+// Streams rows into `t` (ids from 100) with a checkpoint before each, until the slot's
+// restart_lsn is a snapshot the server's decoding saved, as it is on a primary that has
+// streamed a while (a checkpoint logs the running transactions; decoding saves a snapshot
+// there, and the slot's restart point moves to it once pgfanout confirms past it). The
+// number of rows written.
+size_t SettleSlot(const PgServer& pg, const std::function<size_t()>& lines) {
+  const size_t before = lines();
+  size_t rows = 0;
+  const auto deadline = Clock::now() + 60s;
+  while (!SlotRestartsFromSavedSnapshot(pg, "pgfanout_src") && Clock::now() < deadline) {
+    pg.Exec("CHECKPOINT");
+    pg.Exec(fmt::format("INSERT INTO t VALUES ({}, '7')", 100 + rows));
+    ++rows;
+    Eventually([&] { return lines() == before + rows; });
+  }
+  EXPECT_TRUE(SlotRestartsFromSavedSnapshot(pg, "pgfanout_src"))
+      << "the slot's restart point never reached a saved snapshot";
+  return rows;
+}
+
 // A failover whose new primary has everything the event log holds: the standby was a copy
 // taken after the last change pgfanout logged (with the slot, as Patroni's permanent slots
 // keep it). The old timeline ended after the log's position: pgfanout goes on.
@@ -222,6 +243,7 @@ TEST_F(SourceChecksTest, ATimelineSwitchAfterTheLogsPositionIsFollowed) {
   WaitSlotActive(*pg_, daemon_, "pgfanout_src");
   pg_->Exec("INSERT INTO t VALUES (1, '7'), (2, '8'), (3, '9')");
   ASSERT_TRUE(Eventually([&] { return Lines() == 3; })) << Lines();
+  const size_t settled = SettleSlot(*pg_, [&] { return Lines(); });
   StopCleanly(daemon_);
   ASSERT_TRUE(pg_->Stop("fast"));
   auto promoted = pg_->CopyStopped();
@@ -231,9 +253,46 @@ TEST_F(SourceChecksTest, ATimelineSwitchAfterTheLogsPositionIsFollowed) {
   promoted->Exec("INSERT INTO t VALUES (4, '7'), (5, '8')");
   WriteConfig(*promoted, JsonlSink("\"*\""));
   Start();
-  EXPECT_TRUE(Eventually([&] { return Lines() == 5; })) << Lines();
+  EXPECT_TRUE(Eventually([&] { return Lines() == 5 + settled; })) << Lines();
   EXPECT_NE(Log().find("the source moved from timeline 1 to 2"), std::string::npos) << Log();
   StopCleanly(daemon_);
+}
+
+// The same failover, but the new primary's slot is a copy of the state file alone, as
+// Patroni makes on a replica: its pg_logical/snapshots lacks the snapshot saved at the
+// slot's restart point (removed here from the standby's files). Decoding it would rebuild
+// one and skip, silently, what commits meanwhile: pgfanout stops with exit 1 and says
+// why, delivers nothing from the new timeline, and stops again at the next start (the
+// new timeline is not recorded until the slot passes).
+TEST_F(SourceChecksTest, ASlotCopyWithoutItsSavedSnapshotStopsPgfanoutAfterAFailover) {
+  pg_->Exec("CREATE TABLE t (id int PRIMARY KEY, tenant_id text)");
+  WriteConfig(*pg_, JsonlSink("\"*\""));
+  Start();
+  WaitSlotActive(*pg_, daemon_, "pgfanout_src");
+  pg_->Exec("INSERT INTO t VALUES (1, '7')");
+  ASSERT_TRUE(Eventually([&] { return Lines() == 1; }));
+  const size_t settled = SettleSlot(*pg_, [&] { return Lines(); });
+  StopCleanly(daemon_);
+  ASSERT_TRUE(pg_->Stop("fast"));
+  auto promoted = pg_->CopyStopped();
+  ASSERT_NE(promoted, nullptr);
+  const std::string snapshots = promoted->dir() + "/data/pg_logical/snapshots";
+  size_t removed = 0;
+  for (const auto& f : std::filesystem::directory_iterator(snapshots)) {
+    removed += std::filesystem::remove(f.path()) ? 1 : 0;
+  }
+  ASSERT_GT(removed, 0u) << "the copy had no saved snapshot to remove";
+  ASSERT_TRUE(promoted->StartAsStandbyAndPromote());
+  ASSERT_FALSE(SlotRestartsFromSavedSnapshot(*promoted, "pgfanout_src"));
+  promoted->Exec("INSERT INTO t VALUES (2, '7'), (3, '8')");
+  WriteConfig(*promoted, JsonlSink("\"*\""));
+  for (int start = 0; start < 2; ++start) {
+    EXPECT_EQ(RunToExit(30s), std::optional<int>(1)) << Log();
+    EXPECT_EQ(Count(Log(), "has no saved snapshot at its restart point"),
+              static_cast<size_t>(start + 1))
+        << Log();
+    EXPECT_EQ(Lines(), 1 + settled) << "rows of the new timeline were delivered";
+  }
 }
 
 // The promoted standby stopped short of what pgfanout logged (an asynchronous standby

@@ -97,7 +97,8 @@ std::unique_ptr<PatroniCluster> PatroniCluster::Start(const Options& options) {
   for (int i = 1; i < options.nodes; ++i) {
     if (!c->StartNode(i)) return nullptr;
   }
-  if (!c->WaitReplicasFollow(90s)) {
+  // Nothing decodes the slot yet, so no copy can settle.
+  if (!c->WaitReplicasFollow(90s, /*settled=*/false)) {
     std::string logs;
     for (int i = 0; i < c->size(); ++i) logs += c->NodeLog(i);
     ADD_FAILURE() << "Patroni replicas did not follow with the slot in 90 s:\n" << logs;
@@ -281,7 +282,7 @@ std::optional<int> PatroniCluster::WaitWritableLeader(std::chrono::milliseconds 
   return leader;
 }
 
-bool PatroniCluster::WaitReplicasFollow(std::chrono::milliseconds budget) {
+bool PatroniCluster::WaitReplicasFollow(std::chrono::milliseconds budget, bool settled) {
   const auto deadline = Clock::now() + budget;
   auto leader = WaitWritableLeader(budget);
   if (!leader) return false;
@@ -314,6 +315,15 @@ bool PatroniCluster::WaitReplicasFollow(std::chrono::milliseconds budget) {
                           want, slot_),
               "postgres");
           if (!got || got->empty() || (*got)[0][0] != std::optional<std::string>("t")) {
+            return false;
+          }
+          // A copy Patroni just made (from the slot's state file) restarts without a saved
+          // snapshot until the replica's own decoding has been consistent and moved it;
+          // failing over before that loses transactions (pgfanout refuses such a copy). That
+          // takes a few of the running-transaction records a checkpoint logs (the
+          // background writer logs one every 15 s under load): one each poll.
+          if (settled && !SlotRestartsFromSavedSnapshot(*node, slot_)) {
+            primary->TryQuery("CHECKPOINT", "postgres");
             return false;
           }
         }

@@ -47,14 +47,18 @@ class PatroniCluster {
   std::optional<int> WaitWritableLeader(std::chrono::milliseconds budget);
   // Waits until every running node other than the leader is a streaming replica (in
   // synchronous_mode: the synchronous standby) with the slot, its copy confirmed at least
-  // to the leader's position when this was called.
-  bool WaitReplicasFollow(std::chrono::milliseconds budget);
+  // to the leader's position when this was called, and with `settled` restarting from a
+  // snapshot the replica saved (safe to fail over to; needs the slot decoded on the
+  // leader, and checkpoints there hasten it).
+  bool WaitReplicasFollow(std::chrono::milliseconds budget, bool settled = true);
   // patronictl switchover to `candidate`; true once it is the writable leader.
   bool Switchover(int candidate, std::chrono::milliseconds budget);
   // The machine is lost: kill -9 of the node's Patroni and its postmaster together.
   void KillNode(int node);
   // Starts a stopped or killed node's Patroni again (it rejoins, with pg_rewind if needed).
   bool StartNode(int node);
+  // The node's PostgreSQL data directory.
+  const std::string& DataDir(int node) const { return nodes_[node].data_dir; }
   // The node's Patroni log, for a failing test.
   std::string NodeLog(int node) const;
 

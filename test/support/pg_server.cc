@@ -59,6 +59,15 @@ std::string AsPostgres(const std::string& cmd) {
   return "runuser -u postgres -- " + cmd;
 }
 
+bool SlotRestartsFromSavedSnapshot(const PgServer& pg, const std::string& slot) {
+  auto r = pg.TryQuery(fmt::format("SELECT EXISTS (SELECT 1 FROM pg_replication_slots s, "
+                                   "pg_ls_logicalsnapdir() f WHERE s.slot_name = '{}' AND "
+                                   "f.name = replace(s.restart_lsn::text, '/', '-') || '.snap')",
+                                   slot),
+                       "postgres");
+  return r && !r->empty() && (*r)[0][0] == std::optional<std::string>("t");
+}
+
 int RunCommand(const std::string& command) { return std::system(command.c_str()); }
 
 int FreePort() {

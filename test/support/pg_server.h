@@ -68,6 +68,12 @@ class PgServer {
   bool running_ = false;
 };
 
+// Whether logical decoding of `slot` on `pg` would start from a snapshot the server saved
+// at the slot's restart_lsn (a file in pg_logical/snapshots named after it), as after the
+// server's own decoding; a slot copied from its state file alone has none. False when the
+// slot is missing or the query fails.
+bool SlotRestartsFromSavedSnapshot(const PgServer& pg, const std::string& slot);
+
 // Runs a shell command, returns its exit status (as from system()).
 int RunCommand(const std::string& command);
 
