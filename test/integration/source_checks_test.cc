@@ -9,7 +9,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -108,6 +107,35 @@ sinks:{}
       daemon_.Wait(10s);
     }
     return code;
+  }
+
+  // Before a failover: table `t` streamed to a JSONL sink of every tenant, `rows` rows
+  // (ids 1..rows) delivered, then more rows (ids from 100), each after a checkpoint, until
+  // the slot's restart_lsn is a snapshot the server's decoding saved, as on a primary that
+  // has streamed a while (a checkpoint logs the running transactions; decoding saves a
+  // snapshot there, and the restart point moves to it once pgfanout confirms past it).
+  // Then the daemon and the server stop. `delivered`: the lines written.
+  void StreamSettleAndStop(int rows, size_t& delivered) {
+    pg_->Exec("CREATE TABLE t (id int PRIMARY KEY, tenant_id text)");
+    WriteConfig(*pg_, JsonlSink("\"*\""));
+    Start();
+    WaitSlotActive(*pg_, daemon_, "pgfanout_src");
+    pg_->Exec(
+        fmt::format("INSERT INTO t SELECT g, (6 + g)::text FROM generate_series(1, {}) g", rows));
+    ASSERT_TRUE(Eventually([&] { return Lines() == static_cast<size_t>(rows); })) << Lines();
+    delivered = rows;
+    const auto deadline = Clock::now() + 60s;
+    while (!SlotRestartsFromSavedSnapshot(*pg_, "pgfanout_src") && Clock::now() < deadline) {
+      pg_->Exec("CHECKPOINT");
+      pg_->Exec(fmt::format("INSERT INTO t VALUES ({}, '7')", 100 + delivered));
+      ++delivered;
+      Eventually([&] { return Lines() == delivered; });
+    }
+    ASSERT_TRUE(SlotRestartsFromSavedSnapshot(*pg_, "pgfanout_src"))
+        << "the slot's restart point never reached a saved snapshot";
+    ASSERT_EQ(Lines(), delivered);
+    StopCleanly(daemon_);
+    ASSERT_TRUE(pg_->Stop("fast"));
   }
 
   std::unique_ptr<PgServer> pg_;
@@ -213,39 +241,12 @@ TEST_F(SourceChecksTest, CaseInsensitiveTenantColumnsAreComparedAsWrittenEverywh
   StopCleanly(daemon_);
 }
 
-// Streams rows into `t` (ids from 100) with a checkpoint before each, until the slot's
-// restart_lsn is a snapshot the server's decoding saved, as it is on a primary that has
-// streamed a while (a checkpoint logs the running transactions; decoding saves a snapshot
-// there, and the slot's restart point moves to it once pgfanout confirms past it). The
-// number of rows written.
-size_t SettleSlot(const PgServer& pg, const std::function<size_t()>& lines) {
-  const size_t before = lines();
-  size_t rows = 0;
-  const auto deadline = Clock::now() + 60s;
-  while (!SlotRestartsFromSavedSnapshot(pg, "pgfanout_src") && Clock::now() < deadline) {
-    pg.Exec("CHECKPOINT");
-    pg.Exec(fmt::format("INSERT INTO t VALUES ({}, '7')", 100 + rows));
-    ++rows;
-    Eventually([&] { return lines() == before + rows; });
-  }
-  EXPECT_TRUE(SlotRestartsFromSavedSnapshot(pg, "pgfanout_src"))
-      << "the slot's restart point never reached a saved snapshot";
-  return rows;
-}
-
 // A failover whose new primary has everything the event log holds: the standby was a copy
 // taken after the last change pgfanout logged (with the slot, as Patroni's permanent slots
 // keep it). The old timeline ended after the log's position: pgfanout goes on.
 TEST_F(SourceChecksTest, ATimelineSwitchAfterTheLogsPositionIsFollowed) {
-  pg_->Exec("CREATE TABLE t (id int PRIMARY KEY, tenant_id text)");
-  WriteConfig(*pg_, JsonlSink("\"*\""));
-  Start();
-  WaitSlotActive(*pg_, daemon_, "pgfanout_src");
-  pg_->Exec("INSERT INTO t VALUES (1, '7'), (2, '8'), (3, '9')");
-  ASSERT_TRUE(Eventually([&] { return Lines() == 3; })) << Lines();
-  const size_t settled = SettleSlot(*pg_, [&] { return Lines(); });
-  StopCleanly(daemon_);
-  ASSERT_TRUE(pg_->Stop("fast"));
+  size_t delivered = 0;
+  ASSERT_NO_FATAL_FAILURE(StreamSettleAndStop(3, delivered));
   auto promoted = pg_->CopyStopped();
   ASSERT_NE(promoted, nullptr);
   ASSERT_TRUE(promoted->StartAsStandbyAndPromote());
@@ -253,7 +254,7 @@ TEST_F(SourceChecksTest, ATimelineSwitchAfterTheLogsPositionIsFollowed) {
   promoted->Exec("INSERT INTO t VALUES (4, '7'), (5, '8')");
   WriteConfig(*promoted, JsonlSink("\"*\""));
   Start();
-  EXPECT_TRUE(Eventually([&] { return Lines() == 5 + settled; })) << Lines();
+  EXPECT_TRUE(Eventually([&] { return Lines() == delivered + 2; })) << Lines();
   EXPECT_NE(Log().find("the source moved from timeline 1 to 2"), std::string::npos) << Log();
   StopCleanly(daemon_);
 }
@@ -265,15 +266,8 @@ TEST_F(SourceChecksTest, ATimelineSwitchAfterTheLogsPositionIsFollowed) {
 // why, delivers nothing from the new timeline, and stops again at the next start (the
 // new timeline is not recorded until the slot passes).
 TEST_F(SourceChecksTest, ASlotCopyWithoutItsSavedSnapshotStopsPgfanoutAfterAFailover) {
-  pg_->Exec("CREATE TABLE t (id int PRIMARY KEY, tenant_id text)");
-  WriteConfig(*pg_, JsonlSink("\"*\""));
-  Start();
-  WaitSlotActive(*pg_, daemon_, "pgfanout_src");
-  pg_->Exec("INSERT INTO t VALUES (1, '7')");
-  ASSERT_TRUE(Eventually([&] { return Lines() == 1; }));
-  const size_t settled = SettleSlot(*pg_, [&] { return Lines(); });
-  StopCleanly(daemon_);
-  ASSERT_TRUE(pg_->Stop("fast"));
+  size_t delivered = 0;
+  ASSERT_NO_FATAL_FAILURE(StreamSettleAndStop(1, delivered));
   auto promoted = pg_->CopyStopped();
   ASSERT_NE(promoted, nullptr);
   const std::string snapshots = promoted->dir() + "/data/pg_logical/snapshots";
@@ -291,7 +285,7 @@ TEST_F(SourceChecksTest, ASlotCopyWithoutItsSavedSnapshotStopsPgfanoutAfterAFail
     EXPECT_EQ(Count(Log(), "has no saved snapshot at its restart point"),
               static_cast<size_t>(start + 1))
         << Log();
-    EXPECT_EQ(Lines(), 1 + settled) << "rows of the new timeline were delivered";
+    EXPECT_EQ(Lines(), delivered) << "rows of the new timeline were delivered";
   }
 }
 
