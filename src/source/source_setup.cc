@@ -456,8 +456,8 @@ Result<void> StoreTimeline(EventLog& log, uint32_t now) {
 // alone has none until the replica's own decoding has been consistent and moved the copy
 // (Patroni reports such a copy "safe to be used after a failover" all the same). Without
 // it the server rebuilds a snapshot from the WAL, and the transactions that commit before
-// that is done are skipped, with no error: a Patroni switchover 14 s after the copy was
-// made lost 51 transactions that way. PostgreSQL 17's slot synchronization asks the same
+// that is done are skipped, with no error: a Patroni switchover 5 s after the copy was
+// made lost 102 changes that way. PostgreSQL 17's slot synchronization asks the same
 // question before it trusts a copy. Refused (kMismatch) rather than streamed; when the
 // role cannot list pg_logical/snapshots (superuser or pg_monitor), a warning says that the
 // check did not run.
