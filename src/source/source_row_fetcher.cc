@@ -65,11 +65,15 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
   // The columns the table has now: the events' shape may be older than a DROP COLUMN.
   PGF_TRY(auto current,
           conn_->Exec("reading the table's columns",
-                      "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) "
-                      "AND attnum > 0 AND NOT attisdropped",
+                      "SELECT a.attname, c.relkind FROM pg_attribute a "
+                      "JOIN pg_class c ON c.oid = a.attrelid WHERE a.attrelid = to_regclass($1) "
+                      "AND a.attnum > 0 AND NOT a.attisdropped",
                       {QuoteIdent(schema.schema_name) + "." + QuoteIdent(schema.table_name)}));
   std::set<std::string> exists;
   for (int r = 0; r < PQntuples(current.get()); ++r) exists.insert(*GetValue(current, r, 0));
+  // A partitioned table's rows are in its partitions (ONLY would find none); for a plain
+  // table ONLY keeps inheritance children, which publish as themselves, out.
+  const bool partitioned = PQntuples(current.get()) > 0 && GetValue(current, 0, 1) == "p";
 
   std::string tenant_column;
   for (const auto& t : tables_) {
@@ -137,9 +141,9 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
   if (in_list.empty()) return boost::outcome_v2::success();
   PGF_TRY(auto rows,
           conn_->Exec("reading the rows",
-                      fmt::format("SELECT {} FROM ONLY {}.{} WHERE ({}) IN ({})", select,
-                                  QuoteIdent(schema.schema_name), QuoteIdent(schema.table_name),
-                                  tuple, in_list),
+                      fmt::format("SELECT {} FROM {}{}.{} WHERE ({}) IN ({})", select,
+                                  partitioned ? "" : "ONLY ", QuoteIdent(schema.schema_name),
+                                  QuoteIdent(schema.table_name), tuple, in_list),
                       params));
   std::map<std::string, int> row_of;
   std::vector<std::string> texts(compare.size());

@@ -13,6 +13,7 @@ namespace pgfanout {
 // RowFetcher over an ordinary connection to the source (opened on first use, reopened
 // after a loss). Per table of a call, one SELECT per 200 events:
 //   SELECT <key>, <tenant>, <missing columns> FROM ONLY t WHERE (<tenant>, <key>) IN (...)
+// (without ONLY for a partitioned table: its rows are in its partitions).
 // Values come back in text form from the type's output function, as pgoutput sends them.
 // Columns the table no longer has (dropped since the event) are left NULL; a table that
 // is gone reports every row gone.

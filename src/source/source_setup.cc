@@ -11,6 +11,7 @@
 #include "checkpoints/log_identity.h"
 #include "checkpoints/meta_records.h"
 #include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
+#include "src/source/partitions.h"
 #include "src/source/table_catalog.h"
 
 namespace pgfanout {
@@ -156,13 +157,19 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                                    config.path, t.QualifiedName()));
     }
     const TableCatalog& catalog = *found;
+    PGF_TRY(CheckNoTrackedAncestor(config, sql, t, catalog.oid));
     if (catalog.kind == 'p') {
-      // Without publish_via_partition_root the changes would arrive under the partitions'
-      // names and be dropped as untracked; until that is handled, refuse loudly.
-      return MakeError(ErrorKind::kInvalidArgument,
-                       fmt::format("{}: table {} is partitioned, which pgfanout does not track "
-                                   "yet; list its partitions in tables: instead",
-                                   config.path, t.QualifiedName()));
+      if (config.source.decoder == "wal2json") {
+        // wal2json names each change by its partition and has no option to publish
+        // through the root.
+        return MakeError(ErrorKind::kInvalidArgument,
+                         fmt::format("{}: table {} is partitioned, which source.decoder "
+                                     "wal2json cannot follow (it names each change by its "
+                                     "partition); use the default decoder, pgoutput",
+                                     config.path, t.QualifiedName()));
+      }
+      PGF_TRY(auto leaves, ReadLeaves(sql, t, catalog.oid));
+      PGF_TRY(CheckLeafIdentities(sql, t, catalog, leaves));
     }
     const char ident = catalog.replica_identity;
     if (ident == 'n' || (ident == 'd' && !catalog.has_primary_key)) {
@@ -213,13 +220,37 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
   return keys;
 }
 
+// A publication made without publish_via_partition_root (by a DBA, or by pgfanout before
+// it followed partitioned tables) sends a partitioned table's changes under its
+// partitions' names, which no sink maps: they would be dropped. pgfanout does not change
+// the option itself, since other subscribers may read the same publication.
+Result<void> CheckNoPartitionedTable(const Config& config, const PgConnection& sql) {
+  const std::string& pub = config.source.publication;
+  for (const auto& t : config.tables) {
+    PGF_TRY(auto kind, sql.Exec("looking up table " + t.QualifiedName(),
+                                "SELECT relkind FROM pg_class WHERE oid = to_regclass($1)",
+                                {QuotedName(sql, t)}));
+    if (GetValue(kind, 0, 0) != "p") continue;
+    return MakeError(
+        ErrorKind::kInvalidArgument,
+        fmt::format("publication {} was created without publish_via_partition_root, so the "
+                    "changes of the partitioned table {} would arrive under its partitions' "
+                    "names and be dropped. Run: ALTER PUBLICATION {} SET "
+                    "(publish_via_partition_root = true); (other subscribers of {} then also "
+                    "receive partitions' changes under their root's name)",
+                    pub, t.QualifiedName(), sql.QuoteIdent(pub), pub));
+  }
+  return boost::outcome_v2::success();
+}
+
 // Returns whether it created the publication.
 Result<bool> EnsurePublication(const Config& config, const PgConnection& sql) {
   const std::string& pub = config.source.publication;
   PGF_TRY(auto exists, sql.Exec("looking up publication " + pub,
-                                "SELECT 1 FROM pg_publication WHERE pubname = $1", {pub}));
+                                "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", {pub}));
   std::vector<std::string> missing;
   if (PQntuples(exists.get()) == 1) {
+    if (GetValue(exists, 0, 0) != "t") PGF_TRY(CheckNoPartitionedTable(config, sql));
     PGF_TRY(auto r, sql.Exec("listing tables of publication " + pub,
                              "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
                              "WHERE pubname = $1",

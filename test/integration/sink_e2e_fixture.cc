@@ -25,6 +25,32 @@ constexpr const char* kSchema = R"sql(
   CREATE SEQUENCE background_ids START 1000000000;
 )sql";
 
+// The same tables partitioned: accounts by LIST of its tenant (a row moving to another
+// tenant moves to another partition: a DELETE and an INSERT of the root), events by RANGE
+// of its id (the background workload's ids in a partition of their own; ids 100000 to
+// 1000000000 have none until a test makes one). REPLICA IDENTITY is per partition, so
+// events sets it on each.
+constexpr const char* kPartitionedSchema = R"sql(
+  CREATE TABLE accounts (tenant_id text NOT NULL, id int NOT NULL, name text,
+                         balance numeric(12,2), note text, active boolean,
+                         updated_at timestamptz, PRIMARY KEY (tenant_id, id))
+    PARTITION BY LIST (tenant_id);
+  CREATE TABLE accounts_t1 PARTITION OF accounts FOR VALUES IN ('t1');
+  CREATE TABLE accounts_t2 PARTITION OF accounts FOR VALUES IN ('t2');
+  CREATE TABLE accounts_other PARTITION OF accounts DEFAULT;
+  CREATE TABLE events (id bigint NOT NULL, tenant_id text NOT NULL, kind text, payload jsonb,
+                       PRIMARY KEY (id))
+    PARTITION BY RANGE (id);
+  CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (MINVALUE) TO (2500);
+  CREATE TABLE events_high PARTITION OF events FOR VALUES FROM (2500) TO (100000);
+  CREATE TABLE events_bg PARTITION OF events FOR VALUES FROM (1000000000) TO (MAXVALUE);
+  ALTER TABLE events REPLICA IDENTITY FULL;
+  ALTER TABLE events_low REPLICA IDENTITY FULL;
+  ALTER TABLE events_high REPLICA IDENTITY FULL;
+  ALTER TABLE events_bg REPLICA IDENTITY FULL;
+  CREATE SEQUENCE background_ids START 1000000000;
+)sql";
+
 // A 100 kB value that compresses badly: stored out of line.
 constexpr const char* kBig =
     "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 3200))";
@@ -46,7 +72,7 @@ const std::vector<std::string>& SinkE2ETest::Columns(const std::string& table) {
 void SinkE2ETest::SetUp() {
   pg_ = PgServer::Start();
   ASSERT_NE(pg_, nullptr);
-  pg_->Exec(kSchema);
+  pg_->Exec(partitioned_ ? kPartitionedSchema : kSchema);
   char tmpl[] = "/tmp/pgfanout-sink-e2e-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   work_dir_ = tmpl;

@@ -79,6 +79,9 @@ class SinkE2ETest : public ::testing::Test {
   // the source. The seed is printed.
   void KillLoop(int kills, const std::map<std::string, std::set<std::string>>& sinks);
 
+  // Set before SetUp: the same tables, partitioned (accounts by LIST of tenant_id, events
+  // by RANGE of id; see kPartitionedSchema).
+  bool partitioned_ = false;
   std::unique_ptr<PgServer> pg_;
   std::string work_dir_;
   std::string config_path_;

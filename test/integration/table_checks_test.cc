@@ -49,15 +49,5 @@ TEST_F(TableChecksTest, RefusesATableWithoutReplicaIdentityAndSaysHowToFixIt) {
   StopDaemon();
 }
 
-TEST_F(TableChecksTest, RefusesAPartitionedTable) {
-  pg_->Exec(
-      "CREATE TABLE orders (id int, tenant_id text, PRIMARY KEY (id, tenant_id)) "
-      "PARTITION BY LIST (tenant_id); "
-      "CREATE TABLE orders_7 PARTITION OF orders FOR VALUES IN ('7')");
-  TrackInsteadOfUsers("orders");
-  std::string log = RunExpectingRefusal();
-  EXPECT_NE(log.find("public.orders is partitioned"), std::string::npos) << log;
-}
-
 }  // namespace
 }  // namespace pgfanout::testing

@@ -1,0 +1,145 @@
+// Partitioned source tables: tracked by their root, with the publication publishing
+// through it (publish_via_partition_root), into the JSONL sink; and the setups pgfanout
+// must refuse before it publishes anything, because their changes would reach the sinks
+// wrong or not at all.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "test/integration/tailer_fixture.h"
+
+namespace pgfanout::testing {
+namespace {
+
+class PartitionsTest : public TailerTest {
+ protected:
+  void SetUp() override {
+    TailerTest::SetUp();
+    if (HasFatalFailure()) return;
+    // users by RANGE of its key, teams by LIST of its tenant (the tenant in the key, as a
+    // partition key must be).
+    pg_->Exec(R"sql(
+      DROP TABLE users, teams;
+      CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text,
+                          score numeric, active boolean, bio text) PARTITION BY RANGE (id);
+      CREATE TABLE users_low PARTITION OF users FOR VALUES FROM (MINVALUE) TO (1000);
+      CREATE TABLE users_high PARTITION OF users FOR VALUES FROM (1000) TO (MAXVALUE);
+      CREATE TABLE teams (id int, tenant_id text NOT NULL, title text,
+                          PRIMARY KEY (id, tenant_id)) PARTITION BY LIST (tenant_id);
+      CREATE TABLE teams_a PARTITION OF teams FOR VALUES IN ('a');
+      CREATE TABLE teams_rest PARTITION OF teams DEFAULT;
+    )sql");
+  }
+
+  void EditConfig(const std::string& from, const std::string& to) {
+    std::ifstream in(config_path_);
+    std::stringstream s;
+    s << in.rdbuf();
+    std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex(from), to);
+  }
+
+  // Runs the daemon, expects exit 1 and returns its log.
+  std::string RunExpectingRefusal(const std::string& publications = "0") {
+    StartDaemon({}, /*wait=*/false);
+    auto code = WaitDaemonExit(std::chrono::seconds(30));
+    EXPECT_TRUE(code.has_value()) << "pgfanout should refuse and exit";
+    if (code) {
+      EXPECT_EQ(*code, 1);
+    }
+    EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_publication"), publications)
+        << "nothing may be published before the checks pass";
+    EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
+    return DaemonLog();
+  }
+
+  // Changes in every partition, rows moving between partitions, a root TRUNCATE.
+  void Workload() {
+    pg_->Exec(R"sql(
+      INSERT INTO users SELECT i, 't' || (i % 3), 'u' || i, i * 0.5, i % 2 = 0, NULL
+        FROM generate_series(1, 40) i;
+      INSERT INTO users SELECT 1000 + i, 't1', 'high', 1, true, 'x' FROM generate_series(1, 20) i;
+      INSERT INTO teams SELECT i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, 'team ' || i
+        FROM generate_series(1, 30) i;
+      UPDATE users SET id = id + 2000, name = 'moved up' WHERE id IN (3, 4, 5);
+      UPDATE users SET id = id - 500 WHERE id IN (1011, 1012);
+      UPDATE users SET score = score + 1 WHERE id > 1000;
+      UPDATE teams SET tenant_id = 'a', title = 'moved in' WHERE id IN (1, 3);
+      UPDATE teams SET tenant_id = 'c' WHERE id = 2;
+      DELETE FROM users WHERE id % 7 = 0;
+      DELETE FROM teams WHERE id = 4;
+    )sql");
+  }
+};
+
+TEST_F(PartitionsTest, ChangesInEveryPartitionArriveUnderTheRootsName) {
+  StartDaemon();
+  Workload();
+  ExpectSinkEqualsSource();
+  EXPECT_EQ(pg_->Scalar("SELECT pubviaroot FROM pg_publication WHERE pubname = 'pgfanout_test'"),
+            "t");
+  // A TRUNCATE of the root is sent, as the root's.
+  pg_->Exec("TRUNCATE teams");
+  pg_->Exec("INSERT INTO teams VALUES (100, 'a', 'after'), (101, 'z', 'after')");
+  ExpectSinkEqualsSource();
+  StopDaemon();
+  checker_.Load(jsonl_path_);
+  for (const char* leaf : {"users_low", "users_high", "teams_a", "teams_rest"}) {
+    EXPECT_EQ(checker_.Rows(std::string("public.") + leaf).size(), 0u)
+        << "no event may name a partition";
+  }
+}
+
+TEST_F(PartitionsTest, RefusesARootWhosePartitionsReplicaIdentityDiffers) {
+  // REPLICA IDENTITY FULL on the root does not reach the partitions; PostgreSQL would send
+  // their key-only old rows flagged as whole rows.
+  pg_->Exec("ALTER TABLE users REPLICA IDENTITY FULL");
+  std::string log = RunExpectingRefusal();
+  EXPECT_NE(log.find("ALTER TABLE \"public\".\"users_low\" REPLICA IDENTITY FULL;"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("\"public\".\"users_high\""), std::string::npos) << log;
+  pg_->Exec(
+      "ALTER TABLE users_low REPLICA IDENTITY FULL; "
+      "ALTER TABLE users_high REPLICA IDENTITY FULL");
+  StartDaemon();
+  Workload();
+  ExpectSinkEqualsSource();
+  StopDaemon();
+}
+
+TEST_F(PartitionsTest, RefusesARootTrackedWithOneOfItsPartitions) {
+  EditConfig("name: public.teams", "name: public.users_high");
+  std::string log = RunExpectingRefusal();
+  EXPECT_NE(log.find("lists both public.users and its partition public.users_high"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(PartitionsTest, RefusesAPublicationWithoutPublishViaPartitionRootAndNamesTheFix) {
+  // A DBA made the publication the way that suits plain tables.
+  pg_->Exec("CREATE PUBLICATION pgfanout_test FOR TABLE users, teams");
+  std::string log = RunExpectingRefusal("1");
+  EXPECT_NE(log.find("ALTER PUBLICATION \"pgfanout_test\" SET (publish_via_partition_root = "
+                     "true);"),
+            std::string::npos)
+      << log;
+  pg_->Exec("ALTER PUBLICATION pgfanout_test SET (publish_via_partition_root = true)");
+  StartDaemon();
+  Workload();
+  ExpectSinkEqualsSource();
+  StopDaemon();
+}
+
+TEST_F(PartitionsTest, RefusesAPartitionedTableUnderWal2Json) {
+  EditConfig("decoder: pgoutput", "decoder: wal2json");
+  std::string log = RunExpectingRefusal();
+  EXPECT_NE(log.find("table public.users is partitioned, which source.decoder wal2json cannot "
+                     "follow"),
+            std::string::npos)
+      << log;
+}
+
+}  // namespace
+}  // namespace pgfanout::testing
