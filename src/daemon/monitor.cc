@@ -27,7 +27,8 @@ Monitor::Monitor(const Config& config, const EventLog& log, MetricsRegistry& met
       log_(log),
       metrics_(metrics),
       sinks_(std::move(sinks)),
-      interval_(interval) {}
+      interval_(interval),
+      partitions_(config) {}
 
 Monitor::~Monitor() { Stop(); }
 
@@ -147,9 +148,62 @@ std::vector<SinkLag> Monitor::SinkLags() {
   return out;
 }
 
+void Monitor::WatchPartitions() {
+  if (!conn_ || !partitions_.active()) return;
+  auto changes = partitions_.Check(*conn_);
+  if (!changes) {
+    if (changes.error().kind == ErrorKind::kConnection) conn_.reset();
+    spdlog::warn("source: could not read the partitions of the tracked tables: {}",
+                 changes.error().message);
+    return;
+  }
+  for (const auto& c : changes.value()) {
+    metrics_
+        .CounterOf("partition_changes_total",
+                   "Changes to a tracked table's partitions that the stream does not carry",
+                   {{"table", c.table}, {"change", c.what}})
+        .Add();
+    const std::string fix = fmt::format(
+        "to make the sinks equal the source again, stop pgfanout and run pgfanout backfill "
+        "--sink ID --table {} for each sink that receives it (it replaces what the sink "
+        "holds of {})",
+        c.table, c.table);
+    if (c.what == "identity") {
+      spdlog::error(
+          "table {}: new partition {}: {} Until then its UPDATEs and DELETEs reach "
+          "the sinks wrong (pgfanout refuses to start with it)",
+          c.table, c.partition, c.detail);
+    } else if (c.what == "added") {
+      spdlog::warn(
+          "table {}: partition {} was created or attached. Rows it held when it was "
+          "attached never passed through the WAL, so no sink has them (a partition "
+          "made empty needs nothing); {}",
+          c.table, c.partition, fix);
+    } else if (c.what == "removed") {
+      spdlog::warn(
+          "table {}: partition {} was detached or dropped. PostgreSQL sends no "
+          "deletes for the rows it held, so the sinks still have them; {}",
+          c.table, c.partition, fix);
+    } else {
+      spdlog::warn(
+          "table {}: partition {} was truncated or rewritten. PostgreSQL sends nothing "
+          "for a TRUNCATE of one partition, so the sinks still have its rows (VACUUM "
+          "FULL and CLUSTER look the same to pgfanout and change no rows); after a "
+          "TRUNCATE, {}",
+          c.table, c.partition, fix);
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (auto& c : changes.value()) {
+    partition_changes_.push_back(std::move(c));
+    if (partition_changes_.size() > kPartitionChangesKept) partition_changes_.pop_front();
+  }
+}
+
 void Monitor::Sample() {
   SlotView slot = ReadSlot();
   Heartbeat();
+  WatchPartitions();
   if (!slot.error.empty()) {
     metrics_.CounterOf("errors_total", "Errors, by component and kind",
                        {{"component", "monitor"}, {"kind", "connection"}})
@@ -215,7 +269,11 @@ void Monitor::Sample() {
         .Set(lag.seconds_behind);
     remember(lag.id, lag);
   }
-  snapshot_ = MonitorSnapshot{.slot = std::move(slot), .log_bytes = log_bytes, .sinks = std::move(lags)};
+  snapshot_ =
+      MonitorSnapshot{.slot = std::move(slot),
+                      .log_bytes = log_bytes,
+                      .sinks = std::move(lags),
+                      .partition_changes = {partition_changes_.begin(), partition_changes_.end()}};
 }
 
 }  // namespace pgfanout

@@ -14,6 +14,7 @@
 
 #include "checkpoints/event_log.h"
 #include "src/config/config.h"
+#include "src/daemon/partition_watch.h"
 #include "src/metrics/metrics.h"
 #include "src/pgclient/pg_connection.h"
 #include "src/pipeline/sink_runner.h"
@@ -45,6 +46,9 @@ struct MonitorSnapshot {
   SlotView slot;
   uint64_t log_bytes = 0;
   std::vector<SinkLag> sinks;
+  // The last changes to tracked roots' partitions the stream did not carry (newest last,
+  // at most kPartitionChangesKept).
+  std::vector<PartitionWatch::Change> partition_changes;
 };
 
 // One sample of a sink's lag.
@@ -58,13 +62,15 @@ struct LagPoint {
 // Samples, on a thread of its own every `interval`: the slot (retained WAL, wal_status),
 // the event log's size and every sink's lag (events counted up to kCountLimit), keeps an
 // hour of lag samples per sink for the lag page, sets the gauges, warns when retained WAL
-// passes source.retained_wal_warn, and, with source.heartbeat_interval, writes a
+// passes source.retained_wal_warn, reports partition changes the stream does not carry
+// (partition_watch.h), and, with source.heartbeat_interval, writes a
 // non-transactional logical message so the slot moves even when nothing else is written.
 // Its own libpq connection (blocking calls stay off the replication loop); a failed read
 // is shown in the snapshot and retried next time, never fatal.
 class Monitor {
  public:
   static constexpr uint64_t kCountLimit = 100'000;
+  static constexpr size_t kPartitionChangesKept = 20;
 
   using SinkStatuses = std::function<std::vector<SinkRunner::Status>()>;
   Monitor(const Config& config, const EventLog& log, MetricsRegistry& metrics,
@@ -93,6 +99,7 @@ class Monitor {
   SlotView ReadSlot();
   void Heartbeat();
   std::vector<SinkLag> SinkLags();
+  void WatchPartitions();
 
   const Config& config_;
   const EventLog& log_;
@@ -104,6 +111,8 @@ class Monitor {
   std::optional<PgConnection> conn_;  // monitor thread only
   std::chrono::steady_clock::time_point last_heartbeat_{};
   std::chrono::steady_clock::time_point last_wal_warning_{};
+  PartitionWatch partitions_;                             // monitor thread only
+  std::deque<PartitionWatch::Change> partition_changes_;  // under mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -63,6 +63,14 @@ std::string StatusJson(const Config& config, const SourceState& source,
     s["safe_wal_size"] = slot.safe_wal_size ? json(*slot.safe_wal_size) : json(nullptr);
   }
   out["slot"] = std::move(s);
+  json partitions = json::array();
+  for (const auto& c : monitor.partition_changes) {
+    partitions.push_back({{"table", c.table},
+                          {"partition", c.partition},
+                          {"change", c.what},
+                          {"seen_at", Iso(c.seen_at)}});
+  }
+  out["partition_changes"] = std::move(partitions);
   out["log"] = {
       {"durable_lsn", source.durable_lsn.ToString()},
       {"last_event", source.last_event ? json(source.last_event->ToString()) : json(nullptr)},

@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "test/integration/tailer_fixture.h"
+#include "test/support/http_client.h"
 
 namespace pgfanout::testing {
 namespace {
@@ -139,6 +143,64 @@ TEST_F(PartitionsTest, RefusesAPartitionedTableUnderWal2Json) {
                      "follow"),
             std::string::npos)
       << log;
+}
+
+// PostgreSQL sends nothing for these, so the sinks may differ from the root afterwards:
+// each must be reported in the log with the fix, counted and shown in /status.
+TEST_F(PartitionsTest, PartitionChangesTheStreamDoesNotCarryAreReportedWithTheFix) {
+  EditConfig("listen: \"127.0.0.1:0\"", "listen: \"127.0.0.1:0\"\n  sample_interval: 200ms");
+  StartDaemon();
+  const std::string address = HttpAddress();
+  Workload();
+  ExpectSinkEqualsSource();
+  auto changes = [&] {
+    auto body = nlohmann::json::parse(HttpGet(address, "/status").body, nullptr, false);
+    std::set<std::string> out;
+    if (body.is_discarded()) return out;
+    for (const auto& c : body["partition_changes"]) {
+      out.insert(c["partition"].get<std::string>() + " " + c["change"].get<std::string>());
+    }
+    return out;
+  };
+  auto wait_for = [&](const std::string& change) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!changes().count(change) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return changes().count(change) == 1;
+  };
+  // The samples before any change report none (a plain table is not watched at all).
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(changes().empty()) << HttpGet(address, "/status").body;
+
+  pg_->Exec("ALTER TABLE users DETACH PARTITION users_high");
+  EXPECT_TRUE(wait_for("public.users_high removed")) << HttpGet(address, "/status").body;
+  pg_->Exec("TRUNCATE teams_a");
+  EXPECT_TRUE(wait_for("public.teams_a truncated or rewritten"))
+      << HttpGet(address, "/status").body;
+  pg_->Exec("ALTER TABLE users ATTACH PARTITION users_high FOR VALUES FROM (1000) TO (MAXVALUE)");
+  EXPECT_TRUE(wait_for("public.users_high added")) << HttpGet(address, "/status").body;
+  // A partition made with another replica identity than its root's.
+  pg_->Exec(
+      "BEGIN; CREATE TABLE teams_b PARTITION OF teams FOR VALUES IN ('b2'); "
+      "ALTER TABLE teams_b REPLICA IDENTITY FULL; COMMIT");
+  EXPECT_TRUE(wait_for("public.teams_b identity")) << HttpGet(address, "/status").body;
+
+  const std::string log = DaemonLog();
+  EXPECT_NE(log.find("partition public.users_high was detached or dropped"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("partition public.teams_a was truncated or rewritten"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("run pgfanout backfill --sink ID --table public.users"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("new partition public.teams_b"), std::string::npos) << log;
+  const auto metrics = HttpGet(address, "/metrics").body;
+  EXPECT_EQ(MetricValue(metrics,
+                        "pgfanout_partition_changes_total{table=\"public.users\","
+                        "change=\"removed\"}"),
+            1)
+      << metrics;
+  StopDaemon();
 }
 
 }  // namespace
