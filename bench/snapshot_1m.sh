@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Snapshot copy speed: `pgfanout backfill` of ROWS existing rows into a Postgres sink with 1
-# and with N source connections, beside `pg_dump -t users | psql` of the same table, on one
-# server, in one run.
+# and with N source connections, from a plain table and from the same rows in a table
+# partitioned by RANGE of its key (8 partitions, read through its root), beside
+# `pg_dump -t users | psql` of the plain table, on one server, in one run.
 #   bench/snapshot_1m.sh [ROWS] [N]      (defaults 1000000 and 4)
 # Needs a built tree (./dev build). Prints a table and writes bench/results/snapshot_1m.csv.
 set -euo pipefail
@@ -13,14 +14,21 @@ start_cluster
 "${psql[@]}" -d postgres -c "
   CREATE TABLE users (id int PRIMARY KEY, tenant_id text NOT NULL, name text, score int,
                       created_at timestamptz);
-  INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i, now() FROM generate_series(1, $ROWS) i;"
-"${psql[@]}" -d postgres -c "VACUUM ANALYZE users"
+  INSERT INTO users SELECT i, (i % 10)::text, 'user ' || i, i, now() FROM generate_series(1, $ROWS) i;
+  CREATE TABLE users_by_range (LIKE users INCLUDING ALL) PARTITION BY RANGE (id);"
+for p in 0 1 2 3 4 5 6 7; do
+  "${psql[@]}" -d postgres -c "CREATE TABLE users_by_range_$p PARTITION OF users_by_range
+    FOR VALUES FROM ($(( p * ROWS / 8 + 1 ))) TO ($(( (p + 1) * ROWS / 8 + 1 )))" >/dev/null
+done
+"${psql[@]}" -d postgres -c "INSERT INTO users_by_range SELECT * FROM users"
+"${psql[@]}" -d postgres -c "VACUUM ANALYZE users" -c "VACUUM ANALYZE users_by_range"
 mkdir -p bench/results
 csv=bench/results/snapshot_1m.csv
 echo "method,connections,rows,seconds,rows_per_s" >"$csv"
 
-run_backfill() {  # $1: connections
-  local conns=$1
+run_backfill() {  # $1: connections, $2: table (default users)
+  local conns=$1 table=${2:-users} method=pgfanout_backfill
+  [ "$table" = users ] || method=pgfanout_backfill_partitioned
   rm -rf "$dir/state"
   "${psql[@]}" -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
   "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS target" -c "CREATE DATABASE target" >/dev/null
@@ -31,7 +39,7 @@ source:
   publication: bench_snapshot
 state_dir: $dir/state
 tables:
-  - name: public.users
+  - name: public.$table
     tenant_column: tenant_id
 sinks:
   - id: target
@@ -48,19 +56,21 @@ YAML
   kill "$daemon"; wait "$daemon" || true; daemon=
   local t0 t1
   t0=$(now)
-  "$BIN" backfill --config "$dir/pgfanout.yaml" --sink target --table users --connections "$conns" >"$dir/backfill.log" 2>&1
+  "$BIN" backfill --config "$dir/pgfanout.yaml" --sink target --table "$table" --connections "$conns" >"$dir/backfill.log" 2>&1
   t1=$(now)
   local got
-  got=$("${psql[@]}" -d target -c "SELECT count(*) FROM users")
+  got=$("${psql[@]}" -d target -c "SELECT count(*) FROM $table")
   [ "$got" = "$ROWS" ] || { echo "backfill copied $got rows, expected $ROWS"; cat "$dir/backfill.log"; exit 1; }
   local s
   s=$(echo "$t1 - $t0" | bc)
-  echo "pgfanout_backfill,$conns,$ROWS,$s,$(echo "$ROWS / $s" | bc)" >>"$csv"
-  printf 'pgfanout backfill, %d connection(s): %.2f s (%d rows/s)\n' "$conns" "$s" "$(echo "$ROWS / $s" | bc)"
+  echo "$method,$conns,$ROWS,$s,$(echo "$ROWS / $s" | bc)" >>"$csv"
+  printf 'pgfanout backfill of %s, %d connection(s): %.2f s (%d rows/s)\n' "$table" "$conns" "$s" "$(echo "$ROWS / $s" | bc)"
 }
 
 run_backfill 1
 run_backfill "$N"
+run_backfill 1 users_by_range
+run_backfill "$N" users_by_range
 
 "${psql[@]}" -d postgres -c "DROP DATABASE IF EXISTS dumped" -c "CREATE DATABASE dumped" >/dev/null
 t0=$(now)

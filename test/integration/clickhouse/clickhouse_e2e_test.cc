@@ -204,5 +204,26 @@ TEST_F(ClickHouseE2ETest, ANewColumnWithADefaultReachesTheRowsThatExistedBefore)
   StopDaemon();
 }
 
+// The source tables partitioned (accounts by LIST of tenant, events by RANGE of id): the
+// sinks see the roots, rows moving between partitions included, and the first copy reads
+// through them.
+class ClickHousePartitionedE2ETest : public ClickHouseE2ETest {
+ protected:
+  ClickHousePartitionedE2ETest() { partitioned_ = true; }
+};
+
+TEST_F(ClickHousePartitionedE2ETest, RowsOfEveryPartitionReachEachSinkUnderTheRootsName) {
+  Workload(1);  // copied by the first snapshot
+  StartDaemon();
+  for (int round = 2; round <= 3; ++round) Workload(round);
+  ExpectSinkEqualsSource("ch-t1", {"t1"});
+  ExpectSinkEqualsSource("ch-t23", {"t2", "t3"});
+  ExpectSinkEqualsSource("ch-all", {});
+  StopDaemon();
+  for (const auto& s : kSinks) {
+    EXPECT_EQ(RepeatedRows(s.database), 0) << s.id << ": a change inserted twice";
+  }
+}
+
 }  // namespace
 }  // namespace pgfanout::testing
