@@ -88,7 +88,7 @@ Result<void> ParseTables(const Reader& r, const YAML::Node& root, Config& out) {
   for (size_t i = 0; i < list.size(); ++i) {
     auto node = list[i];
     std::string where = fmt::format("tables[{}]", i);
-    PGF_TRY(r.OnlyKeys(node, where, {"name", "tenant_column", "key"}));
+    PGF_TRY(r.OnlyKeys(node, where, {"name", "tenant_column", "key", "where", "columns"}));
     PGF_TRY(auto name, r.String(node, where, "name", true));
     TableConfig table;
     auto parsed = ParseQualifiedName(name, "public");
@@ -97,6 +97,27 @@ Result<void> ParseTables(const Reader& r, const YAML::Node& root, Config& out) {
     PGF_TRY(table.tenant_column, r.String(node, where, "tenant_column", false));
     if (auto key = node["key"]) {
       PGF_TRY(table.key, Columns(r, key, where + ".key"));
+    }
+    PGF_TRY(table.row_filter, r.String(node, where, "where", false));
+    if (auto columns = node["columns"]) {
+      PGF_TRY(table.published_columns, Columns(r, columns, where + ".columns"));
+      std::vector<std::string> needed = table.key;
+      if (!table.tenant_column.empty()) needed.push_back(table.tenant_column);
+      for (const auto& c : needed) {
+        if (!table.Publishes(c)) {
+          return r.Fail(columns, where + ".columns",
+                        fmt::format("must include {} (the table's {}): sinks route and upsert "
+                                    "rows by it",
+                                    c, c == table.tenant_column ? "tenant_column" : "key"));
+        }
+      }
+    }
+    if (out.source.decoder == "wal2json" &&
+        (!table.row_filter.empty() || !table.published_columns.empty())) {
+      return r.Fail(node[table.row_filter.empty() ? "columns" : "where"],
+                    where + (table.row_filter.empty() ? ".columns" : ".where"),
+                    "needs source.decoder pgoutput: wal2json has no publication, so every row "
+                    "and column would leave the server and be dropped only by pgfanout");
     }
     if (!seen.insert(table.QualifiedName()).second) {
       return r.Fail(node, where + ".name", "table " + table.QualifiedName() + " listed twice");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -52,8 +53,18 @@ struct TableConfig {
   // start-up from the source's primary key (needed when the replica identity is FULL,
   // where pgoutput flags every column as key).
   std::vector<std::string> key;
+  // The publication's row filter and column list for the table (YAML `where:`, SQL over
+  // the source row, and `columns:`): rows and columns outside them never leave the server,
+  // in the stream or in a copy. Empty: every row, every column.
+  std::string row_filter;
+  std::vector<std::string> published_columns;
 
   std::string QualifiedName() const { return schema + "." + name; }
+  bool Publishes(const std::string& column) const {
+    return published_columns.empty() ||
+           std::find(published_columns.begin(), published_columns.end(), column) !=
+               published_columns.end();
+  }
 
   friend bool operator==(const TableConfig&, const TableConfig&) = default;
 };

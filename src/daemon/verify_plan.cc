@@ -77,6 +77,11 @@ Result<TableVerifyPlan> PlanTableVerify(const SinkConfig& sink, const TableConfi
     p.source.where =
         TenantTextMatch(source.QuoteIdent(table.tenant_column), sink.tenants, /*indexable=*/true);
   }
+  if (!table.row_filter.empty()) {
+    // Rows the publication's filter keeps out never reach the sink.
+    p.source.where = (p.source.where.empty() ? "" : "(" + p.source.where + ") AND ") + "(" +
+                     table.row_filter + ")";
+  }
 
   const TableConfig target_table_config{.schema = target_schema, .name = target_table};
   PGF_TRY(auto target_catalog, ReadTableCatalog(target, target_table_config));

@@ -47,8 +47,9 @@ class RowFetcher {
 };
 
 // Whether `event` (as routed to a sink) is missing values that only the source has (see
-// above): an insert with kUnchangedToast values (the server never sends those in an
-// INSERT, so only a routed move qualifies), or an update that changed the row's key (the
+// above): an insert with kUnchangedToast values (a routed move, or an UPDATE the server
+// turned into an INSERT because the row started to match the publication's row filter:
+// its unchanged TOASTed values come as such), or an update that changed the row's key (the
 // server sent the old key alone) with such values.
 inline bool NeedsSourceRow(const ChangeEvent& event) {
   if (event.op == Op::kUpdate) {

@@ -27,9 +27,15 @@ std::string Row(const KeyValues& values) {
 
 // The WHERE clause selecting the tenants' rows (all rows when `tenants` is empty), by
 // their text form as the router compares them.
+// The rows copied: the sink's tenants', and of those only the ones the publication's row
+// filter lets through (the stream carries no other).
 std::string TenantFilter(const TableConfig& t, const std::vector<std::string>& tenants) {
-  if (tenants.empty() || t.tenant_column.empty()) return "true";
-  return "(" + TenantTextMatch(QuoteIdent(t.tenant_column), tenants, /*indexable=*/true) + ")";
+  std::string where = "true";
+  if (!tenants.empty() && !t.tenant_column.empty()) {
+    where = "(" + TenantTextMatch(QuoteIdent(t.tenant_column), tenants, /*indexable=*/true) + ")";
+  }
+  if (!t.row_filter.empty()) where += " AND (" + t.row_filter + ")";
+  return where;
 }
 
 std::string TableName(const TableConfig& t) {

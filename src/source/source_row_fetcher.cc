@@ -75,10 +75,11 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
   // table ONLY keeps inheritance children, which publish as themselves, out.
   const bool partitioned = PQntuples(current.get()) > 0 && GetValue(current, 0, 1) == "p";
 
-  std::string tenant_column;
+  std::string tenant_column, row_filter;
   for (const auto& t : tables_) {
     if (t.schema == schema.schema_name && t.name == schema.table_name) {
       tenant_column = t.tenant_column;
+      row_filter = t.row_filter;
     }
   }
   // Compared: the tenant column, then the replica identity's key columns.
@@ -141,9 +142,12 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
   if (in_list.empty()) return boost::outcome_v2::success();
   PGF_TRY(auto rows,
           conn_->Exec("reading the rows",
-                      fmt::format("SELECT {} FROM {}{}.{} WHERE ({}) IN ({})", select,
+                      fmt::format("SELECT {} FROM {}{}.{} WHERE ({}) IN ({}){}", select,
                                   partitioned ? "" : "ONLY ", QuoteIdent(schema.schema_name),
-                                  QuoteIdent(schema.table_name), tuple, in_list),
+                                  QuoteIdent(schema.table_name), tuple, in_list,
+                                  // A row the publication's filter no longer lets through is
+                                  // dropped like a gone one: the server sends its DELETE.
+                                  row_filter.empty() ? "" : " AND (" + row_filter + ")"),
                       params));
   std::map<std::string, int> row_of;
   std::vector<std::string> texts(compare.size());

@@ -10,24 +10,12 @@
 
 #include "checkpoints/log_identity.h"
 #include "checkpoints/meta_records.h"
-#include "source_sql.inc"  // generated from migrations/source/ by src/meson.build
 #include "src/source/partitions.h"
+#include "src/source/publication.h"
 #include "src/source/table_catalog.h"
 
 namespace pgfanout {
 namespace {
-
-std::string FillTemplate(std::string sql, const std::string& publication,
-                         const std::string& tables) {
-  auto replace = [&](std::string_view from, const std::string& to) {
-    for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size())) {
-      sql.replace(at, from.size(), to);
-    }
-  };
-  replace(":\"publication\"", publication);
-  replace(":tables", tables);
-  return sql;
-}
 
 // Does any sink that serves only some tenants read `table`? Those sinks need to see rows
 // move between tenants, which needs the old tenant value.
@@ -82,6 +70,47 @@ Result<void> CheckMappings(const Config& config, const TableConfig& table,
           }
         }
       }
+    }
+  }
+  return boost::outcome_v2::success();
+}
+
+// A column list (tables[].columns) must name columns that exist and keep the replica
+// identity's (PostgreSQL 15 would fail the application's UPDATEs and DELETEs otherwise,
+// at its next one, not when the publication is changed) and the key's.
+Result<void> CheckPublishedColumns(const Config& config, const PgConnection& sql,
+                                   const TableConfig& t, const TableCatalog& catalog,
+                                   const std::vector<std::string>& key) {
+  auto fail = [&](const std::string& what) {
+    return MakeError(
+        ErrorKind::kInvalidArgument,
+        fmt::format("{}: table {}: columns: {}", config.path, t.QualifiedName(), what));
+  };
+  for (const auto& c : t.published_columns) {
+    if (!catalog.Find(c)) return fail(c + ": no such column on the source");
+  }
+  if (catalog.replica_identity == 'f') {
+    std::vector<std::string> left_out;
+    for (const auto& c : catalog.columns) {
+      if (!t.Publishes(c.name)) left_out.push_back(c.name);
+    }
+    if (!left_out.empty()) {
+      return fail(fmt::format(
+          "leaves out {}, but the table is REPLICA IDENTITY FULL, whose old rows hold every "
+          "column: PostgreSQL would fail its UPDATEs and DELETEs. Give it an identity over "
+          "the key (and the tenant column), e.g. ALTER TABLE {} REPLICA IDENTITY DEFAULT; "
+          "with a primary key, or REPLICA IDENTITY USING INDEX on a unique index",
+          fmt::join(left_out, ", "), QuotedName(sql, t)));
+    }
+  }
+  std::vector<std::string> needed = IdentityColumns(catalog);
+  needed.insert(needed.end(), key.begin(), key.end());
+  for (const auto& c : needed) {
+    if (!t.Publishes(c)) {
+      return fail(
+          fmt::format("must include {}: it is in the table's replica identity or key, "
+                      "which every change carries",
+                      c));
     }
   }
   return boost::outcome_v2::success();
@@ -150,7 +179,7 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                                                                     const PgConnection& sql) {
   std::map<std::string, std::vector<std::string>> keys;
   for (const auto& t : config.tables) {
-    PGF_TRY(auto found, ReadTableCatalog(sql, t));
+    PGF_TRY(auto found, ReadTableCatalog(sql, t, /*all_columns=*/true));
     if (!found) {
       return MakeError(ErrorKind::kInvalidArgument,
                        fmt::format("{}: table {} (in tables:) does not exist on the source",
@@ -213,76 +242,16 @@ Result<std::map<std::string, std::vector<std::string>>> CheckTables(const Config
                         sql.QuoteIdent(t.tenant_column), QuotedName(sql, t)));
       }
     }
+    if (!t.published_columns.empty()) PGF_TRY(CheckPublishedColumns(config, sql, t, catalog, key));
     if (!t.tenant_column.empty()) PGF_TRY(CheckTenantValues(config, sql, t, catalog));
-    PGF_TRY(CheckMappings(config, t, catalog, key));
+    // Sinks map only what the publication sends.
+    TableCatalog published = catalog;
+    std::erase_if(published.columns,
+                  [&](const TableCatalog::Column& c) { return !t.Publishes(c.name); });
+    PGF_TRY(CheckMappings(config, t, published, key));
     keys[t.QualifiedName()] = std::move(key);
   }
   return keys;
-}
-
-// A publication made without publish_via_partition_root (by a DBA, or by pgfanout before
-// it followed partitioned tables) sends a partitioned table's changes under its
-// partitions' names, which no sink maps: they would be dropped. pgfanout does not change
-// the option itself, since other subscribers may read the same publication.
-Result<void> CheckNoPartitionedTable(const Config& config, const PgConnection& sql) {
-  const std::string& pub = config.source.publication;
-  for (const auto& t : config.tables) {
-    PGF_TRY(auto kind, sql.Exec("looking up table " + t.QualifiedName(),
-                                "SELECT relkind FROM pg_class WHERE oid = to_regclass($1)",
-                                {QuotedName(sql, t)}));
-    if (GetValue(kind, 0, 0) != "p") continue;
-    return MakeError(
-        ErrorKind::kInvalidArgument,
-        fmt::format("publication {} was created without publish_via_partition_root, so the "
-                    "changes of the partitioned table {} would arrive under its partitions' "
-                    "names and be dropped. Run: ALTER PUBLICATION {} SET "
-                    "(publish_via_partition_root = true); (other subscribers of {} then also "
-                    "receive partitions' changes under their root's name)",
-                    pub, t.QualifiedName(), sql.QuoteIdent(pub), pub));
-  }
-  return boost::outcome_v2::success();
-}
-
-// Returns whether it created the publication.
-Result<bool> EnsurePublication(const Config& config, const PgConnection& sql) {
-  const std::string& pub = config.source.publication;
-  PGF_TRY(auto exists, sql.Exec("looking up publication " + pub,
-                                "SELECT pubviaroot FROM pg_publication WHERE pubname = $1", {pub}));
-  std::vector<std::string> missing;
-  if (PQntuples(exists.get()) == 1) {
-    if (GetValue(exists, 0, 0) != "t") PGF_TRY(CheckNoPartitionedTable(config, sql));
-    PGF_TRY(auto r, sql.Exec("listing tables of publication " + pub,
-                             "SELECT schemaname || '.' || tablename FROM pg_publication_tables "
-                             "WHERE pubname = $1",
-                             {pub}));
-    std::set<std::string> have;
-    for (int i = 0; i < PQntuples(r.get()); ++i) have.insert(*GetValue(r, i, 0));
-    for (const auto& t : config.tables) {
-      if (!have.count(t.QualifiedName())) missing.push_back(t.QualifiedName());
-    }
-    if (missing.empty()) return false;
-  } else {
-    for (const auto& t : config.tables) missing.push_back(t.QualifiedName());
-  }
-  std::string list;
-  for (const auto& name : missing) {
-    auto dot = name.find('.');
-    if (!list.empty()) list += ", ";
-    list += sql.QuoteIdent(name.substr(0, dot)) + "." + sql.QuoteIdent(name.substr(dot + 1));
-  }
-  bool create = PQntuples(exists.get()) == 0;
-  std::string text = FillTemplate(create ? kSql002CreatePublication : kSql003AddToPublication,
-                                  sql.QuoteIdent(pub), list);
-  auto done = sql.ExecSimple(create ? "creating publication" : "extending publication", text);
-  if (!done) {
-    return done.error().Wrap(fmt::format(
-        "pgfanout could not {} publication {} for {} (it needs to own the tables); a DBA can "
-        "run migrations/source/{} instead",
-        create ? "create" : "extend", pub, list,
-        create ? "002_create_publication.sql" : "003_add_to_publication.sql"));
-  }
-  spdlog::info("{} publication {} for {}", create ? "created" : "extended", pub, list);
-  return create;
 }
 
 // wal2json prints a quoted type name without its outer quotes (the quoted identifier

@@ -32,7 +32,7 @@ T Number(const std::optional<std::string>& text) {
 }  // namespace
 
 Result<std::optional<TableCatalog>> ReadTableCatalog(const PgConnection& conn,
-                                                     const TableConfig& table) {
+                                                     const TableConfig& table, bool all_columns) {
   PGF_TRY(auto rel, conn.Exec("looking up table " + table.QualifiedName(),
                               "SELECT c.oid, c.relreplident, c.relkind, "
                               "       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
@@ -56,6 +56,7 @@ Result<std::optional<TableCatalog>> ReadTableCatalog(const PgConnection& conn,
                                "  AND NOT a.attisdropped ORDER BY a.attnum",
                                {std::to_string(out.oid)}));
   for (int i = 0; i < PQntuples(cols.get()); ++i) {
+    if (!all_columns && !table.Publishes(GetValue(cols, i, 0).value_or(""))) continue;
     out.columns.push_back(
         TableCatalog::Column{.name = GetValue(cols, i, 0).value_or(""),
                              .type_oid = Number<uint32_t>(GetValue(cols, i, 1)),

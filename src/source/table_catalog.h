@@ -33,8 +33,10 @@ struct TableCatalog {
 };
 
 // Reads the catalog entry of `table`; nullopt when the table does not exist (or is not a
-// plain or partitioned table).
+// plain or partitioned table). Only the columns the table's publication entry lists
+// (`table.published_columns`), unless `all_columns`: what the stream and a copy carry.
 Result<std::optional<TableCatalog>> ReadTableCatalog(const PgConnection& conn,
-                                                     const TableConfig& table);
+                                                     const TableConfig& table,
+                                                     bool all_columns = false);
 
 }  // namespace pgfanout

@@ -81,6 +81,24 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"BadTableName", Cat({kSource, "tables:\n  - name: public.Users-x\n", kSinks}),
                   "cfg.yaml:4: tables[0].name: expected [schema.]table; unquoted names fold "
                   "to lower case, write \"Mixed Case\" in double quotes to keep it"},
+        BadConfig{"PublishedColumnsWithoutTheTenantColumn",
+                  Cat({kSource,
+                       "tables:\n  - name: users\n    tenant_column: tenant_id\n"
+                       "    columns: [id, name]\n",
+                       kSinks}),
+                  "cfg.yaml:6: tables[0].columns: must include tenant_id (the table's "
+                  "tenant_column): sinks route and upsert rows by it"},
+        BadConfig{"PublishedColumnsWithoutTheKey",
+                  Cat({kSource, "tables:\n  - name: users\n    key: [id]\n    columns: [name]\n",
+                       kSinks}),
+                  "cfg.yaml:6: tables[0].columns: must include id (the table's key): sinks "
+                  "route and upsert rows by it"},
+        BadConfig{"RowFilterUnderWal2Json",
+                  Cat({kSource, "  decoder: wal2json\n",
+                       "tables:\n  - name: users\n    where: \"status <> 'gone'\"\n", kSinks}),
+                  "cfg.yaml:6: tables[0].where: needs source.decoder pgoutput: wal2json has no "
+                  "publication, so every row and column would leave the server and be dropped "
+                  "only by pgfanout"},
         BadConfig{"DuplicateSinkId",
                   Cat({kSource, kTables, kSinks,
                        "  - id: out\n    type: jsonl\n    tenants: [\"9\"]\n    path: b.jsonl\n"}),
