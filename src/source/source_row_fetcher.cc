@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace pgfanout {
 namespace {
@@ -52,6 +54,41 @@ Result<std::vector<bool>> SourceRowFetcher::Fill(std::span<ChangeEvent* const> e
     }
   }
   return found;
+}
+
+// Whether the snapshot of the open transaction shows every transaction of $1 (32-bit xids)
+// committed. Each is widened to a full xid below the snapshot's xmax; one at or past xmax
+// (d = 0, or a "distance" of half the xid space or more) is not visible yet.
+constexpr const char* kVisibleSql =
+    "SELECT coalesce(bool_and(d > 0 AND d < 2147483648 AND "
+    "  pg_visible_in_snapshot((q.x - d)::text::xid8, q.s)), true) "
+    "FROM (SELECT s, pg_snapshot_xmax(s)::text::bigint AS x "
+    "      FROM (SELECT pg_current_snapshot() AS s) a) q, "
+    "  unnest($1::bigint[]) AS xid32, "
+    "  LATERAL (SELECT ((q.x % 4294967296) - xid32 + 4294967296) % 4294967296 AS d) dd";
+
+Result<void> SourceRowFetcher::BeginSeeing(const std::set<uint32_t>& xids) {
+  std::string list;
+  for (uint32_t x : xids) list += (list.empty() ? "" : ",") + std::to_string(x);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int attempt = 0;; ++attempt) {
+    PGF_TRY(
+        conn_->ExecSimple("reading the rows", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"));
+    auto seen = conn_->Exec("checking the changes' transactions are visible", kVisibleSql,
+                            {"{" + list + "}"});
+    if (seen && GetValue(seen.value(), 0, 0) == "t") return boost::outcome_v2::success();
+    (void)conn_->ExecSimple("ending the read", "ROLLBACK");
+    if (!seen) return seen.error();
+    if (std::chrono::steady_clock::now() > deadline) {
+      // kConnection: the runner retries the batch later, as after a lost connection.
+      return MakeError(ErrorKind::kConnection,
+                       fmt::format("the source still shows transaction(s) {} in progress 10 s "
+                                   "after their commit was received (a synchronous commit "
+                                   "waiting for a standby?)",
+                                   list));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(50, 1 << attempt)));
+  }
 }
 
 Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
@@ -140,15 +177,21 @@ Result<void> SourceRowFetcher::FillTable(std::span<ChangeEvent* const> events,
     in_list += (in_list.empty() ? "(" : ", (") + one + ")";
   }
   if (in_list.empty()) return boost::outcome_v2::success();
-  PGF_TRY(auto rows,
-          conn_->Exec("reading the rows",
-                      fmt::format("SELECT {} FROM {}{}.{} WHERE ({}) IN ({}){}", select,
-                                  partitioned ? "" : "ONLY ", QuoteIdent(schema.schema_name),
-                                  QuoteIdent(schema.table_name), tuple, in_list,
-                                  // A row the publication's filter no longer lets through is
-                                  // dropped like a gone one: the server sends its DELETE.
-                                  row_filter.empty() ? "" : " AND (" + row_filter + ")"),
-                      params));
+  std::set<uint32_t> xids;
+  for (ChangeEvent* e : events) {
+    if (e->xid.value >= 3) xids.insert(e->xid.value);  // 0-2: not a transaction (a copy)
+  }
+  PGF_TRY(BeginSeeing(xids));
+  auto read = conn_->Exec(
+      "reading the rows",
+      fmt::format("SELECT {} FROM {}{}.{} WHERE ({}) IN ({}){}", select, partitioned ? "" : "ONLY ",
+                  QuoteIdent(schema.schema_name), QuoteIdent(schema.table_name), tuple, in_list,
+                  // A row the publication's filter no longer lets through is
+                  // dropped like a gone one: the server sends its DELETE.
+                  row_filter.empty() ? "" : " AND (" + row_filter + ")"),
+      params);
+  (void)conn_->ExecSimple("ending the read", read ? "COMMIT" : "ROLLBACK");
+  PGF_TRY(auto rows, std::move(read));
   std::map<std::string, int> row_of;
   std::vector<std::string> texts(compare.size());
   for (int r = 0; r < PQntuples(rows.get()); ++r) {
