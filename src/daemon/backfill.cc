@@ -264,8 +264,13 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   PGF_TRY(log.RewindCursor(id, final));
   PGF_TRY(meta::Store(log, meta::SinkTablesKey(id),
                       meta::SinkTables{MappedTables(config, sink_config)}));
-  PGF_TRY(meta::Erase(log, meta::BackfillProgressKey(id)));
+  // The final status before the progress is erased: a kill in between finishes the copy
+  // again at the next start (no chunk is left to read, and the cursor and replace steps
+  // repeat as they were), while the other order left a finished copy that `pgfanout
+  // status` never showed as done.
   PGF_TRY(report(true));
+  PGF_TRY(FailpointHit("backfill.before_done"));
+  PGF_TRY(meta::Erase(log, meta::BackfillProgressKey(id)));
   return std::optional<Lsn>(progress->first);
 }
 

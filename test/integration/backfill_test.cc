@@ -101,6 +101,21 @@ TEST_F(BackfillTest, KillDuringBackfillResumesFromItsLastChunk) {
   StopDaemon();
 }
 
+// A kill between the end of a copy and the erasing of its progress: the next start
+// finishes it again and every sink's status says so. (With the progress erased first, the
+// copy was complete but `pgfanout status` never showed it done for that sink: a CI run's
+// FanoutTest waited 120 s for it.)
+TEST_F(BackfillTest, AKillAsACopyEndsIsFinishedAndShownDoneAtTheNextStart) {
+  Existing(Rows());
+  StartDaemon({{"PGFANOUT_FAILPOINTS", "backfill.before_done=kill@1"}}, /*wait_backfill=*/false);
+  auto code = daemon_.Wait(seconds(120));
+  ASSERT_TRUE(code.has_value()) << "the failpoint never fired";
+  EXPECT_EQ(*code, -SIGKILL);
+  StartDaemon();  // waits until every sink's status says "backfill done"
+  ExpectTargetsEqualSource(seconds(300));
+  StopDaemon();
+}
+
 // Under source.confirm: sinks a standby resumes a sink from the position its destination
 // holds when the slot vouches for it (Lineage). A copy in progress writes positions too,
 // with part of the rows: those must name only this state dir's log, so that another state
