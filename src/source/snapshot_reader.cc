@@ -26,9 +26,8 @@ std::string Row(const KeyValues& values) {
 }
 
 // The WHERE clause selecting the tenants' rows (all rows when `tenants` is empty), by
-// their text form as the router compares them.
-// The rows copied: the sink's tenants', and of those only the ones the publication's row
-// filter lets through (the stream carries no other).
+// their text form as the router compares them, and of those only the ones the
+// publication's row filter lets through (the stream carries no other).
 std::string TenantFilter(const TableConfig& t, const std::vector<std::string>& tenants) {
   std::string where = "true";
   if (!tenants.empty() && !t.tenant_column.empty()) {
