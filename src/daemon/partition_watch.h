@@ -37,7 +37,7 @@ class PartitionWatch {
 
   explicit PartitionWatch(const Config& config);
 
-  // Whether any tracked table could be partitioned (false: Check() does nothing).
+  // Whether any table is tracked (false: Check() does nothing).
   bool active() const { return !roots_.empty(); }
   Result<std::vector<Change>> Check(const PgConnection& sql);
 
