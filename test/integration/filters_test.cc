@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -37,13 +36,6 @@ class FiltersTest : public TailerTest {
     SetUsers(
         "    where: \"status <> 'archived'\"\n    columns: [id, tenant_id, name, status, bio]\n");
     EditConfig("    batch_size: 500", "    batch_size: 500\n    backfill: true");
-  }
-
-  void EditConfig(const std::string& from, const std::string& to) {
-    std::ifstream in(config_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex(from), to);
   }
 
   // The users entry of tables: with `extra` keys after tenant_column.
@@ -149,11 +141,7 @@ TEST_F(FiltersTest, AFilterOnAColumnOutsideTheIdentityIsRefusedAndTheApplication
   // name is not in the replica identity (id, status): PostgreSQL would accept this filter
   // and then fail every UPDATE and DELETE of users.
   SetUsers("    where: \"name <> 'hidden'\"\n");
-  StartDaemon({}, /*wait=*/false);
-  auto code = WaitDaemonExit(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 1);
-  const std::string log = DaemonLog();
+  const std::string log = RunExpectingRefusal();
   EXPECT_NE(log.find("where: reads name, which the table's replica identity (id, status) does "
                      "not hold"),
             std::string::npos)
@@ -181,11 +169,7 @@ TEST_F(FiltersTest, AFilterOnAColumnOutsideTheIdentityIsRefusedAndTheApplication
 TEST_F(FiltersTest, AColumnListUnderReplicaIdentityFullIsRefusedBeforeAnythingIsPublished) {
   pg_->Exec("ALTER TABLE users REPLICA IDENTITY FULL");
   SetUsers("    columns: [id, tenant_id, name, status]\n");
-  StartDaemon({}, /*wait=*/false);
-  auto code = WaitDaemonExit(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 1);
-  const std::string log = DaemonLog();
+  const std::string log = RunExpectingRefusal();
   EXPECT_NE(log.find("columns: leaves out ssn, bio, but the table is REPLICA IDENTITY FULL"),
             std::string::npos)
       << log;

@@ -4,11 +4,8 @@
 // wrong or not at all.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "test/integration/tailer_fixture.h"
@@ -37,25 +34,14 @@ class PartitionsTest : public TailerTest {
     )sql");
   }
 
-  void EditConfig(const std::string& from, const std::string& to) {
-    std::ifstream in(config_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex(from), to);
-  }
-
-  // Runs the daemon, expects exit 1 and returns its log.
+  // Expects a refusal before any slot, and before any publication but `publications`
+  // made by the test; returns the log.
   std::string RunExpectingRefusal(const std::string& publications = "0") {
-    StartDaemon({}, /*wait=*/false);
-    auto code = WaitDaemonExit(std::chrono::seconds(30));
-    EXPECT_TRUE(code.has_value()) << "pgfanout should refuse and exit";
-    if (code) {
-      EXPECT_EQ(*code, 1);
-    }
+    std::string log = TailerTest::RunExpectingRefusal();
     EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_publication"), publications)
         << "nothing may be published before the checks pass";
     EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_replication_slots"), "0");
-    return DaemonLog();
+    return log;
   }
 
   // Changes in every partition, rows moving between partitions, a root TRUNCATE.

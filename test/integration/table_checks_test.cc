@@ -2,10 +2,6 @@
 // break the primary's writes or silently drop their changes.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <regex>
-#include <sstream>
-
 #include "test/integration/tailer_fixture.h"
 
 namespace pgfanout::testing {
@@ -15,24 +11,15 @@ class TableChecksTest : public TailerTest {
  protected:
   // Points the config's first tracked table (public.users) at `table` instead.
   void TrackInsteadOfUsers(const std::string& table) {
-    std::ifstream in(config_path_);
-    std::stringstream s;
-    s << in.rdbuf();
-    std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex("name: public.users"),
-                                                      "name: public." + table);
+    EditConfig("name: public.users", "name: public." + table);
   }
 
-  // Runs the daemon, expects exit 1 and returns its log.
+  // Expects a refusal before anything was published; returns the log.
   std::string RunExpectingRefusal() {
-    StartDaemon({}, /*wait=*/false);
-    auto code = WaitDaemonExit(std::chrono::seconds(30));
-    EXPECT_TRUE(code.has_value()) << "pgfanout should refuse and exit";
-    if (code) {
-      EXPECT_EQ(*code, 1);
-    }
+    std::string log = TailerTest::RunExpectingRefusal();
     EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM pg_publication"), "0")
         << "nothing may be published before the checks pass";
-    return DaemonLog();
+    return log;
   }
 };
 

@@ -89,6 +89,23 @@ sinks:
   return path;
 }
 
+void TailerTest::EditConfig(const std::string& from, const std::string& to) {
+  std::ifstream in(config_path_);
+  std::stringstream s;
+  s << in.rdbuf();
+  std::ofstream(config_path_) << std::regex_replace(s.str(), std::regex(from), to);
+}
+
+std::string TailerTest::RunExpectingRefusal() {
+  StartDaemon({}, /*wait=*/false);
+  auto code = WaitDaemonExit(std::chrono::seconds(30));
+  EXPECT_TRUE(code.has_value()) << "pgfanout should refuse and exit";
+  if (code) {
+    EXPECT_EQ(*code, 1);
+  }
+  return DaemonLog();
+}
+
 void TailerTest::StartDaemon(const std::map<std::string, std::string>& env, bool wait) {
   ASSERT_EQ(::access(PgfanoutBinary().c_str(), X_OK), 0)
       << "set PGFANOUT_BIN to the pgfanout binary (meson test does)";

@@ -29,6 +29,8 @@ class TailerTest : public ::testing::Test {
   virtual std::string Decoder() const { return "pgoutput"; }
 
   std::string WriteConfig(const std::string& extra_sink_yaml = "");
+  // Replaces every match of the regular expression `from` in the config file with `to`.
+  void EditConfig(const std::string& from, const std::string& to);
   // Starts `pgfanout run`; with `wait`, returns once it streams from the slot (changes
   // committed before the slot exists are not part of the stream).
   void StartDaemon(const std::map<std::string, std::string>& env = {}, bool wait = true);
@@ -38,6 +40,9 @@ class TailerTest : public ::testing::Test {
   void StopDaemon();
   // Waits for the daemon to exit by itself (a failpoint killed it) and returns its status.
   std::optional<int> WaitDaemonExit(std::chrono::seconds timeout);
+  // Starts the daemon, expects it to refuse (exit 1 by itself within 30 s) and returns its
+  // log.
+  std::string RunExpectingRefusal();
 
   // Polls until the JSONL file rebuilt by JsonlChecker equals the source tables, or the
   // timeout passes; then asserts equality, strict id order and a clean parse.
