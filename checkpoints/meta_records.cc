@@ -27,6 +27,7 @@ constexpr uint8_t kSinkTablesTag = 8;
 constexpr uint8_t kBackfillProgressTag = 9;
 constexpr uint8_t kBackfillStatusTag = 10;
 constexpr uint8_t kRegistryTag = 11;
+constexpr uint8_t kResnapshotTag = 12;
 
 template <class Record>
 struct Traits;
@@ -85,6 +86,11 @@ template <>
 struct Traits<Registry> {
   static constexpr uint8_t kTag = kRegistryTag;
   static constexpr const char* kName = "sink registry";
+};
+template <>
+struct Traits<Resnapshot> {
+  static constexpr uint8_t kTag = kResnapshotTag;
+  static constexpr const char* kName = "resnapshot request";
 };
 
 template <class Record>
@@ -252,6 +258,18 @@ template <>
 Result<BackfillStatus> DecodeFields(Reader& r) {
   BackfillStatus x;
   if (!r.String(x.line)) return r.Fail("bad line");
+  return Finish(r, std::move(x));
+}
+
+template <>
+Result<Resnapshot> DecodeFields(Reader& r) {
+  Resnapshot x;
+  uint64_t at;
+  if (!GetList(r, x.tables) || x.tables.empty()) return r.Fail("bad table list");
+  if (!r.Bool(x.replace)) return r.Fail("bad replace flag");
+  if (!r.Varint(at)) return r.Fail("bad request time");
+  x.requested_at_ms = wire::UnZigZag(at);
+  if (!r.String(x.origin)) return r.Fail("bad origin");
   return Finish(r, std::move(x));
 }
 
@@ -438,6 +456,7 @@ Key<BackfillProgress> BackfillProgressKey(std::string_view id) { return {SinkKey
 Key<BackfillStatus> BackfillStatusKey(std::string_view id) {
   return {SinkKey(id, "backfill_status")};
 }
+Key<Resnapshot> ResnapshotKey(std::string_view id) { return {SinkKey(id, "resnapshot")}; }
 Key<Registry> RegistryKey() { return {"registry.rows"}; }
 
 std::string Encode(const LogId& r) {
@@ -519,6 +538,15 @@ std::string Encode(const Registry& r) {
   return out;
 }
 
+std::string Encode(const Resnapshot& r) {
+  std::string out = Header<Resnapshot>();
+  PutList(out, r.tables);
+  out.push_back(r.replace ? 1 : 0);
+  PutVarint(out, wire::ZigZag(r.requested_at_ms));
+  PutBytes(out, r.origin);
+  return out;
+}
+
 Result<void> ForgetSink(EventLog& log, std::string_view sink_id) {
   PGF_TRY(Erase(log, TrimmedPastKey(sink_id)));
   PGF_TRY(Erase(log, SinkStateKey(sink_id)));
@@ -527,6 +555,7 @@ Result<void> ForgetSink(EventLog& log, std::string_view sink_id) {
   PGF_TRY(Erase(log, SinkTablesKey(sink_id)));
   PGF_TRY(Erase(log, BackfillProgressKey(sink_id)));
   PGF_TRY(Erase(log, BackfillStatusKey(sink_id)));
+  PGF_TRY(Erase(log, ResnapshotKey(sink_id)));
   return log.DropCursor(std::string(sink_id));
 }
 
@@ -549,6 +578,7 @@ template Result<SinkTables> Decode(std::string_view);
 template Result<BackfillProgress> Decode(std::string_view);
 template Result<BackfillStatus> Decode(std::string_view);
 template Result<Registry> Decode(std::string_view);
+template Result<Resnapshot> Decode(std::string_view);
 
 Result<std::map<std::string, std::string>> UpgradeLegacy(
     const std::map<std::string, std::string>& legacy) {

@@ -111,6 +111,17 @@ struct BackfillStatus {
   friend bool operator==(const BackfillStatus&, const BackfillStatus&) = default;
 };
 
+// sink.<id>.resnapshot: a copy asked of the running daemon (`pgfanout resnapshot`), kept
+// from the request until the copy is done. The copy itself is a BackfillProgress that the
+// sink's runner advances a round at a time between its batches.
+struct Resnapshot {
+  std::vector<std::string> tables;  // qualified; never empty
+  bool replace = true;              // rows the copy does not find are removed (row sinks)
+  int64_t requested_at_ms = 0;      // since the epoch
+  std::string origin;               // who asked: "http"
+  friend bool operator==(const Resnapshot&, const Resnapshot&) = default;
+};
+
 // registry.rows: the sink registry's rows as of `applied`, the id of the last registry
 // change applied (src/pipeline/sink_registry.h). Stored before the group commit that
 // holds that change, so a change at or below `applied` that the server sends again is
@@ -152,6 +163,7 @@ Key<Baseline> BaselineKey(std::string_view sink_id);
 Key<SinkTables> SinkTablesKey(std::string_view sink_id);
 Key<BackfillProgress> BackfillProgressKey(std::string_view sink_id);
 Key<BackfillStatus> BackfillStatusKey(std::string_view sink_id);
+Key<Resnapshot> ResnapshotKey(std::string_view sink_id);
 Key<Registry> RegistryKey();
 
 std::string Encode(const LogId& r);
@@ -165,6 +177,7 @@ std::string Encode(const SinkTables& r);
 std::string Encode(const BackfillProgress& r);
 std::string Encode(const BackfillStatus& r);
 std::string Encode(const Registry& r);
+std::string Encode(const Resnapshot& r);
 
 // Decodes a non-empty value as `Record` (explicitly instantiated for each record above).
 template <class Record>

@@ -58,6 +58,10 @@ TEST(MetaRecordsTest, EveryRecordRoundTripsAndRefusesTruncationAndTrailingBytes)
   ExpectRoundTrip(BackfillProgress{});
   ExpectRoundTrip(BackfillStatus{"backfill 10 of ~20 rows"});
   ExpectRoundTrip(Registry{});
+  ExpectRoundTrip(Resnapshot{.tables = {"public.users"},
+                             .replace = false,
+                             .requested_at_ms = 1765000000000,
+                             .origin = "http"});
   ExpectRoundTrip(Registry{
       .applied = EventId{Lsn(0x16B3748), 2},
       .rows = {Registry::Row{.sink_id = "p1",
@@ -96,6 +100,12 @@ TEST(MetaRecordsTest, InconsistentProgressIsRefused) {
   p.states[0].done.pop_back();
   p.states[0].last.pop_back();
   EXPECT_FALSE(Decode<BackfillProgress>(Encode(p)).has_value());
+}
+
+TEST(MetaRecordsTest, AResnapshotOfNoTableIsRefused) {
+  std::string bytes = Encode(Resnapshot{.tables = {}, .origin = "http"});
+  EXPECT_FALSE(Decode<Resnapshot>(bytes).has_value());
+  EXPECT_TRUE(Decode<Resnapshot>(Encode(Resnapshot{.tables = {"public.a"}})).has_value());
 }
 
 TEST(MetaRecordsTest, LoadSaysWhichKeyIsDamagedAndErasedIsAbsent) {
