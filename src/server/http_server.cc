@@ -103,7 +103,16 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   HttpResponse Handle(const http::request<http::string_body>& req) {
-    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+    std::string_view target(req.target().data(), req.target().size());
+    auto q = target.find('?');
+    std::string path(target.substr(0, q));
+    const auto& o = server_.options_;
+    const bool post_route =
+        std::find(o.post_paths.begin(), o.post_paths.end(), path) != o.post_paths.end();
+    if (post_route && req.method() != http::verb::post) {
+      return {.status = 405, .body = "only POST\n"};
+    }
+    if (!post_route && req.method() != http::verb::get && req.method() != http::verb::head) {
       return {.status = 405, .body = "only GET and HEAD\n"};
     }
     const auto host = req[http::field::host];
@@ -111,11 +120,11 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
       return {.status = 421,
               .body = "this server answers to IP addresses, localhost and http.allowed_hosts\n"};
     }
-    std::string_view target(req.target().data(), req.target().size());
-    auto q = target.find('?');
-    std::string path(target.substr(0, q));
     IncomingRequest request{.query = std::string(q == std::string_view::npos ? "" : target.substr(q + 1))};
-    const auto& o = server_.options_;
+    if (post_route && o.bearer_token.empty()) {
+      // A change asked of the daemon needs to know who asks.
+      return {.status = 403, .body = "set http.token_file to allow POST " + path + "\n"};
+    }
     if (!o.bearer_token.empty()) {
       std::string_view auth(req[http::field::authorization].data(),
                             req[http::field::authorization].size());

@@ -33,7 +33,8 @@ struct IncomingRequest {
 using HttpHandler = std::function<HttpResponse(const IncomingRequest& request)>;
 
 // A small HTTP/1.1 server on Boost.Beast for the operator endpoints (/healthz, /metrics …).
-// GET and HEAD only; one route per exact path; keep-alive; a request of at most 16 kB.
+// GET and HEAD, POST on `post_paths` only; one route per exact path; keep-alive; a request
+// of at most 16 kB.
 // Made to be reachable by whoever can reach the port, so:
 // - Bearer token: with one, every route except those in `open_paths` needs
 //   `Authorization: Bearer <token>` (never in the URL: it would reach logs and history);
@@ -55,6 +56,9 @@ class HttpServer {
     std::string listen;  // "host:port", "[v6]:port"; port 0 picks a free one
     std::string bearer_token;
     std::vector<std::string> open_paths = {"/healthz", "/readyz"};
+    // Routes that take POST (and only POST): changes asked of the daemon. They need the
+    // bearer token, and answer 403 when none is configured.
+    std::vector<std::string> post_paths;
     std::vector<std::string> allowed_hosts;  // host names besides IP literals and localhost
     size_t max_connections = 64;
     std::chrono::milliseconds header_timeout{5'000};

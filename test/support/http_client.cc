@@ -10,6 +10,11 @@ namespace pgfanout::testing {
 
 HttpReply HttpGet(const std::string& address, const std::string& target,
                   const std::map<std::string, std::string>& headers) {
+  return HttpSend(address, "GET", target, headers);
+}
+
+HttpReply HttpSend(const std::string& address, const std::string& method,
+                   const std::string& target, const std::map<std::string, std::string>& headers) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   auto colon = address.rfind(':');
@@ -19,9 +24,10 @@ HttpReply HttpGet(const std::string& address, const std::string& target,
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::seconds(10));
     stream.connect(resolver.resolve(address.substr(0, colon), address.substr(colon + 1)));
-    http::request<http::empty_body> req(http::verb::get, target, 11);
+    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
     req.set(http::field::host, address);
     for (const auto& [k, v] : headers) req.set(k, v);
+    req.prepare_payload();
     http::write(stream, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;

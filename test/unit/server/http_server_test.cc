@@ -12,6 +12,7 @@ namespace pgfanout {
 namespace {
 
 using testing::HttpGet;
+using testing::HttpSend;
 
 TEST(ParseListenAddressTest, ReadsHostAndPortForms) {
   auto v4 = ParseListenAddress("127.0.0.1:8686");
@@ -41,6 +42,9 @@ class HttpServerTest : public ::testing::Test {
     };
     routes["/page"] = [](const IncomingRequest&) {
       return HttpResponse{.body = "<p>", .content_security_policy = "default-src 'none'"};
+    };
+    routes["/ask"] = [](const IncomingRequest& r) {
+      return HttpResponse{.status = 202, .body = "asked " + r.query};
     };
     routes["/who"] = [](const IncomingRequest& r) {
       return HttpResponse{.body = r.authorized ? "authorized" : "anonymous"};
@@ -96,6 +100,31 @@ TEST_F(HttpServerTest, OpenRoutesKnowWhetherTheRequestCarriedTheToken) {
   EXPECT_EQ(HttpGet(a, "/who").body, "anonymous");
   EXPECT_EQ(HttpGet(a, "/who", {{"Authorization", "Bearer s3cret"}}).body, "authorized");
   EXPECT_EQ(HttpGet(a, "/who", {{"Authorization", "Bearer nope"}}).body, "anonymous");
+}
+
+TEST_F(HttpServerTest, PostRoutesTakeOnlyPostAndOnlyWithTheToken) {
+  HttpServer::Options options;
+  options.post_paths = {"/ask"};
+  Serve("s3cret", options);
+  const std::string a = server_->address();
+  const std::map<std::string, std::string> token = {{"Authorization", "Bearer s3cret"}};
+  auto asked = HttpSend(a, "POST", "/ask?sink=x", token);
+  EXPECT_EQ(asked.status, 202);
+  EXPECT_EQ(asked.body, "asked sink=x");
+  EXPECT_EQ(HttpSend(a, "POST", "/ask?sink=x").status, 401);
+  EXPECT_EQ(HttpSend(a, "GET", "/ask?sink=x", token).status, 405) << "a change is never a GET";
+  EXPECT_EQ(HttpSend(a, "POST", "/data", token).status, 405) << "the other routes only read";
+  EXPECT_EQ(HttpSend(a, "PUT", "/ask", token).status, 405);
+}
+
+TEST_F(HttpServerTest, PostRoutesAreRefusedWithoutAConfiguredToken) {
+  HttpServer::Options options;
+  options.post_paths = {"/ask"};
+  Serve("", options);
+  auto r = HttpSend(server_->address(), "POST", "/ask?sink=x");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("http.token_file"), std::string::npos) << r.body;
+  EXPECT_EQ(HttpGet(server_->address(), "/data").status, 200);
 }
 
 // DNS rebinding: a page elsewhere points a name of its own at 127.0.0.1; the browser then
