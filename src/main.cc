@@ -13,6 +13,7 @@
 #include "src/daemon/commands.h"
 #include "src/daemon/daemon.h"
 #include "src/daemon/hardening.h"
+#include "src/daemon/resnapshot.h"
 #include "src/daemon/verify.h"
 
 namespace {
@@ -203,6 +204,38 @@ int main(int argc, char** argv) {
           "table added to a sink.\n") +
       kExitHelp);
 
+  auto* resnapshot = app.add_subcommand(
+      "resnapshot",
+      "Ask the running daemon to copy a sink's rows again while every sink keeps streaming");
+  add_config(resnapshot);
+  pgfanout::ResnapshotQuery resnapshot_ask;
+  std::string resnapshot_table;
+  std::string resnapshot_address;
+  bool resnapshot_keep = false;
+  bool resnapshot_wait = false;
+  resnapshot->add_option("--sink", resnapshot_ask.sink, "sink id")->required();
+  resnapshot->add_option("--table", resnapshot_table,
+                         "only this source table (schema.name); default: every table the sink "
+                         "receives");
+  resnapshot->add_flag("--keep", resnapshot_keep,
+                       "only bring rows up to the source: keep the destination's rows the copy "
+                       "does not find (default: they are removed, as by backfill)");
+  resnapshot->add_flag("--wait", resnapshot_wait, "print the copy's progress until it is done");
+  resnapshot->add_option("--address", resnapshot_address,
+                         "host:port of the daemon's HTTP endpoint; default: http.listen");
+  resnapshot->footer(
+      std::string(
+          "\nThe daemon (POST /resnapshot, which needs http.token_file; this command sends\n"
+          "its token) copies the sink's tenants' rows of the tables again, a round of\n"
+          "delivery.copy_round at a time between the sink's batches, each from a snapshot of\n"
+          "its own: the sink keeps streaming, no change is lost or applied out of order.\n"
+          "Postgres and ClickHouse sinks end up equal to the source (rows the copy does not\n"
+          "find are removed unless --keep); change logs (JSONL, webhook, NATS) get the rows\n"
+          "as inserts. One at a time per sink (exit 3 when one runs); progress in\n"
+          "`pgfanout status` and /status; a kill -9 resumes it at the next start. With the\n"
+          "daemon stopped, use pgfanout backfill.\n") +
+      kExitHelp);
+
   CLI11_PARSE(app, argc, argv);
   pgfanout::HardenProcess(allow_core_dumps);
   SetUpLogging(log_level, log_format);
@@ -242,6 +275,12 @@ int main(int argc, char** argv) {
   if (*backfill) {
     return pgfanout::BackfillCommand(config.value(), backfill_sink_id, backfill_table,
                                      backfill_connections);
+  }
+  if (*resnapshot) {
+    if (!resnapshot_table.empty()) resnapshot_ask.table = resnapshot_table;
+    resnapshot_ask.replace = !resnapshot_keep;
+    return pgfanout::ResnapshotCommand(config.value(), resnapshot_ask, resnapshot_address,
+                                       resnapshot_wait);
   }
   auto from = pgfanout::Lsn::Parse(from_lsn);
   if (!from) {

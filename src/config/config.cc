@@ -412,7 +412,9 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
           policy == "drop" ? LaggingSinkPolicy::kDrop : LaggingSinkPolicy::kHold;
     }
     if (auto delivery = root["delivery"]) {
-      PGF_TRY(r.OnlyKeys(delivery, "delivery", {"workers", "memory", "idle_close", "max_connections"}));
+      PGF_TRY(r.OnlyKeys(
+          delivery, "delivery",
+          {"workers", "memory", "idle_close", "max_connections", "copy_chunk_rows", "copy_round"}));
       PGF_TRY(config.delivery.workers,
               r.Count(delivery, "delivery", "workers", config.delivery.workers, 0, 256));
       PGF_TRY(config.delivery.memory,
@@ -425,6 +427,14 @@ Result<Config> ParseConfig(std::string_view yaml_text, std::string_view file_nam
       PGF_TRY(config.delivery.max_connections,
               r.Count(delivery, "delivery", "max_connections", config.delivery.max_connections,
                       0, 1'000'000));
+      PGF_TRY(config.delivery.copy_chunk_rows,
+              r.Count(delivery, "delivery", "copy_chunk_rows", config.delivery.copy_chunk_rows, 100,
+                      1'000'000));
+      PGF_TRY(config.delivery.copy_round,
+              r.Duration(delivery, "delivery", "copy_round", config.delivery.copy_round));
+      if (config.delivery.copy_round.count() <= 0) {
+        return r.Fail(delivery["copy_round"], "delivery.copy_round", "expected more than 0");
+      }
     }
     if (auto metrics = root["metrics"]) {
       PGF_TRY(r.OnlyKeys(metrics, "metrics", {"per_sink"}));

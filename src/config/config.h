@@ -247,6 +247,12 @@ struct DeliveryConfig {
   // Target connections all sinks hold at once (src/pipeline/connection_budget.h); 0: no
   // cap. Sinks beyond it wait in line, idle sinks give theirs up first.
   size_t max_connections = 256;
+  // Rows per chunk of a copy of existing rows (first copies, refills, resnapshots): one
+  // COPY and one sink write each.
+  size_t copy_chunk_rows = 10'000;
+  // A copy that runs while its sink keeps streaming (`pgfanout resnapshot`) copies this
+  // long, at least one chunk, before the sink's stream gets its turn.
+  std::chrono::milliseconds copy_round{2'000};
 
   friend bool operator==(const DeliveryConfig&, const DeliveryConfig&) = default;
 };

@@ -73,9 +73,16 @@ bool CoversAll(const Config& config, const SinkConfig& sink,
 Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& sink_config, Sink& sink,
                           EventLog& log, const BackfillOptions& options) {
   const std::string& id = sink_config.id;
+  const bool live = options.round.count() > 0;
   auto stopping = [&] { return options.stopping && options.stopping(); };
   PGF_TRY(auto stored, log.LoadCursor(id));
   PGF_TRY(std::optional<Progress> progress, meta::Load(log, meta::BackfillProgressKey(id)));
+  if (live && !stored) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "sink " + id + ": a copy while streaming needs the sink's cursor");
+  }
+  // Between batches the stream is where the runner says; the round leaves it there.
+  if (progress && live && options.stream_at) progress->resume_at = *options.stream_at;
   std::vector<std::string> tables;
   if (progress) {
     tables = progress->tables;
@@ -129,8 +136,10 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
       PGF_TRY(auto trimmed, meta::Load(log, meta::TrimmedPastKey(id)));
       cursor_events_gone = trimmed && stored->applied < trimmed->through;
     }
-    const bool whole = !stored || (options.replace && CoversAll(config, sink_config, tables) &&
-                                   (sink.ReplacesRows() || cursor_events_gone));
+    // A live copy never moves the cursor: the sink's stream goes on from it.
+    const bool whole =
+        !live && (!stored || (options.replace && CoversAll(config, sink_config, tables) &&
+                              (sink.ReplacesRows() || cursor_events_gone)));
     progress = Progress{
         .first = snapshot,
         .resume_at = whole && (!stored || stored->applied < snapshot_point) ? snapshot_point
@@ -151,7 +160,11 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   std::vector<std::shared_ptr<const TableSchema>> schemas;
   for (const auto& t : described) schemas.push_back(t.schema);
   if (progress->replace && !progress->replace_begun) {
-    PGF_TRY(sink.BeginReplace(schemas));
+    if (live) {
+      PGF_TRY(sink.BeginLiveReplace(schemas));
+    } else {
+      PGF_TRY(sink.BeginReplace(schemas));
+    }
     progress->replace_begun = true;
     PGF_TRY(meta::Store(log, meta::BackfillProgressKey(id), *progress));
   }
@@ -161,10 +174,12 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
     total += std::max(described[i].estimated_rows, progress->rows_done[i]);
     done_before += progress->rows_done[i];
   }
-  spdlog::info("sink {}: backfilling {} table(s), ~{} rows{}, as of {} over {} connection(s)", id,
-               tables.size(), total,
-               done_before ? fmt::format(" ({} already copied)", done_before) : "",
-               snapshot.ToString(), options.connections);
+  // A live copy's later rounds say so at debug level: its progress lines tell the rest.
+  spdlog::log(live && done_before > 0 ? spdlog::level::debug : spdlog::level::info,
+              "sink {}: {} {} table(s), ~{} rows{}, as of {} over {} connection(s)", id,
+              live ? "copying again, while it streams," : "backfilling", tables.size(), total,
+              done_before ? fmt::format(" ({} already copied)", done_before) : "",
+              snapshot.ToString(), options.connections);
 
   // Snapshot rows are inserts as of just before the snapshot's consistent point.
   const Lsn version(snapshot.value() - 1);
@@ -187,11 +202,14 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   auto last_report = started;
   uint64_t copied = 0;
   const bool tty = ::isatty(STDERR_FILENO) == 1;
-  auto report = [&](bool final) -> Result<void> {
+  bool round_over = false;
+  const char* what = live ? "resnapshot" : "backfill";
+  // `quiet`: stored and shown, logged at debug level (a live copy's round ends).
+  auto report = [&](bool final, bool quiet = false) -> Result<void> {
     const double secs = std::chrono::duration<double>(Clock::now() - started).count();
     const double rate = secs > 0 ? static_cast<double>(copied) / secs : 0;
     std::string line =
-        fmt::format("backfill {} of ~{} rows, {:.0f} rows/s", done_before + copied, total, rate);
+        fmt::format("{} {} of ~{} rows, {:.0f} rows/s", what, done_before + copied, total, rate);
     for (size_t i = 0; i < described.size(); ++i) {
       uint64_t left = described[i].estimated_rows > progress->rows_done[i]
                           ? described[i].estimated_rows - progress->rows_done[i]
@@ -200,15 +218,20 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
           fmt::format("; {} {}/{}", tables[i], progress->rows_done[i], described[i].estimated_rows);
       if (!final && rate > 0 && left > 0) line += fmt::format(" (~{:.0f} s left)", left / rate);
     }
-    if (final) {
+    if (final && live) {
+      line = fmt::format("resnapshot done: {} rows", done_before + copied);
+    } else if (final) {
       line = fmt::format("backfill done: {} rows in {:.1f} s ({:.0f} rows/s)", copied, secs, rate);
     }
-    if (tty && !final) {
+    if (quiet) {
+      spdlog::debug("sink {}: {}", id, line);
+    } else if (tty && !final) {
       fmt::print(stderr, "\rsink {}: {}\033[K", id, line);
     } else {
       if (tty) fmt::print(stderr, "\n");
       spdlog::info("sink {}: {}", id, line);
     }
+    if (options.on_progress) options.on_progress(line);
     return meta::Store(log, meta::BackfillStatusKey(id), meta::BackfillStatus{line});
   };
 
@@ -248,13 +271,32 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
       last_report = Clock::now();
       PGF_TRY(report(false));
     }
+    if (live && Clock::now() - started >= options.round) {
+      round_over = true;
+      return MakeError(ErrorKind::kCancelled, "the round is over");
+    }
     return boost::outcome_v2::success();
   };
-  PGF_TRY(reader->Read(described, tenants, progress->states, options.connections,
-                       options.chunk_rows, on_chunk));
+  auto read = reader->Read(described, tenants, progress->states, options.connections,
+                           options.chunk_rows, on_chunk);
+  if (!read && round_over) {
+    // The stream's turn: the cursor (and a destination's own position, which the chunks
+    // moved) goes back to where the stream stands; the next round resumes the ranges from
+    // a snapshot of its own.
+    PGF_TRY(report(false, /*quiet=*/true));
+    SinkCursor back{.applied = progress->resume_at, .token = cursor.token};
+    PGF_TRY(auto lineage, LoadLineage(log, config.source.confirm == SourceConfig::Confirm::kSinks));
+    PGF_TRY(sink.Rewind(back, lineage.value_or(Lineage{})));
+    PGF_TRY(log.RewindCursor(id, back));
+    if (options.unfinished) *options.unfinished = true;
+    return std::optional<Lsn>(progress->first);
+  }
+  if (!read) return read.error();
 
   // Rows of the sink's tenants the copy did not write are not on the source (any more).
-  if (progress->replace) {
+  if (progress->replace && live) {
+    PGF_TRY(sink.FinishLiveReplace(schemas, Lsn(progress->first.value() - 1)));
+  } else if (progress->replace) {
     PGF_TRY(sink.FinishReplace(schemas, Lsn(progress->first.value() - 1)));
   }
   // Done: the stream resumes where the first snapshot began (or where the sink was).
@@ -270,6 +312,14 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   // status` never showed as done.
   PGF_TRY(report(true));
   PGF_TRY(FailpointHit("backfill.before_done"));
+  // A resnapshot's request goes first: left alone, it would start the copy over. So does
+  // one this copy covered (`pgfanout backfill` with the daemon stopped).
+  PGF_TRY(auto asked, meta::Load(log, meta::ResnapshotKey(id)));
+  const bool covered =
+      asked && std::all_of(asked->tables.begin(), asked->tables.end(), [&](const std::string& t) {
+        return std::find(tables.begin(), tables.end(), t) != tables.end();
+      });
+  if (live || covered) PGF_TRY(meta::Erase(log, meta::ResnapshotKey(id)));
   PGF_TRY(meta::Erase(log, meta::BackfillProgressKey(id)));
   return std::optional<Lsn>(progress->first);
 }

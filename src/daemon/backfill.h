@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,19 @@ struct BackfillOptions {
   // Called once there is something to copy, before the snapshot is taken; the copy holds
   // what it returns until it ends (the daemon bounds how many sinks copy at once).
   std::function<Result<std::shared_ptr<void>>()> admit;
+
+  // A live copy (`pgfanout resnapshot`: the sink keeps streaming). Each call copies for
+  // about `round`, from a snapshot of its own, then returns with `*unfinished` set and the
+  // sink's cursor where its stream stood; its runner delivers batches between calls. Zero:
+  // copy to the end in one call.
+  std::chrono::milliseconds round{0};
+  // Where the sink's stream stands when a live round starts: its stored cursor, which a
+  // round stores back after each chunk (not the destination's own position, which chunks
+  // move). Unset: where the last round began.
+  std::optional<EventId> stream_at;
+  bool* unfinished = nullptr;  // set by a live round that stopped before the end
+  // Each progress line, as it is stored for `pgfanout status`.
+  std::function<void(const std::string&)> on_progress;
 };
 
 // Copies the existing rows of a sink's tenants into the sink (already Open()ed), as of one
@@ -49,6 +64,14 @@ struct BackfillOptions {
 // the sink maps moves its cursor to just before C too (it then holds all its rows as of C:
 // the way out for a sink retention dropped). A table added to an existing sink keeps the
 // sink's cursor; the Postgres sink's own position is rewound to it.
+//
+// A live copy (options.round) keeps the sink's cursor where its stream is: round i copies
+// from its own snapshot C_i while the stream stands at P_i <= C_i, and the stream goes on
+// from P_i after it. Every chunk equals the source at C_i, and the events after P_i are
+// applied after it, versioned: what a chunk holds is never older than the stream, and no
+// row the stream deleted after C_i is written back. A replace sweeps, at the end, rows
+// older than C_1 (neither copied nor changed since). The copy's request
+// (meta::Resnapshot) is erased with its progress.
 //
 // Progress is kept in the log's metadata after every chunk (resume), and shown as log lines
 // and by `pgfanout status`. Returns, when it copied anything, the first snapshot's

@@ -1,6 +1,7 @@
 #include "src/daemon/commands.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -131,6 +132,11 @@ int ShowStatus(const Config& config, const std::string& sink_id) {
         behind >= kCountLimit ? "at least " : "", behind, bytes);
     auto backfill = meta::Load(l, meta::BackfillStatusKey(sink.id));
     if (backfill && backfill.value()) fmt::print("  {}\n", backfill.value()->line);
+    auto asked = meta::Load(l, meta::ResnapshotKey(sink.id));
+    if (asked && asked.value()) {
+      fmt::print("  resnapshot of {} asked ({}), not done yet\n",
+                 fmt::join(asked.value()->tables, ", "), asked.value()->origin);
+    }
     auto state = meta::Load(l, meta::SinkStateKey(sink.id));
     if (!state || !state.value() || state.value()->message.empty()) continue;
     std::string when = "stopped: needs a person (fix the cause, restart pgfanout)";

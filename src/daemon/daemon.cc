@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "checkpoints/event_log.h"
@@ -22,6 +23,7 @@
 #include "src/daemon/backfill.h"
 #include "src/daemon/monitor.h"
 #include "src/daemon/registry_sinks.h"
+#include "src/daemon/resnapshot.h"
 #include "src/daemon/retention.h"
 #include "src/daemon/sink_factory.h"
 #include "src/daemon/status_report.h"
@@ -135,15 +137,20 @@ class Daemon {
     // A new sink, or one with a new table, first gets the rows that exist already, when
     // admitted (backfill_concurrency; a sink that waits holds no worker). The sink's config
     // is copied: a reload may replace config_.sinks.
-    runner->SetBackfill([this, sc, r = runner.get()](Sink& s,
-                                                     const std::function<bool()>& stopping,
-                                                     const std::vector<std::string>& tables,
-                                                     bool replace) {
+    runner->SetBackfill([this, sc, r = runner.get()](Sink& s, const std::function<bool()>& stopping,
+                                                     const SinkRunner::CopyAsk& ask) {
       auto admit = [this, r]() { return fleet_.admission().TryAdmit(*r); };
-      return BackfillSink(
-          config_, sc, s, log_,
-          BackfillOptions{
-              .tables = tables, .replace = replace, .stopping = stopping, .admit = admit});
+      return BackfillSink(config_, sc, s, log_,
+                          BackfillOptions{.chunk_rows = config_.delivery.copy_chunk_rows,
+                                          .tables = ask.tables,
+                                          .replace = ask.replace,
+                                          .stopping = stopping,
+                                          .admit = admit,
+                                          .round = ask.live ? config_.delivery.copy_round
+                                                            : std::chrono::milliseconds(0),
+                                          .stream_at = ask.stream_at,
+                                          .unfinished = ask.unfinished,
+                                          .on_progress = ask.on_progress});
     });
     return runner;
   }
@@ -247,6 +254,37 @@ class Daemon {
       return HttpResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                           .body = metrics_.RenderPrometheus()};
     };
+    // A copy of a sink's rows while everything streams (`pgfanout resnapshot`). POST only,
+    // and only with the token (HttpServer::Options::post_paths); the one route that writes,
+    // a single meta record.
+    routes["/resnapshot"] = [this, text](const IncomingRequest& request) {
+      auto parsed = ParseResnapshotQuery(request.query);
+      if (!parsed) return text(400, parsed.error().message + "\n");
+      const ResnapshotQuery& ask = parsed.value();
+      SinkRunner* runner = nullptr;
+      for (auto* r : fleet_.Runners()) {
+        if (r->id() == ask.sink) runner = r;
+      }
+      std::optional<SinkConfig> definition;
+      for (auto& d : fleet_.Definitions()) {
+        if (d.id == ask.sink) definition = std::move(d);
+      }
+      if (!runner || !definition) return text(404, "no sink " + ask.sink + "\n");
+      auto listed = ResnapshotTables(config_, *definition, ask.table);
+      if (!listed) return text(400, listed.error().message + "\n");
+      const std::vector<std::string>& tables = listed.value();
+      auto asked = runner->RequestResnapshot(tables, ask.replace, "http");
+      if (!asked) {
+        return text(asked.error().kind == ErrorKind::kBusy ? 409 : 500,
+                    asked.error().message + "\n");
+      }
+      return HttpResponse{
+          .status = 202,
+          .content_type = "application/json",
+          .body = nlohmann::json{{"sink", ask.sink}, {"tables", tables}, {"replace", ask.replace}}
+                      .dump() +
+                  "\n"};
+    };
     // The page, its script and its style hold no data; they are open, and the page fetches
     // the rest with the token from its URL's fragment.
     routes["/"] = [](const IncomingRequest&) {
@@ -262,15 +300,16 @@ class Daemon {
       return HttpResponse{.content_type = "text/css; charset=utf-8", .body = LagPageStyle()};
     };
     const size_t max_connections = HttpConnectionBudget();
-    PGF_TRY(http_, HttpServer::Start(
-                       io_,
-                       HttpServer::Options{
-                           .listen = config_.http_listen,
-                           .bearer_token = config_.http_token,
-                           .open_paths = {"/healthz", "/readyz", "/", "/lag.js", "/lag.css"},
-                           .allowed_hosts = config_.http_allowed_hosts,
-                           .max_connections = max_connections},
-                       std::move(routes)));
+    PGF_TRY(http_,
+            HttpServer::Start(io_,
+                              HttpServer::Options{
+                                  .listen = config_.http_listen,
+                                  .bearer_token = config_.http_token,
+                                  .open_paths = {"/healthz", "/readyz", "/", "/lag.js", "/lag.css"},
+                                  .post_paths = {"/resnapshot"},
+                                  .allowed_hosts = config_.http_allowed_hosts,
+                                  .max_connections = max_connections},
+                              std::move(routes)));
     spdlog::info(
         "http: listening on {} (/healthz /readyz /status /metrics, lag page at /){}; at most "
         "{} connection(s) at once",

@@ -123,6 +123,18 @@ std::string StatusJson(const Config& config, const SourceState& source,
         {"retry_at", st.retry_at ? json(Iso(*st.retry_at)) : json(nullptr)},
         {"waiting_for", OrNull(st.waiting_for)},
     };
+    if (st.resnapshot) {
+      const auto& r = *st.resnapshot;
+      j["resnapshot"] = {{"tables", r.tables},
+                         {"replace", r.replace},
+                         {"requested_at", Iso(std::chrono::system_clock::time_point(
+                                              std::chrono::milliseconds(r.requested_at_ms)))},
+                         {"state", r.rounds == 0 && r.progress.empty() ? "queued" : "copying"},
+                         {"rounds", r.rounds},
+                         {"progress", OrNull(r.progress)}};
+    } else {
+      j["resnapshot"] = nullptr;
+    }
     if (auto it = lag_of.find(st.sink_id); it != lag_of.end()) {
       j["events_behind"] = it->second->events_behind;
       j["events_behind_is_lower_bound"] = it->second->events_capped;
@@ -138,8 +150,8 @@ std::string StatusJson(const Config& config, const SourceState& source,
   return out.dump(2) + "\n";
 }
 
-Result<StatusQuery> ParseStatusQuery(std::string_view query) {
-  StatusQuery q;
+Result<std::vector<std::pair<std::string, std::string>>> ParseQueryPairs(std::string_view query,
+                                                                         std::string_view route) {
   auto decode = [](std::string_view text) -> std::optional<std::string> {
     std::string out;
     for (size_t i = 0; i < text.size(); ++i) {
@@ -158,6 +170,27 @@ Result<StatusQuery> ParseStatusQuery(std::string_view query) {
     }
     return out;
   };
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t at = 0; at < query.size();) {
+    size_t end = query.find('&', at);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(at, end - at);
+    at = end + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    const std::string_view key = pair.substr(0, eq);
+    auto value = decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!value) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       fmt::format("{}: {}: expected a percent-encoded value", route, key));
+    }
+    out.emplace_back(std::string(key), std::move(*value));
+  }
+  return out;
+}
+
+Result<StatusQuery> ParseStatusQuery(std::string_view query) {
+  StatusQuery q;
   auto number = [](const std::string& text, size_t min, size_t max) -> std::optional<size_t> {
     size_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -170,16 +203,9 @@ Result<StatusQuery> ParseStatusQuery(std::string_view query) {
     return MakeError(ErrorKind::kInvalidArgument,
                      fmt::format("/status: {}: expected {}", key, expected));
   };
-  for (size_t at = 0; at < query.size();) {
-    size_t end = query.find('&', at);
-    if (end == std::string_view::npos) end = query.size();
-    std::string_view pair = query.substr(at, end - at);
-    at = end + 1;
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    const std::string_view key = pair.substr(0, eq);
-    auto value = decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
-    if (!value) return bad(key, "a percent-encoded value");
+  PGF_TRY(auto pairs, ParseQueryPairs(query, "/status"));
+  for (auto& [key, v] : pairs) {
+    const std::optional<std::string> value = std::move(v);
     if (key == "sink") {
       q.sink = *value;
     } else if (key == "state") {

@@ -40,6 +40,10 @@ struct StatusQuery {
 };
 // kInvalidArgument naming the parameter for anything else.
 Result<StatusQuery> ParseStatusQuery(std::string_view query);
+// A query string's `key=value` pairs, in order, percent-decoded ('+' is a space);
+// kInvalidArgument naming `route` and the key for a bad escape.
+Result<std::vector<std::pair<std::string, std::string>>> ParseQueryPairs(std::string_view query,
+                                                                         std::string_view route);
 
 // The JSON of /status (see README "Operating it"). No secret reaches it: DSNs are not
 // included, and error texts are the redacted ones the components log. Besides the sinks

@@ -21,6 +21,15 @@ namespace {
 // Before the source has been identified (the lineage positions are written under), a
 // runner looks again this often unless woken sooner.
 constexpr auto kLineageWait = std::chrono::seconds(5);
+// A resnapshot's next round runs when the stream has caught up, or after this long of
+// batches behind: the copy moves on under a steady load too.
+constexpr auto kRoundEvery = std::chrono::seconds(5);
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 #ifdef PGFANOUT_NEGATIVE_CONTROL
 // The fault suite's negative controls (a separate test binary, never the product; see
@@ -49,6 +58,12 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
       health_(config_.id, log_),
       refills_(config_.id, log_) {
   status_.sink_id = config_.id;
+  // A resnapshot asked before a restart goes on (shown at once; run from Open()).
+  if (auto asked = meta::Load(log_, meta::ResnapshotKey(config_.id)); asked && asked.value()) {
+    const auto& r = *asked.value();
+    status_.resnapshot = Status::Resnapshot{
+        .tables = r.tables, .replace = r.replace, .requested_at_ms = r.requested_at_ms};
+  }
   sink_->SetBackfillRequest(
       [this](const std::string& table) { return refills_.Request(table, writing_up_to_); });
 }
@@ -155,8 +170,27 @@ Result<void> SinkRunner::Open(const Lineage& lineage) {
     std::lock_guard lock(mu_);
     if (!status_.holds_after) status_.holds_after = copies_after;
   }
-  if (backfill_) {
-    PGF_TRY(auto copied, backfill_(*sink_, [this] { return Stopping(); }, {}, replace));
+  if (backfill_ && Resnapshotting() && !resume) {
+    // Its first copy replaces every row anyway (a state dir that lost the cursor).
+    spdlog::warn(
+        "sink {}: its resnapshot is dropped: the sink has no cursor, so all its rows "
+        "are copied first",
+        config_.id);
+    PGF_TRY(meta::Erase(log_, meta::ResnapshotKey(config_.id)));
+    std::lock_guard lock(mu_);
+    status_.resnapshot.reset();
+  }
+  if (backfill_ && Resnapshotting()) {
+    // The resnapshot goes on a round at a time; a copy this open needs waits for its end.
+    // Its first round runs now, from the stored cursor (where the stream stood: rounds
+    // store it back after their chunks), not from a destination's own position, which a
+    // chunk written before a crash may have moved past the stream.
+    copy_after_resnapshot_ = replace;
+    PGF_TRY(RunResnapshotRound(known ? std::optional<EventId>(known->applied) : std::nullopt));
+    PGF_TRY(resume, log_.LoadCursor(config_.id));
+  } else if (backfill_) {
+    PGF_TRY(auto copied, backfill_(
+                             *sink_, [this] { return Stopping(); }, CopyAsk{.replace = replace}));
     if (copied) {
       PGF_TRY(resume, log_.LoadCursor(config_.id));
     }
@@ -167,7 +201,103 @@ Result<void> SinkRunner::Open(const Lineage& lineage) {
     status_.cursor = resume ? std::optional<EventId>(resume->applied) : std::nullopt;
     if (resume) status_.holds_after.reset();
   }
+  if (Resnapshotting()) return boost::outcome_v2::success();
   return RunRefills();
+}
+
+Result<void> SinkRunner::RequestResnapshot(std::vector<std::string> tables, bool replace,
+                                           std::string origin) {
+  const SinkHealth::Record health = health_.shown();
+  const std::string listed = fmt::format("{}", fmt::join(tables, ", "));
+  {
+    std::lock_guard lock(mu_);
+    auto busy = [&](const std::string& why) { return MakeError(ErrorKind::kBusy, why); };
+    if (status_.resnapshot) {
+      return busy(fmt::format(
+          "sink {} is already copying {} again{}", config_.id,
+          fmt::join(status_.resnapshot->tables, ", "),
+          status_.resnapshot->progress.empty() ? "" : " (" + status_.resnapshot->progress + ")"));
+    }
+    if (!config_.enabled) return busy("sink " + config_.id + " is paused");
+    if (end_at_ || status_.finished) return busy("sink " + config_.id + " is being retired");
+    if (health.stopped) {
+      return busy("sink " + config_.id + " is stopped (see pgfanout status); restart pgfanout " +
+                  "after fixing it, or run pgfanout backfill with the daemon stopped");
+    }
+    PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
+    PGF_TRY(auto copying, meta::Load(log_, meta::BackfillProgressKey(config_.id)));
+    if (!cursor || copying || !status_.cursor) {
+      return busy("sink " + config_.id +
+                  " is still copying existing rows (its first copy, or a table it gained); "
+                  "ask again when pgfanout status shows it streaming");
+    }
+    const meta::Resnapshot request{
+        .tables = tables, .replace = replace, .requested_at_ms = NowMs(), .origin = origin};
+    PGF_TRY(meta::Store(log_, meta::ResnapshotKey(config_.id), request));
+    status_.resnapshot = Status::Resnapshot{.tables = std::move(tables),
+                                            .replace = replace,
+                                            .requested_at_ms = request.requested_at_ms};
+  }
+  spdlog::info("sink {}: resnapshot of {} asked ({}){}", config_.id, listed, origin,
+               replace ? "; rows the copy does not find are removed" : "");
+  Notify();
+  return boost::outcome_v2::success();
+}
+
+Result<void> SinkRunner::RunResnapshotRound(std::optional<EventId> stream_at) {
+  std::optional<Status::Resnapshot> asked;
+  {
+    std::lock_guard lock(mu_);
+    asked = status_.resnapshot;
+  }
+  if (!asked || !backfill_) return boost::outcome_v2::success();
+  bool unfinished = false;
+  CopyAsk ask{.tables = asked->tables,
+              .replace = asked->replace,
+              .live = true,
+              .stream_at = stream_at,
+              .unfinished = &unfinished,
+              .on_progress = [this](const std::string& line) {
+                std::lock_guard lock(mu_);
+                if (status_.resnapshot) status_.resnapshot->progress = line;
+              }};
+  auto copied = backfill_(
+      *sink_, [this] { return Stopping(); }, ask);
+  last_round_end_ = std::chrono::steady_clock::now();
+  if (!copied && copied.error().kind == ErrorKind::kInvalidArgument) {
+    // The request no longer fits the config (a table removed since): it is dropped, and
+    // the copy's progress with it, so the sink streams on.
+    spdlog::error("sink {}: resnapshot of {} dropped: {}", config_.id,
+                  fmt::join(asked->tables, ", "), copied.error().message);
+    PGF_TRY(meta::Erase(log_, meta::BackfillProgressKey(config_.id)));
+    PGF_TRY(meta::Erase(log_, meta::ResnapshotKey(config_.id)));
+    std::lock_guard lock(mu_);
+    status_.resnapshot.reset();
+    return boost::outcome_v2::success();
+  }
+  if (!copied) return copied.error();
+  PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
+  {
+    std::lock_guard lock(mu_);
+    cursor_ = cursor;
+    if (cursor) status_.cursor = cursor->applied;
+    if (status_.resnapshot) ++status_.resnapshot->rounds;
+    if (!unfinished) status_.resnapshot.reset();
+  }
+  if (unfinished) return boost::outcome_v2::success();
+  spdlog::info("sink {}: resnapshot of {} done", config_.id, fmt::join(asked->tables, ", "));
+  if (copy_after_resnapshot_) {
+    const bool replace = *std::exchange(copy_after_resnapshot_, std::nullopt);
+    PGF_TRY(auto more, backfill_(
+                           *sink_, [this] { return Stopping(); }, CopyAsk{.replace = replace}));
+    if (more) {
+      PGF_TRY(auto reloaded, log_.LoadCursor(config_.id));
+      std::lock_guard lock(mu_);
+      cursor_ = reloaded;
+      if (reloaded) status_.cursor = reloaded->applied;
+    }
+  }
+  return boost::outcome_v2::success();
 }
 
 Result<void> SinkRunner::RunRefills() {
@@ -181,8 +311,8 @@ Result<void> SinkRunner::RunRefills() {
                                  "--sink {} --table T",
                                  fmt::join(tables, ", "), config_.id));
   }
-  PGF_TRY(auto copied_at, backfill_(*sink_, [this] { return Stopping(); }, tables,
-                                    /*replace=*/false));
+  PGF_TRY(auto copied_at, backfill_(
+                              *sink_, [this] { return Stopping(); }, CopyAsk{.tables = tables}));
   PGF_TRY(refills_.Done(tables, copied_at));
   PGF_TRY(auto cursor, log_.LoadCursor(config_.id));
   std::lock_guard lock(mu_);
@@ -213,7 +343,28 @@ void SinkRunner::EndAt(EventId end) {
 }
 
 Result<bool> SinkRunner::Step() {
-  PGF_TRY(RunRefills());
+  if (Resnapshotting()) {
+    // The copy asked by `pgfanout resnapshot`, a round between batches: the stream goes on.
+    if (stream_caught_up_ || std::chrono::steady_clock::now() - last_round_end_ >= kRoundEvery) {
+      auto round =
+          RunResnapshotRound(cursor_ ? std::optional<EventId>(cursor_->applied) : std::nullopt);
+      if (!round && round.error().kind != ErrorKind::kBusy) return round.error();
+      // kBusy: every backfill slot is taken; the admission wakes this runner when one is
+      // kept for it, and the stream goes on meanwhile.
+      if (!round) {
+        std::lock_guard lock(mu_);
+        if (status_.resnapshot) status_.resnapshot->progress = round.error().message;
+      }
+    }
+  } else {
+    PGF_TRY(RunRefills());
+  }
+  PGF_TRY(const bool more, StepBatch());
+  stream_caught_up_ = !more;
+  return more || Resnapshotting();
+}
+
+Result<bool> SinkRunner::StepBatch() {
   const EventId after = cursor_ ? cursor_->applied : EventId{};
   std::optional<EventId> end;
   {

@@ -60,6 +60,15 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     bool paused = false;
     // Delivered every event up to the end it was given (EndAt) and takes no more.
     bool finished = false;
+    // A copy asked while it streams (`pgfanout resnapshot`), until it is done.
+    struct Resnapshot {
+      std::vector<std::string> tables;
+      bool replace = true;
+      int64_t requested_at_ms = 0;
+      std::string progress;  // the copy's last progress line; empty until its first round
+      uint64_t rounds = 0;   // rounds run by this process
+    };
+    std::optional<Resnapshot> resnapshot;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
@@ -72,9 +81,18 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // empty: whatever the sink's state says is missing. `replace`: the copy replaces what
   // the destination holds of the sink's rows (Sink::BeginReplace), of every table it maps
   // when `tables` is empty. Set before Start().
+  struct CopyAsk {
+    std::vector<std::string> tables;
+    bool replace = false;
+    // A resnapshot's round (BackfillOptions::round): it copies for a while and comes back,
+    // with `unfinished` set when there is more; the cursor stays where the stream is.
+    bool live = false;
+    std::optional<EventId> stream_at;  // a live round between batches: the stream's cursor
+    bool* unfinished = nullptr;
+    std::function<void(const std::string&)> on_progress;
+  };
   using Backfill = std::function<Result<std::optional<Lsn>>(
-      Sink& sink, const std::function<bool()>& stopping, const std::vector<std::string>& tables,
-      bool replace)>;
+      Sink& sink, const std::function<bool()>& stopping, const CopyAsk& ask)>;
   void SetBackfill(Backfill backfill) { backfill_ = std::move(backfill); }
   // Reads from the source what a moved-in row's event lacks (row_fetcher.h). Without one,
   // such an insert is written without those values. Set before Start().
@@ -128,6 +146,13 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // what it has not up to there, never an event after, then shows Status::finished and
   // goes idle for good. Any thread.
   void EndAt(EventId end);
+  // Asks for the sink's rows of `tables` (qualified, received by the sink) to be copied
+  // again while it keeps streaming (`pgfanout resnapshot`): the copy runs a round at a time
+  // between its batches, resumes after a restart, and with `replace` removes the rows it
+  // does not find. Stored (meta::Resnapshot) before it returns. kBusy, saying why, when
+  // the sink cannot take one now (one runs, its first copy runs, it is paused, stopped or
+  // retired). Any thread.
+  Result<void> RequestResnapshot(std::vector<std::string> tables, bool replace, std::string origin);
   // Runs until the cursor reaches `target` or the sink fails; for `pgfanout replay`.
   Result<void> RunUntil(EventId target);
 
@@ -138,6 +163,8 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // One read-filter-write-store step. Returns false when caught up: nothing read, or the
   // read reached the log's last event as of the step's start.
   Result<bool> Step();
+  // The read-filter-write-store part of Step().
+  Result<bool> StepBatch();
   // Completes the routed events[0, kept) that need the source's row; drops those whose row
   // is gone. Returns the new `kept`.
   Result<size_t> CompleteMovedRows(std::vector<ChangeEvent>& events, size_t kept);
@@ -150,6 +177,14 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   void Close();
   // Copies the tables the sink asked for (refills_), if any.
   Result<void> RunRefills();
+  // One round of the resnapshot in progress, if any and if due (the stream was caught up
+  // at its last step, or kRoundEvery passed). A round that waits for a backfill slot is
+  // skipped: the stream goes on.
+  Result<void> RunResnapshotRound(std::optional<EventId> stream_at);
+  bool Resnapshotting() const {
+    std::lock_guard lock(mu_);
+    return status_.resnapshot.has_value();
+  }
   bool Stopping() const {
     std::lock_guard lock(mu_);
     return stop_;
@@ -197,6 +232,10 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   Lsn writing_up_to_;  // commit LSN of the last event of the Write() in progress
   SinkHealth health_;
   Refills refills_;  // tables the sink asked to have copied again
+  std::chrono::steady_clock::time_point last_round_end_{};
+  bool stream_caught_up_ = true;  // the last step read everything there was
+  // The copy Open() found needed while a resnapshot ran; done when it ends.
+  std::optional<bool> copy_after_resnapshot_;  // its replace flag
   std::optional<SinkCursor> cursor_;
   Status status_;
 };

@@ -139,6 +139,15 @@ class Sink {
     (void)version;
     return boost::outcome_v2::success();
   }
+  // The same for a copy made while the sink keeps streaming (`pgfanout resnapshot`): the
+  // destination must keep serving the rows until FinishLiveReplace(), and the stream
+  // writes rows newer than `version` meanwhile, which must survive it. The default is
+  // BeginReplace/FinishReplace, right for a sink whose BeginReplace keeps the rows
+  // (Postgres resets their versions); a sink whose BeginReplace deletes overrides both.
+  virtual Result<void> BeginLiveReplace(Tables tables) { return BeginReplace(tables); }
+  virtual Result<void> FinishLiveReplace(Tables tables, Lsn version) {
+    return FinishReplace(tables, version);
+  }
   // Whether BeginReplace/FinishReplace really replace rows (a row store: Postgres,
   // ClickHouse). A change log or a stream cannot take back what it delivered: a copy there
   // must not move the sink's cursor past changes it has not delivered (its deletes would

@@ -4,11 +4,13 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
 
 namespace pgfanout::testing {
@@ -108,16 +110,39 @@ source:
 state_dir: {}/state
 http:
   listen: "127.0.0.1:0"
-log:
+{}log:
   retain: 24h
-tables:
+{}tables:
   - name: public.accounts
     tenant_column: tenant_id
   - name: public.events
     tenant_column: tenant_id
 sinks:
 {})yaml",
-                                             pg_->Dsn(), work_dir_, SinksYaml());
+                                             pg_->Dsn(), work_dir_, http_yaml_, extra_yaml_,
+                                             SinksYaml());
+}
+
+void SinkE2ETest::UseHttpToken(const std::string& token) {
+  const std::string file = work_dir_ + "/token";
+  std::ofstream(file) << token << "\n";
+  ::chmod(file.c_str(), 0600);
+  http_yaml_ = "  token_file: " + file + "\n";
+}
+
+std::string SinkE2ETest::HttpAddress(size_t nth) {
+  const std::regex re("http: listening on ([0-9.:]+)");
+  for (auto deadline = std::chrono::steady_clock::now() + 30s;
+       std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(50ms)) {
+    const std::string log = DaemonLog();
+    size_t seen = 0;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), re); it != std::sregex_iterator();
+         ++it) {
+      if (++seen == nth) return (*it)[1];
+    }
+  }
+  ADD_FAILURE() << "no 'http: listening on' line number " << nth;
+  return "";
 }
 
 void SinkE2ETest::StartDaemon(bool wait) {

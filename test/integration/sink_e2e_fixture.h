@@ -54,6 +54,11 @@ class SinkE2ETest : public ::testing::Test {
   Rows SourceRows(const std::string& table, const std::set<std::string>& tenants);
 
   void WriteConfig();
+  // Before StartDaemon: the HTTP endpoint asks for `token` (http.token_file).
+  void UseHttpToken(const std::string& token);
+  // The address of the `nth` (from 1) "http: listening on" line of the daemon's log, once
+  // there: a restarted daemon listens on a new port, and logs a new line.
+  std::string HttpAddress(size_t nth = 1);
   void StartDaemon(bool wait = true);
   void StopDaemon();   // SIGTERM, expects exit 0
   void KillDaemon();   // SIGKILL and reap
@@ -82,6 +87,10 @@ class SinkE2ETest : public ::testing::Test {
   // Set before SetUp: the same tables, partitioned (accounts by LIST of tenant_id, events
   // by RANGE of id; see kPartitionedSchema).
   bool partitioned_ = false;
+  // Set before StartDaemon: lines added under `http:` (e.g. "  token_file: …\n") and at
+  // the top level of the config (e.g. a `delivery:` block).
+  std::string http_yaml_;
+  std::string extra_yaml_;
   std::unique_ptr<PgServer> pg_;
   std::string work_dir_;
   std::string config_path_;

@@ -13,8 +13,8 @@ HttpReply HttpGet(const std::string& address, const std::string& target,
   return HttpSend(address, "GET", target, headers);
 }
 
-HttpReply HttpSend(const std::string& address, const std::string& method,
-                   const std::string& target, const std::map<std::string, std::string>& headers) {
+HttpReply HttpSend(const std::string& address, const std::string& method, const std::string& target,
+                   const std::map<std::string, std::string>& headers) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   auto colon = address.rfind(':');

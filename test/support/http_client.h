@@ -17,8 +17,7 @@ struct HttpReply {
 HttpReply HttpGet(const std::string& address, const std::string& target,
                   const std::map<std::string, std::string>& headers = {});
 // The same with another method ("POST"), and no body.
-HttpReply HttpSend(const std::string& address, const std::string& method,
-                   const std::string& target,
+HttpReply HttpSend(const std::string& address, const std::string& method, const std::string& target,
                    const std::map<std::string, std::string>& headers = {});
 
 }  // namespace pgfanout::testing

@@ -162,6 +162,31 @@ Result<void> ClickHouseSink::BeginReplace(Tables tables) {
   return boost::outcome_v2::success();
 }
 
+Result<void> ClickHouseSink::FinishLiveReplace(Tables tables, Lsn version) {
+  if (!ch_) return Fail(ErrorKind::kSink, "copy finished before Open");
+  for (const auto& schema : tables) {
+    PGF_TRY(const TableTarget* t, TargetOf(*schema));
+    if (t == nullptr) continue;
+    PGF_TRY(const RowEncoder* encoder, Prepare(schema));
+    // Every version of a row older than the copy goes: a row the copy wrote or the stream
+    // changed since has a newer one, which stays (and wins under FINAL anyway).
+    std::string condition = fmt::format("{} < {}", QuoteName(t->version_column), version.value());
+    if (!basics_.AllTenants() && t->tenant) {
+      condition += " AND " + encoder->TenantCondition(basics_.tenants);
+    }
+    auto count = ch_->Query("counting the rows a copy did not find",
+                            fmt::format("SELECT count() FROM {} WHERE {} FORMAT TabSeparated",
+                                        t->Qualified(), condition));
+    if (!count) return count.error().Wrap(t->Describe());
+    if (count.value() == "0\n") continue;
+    auto r = ch_->Query("deleting the rows a copy did not find (a mutation)",
+                        fmt::format("ALTER TABLE {} DELETE WHERE {}", t->Qualified(), condition));
+    if (!r) return r.error().Wrap(t->Describe());
+    PGF_TRY(WaitForMutations(*t));
+  }
+  return boost::outcome_v2::success();
+}
+
 Result<const TableTarget*> ClickHouseSink::TargetOf(const TableSchema& schema) {
   ShapeKey key{schema.QualifiedName(), schema.Fingerprint()};
   auto it = targets_.find(key);

@@ -46,6 +46,10 @@ class ClickHouseSink final : public Sink {
   Result<void> Rewind(const SinkCursor& to, const Lineage& lineage) override;
   // The tenants' rows of `tables` are deleted (a mutation) before the copy writes them.
   Result<void> BeginReplace(Tables tables) override;
+  // While streaming, rows stay until the end, then the tenants' rows of `tables` older
+  // than `version` (neither copied nor changed since the copy began) are deleted.
+  Result<void> BeginLiveReplace(Tables) override { return boost::outcome_v2::success(); }
+  Result<void> FinishLiveReplace(Tables tables, Lsn version) override;
   bool ReplacesRows() const override { return true; }
   void SetBackfillRequest(BackfillRequest request) override {
     backfill_request_ = std::move(request);

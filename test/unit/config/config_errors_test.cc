@@ -69,7 +69,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"DeliveryTypo",
                   Cat({kSource, "delivery:\n  max_connection: 5\n", kTables, kSinks}),
                   "cfg.yaml:4: delivery.max_connection: unknown key (expected one of: workers, "
-                  "memory, idle_close, max_connections)"},
+                  "memory, idle_close, max_connections, copy_chunk_rows, copy_round)"},
+        BadConfig{"DeliveryCopyRoundZero",
+                  Cat({kSource, "delivery:\n  copy_round: 0s\n", kTables, kSinks}),
+                  "cfg.yaml:4: delivery.copy_round: expected more than 0"},
+        BadConfig{
+            "DeliveryCopyChunkRowsTooFew",
+            Cat({kSource, "delivery:\n  copy_chunk_rows: 10\n", kTables, kSinks}),
+            "cfg.yaml:4: delivery.copy_chunk_rows: expected a whole number from 100 to 1000000"},
         BadConfig{"DeliveryMaxConnectionsNotACount",
                   Cat({kSource, "delivery:\n  max_connections: many\n", kTables, kSinks}),
                   "cfg.yaml:4: delivery.max_connections: expected a whole number from 0 to "

@@ -74,7 +74,8 @@ TEST_F(RetentionTest, UnderDropASinkInItsFirstCopyKeepsWhatComesAfterItsStart) {
   SinkRunner runner(SinkConfig{.id = "new", .tenants = {"7"}}, tables_,
                     std::make_unique<testing::MemorySink>(), *log_, [](const Error&) {});
   runner.SetBackfill([&](Sink&, const std::function<bool()>& stopping,
-                         const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
+                         const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    (void)ask;
     copying = true;
     while (!release && !stopping()) std::this_thread::sleep_for(5ms);
     return std::optional<Lsn>();

@@ -93,8 +93,8 @@ TEST_F(SinkRunnerPoolTest, ACopyABatchAsksForRunsWithoutWaitingForAnotherEvent) 
   runner->SetIdleClose(milliseconds(60'000));
   std::atomic<int> copies = 0;
   runner->SetBackfill([&](Sink&, const std::function<bool()>&,
-                          const std::vector<std::string>& tables,
-                          bool) -> Result<std::optional<Lsn>> {
+                          const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    const auto& tables = ask.tables;
     if (tables == std::vector<std::string>{"public.users"}) ++copies;
     return std::optional<Lsn>();
   });

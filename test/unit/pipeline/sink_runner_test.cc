@@ -202,8 +202,9 @@ TEST_F(SinkRunnerTest, ResumesFromADestinationPositionItsOwnLogWrote) {
   sink.SetPosition(TargetPosition{.applied = a[1], .lineage = LineageOf(*log_)});
   auto runner = Runner(Config("s7", {"7"}), std::move(owned));
   bool replaced = true;
-  runner->SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
-                          bool replace) -> Result<std::optional<Lsn>> {
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&,
+                          const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    const bool replace = ask.replace;
     replaced = replace;
     return std::optional<Lsn>();
   });
@@ -237,7 +238,8 @@ TEST_F(SinkRunnerTest, APositionAnotherLogWroteIsNotTrustedAndTheRowsAreReplaced
     SinkRunner runner(Config("s7", {"7"}), tables_, std::move(owned), *log, [](const Error&) {});
     std::optional<bool> replace;
     runner.SetBackfill([&](Sink&, const std::function<bool()>&,
-                           const std::vector<std::string>&, bool r) -> Result<std::optional<Lsn>> {
+                           const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+      const bool r = ask.replace;
       replace = r;
       return std::optional<Lsn>();
     });
@@ -286,8 +288,9 @@ TEST_F(SinkRunnerTest, UnderConfirmSinksAPositionAnotherStateDirWroteIsResumed) 
     SinkRunner runner(Config("s7", {"7"}), tables_, std::move(owned), *log, [](const Error&) {});
     runner.SetSlotVouches(ours_vouches);
     std::optional<bool> replace;
-    runner.SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
-                           bool r) -> Result<std::optional<Lsn>> {
+    runner.SetBackfill([&](Sink&, const std::function<bool()>&,
+                           const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+      const bool r = ask.replace;
       replace = r;
       return std::optional<Lsn>();
     });
@@ -324,8 +327,9 @@ TEST_F(SinkRunnerTest, APositionBehindWhatRetentionTrimmedIsNotTrusted) {
   owned->SetPosition(TargetPosition{.applied = a[0], .lineage = LineageOf(*log_)});
   auto runner = Runner(Config("s7", {"7"}), std::move(owned));
   std::optional<bool> replace;
-  runner->SetBackfill([&](Sink&, const std::function<bool()>&, const std::vector<std::string>&,
-                          bool r) -> Result<std::optional<Lsn>> {
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&,
+                          const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    const bool r = ask.replace;
     replace = r;
     return std::optional<Lsn>();
   });

@@ -69,7 +69,8 @@ TEST_F(SlotHoldTest, ASinkNotOpenedYetHoldsEverythingUntilItKnowsWhatItNeeds) {
   EXPECT_EQ(Confirmable({waiting.get()}), Lsn());
   std::atomic<bool> copying{false}, release{false};
   waiting->SetBackfill([&](Sink&, const std::function<bool()>& stopping,
-                           const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
+                           const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    (void)ask;
     copying = true;
     while (!release && !stopping()) std::this_thread::sleep_for(milliseconds(5));
     return std::optional<Lsn>();
@@ -92,7 +93,8 @@ TEST_F(SlotHoldTest, ASinkResumedFromItsDestinationHoldsAtThatPosition) {
   auto resumed = Runner(Config("s7", {"7"}), std::move(owned));
   std::atomic<bool> copying{false}, release{false};
   resumed->SetBackfill([&](Sink&, const std::function<bool()>& stopping,
-                           const std::vector<std::string>&, bool) -> Result<std::optional<Lsn>> {
+                           const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    (void)ask;
     copying = true;  // a trusted position copies nothing; hold here to look
     while (!release && !stopping()) std::this_thread::sleep_for(milliseconds(5));
     return std::optional<Lsn>();
