@@ -28,6 +28,7 @@ constexpr uint8_t kBackfillProgressTag = 9;
 constexpr uint8_t kBackfillStatusTag = 10;
 constexpr uint8_t kRegistryTag = 11;
 constexpr uint8_t kResnapshotTag = 12;
+constexpr uint8_t kSignalsTag = 13;
 
 template <class Record>
 struct Traits;
@@ -91,6 +92,12 @@ template <>
 struct Traits<Resnapshot> {
   static constexpr uint8_t kTag = kResnapshotTag;
   static constexpr const char* kName = "resnapshot request";
+};
+
+template <>
+struct Traits<Signals> {
+  static constexpr uint8_t kTag = kSignalsTag;
+  static constexpr const char* kName = "signal queue";
 };
 
 template <class Record>
@@ -270,6 +277,27 @@ Result<Resnapshot> DecodeFields(Reader& r) {
   if (!r.Varint(at)) return r.Fail("bad request time");
   x.requested_at_ms = wire::UnZigZag(at);
   if (!r.String(x.origin)) return r.Fail("bad origin");
+  return Finish(r, std::move(x));
+}
+
+template <>
+Result<Signals> DecodeFields(Reader& r) {
+  Signals x;
+  uint64_t n;
+  if (!GetEventId(r, x.applied)) return r.Fail("bad applied id");
+  if (!r.Count(n)) return r.Fail("bad request count");
+  x.pending.resize(n);
+  for (auto& q : x.pending) {
+    bool has_table = false;
+    if (!GetEventId(r, q.id) || !r.String(q.sink_id) || !r.Bool(has_table)) {
+      return r.Fail("bad request");
+    }
+    if (has_table) {
+      q.table.emplace();
+      if (!r.String(*q.table)) return r.Fail("bad request table");
+    }
+    if (!r.Bool(q.replace)) return r.Fail("bad replace flag");
+  }
   return Finish(r, std::move(x));
 }
 
@@ -458,6 +486,7 @@ Key<BackfillStatus> BackfillStatusKey(std::string_view id) {
 }
 Key<Resnapshot> ResnapshotKey(std::string_view id) { return {SinkKey(id, "resnapshot")}; }
 Key<Registry> RegistryKey() { return {"registry.rows"}; }
+Key<Signals> SignalsKey() { return {"signals.pending"}; }
 
 std::string Encode(const LogId& r) {
   std::string out = Header<LogId>();
@@ -547,6 +576,20 @@ std::string Encode(const Resnapshot& r) {
   return out;
 }
 
+std::string Encode(const Signals& r) {
+  std::string out = Header<Signals>();
+  PutEventId(out, r.applied);
+  PutVarint(out, r.pending.size());
+  for (const auto& q : r.pending) {
+    PutEventId(out, q.id);
+    PutBytes(out, q.sink_id);
+    out.push_back(q.table ? 1 : 0);
+    if (q.table) PutBytes(out, *q.table);
+    out.push_back(q.replace ? 1 : 0);
+  }
+  return out;
+}
+
 Result<void> ForgetSink(EventLog& log, std::string_view sink_id) {
   PGF_TRY(Erase(log, TrimmedPastKey(sink_id)));
   PGF_TRY(Erase(log, SinkStateKey(sink_id)));
@@ -579,6 +622,7 @@ template Result<BackfillProgress> Decode(std::string_view);
 template Result<BackfillStatus> Decode(std::string_view);
 template Result<Registry> Decode(std::string_view);
 template Result<Resnapshot> Decode(std::string_view);
+template Result<Signals> Decode(std::string_view);
 
 Result<std::map<std::string, std::string>> UpgradeLegacy(
     const std::map<std::string, std::string>& legacy) {

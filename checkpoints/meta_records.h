@@ -122,6 +122,23 @@ struct Resnapshot {
   friend bool operator==(const Resnapshot&, const Resnapshot&) = default;
 };
 
+// signals.pending: requests for copies from the signal table (source.signal_table) not yet
+// handed to their sinks, in commit order, with the id of the last signal row taken.
+// Stored before the group commit that holds those rows (a row the server sends again, at
+// or below `applied`, is skipped).
+struct Signals {
+  struct Request {
+    EventId id;  // the signal row's INSERT
+    std::string sink_id;
+    std::optional<std::string> table;  // as written; unset: every table of the sink
+    bool replace = true;
+    friend bool operator==(const Request&, const Request&) = default;
+  };
+  EventId applied;
+  std::vector<Request> pending;
+  friend bool operator==(const Signals&, const Signals&) = default;
+};
+
 // registry.rows: the sink registry's rows as of `applied`, the id of the last registry
 // change applied (src/pipeline/sink_registry.h). Stored before the group commit that
 // holds that change, so a change at or below `applied` that the server sends again is
@@ -165,6 +182,7 @@ Key<BackfillProgress> BackfillProgressKey(std::string_view sink_id);
 Key<BackfillStatus> BackfillStatusKey(std::string_view sink_id);
 Key<Resnapshot> ResnapshotKey(std::string_view sink_id);
 Key<Registry> RegistryKey();
+Key<Signals> SignalsKey();
 
 std::string Encode(const LogId& r);
 std::string Encode(const Source& r);
@@ -178,6 +196,7 @@ std::string Encode(const BackfillProgress& r);
 std::string Encode(const BackfillStatus& r);
 std::string Encode(const Registry& r);
 std::string Encode(const Resnapshot& r);
+std::string Encode(const Signals& r);
 
 // Decodes a non-empty value as `Record` (explicitly instantiated for each record above).
 template <class Record>

@@ -30,7 +30,13 @@ Result<void> ParseSource(const Reader& r, const YAML::Node& root, SourceConfig& 
   if (!node) return r.Fail(root, "source", "missing (required): the database to tail");
   PGF_TRY(r.OnlyKeys(node, "source",
                      {"dsn", "password_file", "slot", "publication", "decoder", "status_interval",
-                      "heartbeat_interval", "retained_wal_warn", "confirm"}));
+                      "heartbeat_interval", "retained_wal_warn", "confirm", "signal_table"}));
+  if (node["signal_table"]) {
+    PGF_TRY(auto signal, r.String(node, "source", "signal_table", true));
+    auto name = ParseQualifiedName(signal, "public");
+    if (!name) return r.Fail(node["signal_table"], "source.signal_table", kNameHelp);
+    std::tie(out.signal_schema, out.signal_table) = *name;
+  }
   PGF_TRY(out.dsn, r.String(node, "source", "dsn", true));
   PGF_TRY(NoInlinePassword(r, node["dsn"], "source.dsn"));
   PGF_TRY(out.password, r.SecretFile(node, "source", "password_file"));

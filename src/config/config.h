@@ -15,6 +15,12 @@ namespace pgfanout {
 
 struct SourceConfig {
   std::string dsn;  // libpq connection string; a password belongs in PGPASSWORD or a passfile
+  // `signal_table`: a table on the source whose INSERTs ask for copies (resnapshots);
+  // empty: none (src/pipeline/signal_queue.h).
+  std::string signal_schema;
+  std::string signal_table;
+  bool HasSignalTable() const { return !signal_table.empty(); }
+  std::string QualifiedSignalTable() const { return signal_schema + "." + signal_table; }
   std::string slot = "pgfanout";
   std::string publication = "pgfanout";
   // How often a standby status update is sent when the server does not ask for one.

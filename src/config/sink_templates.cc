@@ -233,6 +233,12 @@ Result<void> ParseSinkTemplates(const Reader& r, const YAML::Node& root, Config&
                     "is also in tables: (the registry's rows are sinks, not data to deliver)");
     }
   }
+  if (config.source.HasSignalTable() &&
+      (config.FindTable(config.source.signal_schema, config.source.signal_table) ||
+       config.source.QualifiedSignalTable() == config.sink_registry.QualifiedName())) {
+    return r.Fail(root["source"]["signal_table"], "source.signal_table",
+                  "is also in tables: or the sink registry (its rows are requests, not data)");
+  }
   auto templates = root["sink_templates"];
   if (!templates) {
     if (config.sink_registry.enabled()) {

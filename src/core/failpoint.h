@@ -26,9 +26,10 @@ namespace pgfanout {
 //   sink.after_write               a sink made a batch durable, cursor not yet stored
 //   backfill.after_chunk           a backfill chunk is in the sink and its progress stored
 //   backfill.before_done           a backfill is complete and says so; progress not erased
-inline constexpr std::string_view kFailpoints[] = {"source.mid_stream",    "log.after_commit",
-                                                   "sink.mid_write",       "sink.after_write",
-                                                   "backfill.after_chunk", "backfill.before_done"};
+//   signals.before_pump            signal-table requests are in the log, not yet handed on
+inline constexpr std::string_view kFailpoints[] = {
+    "source.mid_stream",    "log.after_commit",     "sink.mid_write",     "sink.after_write",
+    "backfill.after_chunk", "backfill.before_done", "signals.before_pump"};
 
 #ifdef PGFANOUT_WITH_FAILPOINTS
 Result<void> FailpointHit(std::string_view name);

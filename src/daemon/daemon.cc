@@ -20,6 +20,7 @@
 
 #include "checkpoints/event_log.h"
 #include "checkpoints/log_identity.h"
+#include "src/core/failpoint.h"
 #include "src/daemon/backfill.h"
 #include "src/daemon/monitor.h"
 #include "src/daemon/registry_sinks.h"
@@ -30,6 +31,7 @@
 #include "src/metrics/metrics.h"
 #include "src/pipeline/ingest.h"
 #include "src/pipeline/retry_policy.h"
+#include "src/pipeline/signal_queue.h"
 #include "src/pipeline/sink_fleet.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/pipeline/slot_hold.h"
@@ -76,6 +78,7 @@ class Daemon {
         retry_timer_(io_),
         retention_timer_(io_),
         registry_timer_(io_),
+        signal_timer_(io_),
         retention_(config_.log, log_),
         fleet_(config_.delivery, config_.backfill_concurrency,
                [this](const SinkConfig& sc) { return MakeRunner(sc); }),
@@ -95,6 +98,7 @@ class Daemon {
                    config_.sinks.size());
     }
     PGF_TRY(registry_.Load());
+    PGF_TRY(signal_queue_.Load(log_));
     PGF_TRY(fleet_.Apply(registry_.Definitions()));
     spdlog::info("{} sink(s) on {} delivery worker(s)", fleet_.size(), fleet_.workers());
     return boost::outcome_v2::success();
@@ -116,6 +120,7 @@ class Daemon {
     WaitReload();
     ScheduleRetention();
     if (registry_.enabled()) ScheduleRegistryReap();
+    if (signal_queue_.enabled()) ScheduleSignalPump();
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
     monitor_.Stop();
@@ -261,23 +266,16 @@ class Daemon {
       auto parsed = ParseResnapshotQuery(request.query);
       if (!parsed) return text(400, parsed.error().message + "\n");
       const ResnapshotQuery& ask = parsed.value();
-      SinkRunner* runner = nullptr;
-      for (auto* r : fleet_.Runners()) {
-        if (r->id() == ask.sink) runner = r;
-      }
-      std::optional<SinkConfig> definition;
-      for (auto& d : fleet_.Definitions()) {
-        if (d.id == ask.sink) definition = std::move(d);
-      }
-      if (!runner || !definition) return text(404, "no sink " + ask.sink + "\n");
-      auto listed = ResnapshotTables(config_, *definition, ask.table);
-      if (!listed) return text(400, listed.error().message + "\n");
-      const std::vector<std::string>& tables = listed.value();
-      auto asked = runner->RequestResnapshot(tables, ask.replace, "http");
+      auto asked = AskResnapshot(config_, fleet_, ask.sink, ask.table, ask.replace, "http");
       if (!asked) {
-        return text(asked.error().kind == ErrorKind::kBusy ? 409 : 500,
+        const ErrorKind kind = asked.error().kind;
+        return text(kind == ErrorKind::kNotFound          ? 404
+                    : kind == ErrorKind::kInvalidArgument ? 400
+                    : kind == ErrorKind::kBusy            ? 409
+                                                          : 500,
                     asked.error().message + "\n");
       }
+      const std::vector<std::string>& tables = asked.value();
       return HttpResponse{
           .status = 202,
           .content_type = "application/json",
@@ -356,6 +354,7 @@ class Daemon {
     retry_timer_.cancel();
     retention_timer_.cancel();
     registry_timer_.cancel();
+    signal_timer_.cancel();
     signals_.cancel();
     reload_signal_.cancel();
     if (http_) http_->Stop();
@@ -450,6 +449,13 @@ class Daemon {
                                                .name = config_.sink_registry.table,
                                                .key = {"sink_id"}});
     }
+    // And the signal table, whose rows are requests (SignalQueue), taken out likewise.
+    if (config_.source.HasSignalTable()) {
+      PGF_TRY(EnsureSignalTable(config_.source, sql));
+      source_view.tables.push_back(TableConfig{.schema = config_.source.signal_schema,
+                                               .name = config_.source.signal_table,
+                                               .key = {"id"}});
+    }
     PGF_TRY(auto identity, PrepareSource(source_view, sql, repl, log_));
     // The first time: runners waiting for the source's identity (their lineage) go on now.
     if (!known) fleet_.NotifyAll();
@@ -475,12 +481,17 @@ class Daemon {
         [this](const Ingest::Appended& appended) { fleet_.Wake(appended); },
         identity.wal2json);
     ingest_->SetMetrics(metrics_);
-    ingest_->SetBeforeAppend(
-        [this](std::vector<TransactionRecord>& txs) { return registry_.BeforeAppend(txs); });
-    if (registry_.enabled()) {
-      ingest_->SetAfterAppend(
-          [this](const std::vector<TransactionRecord>& txs) { return registry_.AfterAppend(txs); });
-    }
+    ingest_->SetBeforeAppend([this](std::vector<TransactionRecord>& txs) -> Result<void> {
+      PGF_TRY(signal_queue_.BeforeAppend(txs, log_));
+      return registry_.BeforeAppend(txs);
+    });
+    ingest_->SetAfterAppend([this](const std::vector<TransactionRecord>& txs) -> Result<void> {
+      if (registry_.enabled()) PGF_TRY(registry_.AfterAppend(txs));
+      // Requests of this group commit go to their sinks once its rows are readable.
+      if (signal_queue_.pending() > 0) PGF_TRY(FailpointHit("signals.before_pump"));
+      PumpSignals();
+      return boost::outcome_v2::success();
+    });
     StreamHandlers handlers{
         .on_data = [this](Lsn start,
                           std::string_view payload) { return ingest_->OnData(start, payload); },
@@ -617,6 +628,37 @@ class Daemon {
     });
   }
 
+  // Hands the signal table's queued requests to their sinks; a busy sink's wait here.
+  void PumpSignals() {
+    if (signal_queue_.pending() == 0) return;
+    auto pumped = signal_queue_.Pump(log_, [this](const SignalQueue::Request& q) {
+      auto asked = AskResnapshot(config_, fleet_, q.sink_id, q.table, q.replace,
+                                 "signal table, row at " + q.id.ToString());
+      if (!asked && asked.error().kind == ErrorKind::kBusy) return SignalQueue::Answer::kBusy;
+      const char* result = asked ? "taken" : "refused";
+      metrics_
+          .CounterOf("signals_total",
+                     "Requests from source.signal_table: taken by their sink, or refused "
+                     "(no such sink, a table it does not receive)",
+                     {{"result", result}})
+          .Add();
+      if (asked) return SignalQueue::Answer::kTaken;
+      spdlog::error("signal table: the request at {} is dropped: {}", q.id.ToString(),
+                    asked.error().message);
+      return SignalQueue::Answer::kRefused;
+    });
+    if (!pumped) spdlog::warn("signal table: {} (tried again shortly)", pumped.error().message);
+  }
+
+  void ScheduleSignalPump() {
+    signal_timer_.expires_after(std::chrono::seconds(1));
+    signal_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      PumpSignals();
+      ScheduleSignalPump();
+    });
+  }
+
   void ScheduleRetention() {
     retention_timer_.expires_after(kRetentionInterval);
     retention_timer_.async_wait([this](boost::system::error_code ec) {
@@ -636,6 +678,9 @@ class Daemon {
   boost::asio::steady_timer retry_timer_;
   boost::asio::steady_timer retention_timer_;
   boost::asio::steady_timer registry_timer_;  // retiring registry sinks (RegistrySinks::Reap)
+  boost::asio::steady_timer signal_timer_;    // requests waiting for a busy sink
+  // source.signal_table's requests (resnapshots), in commit order.
+  SignalQueue signal_queue_{config_.source.signal_schema, config_.source.signal_table};
   MetricsRegistry metrics_;
   Retention retention_;
   // Copies of existing rows in progress at once (backfill_concurrency).

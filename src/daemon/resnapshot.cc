@@ -117,6 +117,24 @@ Result<std::vector<std::string>> ResnapshotTables(const Config& config, const Si
   return out;
 }
 
+Result<std::vector<std::string>> AskResnapshot(const Config& config, SinkFleet& fleet,
+                                               const std::string& sink_id,
+                                               const std::optional<std::string>& table,
+                                               bool replace, const std::string& origin) {
+  SinkRunner* runner = nullptr;
+  for (auto* r : fleet.Runners()) {
+    if (r->id() == sink_id) runner = r;
+  }
+  std::optional<SinkConfig> definition;
+  for (auto& d : fleet.Definitions()) {
+    if (d.id == sink_id) definition = std::move(d);
+  }
+  if (!runner || !definition) return MakeError(ErrorKind::kNotFound, "no sink " + sink_id);
+  PGF_TRY(auto tables, ResnapshotTables(config, *definition, table));
+  PGF_TRY(runner->RequestResnapshot(tables, replace, origin));
+  return tables;
+}
+
 int ResnapshotCommand(const Config& config, const ResnapshotQuery& ask, std::string address,
                       bool wait) {
   auto where = DaemonAddress(config, std::move(address));

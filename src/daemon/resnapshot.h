@@ -7,6 +7,7 @@
 
 #include "src/config/config.h"
 #include "src/core/error.h"
+#include "src/pipeline/sink_fleet.h"
 
 namespace pgfanout {
 
@@ -29,6 +30,14 @@ std::string ResnapshotQueryString(const ResnapshotQuery& ask);
 // receive, or every table it receives. kInvalidArgument saying what is wrong.
 Result<std::vector<std::string>> ResnapshotTables(const Config& config, const SinkConfig& sink,
                                                   const std::optional<std::string>& table);
+
+// Asks sink `sink_id` of `fleet` to copy `table` again (every table it receives when
+// unset): the tables asked, or kNotFound (no such sink), kInvalidArgument (a table),
+// kBusy (SinkRunner::RequestResnapshot's reasons). On the daemon's loop.
+Result<std::vector<std::string>> AskResnapshot(const Config& config, SinkFleet& fleet,
+                                               const std::string& sink_id,
+                                               const std::optional<std::string>& table,
+                                               bool replace, const std::string& origin);
 
 // The command: asks the running daemon at `address` ("host:port"; empty: the config's
 // http.listen) with the token of http.token_file; with `wait`, follows the sink's status

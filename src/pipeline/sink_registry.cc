@@ -52,6 +52,8 @@ int ColumnIndex(const TableSchema& table, std::string_view name) {
   return -1;
 }
 
+}  // namespace
+
 // The text of column `name` in `values`; nullopt when the column or its value is missing
 // (NULL, or an unchanged TOASTed value the server did not send).
 const Datum* ValueOf(const TableSchema& table, const std::vector<Datum>& values,
@@ -60,8 +62,6 @@ const Datum* ValueOf(const TableSchema& table, const std::vector<Datum>& values,
   if (i < 0 || static_cast<size_t>(i) >= values.size()) return nullptr;
   return &values[static_cast<size_t>(i)];
 }
-
-}  // namespace
 
 std::optional<std::vector<std::string>> ParseTextArray(std::string_view s) {
   // Postgres array output: {a,b,"c d","e\"f"}; NULL unquoted is a NULL element.

@@ -99,6 +99,11 @@ meta::Registry::Row DecodeRegistryRow(std::string sink_id, std::string template_
                                       std::string_view tenants, const std::string& params,
                                       bool enabled);
 
+// The value of column `name` in `values` (a row of `table`); nullptr when the table has
+// no such column.
+const Datum* ValueOf(const TableSchema& table, const std::vector<Datum>& values,
+                     std::string_view name);
+
 // A Postgres one-dimensional text[] literal's elements; nullopt when malformed or an
 // element is NULL.
 std::optional<std::vector<std::string>> ParseTextArray(std::string_view literal);

@@ -14,30 +14,41 @@ std::string QualifiedIdent(const PgConnection& sql, const SinkRegistryConfig& re
 
 }  // namespace
 
-Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgConnection& sql) {
-  const std::string name = registry.QualifiedName();
-  PGF_TRY(auto exists, sql.Exec("looking for the sink registry " + name,
+namespace {
+
+// A table pgfanout reads as configuration (the sink registry, the signal table): created
+// from its migration when missing, then its shape checked.
+struct OwnTable {
+  const char* what;  // "sink registry"
+  std::string schema, table;
+  const char* migration;  // the SQL, with :"table" for the name
+  const char* file;       // "migrations/source/004_sink_registry.sql"
+  std::vector<std::pair<const char*, const char*>> columns;  // name, format_type
+  const char* primary_key;
+};
+
+Result<void> EnsureOwnTable(const OwnTable& t, const PgConnection& sql) {
+  const std::string name = t.schema + "." + t.table;
+  PGF_TRY(auto exists, sql.Exec(fmt::format("looking for the {} {}", t.what, name),
                                 "SELECT 1 FROM pg_class c JOIN pg_namespace n "
                                 "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
-                                {registry.schema, registry.table}));
+                                {t.schema, t.table}));
   if (PQntuples(exists.get()) == 0) {
-    std::string text = kSql004SinkRegistry;
-    const std::string ident = QualifiedIdent(sql, registry);
+    std::string text = t.migration;
+    const std::string ident = sql.QuoteIdent(t.schema) + "." + sql.QuoteIdent(t.table);
     for (size_t at = text.find(":\"table\""); at != std::string::npos;
          at = text.find(":\"table\"", at + ident.size())) {
       text.replace(at, 8, ident);
     }
-    auto made = sql.ExecSimple("creating the sink registry", text);
+    auto made = sql.ExecSimple(fmt::format("creating the {}", t.what), text);
     if (!made) {
-      return made.error().Wrap(
-          fmt::format("pgfanout could not create the sink registry {}; a DBA can run "
-                      "migrations/source/004_sink_registry.sql instead",
-                      name));
+      return made.error().Wrap(fmt::format(
+          "pgfanout could not create the {} {}; a DBA can run {} instead", t.what, name, t.file));
     }
-    spdlog::info("created the sink registry {}", name);
+    spdlog::info("created the {} {}", t.what, name);
   }
   PGF_TRY(auto columns,
-          sql.Exec("reading the columns of the sink registry " + name,
+          sql.Exec(fmt::format("reading the columns of the {} {}", t.what, name),
                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
                    "  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
                    "          AND i.indisprimary AND i.indnatts = 1 AND i.indkey[0] = a.attnum) "
@@ -45,33 +56,58 @@ Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgCon
                    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
                    "  AND NOT a.attisdropped "
                    "WHERE n.nspname = $1 AND c.relname = $2",
-                   {registry.schema, registry.table}));
+                   {t.schema, t.table}));
   std::map<std::string, std::pair<std::string, bool>> have;
   for (int i = 0; i < PQntuples(columns.get()); ++i) {
     have[GetValue(columns, i, 0).value_or("")] = {GetValue(columns, i, 1).value_or(""),
                                                   GetValue(columns, i, 2) == "t"};
   }
-  const std::pair<const char*, const char*> wanted[] = {{"sink_id", "text"},
-                                                        {"template", "text"},
-                                                        {"tenants", "text[]"},
-                                                        {"params", "jsonb"},
-                                                        {"enabled", "boolean"}};
-  for (const auto& [column, type] : wanted) {
+  for (const auto& [column, type] : t.columns) {
     auto it = have.find(column);
     if (it == have.end() || it->second.first != type) {
       return MakeError(
           ErrorKind::kInvalidArgument,
-          fmt::format("sink registry {}: column {} must be of type {} ({}); "
-                      "migrations/source/004_sink_registry.sql has the table",
-                      name, column, type,
-                      it == have.end() ? "it is missing" : "it is " + it->second.first));
+          fmt::format("{} {}: column {} must be of type {} ({}); {} has the table", t.what, name,
+                      column, type,
+                      it == have.end() ? "it is missing" : "it is " + it->second.first, t.file));
     }
   }
-  if (!have["sink_id"].second) {
+  if (!have[t.primary_key].second) {
     return MakeError(ErrorKind::kInvalidArgument,
-                     fmt::format("sink registry {}: sink_id must be its primary key", name));
+                     fmt::format("{} {}: {} must be its primary key", t.what, name, t.primary_key));
   }
   return boost::outcome_v2::success();
+}
+
+}  // namespace
+
+Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgConnection& sql) {
+  return EnsureOwnTable(OwnTable{.what = "sink registry",
+                                 .schema = registry.schema,
+                                 .table = registry.table,
+                                 .migration = kSql004SinkRegistry,
+                                 .file = "migrations/source/004_sink_registry.sql",
+                                 .columns = {{"sink_id", "text"},
+                                             {"template", "text"},
+                                             {"tenants", "text[]"},
+                                             {"params", "jsonb"},
+                                             {"enabled", "boolean"}},
+                                 .primary_key = "sink_id"},
+                        sql);
+}
+
+Result<void> EnsureSignalTable(const SourceConfig& source, const PgConnection& sql) {
+  return EnsureOwnTable(OwnTable{.what = "signal table",
+                                 .schema = source.signal_schema,
+                                 .table = source.signal_table,
+                                 .migration = kSql005SignalTable,
+                                 .file = "migrations/source/005_signal_table.sql",
+                                 .columns = {{"id", "bigint"},
+                                             {"sink_id", "text"},
+                                             {"table_name", "text"},
+                                             {"replace", "boolean"}},
+                                 .primary_key = "id"},
+                        sql);
 }
 
 Result<std::vector<RegistryTableRow>> ReadRegistryTable(const SinkRegistryConfig& registry,

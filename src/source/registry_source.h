@@ -19,6 +19,11 @@ namespace pgfanout {
 // kInvalidArgument naming the column otherwise.
 Result<void> EnsureRegistryTable(const SinkRegistryConfig& registry, const PgConnection& sql);
 
+// Creates the signal table (source.signal_table) when it is missing
+// (migrations/source/005_signal_table.sql), then checks its columns: id bigint (its
+// primary key), sink_id text, table_name text, replace boolean.
+Result<void> EnsureSignalTable(const SourceConfig& source, const PgConnection& sql);
+
 // The registry's rows as the table holds them now, in text form.
 struct RegistryTableRow {
   std::string sink_id, template_name, tenants, params;

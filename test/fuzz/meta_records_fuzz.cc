@@ -51,7 +51,8 @@ int DecodedAs(std::string_view in) {
          CheckType<meta::Flag>(in) + CheckType<meta::SinkState>(in) + CheckType<meta::Refill>(in) +
          CheckType<meta::Baseline>(in) + CheckType<meta::SinkTables>(in) +
          CheckType<meta::BackfillProgress>(in) + CheckType<meta::BackfillStatus>(in) +
-         CheckType<meta::Registry>(in) + CheckType<meta::Resnapshot>(in);
+         CheckType<meta::Registry>(in) + CheckType<meta::Resnapshot>(in) +
+         CheckType<meta::Signals>(in);
 }
 
 template <class R>

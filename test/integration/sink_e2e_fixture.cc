@@ -107,7 +107,7 @@ source:
   slot: pgfanout_e2e
   publication: pgfanout_e2e
   status_interval: 1s
-state_dir: {}/state
+{}state_dir: {}/state
 http:
   listen: "127.0.0.1:0"
 {}log:
@@ -119,8 +119,8 @@ http:
     tenant_column: tenant_id
 sinks:
 {})yaml",
-                                             pg_->Dsn(), work_dir_, http_yaml_, extra_yaml_,
-                                             SinksYaml());
+                                             pg_->Dsn(), source_yaml_, work_dir_, http_yaml_,
+                                             extra_yaml_, SinksYaml());
 }
 
 void SinkE2ETest::UseHttpToken(const std::string& token) {
@@ -147,7 +147,7 @@ std::string SinkE2ETest::HttpAddress(size_t nth) {
 
 void SinkE2ETest::StartDaemon(bool wait) {
   WriteConfig();
-  ASSERT_TRUE(daemon_.Start({"run", "--config", config_path_}, log_path_));
+  ASSERT_TRUE(daemon_.Start({"run", "--config", config_path_}, log_path_, daemon_env_));
   if (wait) WaitSlotActive(*pg_, daemon_, "pgfanout_e2e");
 }
 

@@ -90,6 +90,8 @@ class SinkE2ETest : public ::testing::Test {
   // Set before StartDaemon: lines added under `http:` (e.g. "  token_file: …\n") and at
   // the top level of the config (e.g. a `delivery:` block).
   std::string http_yaml_;
+  std::string source_yaml_;                        // lines added under `source:`
+  std::map<std::string, std::string> daemon_env_;  // for the next StartDaemon
   std::string extra_yaml_;
   std::unique_ptr<PgServer> pg_;
   std::string work_dir_;

@@ -58,6 +58,13 @@ TEST(MetaRecordsTest, EveryRecordRoundTripsAndRefusesTruncationAndTrailingBytes)
   ExpectRoundTrip(BackfillProgress{});
   ExpectRoundTrip(BackfillStatus{"backfill 10 of ~20 rows"});
   ExpectRoundTrip(Registry{});
+  ExpectRoundTrip(Signals{});
+  ExpectRoundTrip(Signals{.applied = EventId{Lsn(0x16B3748), 3},
+                          .pending = {{.id = EventId{Lsn(0x16B3748), 1}, .sink_id = "pg"},
+                                      {.id = EventId{Lsn(0x16B3748), 2},
+                                       .sink_id = "ch",
+                                       .table = "public.users",
+                                       .replace = false}}});
   ExpectRoundTrip(Resnapshot{.tables = {"public.users"},
                              .replace = false,
                              .requested_at_ms = 1765000000000,

@@ -39,7 +39,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"TypoInSourceKey", Cat({kSource, "  slott: other\n", kTables, kSinks}),
                   "cfg.yaml:3: source.slott: unknown key (expected one of: dsn, password_file, "
                   "slot, publication, decoder, status_interval, heartbeat_interval, "
-                  "retained_wal_warn, confirm)"},
+                  "retained_wal_warn, confirm, signal_table)"},
+        BadConfig{"SignalTableIsATrackedTable",
+                  Cat({kSource, "  signal_table: public.users\n", kTables, kSinks}),
+                  "cfg.yaml:3: source.signal_table: is also in tables: or the sink registry (its "
+                  "rows are requests, not data)"},
         BadConfig{"TypoInTopLevelKey", Cat({kSource, kTables, "sink:\n  - id: out\n"}),
                   "cfg.yaml:7: sink: unknown key (expected one of: source, state_dir, http, log, "
                   "tables, sinks, shutdown_timeout, "
