@@ -212,6 +212,10 @@ Result<void> SinkRunner::RequestResnapshot(std::vector<std::string> tables, bool
   {
     std::lock_guard lock(mu_);
     auto busy = [&](const std::string& why) { return MakeError(ErrorKind::kBusy, why); };
+    if (!backfill_) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "sink " + config_.id + " cannot copy rows from the source");
+    }
     if (status_.resnapshot) {
       return busy(fmt::format(
           "sink {} is already copying {} again{}", config_.id,
@@ -343,6 +347,7 @@ void SinkRunner::EndAt(EventId end) {
 }
 
 Result<bool> SinkRunner::Step() {
+  bool round_waits = false;  // for a backfill slot: the admission wakes the runner
   if (Resnapshotting()) {
     // The copy asked by `pgfanout resnapshot`, a round between batches: the stream goes on.
     if (stream_caught_up_ || std::chrono::steady_clock::now() - last_round_end_ >= kRoundEvery) {
@@ -352,6 +357,7 @@ Result<bool> SinkRunner::Step() {
       // kBusy: every backfill slot is taken; the admission wakes this runner when one is
       // kept for it, and the stream goes on meanwhile.
       if (!round) {
+        round_waits = true;
         std::lock_guard lock(mu_);
         if (status_.resnapshot) status_.resnapshot->progress = round.error().message;
       }
@@ -361,7 +367,9 @@ Result<bool> SinkRunner::Step() {
   }
   PGF_TRY(const bool more, StepBatch());
   stream_caught_up_ = !more;
-  return more || Resnapshotting();
+  // Caught up with a round to run: another turn at once, unless the round waits for a
+  // slot (then it goes idle until woken, not round after refused round).
+  return more || (Resnapshotting() && !round_waits);
 }
 
 Result<bool> SinkRunner::StepBatch() {

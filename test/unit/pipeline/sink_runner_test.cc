@@ -533,5 +533,82 @@ TEST(SinkRunnerMovedRowsTest, AKeyChangeWithAnUnchangedToastValueIsReadAtItsNewK
   EXPECT_EQ(events[1].new_row[2].kind, ValueKind::kUnchangedToast) << "gone: kept as it came";
 }
 
+// `pgfanout resnapshot`: the runner runs the copy a round at a time and delivers events
+// between rounds; each round is told where the stream stands; a second request is refused
+// while one runs; the copy's end clears it.
+TEST_F(SinkRunnerTest, AResnapshotRunsInRoundsBetweenBatches) {
+  auto first = Append({"7"});
+  auto owned = std::make_unique<MemorySink>();
+  MemorySink& sink = *owned;
+  auto runner = Runner(Config("s7", {"7"}), std::move(owned));
+  std::mutex mu;
+  std::vector<std::optional<EventId>> stream_at;  // per live round
+  std::vector<size_t> delivered_at_round;         // events the sink had at each round
+  std::atomic<bool> hold{true};                   // the first round waits for the test
+  runner->SetBackfill([&](Sink&, const std::function<bool()>& stopping,
+                          const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    if (!ask.live) return std::optional<Lsn>();
+    while (hold && !stopping()) std::this_thread::sleep_for(milliseconds(2));
+    std::lock_guard lock(mu);
+    stream_at.push_back(ask.stream_at);
+    delivered_at_round.push_back(sink.ids().size());
+    if (stream_at.size() < 4) *ask.unfinished = true;
+    if (ask.on_progress) ask.on_progress("round " + std::to_string(stream_at.size()));
+    return std::optional<Lsn>(Lsn(1));
+  });
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, first[0]); }));
+  ASSERT_TRUE(runner->RequestResnapshot({"public.users"}, true, "test").has_value());
+  auto again = runner->RequestResnapshot({"public.users"}, true, "test");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind, ErrorKind::kBusy);
+  auto stored = meta::Load(*log_, meta::ResnapshotKey("s7")).value();
+  ASSERT_TRUE(stored.has_value()) << "stored before the answer";
+  EXPECT_EQ(stored->origin, "test");
+  // Events appended during the first round reach the sink before the second.
+  for (int i = 0; i < 3; ++i) Append({"7"});
+  hold = false;
+  ASSERT_TRUE(Eventually([&] { return !runner->status().resnapshot.has_value(); }));
+  auto last = Append({"7"});
+  runner->Notify();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, last[0]); }));
+  runner->Stop();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(stream_at.size(), 4u);
+  for (const auto& at : stream_at) {
+    ASSERT_TRUE(at.has_value()) << "a round between batches is told where the stream is";
+  }
+  EXPECT_EQ(*stream_at[0], first[0]);
+  EXPECT_EQ(delivered_at_round[0], 1u);
+  EXPECT_EQ(delivered_at_round[1], 4u) << "the stream went on between the rounds";
+  EXPECT_EQ(sink.ids().size(), 5u);
+}
+
+// A round refused a backfill slot (kBusy) leaves the runner idle until the admission
+// wakes it: it does not ask again turn after turn.
+TEST_F(SinkRunnerTest, AResnapshotWaitingForABackfillSlotDoesNotSpin) {
+  auto first = Append({"7"});
+  auto runner = Runner(Config("s7", {"7"}), std::make_unique<MemorySink>());
+  std::atomic<int> asked{0};
+  runner->SetBackfill([&](Sink&, const std::function<bool()>&,
+                          const SinkRunner::CopyAsk& ask) -> Result<std::optional<Lsn>> {
+    if (!ask.live) return std::optional<Lsn>();
+    ++asked;
+    return MakeError(ErrorKind::kBusy, "waiting for a backfill slot");
+  });
+  runner->Start();
+  ASSERT_TRUE(Eventually([&] { return At(*runner, first[0]); }));
+  ASSERT_TRUE(runner->RequestResnapshot({"public.users"}, true, "test").has_value());
+  ASSERT_TRUE(Eventually([&] { return asked > 0; }));
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_LE(asked.load(), 3) << "the runner asked for a slot in a loop";
+  auto st = runner->status();
+  ASSERT_TRUE(st.resnapshot.has_value());
+  EXPECT_EQ(st.resnapshot->progress, "waiting for a backfill slot");
+  runner->Notify();  // what the admission does when a slot is kept for it
+  ASSERT_TRUE(Eventually([&] { return asked > 1; })) << "woken, it asks again";
+  runner->Stop();
+}
+
 }  // namespace
 }  // namespace pgfanout
