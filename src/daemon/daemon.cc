@@ -14,8 +14,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "checkpoints/event_log.h"
@@ -93,6 +95,11 @@ class Daemon {
   Result<void> Init() {
     PGF_TRY(retention_.MarkSinksTrimmedBefore());
     monitor_.SetPerSinkSeries(per_sink_series_);
+    // A partition change the stream does not carry: the table is copied again for its
+    // sinks (on the loop, where the fleet lives).
+    monitor_.SetPartitionRepair([this](const std::string& table) {
+      boost::asio::post(io_, [this, table] { RepairTable(table); });
+    });
     if (!per_sink_series_) {
       spdlog::info("{} sinks: /metrics has aggregates, not per-sink series (metrics.per_sink)",
                    config_.sinks.size());
@@ -120,7 +127,7 @@ class Daemon {
     WaitReload();
     ScheduleRetention();
     if (registry_.enabled()) ScheduleRegistryReap();
-    if (signal_queue_.enabled()) ScheduleSignalPump();
+    ScheduleRequestPump();
     boost::asio::post(io_, [this] { Connect(); });
     io_.run();
     monitor_.Stop();
@@ -650,12 +657,43 @@ class Daemon {
     if (!pumped) spdlog::warn("signal table: {} (tried again shortly)", pumped.error().message);
   }
 
-  void ScheduleSignalPump() {
+  // Every sink that receives `table` copies it again, replacing (Monitor::PartitionRepair).
+  void RepairTable(const std::string& table) {
+    const size_t dot = table.find('.');
+    const TableConfig* t = config_.FindTable(table.substr(0, dot), table.substr(dot + 1));
+    if (!t) return;
+    for (const auto& d : fleet_.Definitions()) {
+      if (d.Receives(*t)) repairs_[d.id].insert(table);
+    }
+    PumpRepairs();
+  }
+
+  // Hands the repairs on; a busy sink's wait for the next pump. Kept in memory only: a
+  // restart before its sink took one loses it (README: partitioned tables).
+  void PumpRepairs() {
+    for (auto it = repairs_.begin(); it != repairs_.end();) {
+      auto& tables = it->second;
+      for (auto t = tables.begin(); t != tables.end();) {
+        auto asked =
+            AskResnapshot(config_, fleet_, it->first, *t, /*replace=*/true, "partition change");
+        if (!asked && asked.error().kind == ErrorKind::kBusy) break;  // one at a time
+        if (!asked) {
+          spdlog::error("sink {}: {} is not copied again after its partition change: {}", it->first,
+                        *t, asked.error().message);
+        }
+        t = tables.erase(t);
+      }
+      it = tables.empty() ? repairs_.erase(it) : std::next(it);
+    }
+  }
+
+  void ScheduleRequestPump() {
     signal_timer_.expires_after(std::chrono::seconds(1));
     signal_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
       PumpSignals();
-      ScheduleSignalPump();
+      PumpRepairs();
+      ScheduleRequestPump();
     });
   }
 
@@ -679,6 +717,8 @@ class Daemon {
   boost::asio::steady_timer retention_timer_;
   boost::asio::steady_timer registry_timer_;  // retiring registry sinks (RegistrySinks::Reap)
   boost::asio::steady_timer signal_timer_;    // requests waiting for a busy sink
+  // Tables to copy again after a partition change, per sink (RepairTable).
+  std::map<std::string, std::set<std::string>> repairs_;
   // source.signal_table's requests (resnapshots), in commit order.
   SignalQueue signal_queue_{config_.source.signal_schema, config_.source.signal_table};
   MetricsRegistry metrics_;

@@ -163,21 +163,28 @@ void Monitor::WatchPartitions() {
                    "Changes to a tracked table's partitions that the stream does not carry",
                    {{"table", c.table}, {"change", c.what}})
         .Add();
-    const std::string fix = fmt::format(
-        "to make the sinks equal the source again, stop pgfanout and run pgfanout backfill "
-        "--sink ID --table {} for each sink that receives it (it replaces what the sink "
-        "holds of {})",
-        c.table, c.table);
+    const bool repaired = repair_ && c.what != "identity" && (c.what != "added" || c.had_rows);
+    const std::string fix =
+        repaired ? fmt::format(
+                       "pgfanout copies {} again for every sink that receives it (a "
+                       "resnapshot that replaces; pgfanout status shows it)",
+                       c.table)
+                 : fmt::format(
+                       "to make the sinks equal the source again, run pgfanout "
+                       "resnapshot --sink ID --table {} for each sink that receives it",
+                       c.table);
     if (c.what == "identity") {
       spdlog::error(
           "table {}: new partition {}: {} Until then its UPDATEs and DELETEs reach "
           "the sinks wrong (pgfanout refuses to start with it)",
           c.table, c.partition, c.detail);
+    } else if (c.what == "added" && !c.had_rows) {
+      spdlog::info("table {}: partition {} was created or attached empty: nothing to copy", c.table,
+                   c.partition);
     } else if (c.what == "added") {
       spdlog::warn(
-          "table {}: partition {} was created or attached. Rows it held when it was "
-          "attached never passed through the WAL, so no sink has them (a partition "
-          "made empty needs nothing); {}",
+          "table {}: partition {} was attached with rows, which never passed through the "
+          "WAL, so no sink has them; {}",
           c.table, c.partition, fix);
     } else if (c.what == "removed") {
       spdlog::warn(
@@ -187,11 +194,11 @@ void Monitor::WatchPartitions() {
     } else {
       spdlog::warn(
           "table {}: partition {} was truncated or rewritten. PostgreSQL sends nothing "
-          "for a TRUNCATE of one partition, so the sinks still have its rows (VACUUM "
-          "FULL and CLUSTER look the same to pgfanout and change no rows); after a "
-          "TRUNCATE, {}",
+          "for a TRUNCATE of one partition, so the sinks may still have its rows (VACUUM "
+          "FULL and CLUSTER look the same to pgfanout and change no rows); {}",
           c.table, c.partition, fix);
     }
+    if (repaired) repair_(c.table);
   }
   std::lock_guard lock(mu_);
   for (auto& c : changes.value()) {

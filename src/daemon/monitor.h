@@ -83,6 +83,12 @@ class Monitor {
   // sinks_behind, sink_lag_seconds_max, and a lag page line "(furthest behind)". Set
   // before Start().
   void SetPerSinkSeries(bool per_sink) { per_sink_ = per_sink; }
+  // Called, on the monitor's thread, with a tracked table whose sinks no longer equal it
+  // after a partition change the stream does not carry (detached, dropped or truncated
+  // partition, or one attached with rows): the daemon copies it again for them. Unset:
+  // reported only. Set before Start().
+  using PartitionRepair = std::function<void(const std::string& table)>;
+  void SetPartitionRepair(PartitionRepair repair) { repair_ = std::move(repair); }
   static constexpr const char* kAggregateId = "(furthest behind)";
 
   void Start();
@@ -107,6 +113,7 @@ class Monitor {
   SinkStatuses sinks_;
   const std::chrono::milliseconds interval_;
   bool per_sink_ = true;
+  PartitionRepair repair_;
 
   std::optional<PgConnection> conn_;  // monitor thread only
   std::chrono::steady_clock::time_point last_heartbeat_{};

@@ -16,7 +16,7 @@ Result<std::vector<PartitionWatch::Change>> PartitionWatch::Check(const PgConnec
     const std::string quoted = sql.QuoteIdent(t.schema) + "." + sql.QuoteIdent(t.name);
     PGF_TRY(auto r, sql.Exec("listing the partitions of " + t.QualifiedName(),
                              "SELECT c.oid::text, n.nspname || '.' || c.relname, "
-                             "  c.relfilenode::text "
+                             "  c.relfilenode::text, format('%I.%I', n.nspname, c.relname) "
                              "FROM pg_class root, pg_partition_tree(root.oid) p "
                              "JOIN pg_class c ON c.oid = p.relid "
                              "JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -26,7 +26,8 @@ Result<std::vector<PartitionWatch::Change>> PartitionWatch::Check(const PgConnec
     std::map<std::string, Leaf> now_leaves;
     for (int i = 0; i < PQntuples(r.get()); ++i) {
       now_leaves[GetValue(r, i, 0).value_or("")] =
-          Leaf{GetValue(r, i, 1).value_or(""), GetValue(r, i, 2).value_or("")};
+          Leaf{GetValue(r, i, 1).value_or(""), GetValue(r, i, 2).value_or(""),
+               GetValue(r, i, 3).value_or("")};
     }
     auto last = last_.find(t.QualifiedName());
     if (last == last_.end()) {
@@ -37,15 +38,27 @@ Result<std::vector<PartitionWatch::Change>> PartitionWatch::Check(const PgConnec
     for (const auto& [oid, leaf] : now_leaves) {
       auto before = last->second.find(oid);
       if (before == last->second.end()) {
-        changes.push_back({t.QualifiedName(), leaf.name, "added", "", now});
+        PGF_TRY(auto rows, sql.Exec("looking for rows in " + leaf.name,
+                                    "SELECT EXISTS (SELECT 1 FROM " + leaf.quoted + ")"));
+        changes.push_back({.table = t.QualifiedName(),
+                           .partition = leaf.name,
+                           .what = "added",
+                           .had_rows = GetValue(rows, 0, 0) == "t",
+                           .seen_at = now});
         added = true;
       } else if (before->second.filenode != leaf.filenode) {
-        changes.push_back({t.QualifiedName(), leaf.name, "truncated or rewritten", "", now});
+        changes.push_back({.table = t.QualifiedName(),
+                           .partition = leaf.name,
+                           .what = "truncated or rewritten",
+                           .seen_at = now});
       }
     }
     for (const auto& [oid, leaf] : last->second) {
       if (!now_leaves.count(oid))
-        changes.push_back({t.QualifiedName(), leaf.name, "removed", "", now});
+        changes.push_back({.table = t.QualifiedName(),
+                           .partition = leaf.name,
+                           .what = "removed",
+                           .seen_at = now});
     }
     if (added) {
       // The new partitions must keep the root's replica identity (see partitions.h).
@@ -61,8 +74,11 @@ Result<std::vector<PartitionWatch::Change>> PartitionWatch::Check(const PgConnec
         for (const auto& leaf : fresh) {
           auto checked = CheckLeafIdentities(sql, t, *root, {leaf});
           if (!checked) {
-            changes.push_back(
-                {t.QualifiedName(), leaf.qualified, "identity", checked.error().message, now});
+            changes.push_back({.table = t.QualifiedName(),
+                               .partition = leaf.qualified,
+                               .what = "identity",
+                               .detail = checked.error().message,
+                               .seen_at = now});
           }
         }
       }

@@ -24,7 +24,10 @@ namespace pgfanout {
 // call, plus every new leaf whose replica identity differs from the root's. The first
 // call only records (changes made while pgfanout was stopped are not seen). A rewrite
 // without TRUNCATE (VACUUM FULL, CLUSTER, a rewriting ALTER TABLE) also replaces the
-// relfilenode and is reported the same way: it cannot be told apart.
+// relfilenode and is reported the same way: it cannot be told apart. An added leaf is
+// looked into once (`had_rows`): a leaf attached with rows needs a copy, one created empty
+// does not. The monitor hands the changes that need one to the daemon, which copies the
+// table again for its sinks (Monitor::SetPartitionRepair).
 class PartitionWatch {
  public:
   struct Change {
@@ -32,6 +35,10 @@ class PartitionWatch {
     std::string partition;  // "schema.name"
     std::string what;       // "added", "removed", "truncated or rewritten", "identity"
     std::string detail;     // for "identity": the start-up check's message
+    // For "added": the partition held rows when first seen (attached with rows; a
+    // partition created empty, or filled through the root since, which the stream
+    // carried, is the other case: it is told apart only by this look).
+    bool had_rows = false;
     std::chrono::system_clock::time_point seen_at;
   };
 
@@ -45,6 +52,7 @@ class PartitionWatch {
   struct Leaf {
     std::string name;
     std::string filenode;
+    std::string quoted;  // "schema"."name", for a query
   };
   std::vector<TableConfig> roots_;
   std::map<std::string, std::map<std::string, Leaf>> last_;  // root -> leaf oid -> leaf

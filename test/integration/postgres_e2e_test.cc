@@ -95,6 +95,37 @@ TEST_F(PostgresPartitionedE2ETest, RowsOfEveryPartitionReachEachSinkUnderTheRoot
   StopDaemon();
 }
 
+// What PostgreSQL does not send for a partitioned root (a partition truncated, detached,
+// or attached with rows) is repaired: the monitor sees it and every sink of the table
+// copies it again, replacing, so each ends equal to the root's rows. Without the copy the
+// sinks keep t1's truncated and t2's detached accounts and lack the attached events.
+TEST_F(PostgresPartitionedE2ETest, PartitionChangesTheStreamDoesNotCarryAreRepairedByACopy) {
+  http_yaml_ = "  sample_interval: 200ms\n";
+  Workload(1);
+  StartDaemon();
+  Workload(2);
+  ExpectSinkEqualsSource("pg-t1", {"t1"});
+  ExpectSinkEqualsSource("pg-t23", {"t2", "t3"});
+  ExpectSinkEqualsSource("pg-all", {});
+  pg_->Exec("TRUNCATE accounts_t1");
+  pg_->Exec("ALTER TABLE accounts DETACH PARTITION accounts_t2");
+  pg_->Exec(
+      "CREATE TABLE events_more (LIKE events INCLUDING ALL); "
+      "ALTER TABLE events_more REPLICA IDENTITY FULL; "
+      "INSERT INTO events_more SELECT 200000 + i, 't' || (1 + i % 3), 'attached', NULL "
+      "FROM generate_series(1, 30) i; "
+      "ALTER TABLE events ATTACH PARTITION events_more FOR VALUES FROM (100000) TO "
+      "(1000000000)");
+  ASSERT_EQ(pg_->Scalar("SELECT count(*) FROM accounts WHERE tenant_id IN ('t1', 't2')"), "0");
+  ExpectSinkEqualsSource("pg-t1", {"t1"});
+  ExpectSinkEqualsSource("pg-t23", {"t2", "t3"});
+  ExpectSinkEqualsSource("pg-all", {});
+  const std::string log = DaemonLog();
+  EXPECT_NE(log.find("partition public.events_more was attached with rows"), std::string::npos);
+  EXPECT_NE(log.find("resnapshot of public.accounts asked (partition change)"), std::string::npos);
+  StopDaemon();
+}
+
 TEST_F(PostgresPartitionedE2ETest, KillNineLoopLosesAndDuplicatesNothing) {
   StartDaemon();
   Workload(1);
