@@ -58,6 +58,7 @@ Result<void> RegistrySinks::Sync(const std::set<std::string>& held) {
   std::vector<SinkConfig> all = config_.sinks;
   std::map<std::string, SinkConfig> running;
   for (const auto& [id, r] : retiring_) running[id] = r.definition;
+  for (const auto& [id, p] : pausing_) running.try_emplace(id, p.definition);
   for (const auto& [id, sc] : resolved_) {
     if (!held.count(id)) running.try_emplace(id, sc);
   }
@@ -229,6 +230,21 @@ Result<void> RegistrySinks::BeforeAppend(std::vector<TransactionRecord>& transac
                                  : "moved",
         end.ToString());
   }
+  // Sinks this change pauses deliver what they have not before it first, like retiring
+  // ones: "paused at that position" (README), not wherever the runner happened to be.
+  for (const auto& id : delta.changed) {
+    if (retiring_.count(id) || now.count(id) || pausing_.count(id)) continue;
+    auto run = before.find(id);
+    auto res = resolved_.find(id);
+    if (run == before.end() || res == resolved_.end()) continue;
+    if (!run->second.enabled || res->second.enabled) continue;
+    SinkRunner* runner = RunnerOf(id);
+    if (!runner || !runner->status().cursor) continue;
+    const EventId end = delta.first.at(id);
+    pausing_[id] =
+        Retiring{.definition = run->second, .end = end, .since = std::chrono::steady_clock::now()};
+    runner->EndAt(end);
+  }
   registry_.dropping().clear();
   for (const auto& [id, r] : retiring_) registry_.dropping().push_back(id);
   if (!now.empty()) PGF_TRY(Drop(now));
@@ -255,8 +271,23 @@ Result<void> RegistrySinks::BeforeAppend(std::vector<TransactionRecord>& transac
 }
 
 Result<void> RegistrySinks::Reap() {
-  if (retiring_.empty()) return boost::outcome_v2::success();
+  if (retiring_.empty() && pausing_.empty()) return boost::outcome_v2::success();
   const auto now = std::chrono::steady_clock::now();
+  // Paused sinks that delivered up to their pause: the paused definition replaces them
+  // (a sink resumed meanwhile is restarted from its cursor: its runner took no more).
+  std::set<std::string> paused;
+  for (const auto& [id, p] : pausing_) {
+    SinkRunner* runner = RunnerOf(id);
+    if (!runner || runner->status().finished || now - p.since >= kDrainTimeout) {
+      paused.insert(id);
+    }
+  }
+  if (!paused.empty()) {
+    for (const auto& id : paused) pausing_.erase(id);
+    PGF_TRY(Sync(paused));
+    PGF_TRY(Sync());
+  }
+  if (retiring_.empty()) return boost::outcome_v2::success();
   std::set<std::string> done;
   for (const auto& [id, r] : retiring_) {
     SinkRunner* runner = RunnerOf(id);

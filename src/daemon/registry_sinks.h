@@ -101,6 +101,9 @@ class RegistrySinks {
   std::map<std::string, SinkConfig> resolved_;  // the rows' sinks, by id
   std::map<std::string, SinkConfig> running_;   // registry sinks as last applied, by id
   std::map<std::string, Retiring> retiring_;
+  // Sinks a registry change pauses that still deliver up to it (EndAt), with the definition
+  // they run under; the paused one replaces it once it is done (Reap).
+  std::map<std::string, Retiring> pausing_;
   mutable std::mutex mu_;
   std::map<std::string, std::string> errors_;  // under mu_
   Counts counts_;                              // under mu_
