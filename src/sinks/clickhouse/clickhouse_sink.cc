@@ -1,6 +1,7 @@
 #include "src/sinks/clickhouse/clickhouse_sink.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <thread>
@@ -139,47 +140,35 @@ Result<void> ClickHouseSink::Rewind(const SinkCursor& to, const Lineage& lineage
 
 Result<void> ClickHouseSink::BeginReplace(Tables tables) {
   if (!ch_) return Fail(ErrorKind::kSink, "copy begun before Open");
-  for (const auto& schema : tables) {
-    PGF_TRY(const TableTarget* t, TargetOf(*schema));
-    if (t == nullptr) continue;
-    PGF_TRY(const RowEncoder* encoder, Prepare(schema));
-    // Versions cannot be reset here (the version is the engine's), so the rows go first:
-    // a mutation, made only when there is something to delete (it rewrites every part).
-    std::string condition = "1";
-    if (!basics_.AllTenants() && t->tenant) {
-      condition = encoder->TenantCondition(basics_.tenants);
-    }
-    auto count = ch_->Query("counting the rows a copy replaces",
-                            fmt::format("SELECT count() FROM {} WHERE {} FORMAT TabSeparated",
-                                        t->Qualified(), condition));
-    if (!count) return count.error().Wrap(t->Describe());
-    if (count.value() == "0\n") continue;
-    auto r = ch_->Query("deleting the rows a copy replaces (a mutation)",
-                        fmt::format("ALTER TABLE {} DELETE WHERE {}", t->Qualified(), condition));
-    if (!r) return r.error().Wrap(t->Describe());
-    PGF_TRY(WaitForMutations(*t));
-  }
-  return boost::outcome_v2::success();
+  // Versions cannot be reset here (the version is the engine's), so the rows go first.
+  return DeleteTenantRows(tables, "", "the rows a copy replaces");
 }
 
 Result<void> ClickHouseSink::FinishLiveReplace(Tables tables, Lsn version) {
   if (!ch_) return Fail(ErrorKind::kSink, "copy finished before Open");
+  // Every version of a row older than the copy goes: a row the copy wrote or the stream
+  // changed since has a newer one, which stays (and wins under FINAL anyway).
+  return DeleteTenantRows(tables, fmt::format("< {}", version.value()),
+                          "the rows a copy did not find");
+}
+
+Result<void> ClickHouseSink::DeleteTenantRows(Tables tables, const std::string& version_below,
+                                              const std::string& what) {
   for (const auto& schema : tables) {
     PGF_TRY(const TableTarget* t, TargetOf(*schema));
     if (t == nullptr) continue;
     PGF_TRY(const RowEncoder* encoder, Prepare(schema));
-    // Every version of a row older than the copy goes: a row the copy wrote or the stream
-    // changed since has a newer one, which stays (and wins under FINAL anyway).
-    std::string condition = fmt::format("{} < {}", QuoteName(t->version_column), version.value());
-    if (!basics_.AllTenants() && t->tenant) {
-      condition += " AND " + encoder->TenantCondition(basics_.tenants);
-    }
-    auto count = ch_->Query("counting the rows a copy did not find",
+    std::vector<std::string> parts;
+    if (!version_below.empty()) parts.push_back(QuoteName(t->version_column) + " " + version_below);
+    if (!basics_.AllTenants() && t->tenant) parts.push_back(encoder->TenantCondition(basics_.tenants));
+    const std::string condition = parts.empty() ? "1" : fmt::format("{}", fmt::join(parts, " AND "));
+    // A mutation rewrites every part: made only when there is something to delete.
+    auto count = ch_->Query("counting " + what,
                             fmt::format("SELECT count() FROM {} WHERE {} FORMAT TabSeparated",
                                         t->Qualified(), condition));
     if (!count) return count.error().Wrap(t->Describe());
     if (count.value() == "0\n") continue;
-    auto r = ch_->Query("deleting the rows a copy did not find (a mutation)",
+    auto r = ch_->Query("deleting " + what + " (a mutation)",
                         fmt::format("ALTER TABLE {} DELETE WHERE {}", t->Qualified(), condition));
     if (!r) return r.error().Wrap(t->Describe());
     PGF_TRY(WaitForMutations(*t));

@@ -73,6 +73,10 @@ class ClickHouseSink final : public Sink {
                           size_t step);
   Result<void> Truncate(const RowEncoder& encoder, const clickhouse::PlannedTruncate& truncate);
   Result<void> WaitForMutations(const TableTarget& target);
+  // Deletes the sink's tenants' rows of `tables` (those with a version `version_below`,
+  // e.g. "< 1234", when given) in one mutation per table that has any; `what` names them.
+  Result<void> DeleteTenantRows(Tables tables, const std::string& version_below,
+                                const std::string& what);
 
   SinkBasics basics_;
   ClickHouseSinkOptions options_;
