@@ -97,6 +97,9 @@ struct SinkTableConfig {
   DeleteMode delete_mode = DeleteMode::kHard;
   // kSoft: a boolean column is set true; any other type gets the commit time.
   std::string soft_delete_column;
+  // Only the rows this predicate (src/core/predicate.h, not SQL) holds for reach this sink,
+  // in the stream and in its copies; empty: every row. Any sink kind.
+  std::string where;
 
   // The target name of source column `column` (after `rename`).
   std::string TargetColumn(const std::string& column) const;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "src/config/yaml_reader.h"
+#include "src/core/predicate.h"
 
 namespace pgfanout::config_internal {
 namespace {
@@ -12,9 +13,9 @@ namespace {
 Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
                                        const std::string& where, const SinkConfig& sink,
                                        const Config& config) {
-  PGF_TRY(r.OnlyKeys(
-      node, where,
-      {"source", "target", "columns", "rename", "computed", "delete", "soft_delete_column"}));
+  PGF_TRY(r.OnlyKeys(node, where,
+                     {"source", "target", "columns", "rename", "computed", "delete",
+                      "soft_delete_column", "where"}));
   if (!std::holds_alternative<PostgresSinkOptions>(sink.options)) {
     for (const char* key : {"columns", "rename", "computed", "delete", "soft_delete_column"}) {
       if (node[key]) {
@@ -43,6 +44,12 @@ Result<SinkTableConfig> ParseSinkTable(const Reader& r, const YAML::Node& node,
   }
   if (auto cols = node["columns"]) {
     PGF_TRY(t.columns, Columns(r, cols, where + ".columns"));
+  }
+  PGF_TRY(t.where, r.String(node, where, "where", false));
+  if (!t.where.empty()) {
+    // Checked against the columns' types when the sink first sees the table.
+    auto parsed = Predicate::Parse(t.where);
+    if (!parsed) return r.Fail(node["where"], where + ".where", parsed.error().message);
   }
   auto listed = [&](const std::string& c) {
     return t.columns.empty() || std::find(t.columns.begin(), t.columns.end(), c) != t.columns.end();

@@ -12,6 +12,7 @@
 #include "checkpoints/log_identity.h"
 #include "checkpoints/meta_records.h"
 #include "src/core/failpoint.h"
+#include "src/core/predicate.h"
 #include "src/pipeline/sink_runner.h"
 #include "src/source/snapshot_reader.h"
 
@@ -152,6 +153,21 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
   const std::vector<std::string> tenants =
       sink_config.AllTenants() ? std::vector<std::string>{} : sink_config.tenants;
   PGF_TRY(auto described, reader->Describe(table_configs, tenants));
+  for (auto& t : described) {
+    // The sink's own where: the copy holds the rows its stream does.
+    SinkTableConfig fallback;
+    const SinkTableConfig* mapping = sink_config.FindTable(t.config.QualifiedName(), fallback);
+    auto sql = WhereSql(mapping ? mapping->where : std::string(), t.schema->columns);
+    if (!sql) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       fmt::format("sink {}: table {}: where: {}", id, t.config.QualifiedName(),
+                                   sql.error().message));
+    }
+    if (sql.value().empty()) continue;
+    t.config.row_filter = t.config.row_filter.empty()
+                              ? sql.value()
+                              : "(" + t.config.row_filter + ") AND " + sql.value();
+  }
   for (size_t i = 0; i < described.size(); ++i) {
     PGF_TRY(reader->Plan(described[i], tenants, options.connections, progress->states[i]));
   }

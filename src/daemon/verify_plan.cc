@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "src/core/predicate.h"
 #include "src/source/table_catalog.h"
 
 namespace pgfanout {
@@ -76,6 +77,16 @@ Result<TableVerifyPlan> PlanTableVerify(const SinkConfig& sink, const TableConfi
     // As text, as the router compares tenants.
     p.source.where =
         TenantTextMatch(source.QuoteIdent(table.tenant_column), sink.tenants, /*indexable=*/true);
+  }
+  if (!mapping.where.empty()) {
+    // The sink's own where: rows outside it never reach the sink either.
+    std::vector<ColumnSchema> columns;
+    for (const auto& c : source_catalog->columns) {
+      columns.push_back({.name = c.name, .type_oid = c.type_oid, .type_modifier = c.type_modifier});
+    }
+    auto sql = WhereSql(mapping.where, columns);
+    if (!sql) return fail("where: " + sql.error().message);
+    p.source.where = (p.source.where.empty() ? "" : "(" + p.source.where + ") AND ") + sql.value();
   }
   if (!table.row_filter.empty()) {
     // Rows the publication's filter keeps out never reach the sink.

@@ -4,7 +4,13 @@ namespace pgfanout {
 
 Router::Router(const SinkConfig& sink, const std::vector<TableConfig>& tables)
     : all_tenants_(sink.AllTenants()), tenants_(sink.tenants.begin(), sink.tenants.end()) {
-  for (const auto& t : sink.tables) tables_.insert(t.source);
+  for (const auto& t : sink.tables) {
+    tables_.insert(t.source);
+    // Parsed when the config was read; an error here cannot happen for a loaded config.
+    if (!t.where.empty()) {
+      if (auto p = Predicate::Parse(t.where)) predicates_.emplace(t.source, std::move(p).value());
+    }
+  }
   for (const auto& t : tables) {
     if (!t.tenant_column.empty()) tenant_columns_[t.QualifiedName()] = t.tenant_column;
   }
@@ -83,6 +89,78 @@ bool Router::Route(ChangeEvent& event) const {
   }
   event.old_row.clear();
   event.old_is_key_only = false;
+  return true;
+}
+
+Result<bool> Router::ApplyWhere(ChangeEvent& event) {
+  if (predicates_.empty() || event.op == Op::kTruncate) return true;
+  auto found = predicates_.find(event.table->QualifiedName());
+  if (found == predicates_.end()) return true;
+  auto at = bound_.find(event.table.get());
+  if (at == bound_.end()) {
+    auto bound = BoundPredicate::Bind(found->second, event.table->columns);
+    if (!bound) {
+      return MakeError(ErrorKind::kInvalidArgument,
+                       "table " + found->first + ": where: " + bound.error().message);
+    }
+    if (bound_.size() > 256) bound_.clear();  // old shapes
+    at = bound_.emplace(event.table.get(), Bound{event.table, std::move(bound).value()}).first;
+  }
+  const BoundPredicate& where = at->second.predicate;
+  switch (event.op) {
+    case Op::kInsert:
+      return where.Matches(event.new_row).value_or(true);
+    case Op::kDelete:
+      if (event.old_row.empty()) return true;
+      return where.Matches(event.old_row, event.old_is_key_only).value_or(true);
+    case Op::kUpdate:
+    case Op::kTruncate:
+      break;
+  }
+  const bool full_old = !event.old_row.empty() && !event.old_is_key_only &&
+                        event.old_row.size() == event.new_row.size();
+  std::optional<bool> now = where.Matches(event.new_row);
+  if (!now && full_old) {
+    // An unsent value did not change: the old row has it.
+    std::vector<Datum> row = event.new_row;
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (row[i].kind == ValueKind::kUnchangedToast) row[i] = event.old_row[i];
+    }
+    now = where.Matches(row);
+  }
+  if (!now) return true;
+  std::optional<bool> before;
+  if (!event.old_row.empty()) before = where.Matches(event.old_row, event.old_is_key_only);
+  if (*now) {
+    bool unsent = false;
+    for (const Datum& d : event.new_row) unsent = unsent || d.kind == ValueKind::kUnchangedToast;
+    if (before == false || (!before && unsent)) {
+      // The row enters this sink's rows: insert it, its unsent values from the old row when
+      // it is full, else from the source (the runner's fetcher).
+      if (full_old) {
+        for (size_t i = 0; i < event.new_row.size(); ++i) {
+          if (event.new_row[i].kind == ValueKind::kUnchangedToast) {
+            event.new_row[i] = std::move(event.old_row[i]);
+          }
+        }
+      }
+      event.op = Op::kInsert;
+      event.old_row.clear();
+      event.old_is_key_only = false;
+    }
+    return true;
+  }
+  if (before == false) return false;
+  // The row leaves (or may have left) this sink's rows: delete it by its old key.
+  if (event.old_row.empty()) {
+    event.old_row.resize(event.new_row.size());
+    for (size_t i = 0; i < event.new_row.size(); ++i) {
+      if (event.table->columns[i].part_of_key) event.old_row[i] = event.new_row[i];
+    }
+    event.old_is_key_only = true;
+  }
+  event.op = Op::kDelete;
+  event.new_row.clear();
   return true;
 }
 

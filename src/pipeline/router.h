@@ -8,6 +8,7 @@
 #include "checkpoints/event_log.h"
 #include "src/config/config.h"
 #include "src/core/change_event.h"
+#include "src/core/predicate.h"
 
 namespace pgfanout {
 
@@ -37,6 +38,23 @@ class Router {
   // tenants, so it is kept for Route() to decide).
   bool MayAccept(const EventLog::EventPeek& peek) const;
 
+  // The sink's `tables[].where` (src/core/predicate.h) on an event Route() kept: false when
+  // the row is outside it, and rewrites an update whose row enters it (an insert, or an
+  // update when the old row is unknown) or leaves it (a delete by the key). Per op:
+  // - insert: kept when the row matches;
+  // - delete: kept unless the old row, when sent with the columns the predicate reads,
+  //   does not match (a key-only old row usually lacks them: the delete is kept, which a
+  //   row sink ignores and a change log shows);
+  // - update: new row matches and old did not -> insert; new matches, old unknown ->
+  //   update (an insert when values are unsent, for the fetcher); new does not match and
+  //   old did or is unknown -> delete by the key; neither -> dropped; new row unknown (an
+  //   unsent TOASTed value the predicate reads, and no full old row) -> kept as it is;
+  // - truncate: kept.
+  // An error when the predicate does not fit the table's shape (a column dropped or of a
+  // type it does not compare): the sink cannot know which rows are its.
+  Result<bool> ApplyWhere(ChangeEvent& event);
+  bool HasWhere() const { return !predicates_.empty(); }
+
  private:
   bool Serves(const std::optional<std::string>& tenant) const;
   // The old row's tenant of an update that sent one, else nullopt.
@@ -46,6 +64,13 @@ class Router {
   std::set<std::string, std::less<>> tenants_;
   std::set<std::string, std::less<>> tables_;  // qualified; empty = every tracked table
   std::map<std::string, std::string, std::less<>> tenant_columns_;  // qualified -> column
+  std::map<std::string, Predicate, std::less<>> predicates_;        // qualified -> where
+  // Bound per table shape; the shared_ptr keeps the address from being reused.
+  struct Bound {
+    std::shared_ptr<const TableSchema> schema;
+    BoundPredicate predicate;
+  };
+  std::map<const TableSchema*, Bound> bound_;
 };
 
 }  // namespace pgfanout

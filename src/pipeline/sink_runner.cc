@@ -419,6 +419,8 @@ Result<bool> SinkRunner::StepBatch() {
   size_t kept = 0;
   for (size_t i = 0; i < events.size(); ++i) {
     if (!router_.Route(events[i])) continue;
+    PGF_TRY(const bool in_where, router_.ApplyWhere(events[i]));
+    if (!in_where) continue;
     if (kept != i) events[kept] = std::move(events[i]);
     ++kept;
   }

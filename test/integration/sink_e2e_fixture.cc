@@ -166,14 +166,16 @@ std::string SinkE2ETest::DaemonLog() const {
 }
 
 SinkE2ETest::Rows SinkE2ETest::SourceRows(const std::string& table,
-                                         const std::set<std::string>& tenants) {
-  std::string select, where;
+                                          const std::set<std::string>& tenants,
+                                          const std::string& condition) {
+  std::string select, in;
   for (const auto& c : Columns(table)) select += (select.empty() ? "" : ", ") + c + "::text";
-  for (const auto& t : tenants) where += (where.empty() ? "'" : ", '") + t + "'";
+  for (const auto& t : tenants) in += (in.empty() ? "'" : ", '") + t + "'";
+  std::string where = in.empty() ? "true" : "tenant_id IN (" + in + ")";
+  if (!condition.empty()) where += " AND (" + condition + ")";
   Rows out;
   const bool accounts = table == "accounts";
-  for (auto& r : pg_->Query(fmt::format("SELECT {} FROM {}{}", select, table,
-                                        where.empty() ? "" : " WHERE tenant_id IN (" + where + ")"))) {
+  for (auto& r : pg_->Query(fmt::format("SELECT {} FROM {} WHERE {}", select, table, where))) {
     std::string key = accounts ? *r[0] + "/" + *r[1] : *r[0];
     out[key] = std::move(r);
   }
@@ -215,7 +217,11 @@ void SinkE2ETest::ExpectSinkEqualsSource(const std::string& sink_id,
   while (true) {
     diff.clear();
     for (const auto& table : Tables()) {
-      auto want = SourceRows(table, tenants);
+      std::string condition;
+      if (auto w = expected_where_.find(sink_id); w != expected_where_.end()) {
+        if (auto c = w->second.find(table); c != w->second.end()) condition = c->second;
+      }
+      auto want = SourceRows(table, tenants, condition);
       auto got = TargetRows(sink_id, table, tenants);
       if (!got) {
         diff += table + ": cannot read the target yet\n";

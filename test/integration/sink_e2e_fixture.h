@@ -50,8 +50,10 @@ class SinkE2ETest : public ::testing::Test {
   static const std::vector<std::string>& Tables();  // accounts, events
   // The compared columns of `table`, in order (the key columns first).
   static const std::vector<std::string>& Columns(const std::string& table);
-  // Source rows of `table` for `tenants` (every tenant when empty), values as ::text.
-  Rows SourceRows(const std::string& table, const std::set<std::string>& tenants);
+  // Source rows of `table` for `tenants` (every tenant when empty), values as ::text; of
+  // those only the ones SQL condition `where` holds for, when given.
+  Rows SourceRows(const std::string& table, const std::set<std::string>& tenants,
+                  const std::string& where = "");
 
   void WriteConfig();
   // Before StartDaemon: the HTTP endpoint asks for `token` (http.token_file).
@@ -93,6 +95,9 @@ class SinkE2ETest : public ::testing::Test {
   std::string source_yaml_;                        // lines added under `source:`
   std::map<std::string, std::string> daemon_env_;  // for the next StartDaemon
   std::string extra_yaml_;
+  // Sink id -> table -> an SQL condition on the source (written by the test, not by
+  // pgfanout): ExpectSinkEqualsSource compares that sink with those rows only.
+  std::map<std::string, std::map<std::string, std::string>> expected_where_;
   std::unique_ptr<PgServer> pg_;
   std::string work_dir_;
   std::string config_path_;

@@ -212,6 +212,11 @@ INSTANTIATE_TEST_SUITE_P(
                        SinkWith("    tables:\n      - source: users\n        columns: [id]\n")}),
                   "cfg.yaml:13: sinks[0].tables[0]: columns, rename, computed and delete are "
                   "for postgres sinks"},
+        BadConfig{"SinkWhereThatIsSql",
+                  Cat({kSource, kTables,
+                       SinkWith("    tables:\n      - source: users\n"
+                                "        where: \"status = 'a'; DROP TABLE users\"\n")}),
+                  "cfg.yaml:14: sinks[0].tables[0].where: at 13: unexpected character ';'"},
         BadConfig{"SoftDeleteWithoutColumn",
                   PostgresSink("      - source: users\n        delete: soft\n"),
                   "cfg.yaml:13: sinks[0].tables[0].soft_delete_column: missing: delete: soft "

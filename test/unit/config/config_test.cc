@@ -238,6 +238,14 @@ TEST(ConfigTest, ReadsAPostgresMapping) {
   EXPECT_EQ(s.FindTable("billing.invoices", fallback), nullptr) << "not in its tables: list";
 }
 
+TEST(ConfigTest, ASinkOfAnyKindTakesAWherePerTable) {
+  Config c = MustParse(Cat({kSource, kTables,
+                            SinkWith("    tables:\n      - source: users\n"
+                                     "        where: \"plan IN ('pro', 'team')\"\n")}));
+  ASSERT_EQ(c.sinks[0].tables.size(), 1u);
+  EXPECT_EQ(c.sinks[0].tables[0].where, "plan IN ('pro', 'team')");
+}
+
 TEST(ConfigTest, QuotedTableNamesKeepCaseUnquotedFold) {
   auto parsed = ParseQualifiedName("App.\"Order \"\"Items\"\"\"", "public");
   ASSERT_TRUE(parsed.has_value());

@@ -228,5 +228,99 @@ TEST_F(RouterTest, MayAcceptIsFalseOnlyWhereAcceptsIsFalse) {
   EXPECT_GT(refused, events.size()) << "the filter refuses something, or it saves nothing";
 }
 
+// A "*" sink of public.users whose where is `name <> 'archived'`.
+class RouterWhereTest : public RouterTest {
+ protected:
+  Router Where(std::string where = "name <> 'archived'") const {
+    SinkConfig sink = Sink({"*"});
+    sink.tables.push_back({.source = "public.users", .target = "users", .where = std::move(where)});
+    return Router(sink, kTables);
+  }
+  ChangeEvent Event(Op op, std::vector<Datum> new_row, std::vector<Datum> old_row = {},
+                    bool key_only = false) const {
+    ChangeEvent e = On(users_, "7", op);
+    e.new_row = std::move(new_row);
+    e.old_row = std::move(old_row);
+    e.old_is_key_only = key_only;
+    return e;
+  }
+};
+
+TEST_F(RouterWhereTest, InsertsAndDeletesOutsideTheWhereAreDropped) {
+  Router router = Where();
+  auto in = Event(Op::kInsert, {T("1"), T("7"), T("kept")});
+  auto out = Event(Op::kInsert, {T("2"), T("7"), T("archived")});
+  EXPECT_EQ(router.ApplyWhere(in).value(), true);
+  EXPECT_EQ(router.ApplyWhere(out).value(), false);
+  // A delete with a full old row is judged by it; a key-only one cannot be: kept.
+  auto gone = Event(Op::kDelete, {}, {T("2"), T("7"), T("archived")});
+  EXPECT_EQ(router.ApplyWhere(gone).value(), false);
+  auto by_key = Event(Op::kDelete, {}, {T("2"), Datum{}, Datum{}}, /*key_only=*/true);
+  EXPECT_EQ(router.ApplyWhere(by_key).value(), true);
+  // Other tables, and truncates, pass.
+  auto team = On(teams_, std::nullopt);
+  team.new_row = {T("1"), Datum{}, T("archived")};
+  EXPECT_EQ(router.ApplyWhere(team).value(), true);
+  auto truncate = On(users_, std::nullopt, Op::kTruncate);
+  EXPECT_EQ(router.ApplyWhere(truncate).value(), true);
+}
+
+TEST_F(RouterWhereTest, AnUpdateThatLeavesTheWhereBecomesADeleteByTheKey) {
+  Router router = Where();
+  // No old row (the key did not change, identity DEFAULT): it may have matched before.
+  auto update = Event(Op::kUpdate, {T("1"), T("7"), T("archived")});
+  ASSERT_EQ(router.ApplyWhere(update).value(), true);
+  EXPECT_EQ(update.op, Op::kDelete);
+  EXPECT_TRUE(update.new_row.empty());
+  EXPECT_TRUE(update.old_is_key_only);
+  EXPECT_EQ(update.old_row, (std::vector<Datum>{T("1"), Datum{}, Datum{}}));
+  // A full old row that did not match either: nothing for this sink.
+  auto both_out =
+      Event(Op::kUpdate, {T("1"), T("7"), T("archived")}, {T("1"), T("7"), T("archived")});
+  EXPECT_EQ(router.ApplyWhere(both_out).value(), false);
+}
+
+TEST_F(RouterWhereTest, AnUpdateThatEntersTheWhereBecomesAnInsert) {
+  Router router = Where();
+  auto update = Event(Op::kUpdate, {T("1"), T("7"), T("back")}, {T("1"), T("7"), T("archived")});
+  ASSERT_EQ(router.ApplyWhere(update).value(), true);
+  EXPECT_EQ(update.op, Op::kInsert);
+  EXPECT_TRUE(update.old_row.empty());
+  // Old row unknown: an update (row sinks upsert it), or an insert when values are unsent,
+  // so the fetcher completes them.
+  auto plain = Event(Op::kUpdate, {T("1"), T("7"), T("back")});
+  ASSERT_EQ(router.ApplyWhere(plain).value(), true);
+  EXPECT_EQ(plain.op, Op::kUpdate);
+  Router by_id = Where("id > 0");
+  auto unsent = Event(Op::kUpdate, {T("1"), T("7"), Datum{ValueKind::kUnchangedToast, {}}});
+  ASSERT_EQ(by_id.ApplyWhere(unsent).value(), true);
+  EXPECT_EQ(unsent.op, Op::kInsert);
+  // Matching before and after: an update, untouched.
+  auto stays = Event(Op::kUpdate, {T("1"), T("7"), T("b")}, {T("1"), T("7"), T("a")});
+  ASSERT_EQ(router.ApplyWhere(stays).value(), true);
+  EXPECT_EQ(stays.op, Op::kUpdate);
+  EXPECT_FALSE(stays.old_row.empty());
+}
+
+TEST_F(RouterWhereTest, AnUnsentValueItReadsIsTakenFromAFullOldRowOrLeftAlone) {
+  Router router = Where();
+  const Datum unsent{ValueKind::kUnchangedToast, {}};
+  auto full = Event(Op::kUpdate, {T("1"), T("7"), unsent}, {T("1"), T("7"), T("archived")});
+  EXPECT_EQ(router.ApplyWhere(full).value(), false) << "archived before and after";
+  auto unknown = Event(Op::kUpdate, {T("1"), T("7"), unsent});
+  ASSERT_EQ(router.ApplyWhere(unknown).value(), true);
+  EXPECT_EQ(unknown.op, Op::kUpdate);
+}
+
+TEST_F(RouterWhereTest, AWhereThatDoesNotFitTheTableIsAnError) {
+  Router router = Where("missing = 1");
+  auto e = Event(Op::kInsert, {T("1"), T("7"), T("x")});
+  auto r = router.ApplyWhere(e);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("table public.users: where: no column missing"),
+            std::string::npos)
+      << r.error().message;
+}
+
 }  // namespace
 }  // namespace pgfanout
