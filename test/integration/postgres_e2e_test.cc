@@ -107,16 +107,7 @@ TEST_F(PostgresPartitionedE2ETest, PartitionChangesTheStreamDoesNotCarryAreRepai
   ExpectSinkEqualsSource("pg-t1", {"t1"});
   ExpectSinkEqualsSource("pg-t23", {"t2", "t3"});
   ExpectSinkEqualsSource("pg-all", {});
-  pg_->Exec("TRUNCATE accounts_t1");
-  pg_->Exec("ALTER TABLE accounts DETACH PARTITION accounts_t2");
-  pg_->Exec(
-      "CREATE TABLE events_more (LIKE events INCLUDING ALL); "
-      "ALTER TABLE events_more REPLICA IDENTITY FULL; "
-      "INSERT INTO events_more SELECT 200000 + i, 't' || (1 + i % 3), 'attached', NULL "
-      "FROM generate_series(1, 30) i; "
-      "ALTER TABLE events ATTACH PARTITION events_more FOR VALUES FROM (100000) TO "
-      "(1000000000)");
-  ASSERT_EQ(pg_->Scalar("SELECT count(*) FROM accounts WHERE tenant_id IN ('t1', 't2')"), "0");
+  ASSERT_NO_FATAL_FAILURE(ChangePartitionsUnseenByTheStream());
   ExpectSinkEqualsSource("pg-t1", {"t1"});
   ExpectSinkEqualsSource("pg-t23", {"t2", "t3"});
   ExpectSinkEqualsSource("pg-all", {});

@@ -279,6 +279,20 @@ void SinkE2ETest::Workload(int round) {
   )sql");
 }
 
+void SinkE2ETest::ChangePartitionsUnseenByTheStream() {
+  ASSERT_TRUE(partitioned_);
+  pg_->Exec("TRUNCATE accounts_t1");
+  pg_->Exec("ALTER TABLE accounts DETACH PARTITION accounts_t2");
+  pg_->Exec(
+      "CREATE TABLE events_more (LIKE events INCLUDING ALL); "
+      "ALTER TABLE events_more REPLICA IDENTITY FULL; "
+      "INSERT INTO events_more SELECT 200000 + i, 't' || (1 + i % 3), 'attached', NULL "
+      "FROM generate_series(1, 30) i; "
+      "ALTER TABLE events ATTACH PARTITION events_more FOR VALUES FROM (100000) TO "
+      "(1000000000)");
+  ASSERT_EQ(pg_->Scalar("SELECT count(*) FROM accounts WHERE tenant_id IN ('t1', 't2')"), "0");
+}
+
 void SinkE2ETest::StartBackground(double rate) {
   background_stop_ = false;
   background_ = std::thread([this, rate] {

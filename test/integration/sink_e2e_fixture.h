@@ -81,6 +81,10 @@ class SinkE2ETest : public ::testing::Test {
   void ExpectSinkEqualsSource(const std::string& sink_id, const std::set<std::string>& tenants,
                               std::chrono::seconds timeout = std::chrono::seconds(90));
 
+  // With partitioned_: what the stream does not carry (F1, F2 in docs/plans/issue-22.md).
+  // Truncates accounts_t1, detaches accounts_t2, attaches a filled events partition.
+  void ChangePartitionsUnseenByTheStream();
+
   // kill -9 of the daemon at random 0.5-2 s intervals under the background workload,
   // `kills` times, restarting at once; then every sink in `sinks` (id -> tenants) must equal
   // the source. The seed is printed.

@@ -280,5 +280,25 @@ TEST_F(ClickHousePartitionedE2ETest, RowsOfEveryPartitionReachEachSinkUnderTheRo
   }
 }
 
+// A truncated, a detached and an attached partition, none of which the stream carries:
+// each ClickHouse sink of the table is repaired by a replacing copy (its rows older than
+// the copy deleted at the end).
+TEST_F(ClickHousePartitionedE2ETest, PartitionChangesTheStreamDoesNotCarryAreRepairedByACopy) {
+  http_yaml_ = "  sample_interval: 200ms\n";
+  Workload(1);
+  StartDaemon();
+  Workload(2);
+  ExpectSinkEqualsSource("ch-t1", {"t1"});
+  ExpectSinkEqualsSource("ch-t23", {"t2", "t3"});
+  ExpectSinkEqualsSource("ch-all", {});
+  ASSERT_NO_FATAL_FAILURE(ChangePartitionsUnseenByTheStream());
+  ExpectSinkEqualsSource("ch-t1", {"t1"});
+  ExpectSinkEqualsSource("ch-t23", {"t2", "t3"});
+  ExpectSinkEqualsSource("ch-all", {});
+  EXPECT_NE(DaemonLog().find("resnapshot of public.accounts asked (partition change)"),
+            std::string::npos);
+  StopDaemon();
+}
+
 }  // namespace
 }  // namespace pgfanout::testing
