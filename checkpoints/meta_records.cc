@@ -92,6 +92,9 @@ template <>
 struct Traits<Resnapshot> {
   static constexpr uint8_t kTag = kResnapshotTag;
   static constexpr const char* kName = "resnapshot request";
+  // 2 added `where`; a version-1 record (written before it) still reads, without one.
+  static constexpr uint8_t kVersion = 2;
+  static constexpr uint8_t kOldestVersion = 1;
 };
 
 template <>
@@ -100,9 +103,28 @@ struct Traits<Signals> {
   static constexpr const char* kName = "signal queue";
 };
 
+// The version a record is written with: kVersion unless its Traits say otherwise.
+template <class Record>
+constexpr uint8_t VersionOf() {
+  if constexpr (requires { Traits<Record>::kVersion; }) {
+    return Traits<Record>::kVersion;
+  } else {
+    return kVersion;
+  }
+}
+template <class Record>
+constexpr uint8_t OldestVersionOf() {
+  if constexpr (requires { Traits<Record>::kOldestVersion; }) {
+    return Traits<Record>::kOldestVersion;
+  } else {
+    return VersionOf<Record>();
+  }
+}
+
 template <class Record>
 std::string Header() {
-  return std::string{static_cast<char>(Traits<Record>::kTag), static_cast<char>(kVersion)};
+  return std::string{static_cast<char>(Traits<Record>::kTag),
+                     static_cast<char>(VersionOf<Record>())};
 }
 
 void PutEventId(std::string& out, const EventId& id) {
@@ -168,13 +190,13 @@ bool GetCopyState(Reader& r, TableCopyState& s) {
 
 // Reads the header of a `Record`; false (with `why` set) when it is another.
 template <class Record>
-bool Begin(Reader& r, const char*& why) {
-  uint8_t tag, version;
+bool Begin(Reader& r, const char*& why, uint8_t& version) {
+  uint8_t tag;
   if (!r.Byte(tag) || tag != Traits<Record>::kTag) {
     why = "not this kind of record";
     return false;
   }
-  if (!r.Byte(version) || version != kVersion) {
+  if (!r.Byte(version) || version < OldestVersionOf<Record>() || version > VersionOf<Record>()) {
     why = "unknown record version";
     return false;
   }
@@ -189,6 +211,9 @@ Result<Record> Finish(Reader& r, Record record) {
 
 template <class Record>
 Result<Record> DecodeFields(Reader& r);
+// For records with more than one version (Traits::kOldestVersion).
+template <class Record>
+Result<Record> DecodeFields(Reader& r, uint8_t version);
 
 template <>
 Result<LogId> DecodeFields(Reader& r) {
@@ -269,7 +294,7 @@ Result<BackfillStatus> DecodeFields(Reader& r) {
 }
 
 template <>
-Result<Resnapshot> DecodeFields(Reader& r) {
+Result<Resnapshot> DecodeFields(Reader& r, uint8_t version) {
   Resnapshot x;
   uint64_t at;
   if (!GetList(r, x.tables) || x.tables.empty()) return r.Fail("bad table list");
@@ -277,6 +302,7 @@ Result<Resnapshot> DecodeFields(Reader& r) {
   if (!r.Varint(at)) return r.Fail("bad request time");
   x.requested_at_ms = wire::UnZigZag(at);
   if (!r.String(x.origin)) return r.Fail("bad origin");
+  if (version >= 2 && !r.String(x.where)) return r.Fail("bad where");
   return Finish(r, std::move(x));
 }
 
@@ -573,6 +599,7 @@ std::string Encode(const Resnapshot& r) {
   out.push_back(r.replace ? 1 : 0);
   PutVarint(out, wire::ZigZag(r.requested_at_ms));
   PutBytes(out, r.origin);
+  PutBytes(out, r.where);
   return out;
 }
 
@@ -606,8 +633,13 @@ template <class Record>
 Result<Record> Decode(std::string_view bytes) {
   Reader r(bytes, Traits<Record>::kName);
   const char* why = nullptr;
-  if (!Begin<Record>(r, why)) return r.Fail(why);
-  return DecodeFields<Record>(r);
+  uint8_t version = 0;
+  if (!Begin<Record>(r, why, version)) return r.Fail(why);
+  if constexpr (OldestVersionOf<Record>() != VersionOf<Record>()) {
+    return DecodeFields<Record>(r, version);
+  } else {
+    return DecodeFields<Record>(r);
+  }
 }
 
 template Result<LogId> Decode(std::string_view);

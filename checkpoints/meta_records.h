@@ -119,6 +119,9 @@ struct Resnapshot {
   bool replace = true;              // rows the copy does not find are removed (row sinks)
   int64_t requested_at_ms = 0;      // since the epoch
   std::string origin;               // who asked: "http"
+  // Copy only the rows this Predicate (src/core/predicate.h) holds for; empty: all. A
+  // copy with one never removes rows (replace is false). Absent in records before it.
+  std::string where;
   friend bool operator==(const Resnapshot&, const Resnapshot&) = default;
 };
 

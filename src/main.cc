@@ -220,6 +220,11 @@ int main(int argc, char** argv) {
   resnapshot->add_flag("--keep", resnapshot_keep,
                        "only bring rows up to the source: keep the destination's rows the copy "
                        "does not find (default: they are removed, as by backfill)");
+  std::string resnapshot_where;
+  resnapshot->add_option(
+      "--where", resnapshot_where,
+      "only rows this condition holds for, in the language of sinks[].tables[].where (not "
+      "SQL), e.g. \"plan IN ('pro', 'team')\"; implies --keep");
   resnapshot->add_flag("--wait", resnapshot_wait, "print the copy's progress until it is done");
   resnapshot->add_option("--address", resnapshot_address,
                          "host:port of the daemon's HTTP endpoint; default: http.listen");
@@ -278,7 +283,8 @@ int main(int argc, char** argv) {
   }
   if (*resnapshot) {
     if (!resnapshot_table.empty()) resnapshot_ask.table = resnapshot_table;
-    resnapshot_ask.replace = !resnapshot_keep;
+    resnapshot_ask.replace = !resnapshot_keep && resnapshot_where.empty();
+    if (!resnapshot_where.empty()) resnapshot_ask.where = resnapshot_where;
     return pgfanout::ResnapshotCommand(config.value(), resnapshot_ask, resnapshot_address,
                                        resnapshot_wait);
   }

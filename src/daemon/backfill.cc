@@ -154,19 +154,23 @@ Result<std::optional<Lsn>> BackfillSink(const Config& config, const SinkConfig& 
       sink_config.AllTenants() ? std::vector<std::string>{} : sink_config.tenants;
   PGF_TRY(auto described, reader->Describe(table_configs, tenants));
   for (auto& t : described) {
-    // The sink's own where: the copy holds the rows its stream does.
+    // The sink's own where (the copy holds the rows its stream does), and a resnapshot's.
     SinkTableConfig fallback;
     const SinkTableConfig* mapping = sink_config.FindTable(t.config.QualifiedName(), fallback);
-    auto sql = WhereSql(mapping ? mapping->where : std::string(), t.schema->columns);
-    if (!sql) {
-      return MakeError(ErrorKind::kInvalidArgument,
-                       fmt::format("sink {}: table {}: where: {}", id, t.config.QualifiedName(),
-                                   sql.error().message));
+    const std::pair<std::string, std::string> wheres[] = {
+        {mapping ? mapping->where : std::string(), "where"}, {options.where, "the copy's where"}};
+    for (const auto& [where, name] : wheres) {
+      auto sql = WhereSql(where, t.schema->columns);
+      if (!sql) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         fmt::format("sink {}: table {}: {}: {}", id, t.config.QualifiedName(),
+                                     name, sql.error().message));
+      }
+      if (sql.value().empty()) continue;
+      t.config.row_filter = t.config.row_filter.empty()
+                                ? sql.value()
+                                : "(" + t.config.row_filter + ") AND " + sql.value();
     }
-    if (sql.value().empty()) continue;
-    t.config.row_filter = t.config.row_filter.empty()
-                              ? sql.value()
-                              : "(" + t.config.row_filter + ") AND " + sql.value();
   }
   for (size_t i = 0; i < described.size(); ++i) {
     PGF_TRY(reader->Plan(described[i], tenants, options.connections, progress->states[i]));

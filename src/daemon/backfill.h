@@ -36,6 +36,9 @@ struct BackfillOptions {
   // round stores back after each chunk (not the destination's own position, which chunks
   // move). Unset: where the last round began.
   std::optional<EventId> stream_at;
+  // A Predicate's text (src/core/predicate.h) limiting the copy beside the sink's own
+  // tables[].where; empty: none. kInvalidArgument when it does not fit a table.
+  std::string where;
   bool* unfinished = nullptr;  // set by a live round that stopped before the end
   // Each progress line, as it is stored for `pgfanout status`.
   std::function<void(const std::string&)> on_progress;

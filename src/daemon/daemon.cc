@@ -161,6 +161,7 @@ class Daemon {
                                           .round = ask.live ? config_.delivery.copy_round
                                                             : std::chrono::milliseconds(0),
                                           .stream_at = ask.stream_at,
+                                          .where = ask.where,
                                           .unfinished = ask.unfinished,
                                           .on_progress = ask.on_progress});
     });
@@ -273,7 +274,8 @@ class Daemon {
       auto parsed = ParseResnapshotQuery(request.query);
       if (!parsed) return text(400, parsed.error().message + "\n");
       const ResnapshotQuery& ask = parsed.value();
-      auto asked = AskResnapshot(config_, fleet_, ask.sink, ask.table, ask.replace, "http");
+      auto asked = AskResnapshot(config_, fleet_, ask.sink, ask.table, ask.replace, "http",
+                                 ask.where.value_or(""));
       if (!asked) {
         const ErrorKind kind = asked.error().kind;
         return text(kind == ErrorKind::kNotFound          ? 404

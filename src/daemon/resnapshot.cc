@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "src/core/predicate.h"
 #include "src/daemon/status_report.h"
 #include "src/httpclient/http_client.h"
 
@@ -61,6 +62,7 @@ Result<ResnapshotQuery> ParseResnapshotQuery(std::string_view query) {
   PGF_TRY(auto pairs, ParseQueryPairs(query, "/resnapshot"));
   ResnapshotQuery q;
   bool has_sink = false;
+  std::optional<bool> replace;
   for (auto& [key, value] : pairs) {
     if (key == "sink") {
       if (value.empty()) return bad(key, "a sink id");
@@ -71,12 +73,25 @@ Result<ResnapshotQuery> ParseResnapshotQuery(std::string_view query) {
       q.table = std::move(value);
     } else if (key == "replace") {
       if (value != "true" && value != "false") return bad(key, "true or false");
-      q.replace = value == "true";
+      replace = value == "true";
+    } else if (key == "where") {
+      auto parsed = Predicate::Parse(value);
+      if (!parsed) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         "/resnapshot: where: " + parsed.error().message);
+      }
+      q.where = std::move(value);
     } else {
-      return bad(key, "one of sink, table, replace");
+      return bad(key, "one of sink, table, replace, where");
     }
   }
   if (!has_sink) return bad("sink", "a sink id (sink=ID)");
+  if (q.where && replace.value_or(false)) {
+    return bad("replace",
+               "false with where (the rows outside it are not copied, so a copy "
+               "that removed what it does not find would remove them)");
+  }
+  q.replace = q.where ? false : replace.value_or(true);
   return q;
 }
 
@@ -84,6 +99,7 @@ std::string ResnapshotQueryString(const ResnapshotQuery& ask) {
   std::string out = "sink=" + PercentEncode(ask.sink);
   if (ask.table) out += "&table=" + PercentEncode(*ask.table);
   if (!ask.replace) out += "&replace=false";
+  if (ask.where) out += "&where=" + PercentEncode(*ask.where);
   return out;
 }
 
@@ -120,7 +136,8 @@ Result<std::vector<std::string>> ResnapshotTables(const Config& config, const Si
 Result<std::vector<std::string>> AskResnapshot(const Config& config, SinkFleet& fleet,
                                                const std::string& sink_id,
                                                const std::optional<std::string>& table,
-                                               bool replace, const std::string& origin) {
+                                               bool replace, const std::string& origin,
+                                               const std::string& where) {
   SinkRunner* runner = nullptr;
   for (auto* r : fleet.Runners()) {
     if (r->id() == sink_id) runner = r;
@@ -131,7 +148,7 @@ Result<std::vector<std::string>> AskResnapshot(const Config& config, SinkFleet& 
   }
   if (!runner || !definition) return MakeError(ErrorKind::kNotFound, "no sink " + sink_id);
   PGF_TRY(auto tables, ResnapshotTables(config, *definition, table));
-  PGF_TRY(runner->RequestResnapshot(tables, replace, origin));
+  PGF_TRY(runner->RequestResnapshot(tables, replace, origin, where));
   return tables;
 }
 
@@ -191,6 +208,11 @@ int ResnapshotCommand(const Config& config, const ResnapshotQuery& ask, std::str
     }
     const json& sink = doc["sinks"][0];
     if (!sink.contains("resnapshot") || sink["resnapshot"].is_null()) {
+      const std::string ended = sink.value("last_resnapshot", std::string("done"));
+      if (ended.rfind("dropped", 0) == 0) {
+        spdlog::error("sink {}: the resnapshot was {}", ask.sink, ended);
+        return 1;
+      }
       fmt::print("done: sink {} is {}\n", ask.sink, sink.value("state", std::string("?")));
       return 0;
     }

@@ -12,14 +12,16 @@
 namespace pgfanout {
 
 // `pgfanout resnapshot` and the daemon's route for it, POST
-// /resnapshot?sink=ID[&table=T][&replace=false]: copy a sink's rows of some tables again
-// while every sink, that one included, keeps streaming (SinkRunner::RequestResnapshot;
-// the copy is backfill.h's live copy).
+// /resnapshot?sink=ID[&table=T][&replace=false][&where=EXPR]: copy a sink's rows of some tables
+// again while every sink, that one included, keeps streaming (SinkRunner::RequestResnapshot; the
+// copy is backfill.h's live copy).
 
 struct ResnapshotQuery {
   std::string sink;
   std::optional<std::string> table;  // "schema.name", or "name" in public; unset: every table
   bool replace = true;  // rows the copy does not find on the source are removed (row sinks)
+  // Only rows this Predicate (src/core/predicate.h) holds for; implies replace = false.
+  std::optional<std::string> where;
 };
 // kInvalidArgument naming the parameter.
 Result<ResnapshotQuery> ParseResnapshotQuery(std::string_view query);
@@ -37,7 +39,8 @@ Result<std::vector<std::string>> ResnapshotTables(const Config& config, const Si
 Result<std::vector<std::string>> AskResnapshot(const Config& config, SinkFleet& fleet,
                                                const std::string& sink_id,
                                                const std::optional<std::string>& table,
-                                               bool replace, const std::string& origin);
+                                               bool replace, const std::string& origin,
+                                               const std::string& where = {});
 
 // The command: asks the running daemon at `address` ("host:port"; empty: the config's
 // http.listen) with the token of http.token_file; with `wait`, follows the sink's status

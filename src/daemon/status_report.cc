@@ -131,10 +131,13 @@ std::string StatusJson(const Config& config, const SourceState& source,
                                               std::chrono::milliseconds(r.requested_at_ms)))},
                          {"state", r.rounds == 0 && r.progress.empty() ? "queued" : "copying"},
                          {"rounds", r.rounds},
-                         {"progress", OrNull(r.progress)}};
+                         {"progress", OrNull(r.progress)},
+                         // Its literals may be a tenant's values: only whether there is one.
+                         {"limited_by_where", !r.where.empty()}};
     } else {
       j["resnapshot"] = nullptr;
     }
+    j["last_resnapshot"] = OrNull(st.last_resnapshot);
     if (auto it = lag_of.find(st.sink_id); it != lag_of.end()) {
       j["events_behind"] = it->second->events_behind;
       j["events_behind_is_lower_bound"] = it->second->events_capped;

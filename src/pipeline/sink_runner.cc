@@ -61,8 +61,10 @@ SinkRunner::SinkRunner(const SinkConfig& config, const std::vector<TableConfig>&
   // A resnapshot asked before a restart goes on (shown at once; run from Open()).
   if (auto asked = meta::Load(log_, meta::ResnapshotKey(config_.id)); asked && asked.value()) {
     const auto& r = *asked.value();
-    status_.resnapshot = Status::Resnapshot{
-        .tables = r.tables, .replace = r.replace, .requested_at_ms = r.requested_at_ms};
+    status_.resnapshot = Status::Resnapshot{.tables = r.tables,
+                                            .replace = r.replace,
+                                            .requested_at_ms = r.requested_at_ms,
+                                            .where = r.where};
   }
   sink_->SetBackfillRequest(
       [this](const std::string& table) { return refills_.Request(table, writing_up_to_); });
@@ -206,7 +208,12 @@ Result<void> SinkRunner::Open(const Lineage& lineage) {
 }
 
 Result<void> SinkRunner::RequestResnapshot(std::vector<std::string> tables, bool replace,
-                                           std::string origin) {
+                                           std::string origin, std::string where) {
+  if (replace && !where.empty()) {
+    return MakeError(ErrorKind::kInvalidArgument,
+                     "a copy limited by where cannot remove rows (those outside it are not "
+                     "copied): ask without replace");
+  }
   const SinkHealth::Record health = health_.shown();
   const std::string listed = fmt::format("{}", fmt::join(tables, ", "));
   {
@@ -235,14 +242,20 @@ Result<void> SinkRunner::RequestResnapshot(std::vector<std::string> tables, bool
                   " is still copying existing rows (its first copy, or a table it gained); "
                   "ask again when pgfanout status shows it streaming");
     }
-    const meta::Resnapshot request{
-        .tables = tables, .replace = replace, .requested_at_ms = NowMs(), .origin = origin};
+    const meta::Resnapshot request{.tables = tables,
+                                   .replace = replace,
+                                   .requested_at_ms = NowMs(),
+                                   .origin = origin,
+                                   .where = where};
     PGF_TRY(meta::Store(log_, meta::ResnapshotKey(config_.id), request));
     status_.resnapshot = Status::Resnapshot{.tables = std::move(tables),
                                             .replace = replace,
-                                            .requested_at_ms = request.requested_at_ms};
+                                            .requested_at_ms = request.requested_at_ms,
+                                            .where = where};
   }
-  spdlog::info("sink {}: resnapshot of {} asked ({}){}", config_.id, listed, origin,
+  // The where's literals may be a tenant's values: the log names its presence only.
+  spdlog::info("sink {}: resnapshot of {} asked ({}){}{}", config_.id, listed, origin,
+               where.empty() ? "" : ", limited by a where",
                replace ? "; rows the copy does not find are removed" : "");
   Notify();
   return boost::outcome_v2::success();
@@ -260,6 +273,7 @@ Result<void> SinkRunner::RunResnapshotRound(std::optional<EventId> stream_at) {
               .replace = asked->replace,
               .live = true,
               .stream_at = stream_at,
+              .where = asked->where,
               .unfinished = &unfinished,
               .on_progress = [this](const std::string& line) {
                 std::lock_guard lock(mu_);
@@ -277,6 +291,7 @@ Result<void> SinkRunner::RunResnapshotRound(std::optional<EventId> stream_at) {
     PGF_TRY(meta::Erase(log_, meta::ResnapshotKey(config_.id)));
     std::lock_guard lock(mu_);
     status_.resnapshot.reset();
+    status_.last_resnapshot = "dropped: " + copied.error().message;
     return boost::outcome_v2::success();
   }
   if (!copied) return copied.error();
@@ -286,7 +301,10 @@ Result<void> SinkRunner::RunResnapshotRound(std::optional<EventId> stream_at) {
     cursor_ = cursor;
     if (cursor) status_.cursor = cursor->applied;
     if (status_.resnapshot) ++status_.resnapshot->rounds;
-    if (!unfinished) status_.resnapshot.reset();
+    if (!unfinished) {
+      status_.resnapshot.reset();
+      status_.last_resnapshot = "done";
+    }
   }
   if (unfinished) return boost::outcome_v2::success();
   spdlog::info("sink {}: resnapshot of {} done", config_.id, fmt::join(asked->tables, ", "));

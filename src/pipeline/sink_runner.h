@@ -67,8 +67,12 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
       int64_t requested_at_ms = 0;
       std::string progress;  // the copy's last progress line; empty until its first round
       uint64_t rounds = 0;   // rounds run by this process
+      std::string where;     // its Predicate text, or empty
     };
     std::optional<Resnapshot> resnapshot;
+    // How the last resnapshot this process ran ended: "done", or "dropped: <why>" (the
+    // request did not fit the tables, e.g. a where naming no column); empty: none yet.
+    std::string last_resnapshot;
   };
 
   SinkRunner(const SinkConfig& config, const std::vector<TableConfig>& tables,
@@ -88,6 +92,7 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
     // with `unfinished` set when there is more; the cursor stays where the stream is.
     bool live = false;
     std::optional<EventId> stream_at;  // a live round between batches: the stream's cursor
+    std::string where;                 // a resnapshot's own Predicate text; empty: none
     bool* unfinished = nullptr;
     std::function<void(const std::string&)> on_progress;
   };
@@ -151,8 +156,11 @@ class SinkRunner : public DeliveryTask, public ConnectionBudget::Holder {
   // between its batches, resumes after a restart, and with `replace` removes the rows it
   // does not find. Stored (meta::Resnapshot) before it returns. kBusy, saying why, when
   // the sink cannot take one now (one runs, its first copy runs, it is paused, stopped or
-  // retired). Any thread.
-  Result<void> RequestResnapshot(std::vector<std::string> tables, bool replace, std::string origin);
+  // retired). `where` (a Predicate's text, parsed by the caller) limits the copy to the
+  // rows it holds for, beside the sink's own; it cannot go with `replace` (the rows outside
+  // it are not copied, so they would be removed). Any thread.
+  Result<void> RequestResnapshot(std::vector<std::string> tables, bool replace, std::string origin,
+                                 std::string where = {});
   // Runs until the cursor reaches `target` or the sink fails; for `pgfanout replay`.
   Result<void> RunUntil(EventId target);
 

@@ -3,10 +3,12 @@
 // two kinds, pg-t23 events that are not background ones, pg-all everything. Rows move in
 // and out of the predicates by updates (with TOASTed values left alone, and under both
 // replica identities); the first copy, a resnapshot and `pgfanout verify` apply the same
-// predicate. The expected rows come from SQL written here, not from pgfanout's rendering.
+// predicate, and `resnapshot --where` copies only its own rows and removes none. The
+// expected rows come from SQL written here, not from pgfanout's rendering.
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -109,6 +111,46 @@ TEST_F(SinkWhereTest, EachSinkHoldsItsPredicatesRowsInTheStreamACopyAndAVerify) 
       << out;
   ExpectSinkEqualsSource("pg-t1", {"t1"});
   EXPECT_EQ(RunPgfanout({"verify", "--config", config_path_, "--sink", "pg-t1"}, &out), 0) << out;
+
+  // resnapshot --where: only the rows it holds for come back, and nothing is removed.
+  std::vector<std::pair<std::string, bool>> lost;  // id, whether --where covers it
+  for (const auto& r : pg_->Query("DELETE FROM accounts WHERE id % 3 = 0 RETURNING id, "
+                                  "balance >= 20",
+                                  "tenant_1")) {
+    lost.emplace_back(*r[0], *r[1] == "t");
+  }
+  ASSERT_GT(std::count_if(lost.begin(), lost.end(), [](auto& l) { return l.second; }), 1);
+  ASSERT_GT(std::count_if(lost.begin(), lost.end(), [](auto& l) { return !l.second; }), 1);
+  pg_->Exec(
+      "INSERT INTO accounts (tenant_id, id, name, balance, pgfanout_version) VALUES "
+      "('t1', 999998, 'stray', 30, 1)",
+      "tenant_1");
+  ASSERT_EQ(
+      RunPgfanout({"resnapshot", "--config", config_path_, "--sink", "pg-t1", "--table", "accounts",
+                   "--where", "balance >= 20", "--address", HttpAddress(1), "--wait"},
+                  &out),
+      0)
+      << out;
+  for (const auto& [id, covered] : lost) {
+    EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM accounts WHERE id = " + id, "tenant_1"),
+              covered ? "1" : "0")
+        << "row " << id
+        << (covered ? " is in the where and was not copied"
+                    : " is outside the where and was copied");
+  }
+  EXPECT_EQ(pg_->Scalar("SELECT count(*) FROM accounts WHERE id = 999998", "tenant_1"), "1")
+      << "a copy limited by where removes nothing";
+  // A where that does not fit the table: the request is dropped, and --wait says so.
+  EXPECT_EQ(
+      RunPgfanout({"resnapshot", "--config", config_path_, "--sink", "pg-t1", "--table", "accounts",
+                   "--where", "nosuch = 1", "--address", HttpAddress(1), "--wait"},
+                  &out),
+      1)
+      << out;
+  EXPECT_NE(out.find("dropped: sink pg-t1: table public.accounts: the copy's where: no column "
+                     "nosuch"),
+            std::string::npos)
+      << out;
   StopDaemon();
 }
 

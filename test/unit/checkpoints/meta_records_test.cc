@@ -69,6 +69,8 @@ TEST(MetaRecordsTest, EveryRecordRoundTripsAndRefusesTruncationAndTrailingBytes)
                              .replace = false,
                              .requested_at_ms = 1765000000000,
                              .origin = "http"});
+  ExpectRoundTrip(Resnapshot{
+      .tables = {"public.users"}, .replace = false, .origin = "http", .where = "plan = 'pro'"});
   ExpectRoundTrip(Registry{
       .applied = EventId{Lsn(0x16B3748), 2},
       .rows = {Registry::Row{.sink_id = "p1",
@@ -107,6 +109,22 @@ TEST(MetaRecordsTest, InconsistentProgressIsRefused) {
   p.states[0].done.pop_back();
   p.states[0].last.pop_back();
   EXPECT_FALSE(Decode<BackfillProgress>(Encode(p)).has_value());
+}
+
+TEST(MetaRecordsTest, AResnapshotRecordWrittenBeforeWhereExistedStillReads) {
+  // Version 1, as the previous version wrote it: tag 12, version 1, tables, replace,
+  // requested_at, origin; no where.
+  const std::string v1 = std::string("\x0c\x01", 2) + "\x01\x08public.a" + "\x01" +
+                         std::string("\x00", 1) + "\x04http";
+  auto read = Decode<Resnapshot>(v1);
+  ASSERT_TRUE(read.has_value()) << read.error().message;
+  EXPECT_EQ(read.value(), (Resnapshot{.tables = {"public.a"}, .replace = true, .origin = "http"}));
+  // Written now: version 2, with the where.
+  const std::string v2 =
+      Encode(Resnapshot{.tables = {"public.a"}, .origin = "http", .where = "a = 1"});
+  EXPECT_EQ(v2[1], '\x02');
+  EXPECT_FALSE(Decode<Resnapshot>(std::string("\x0c\x03", 2) + v2.substr(2)).has_value())
+      << "a version newer than this one";
 }
 
 TEST(MetaRecordsTest, AResnapshotOfNoTableIsRefused) {
