@@ -8,6 +8,7 @@
 #include "checkpoints/event_log.h"
 #include "checkpoints/meta_records.h"
 #include "src/core/error.h"
+#include "src/pipeline/own_table_events.h"
 
 namespace pgfanout {
 
@@ -29,7 +30,7 @@ class SignalQueue {
  public:
   using Request = meta::Signals::Request;
   SignalQueue(std::string schema, std::string table)
-      : schema_(std::move(schema)), table_(std::move(table)) {}
+      : schema_(std::move(schema)), table_(std::move(table)), own_(schema_, table_) {}
 
   bool enabled() const { return !table_.empty(); }
   Result<void> Load(const EventLog& log);
@@ -47,9 +48,7 @@ class SignalQueue {
  private:
   std::string schema_, table_;
   meta::Signals state_;
-  // The last table shapes seen, for a pointer comparison (held: an address seen cannot be
-  // reused by another shape).
-  mutable std::shared_ptr<const TableSchema> seen_signal_, seen_other_;
+  OwnTableEvents own_;
 };
 
 }  // namespace pgfanout

@@ -125,32 +125,7 @@ Result<void> SinkRegistry::Store(EventLog& log) const {
 }
 
 std::vector<ChangeEvent> SinkRegistry::Extract(std::vector<TransactionRecord>& txs) const {
-  std::vector<ChangeEvent> out;
-  for (auto& tx : txs) {
-    // Most group commits hold no registry change: one name comparison per table shape
-    // (the schemas are held here, so an address seen cannot be reused by another).
-    auto is_registry = [&](const ChangeEvent& ev) {
-      if (!ev.table) return false;
-      if (ev.table == seen_registry_) return true;
-      if (ev.table == seen_other_) return false;
-      const bool registry =
-          ev.table->table_name == config_.table && ev.table->schema_name == config_.schema;
-      (registry ? seen_registry_ : seen_other_) = ev.table;
-      return registry;
-    };
-    if (std::none_of(tx.events.begin(), tx.events.end(), is_registry)) continue;
-    std::vector<ChangeEvent> kept;
-    kept.reserve(tx.events.size());
-    for (auto& ev : tx.events) {
-      if (!is_registry(ev)) {
-        kept.push_back(std::move(ev));
-      } else if (state_.applied < ev.id) {
-        out.push_back(std::move(ev));
-      }
-    }
-    tx.events = std::move(kept);
-  }
-  return out;
+  return own_.Take(txs, state_.applied);
 }
 
 const SinkRegistry::Row* SinkRegistry::Find(const std::string& sink_id) const {

@@ -12,6 +12,7 @@
 #include "src/config/config.h"
 #include "src/config/sink_templates.h"
 #include "src/core/error.h"
+#include "src/pipeline/own_table_events.h"
 
 namespace pgfanout {
 
@@ -34,7 +35,8 @@ namespace pgfanout {
 class SinkRegistry {
  public:
   using Row = meta::Registry::Row;
-  explicit SinkRegistry(SinkRegistryConfig config) : config_(std::move(config)) {}
+  explicit SinkRegistry(SinkRegistryConfig config)
+      : config_(std::move(config)), own_(config_.schema, config_.table) {}
 
   // The rows as stored; false when the log holds none yet.
   Result<bool> Load(const EventLog& log);
@@ -82,7 +84,7 @@ class SinkRegistry {
  private:
   SinkRegistryConfig config_;
   meta::Registry state_;
-  mutable std::shared_ptr<const TableSchema> seen_registry_, seen_other_;  // Extract()
+  mutable OwnTableEvents own_;  // Extract()
   // Resolve(): each row's verdict, made with these templates and static sinks.
   struct Made {
     Row row;
