@@ -81,7 +81,8 @@ class SinkE2ETest : public ::testing::Test {
   void ExpectSinkEqualsSource(const std::string& sink_id, const std::set<std::string>& tenants,
                               std::chrono::seconds timeout = std::chrono::seconds(90));
 
-  // With partitioned_: what the stream does not carry (F1, F2 in docs/plans/issue-22.md).
+  // With partitioned_: what the stream does not carry (pgoutput sends nothing for a
+  // partition TRUNCATE under publish_via_partition_root, nor for ATTACH and DETACH).
   // Truncates accounts_t1, detaches accounts_t2, attaches a filled events partition.
   void ChangePartitionsUnseenByTheStream();
 
