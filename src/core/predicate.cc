@@ -180,27 +180,19 @@ class Parser {
     return true;
   }
 
-  Result<NodePtr> Or(int depth) {
-    PGF_TRY(auto left, And(depth));
-    if (!IsKeyword(Peek(), "or")) return left;
-    auto node = std::make_shared<Node>();
-    node->kind = Node::Kind::kOr;
-    node->children.push_back(std::move(left));
-    while (Accept("or")) {
-      PGF_TRY(auto right, And(depth));
-      node->children.push_back(std::move(right));
-    }
-    return NodePtr(node);
-  }
+  // or := and ("OR" and)*; and := not ("AND" not)*.
+  Result<NodePtr> Or(int depth) { return Chain(depth, "or", Node::Kind::kOr, &Parser::And); }
+  Result<NodePtr> And(int depth) { return Chain(depth, "and", Node::Kind::kAnd, &Parser::Not); }
 
-  Result<NodePtr> And(int depth) {
-    PGF_TRY(auto left, Not(depth));
-    if (!IsKeyword(Peek(), "and")) return left;
+  Result<NodePtr> Chain(int depth, std::string_view keyword, Node::Kind kind,
+                        Result<NodePtr> (Parser::*operand)(int)) {
+    PGF_TRY(auto left, (this->*operand)(depth));
+    if (!IsKeyword(Peek(), keyword)) return left;
     auto node = std::make_shared<Node>();
-    node->kind = Node::Kind::kAnd;
+    node->kind = kind;
     node->children.push_back(std::move(left));
-    while (Accept("and")) {
-      PGF_TRY(auto right, Not(depth));
+    while (Accept(keyword)) {
+      PGF_TRY(auto right, (this->*operand)(depth));
       node->children.push_back(std::move(right));
     }
     return NodePtr(node);

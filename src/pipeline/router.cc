@@ -94,19 +94,23 @@ bool Router::Route(ChangeEvent& event) const {
 
 Result<bool> Router::ApplyWhere(ChangeEvent& event) {
   if (predicates_.empty() || event.op == Op::kTruncate) return true;
-  auto found = predicates_.find(event.table->QualifiedName());
-  if (found == predicates_.end()) return true;
+  // Per table shape, not per event: the table's name is built once per shape.
   auto at = bound_.find(event.table.get());
   if (at == bound_.end()) {
-    auto bound = BoundPredicate::Bind(found->second, event.table->columns);
-    if (!bound) {
-      return MakeError(ErrorKind::kInvalidArgument,
-                       "table " + found->first + ": where: " + bound.error().message);
+    std::optional<BoundPredicate> predicate;
+    if (auto found = predicates_.find(event.table->QualifiedName()); found != predicates_.end()) {
+      auto bound = BoundPredicate::Bind(found->second, event.table->columns);
+      if (!bound) {
+        return MakeError(ErrorKind::kInvalidArgument,
+                         "table " + found->first + ": where: " + bound.error().message);
+      }
+      predicate = std::move(bound).value();
     }
     if (bound_.size() > 256) bound_.clear();  // old shapes
-    at = bound_.emplace(event.table.get(), Bound{event.table, std::move(bound).value()}).first;
+    at = bound_.emplace(event.table.get(), Bound{event.table, std::move(predicate)}).first;
   }
-  const BoundPredicate& where = at->second.predicate;
+  if (!at->second.predicate) return true;
+  const BoundPredicate& where = *at->second.predicate;
   switch (event.op) {
     case Op::kInsert:
       return where.Matches(event.new_row).value_or(true);

@@ -65,10 +65,11 @@ class Router {
   std::set<std::string, std::less<>> tables_;  // qualified; empty = every tracked table
   std::map<std::string, std::string, std::less<>> tenant_columns_;  // qualified -> column
   std::map<std::string, Predicate, std::less<>> predicates_;        // qualified -> where
-  // Bound per table shape; the shared_ptr keeps the address from being reused.
+  // Bound per table shape (nullopt: the table has no where); the shared_ptr keeps the
+  // address from being reused.
   struct Bound {
     std::shared_ptr<const TableSchema> schema;
-    BoundPredicate predicate;
+    std::optional<BoundPredicate> predicate;
   };
   std::map<const TableSchema*, Bound> bound_;
 };
